@@ -1,0 +1,59 @@
+//! `mtls-ca init` / `mtls-ca ca init`.
+
+use std::path::Path;
+
+use mtls_ca::ca::{Ca, InitOptions};
+use mtls_ca::profile::Constraints;
+
+use crate::cli::InitArgs;
+use crate::output::Output;
+use crate::Outcome;
+
+pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
+    let constraints = Constraints {
+        permit_dns: a
+            .permit_dns
+            .iter()
+            .map(|d| Constraints::parse_domain("--permit-dns", d))
+            .collect::<Result<_, _>>()?,
+        permit_ip: a
+            .permit_ip
+            .iter()
+            .map(|c| Constraints::parse_cidr(c))
+            .collect::<Result<_, _>>()?,
+        exclude_dns: a
+            .exclude_dns
+            .iter()
+            .map(|d| Constraints::parse_domain("--exclude-dns", d))
+            .collect::<Result<_, _>>()?,
+    };
+    let opts = InitOptions {
+        cn: a.cn.clone(),
+        org: a.org.clone(),
+        key_type: a.key_type.parse()?,
+        days: a
+            .days
+            .as_deref()
+            .map(|d| mtls_ca::duration::parse_days("--days", d))
+            .transpose()?,
+        pathlen: a.pathlen,
+        constraints,
+        parent: a.parent.clone(),
+        force: a.force,
+    };
+    let (_ca, issued) = Ca::init(dir, &opts, super::now())?;
+    if out.json {
+        out.json_doc(&serde_json::to_value(&issued)?)?;
+    }
+    let what = if a.parent.is_some() {
+        "intermediate CA"
+    } else {
+        "root CA"
+    };
+    super::describe_issued(out, what, &issued);
+    out.status(format!(
+        "next: mtls-ca --dir {} issue server --cn HOST",
+        dir.display()
+    ));
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,60 @@
+//! `mtls-ca issue server|client`.
+
+use std::path::{Path, PathBuf};
+
+use mtls_ca::ca::{Ca, IssueOptions};
+use mtls_ca::profile::Profile;
+
+use crate::cli::{IssueArgs, IssueCommand};
+use crate::output::Output;
+use crate::Outcome;
+
+pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome> {
+    let (profile, a) = match c {
+        IssueCommand::Server(a) => (Profile::Server, a),
+        IssueCommand::Client(a) => (Profile::Client, a),
+    };
+    let opts = options(profile, a)?;
+    let mut ca = Ca::open(dir)?;
+    let issued = ca.issue(&opts, super::now())?;
+    if out.json {
+        out.json_doc(&serde_json::to_value(&issued)?)?;
+    }
+    super::describe_issued(out, &format!("{} certificate", profile.as_str()), &issued);
+    Ok(Outcome::Ok)
+}
+
+/// Validated issue options from the arguments.
+pub fn options(profile: Profile, a: &IssueArgs) -> anyhow::Result<IssueOptions> {
+    Ok(IssueOptions {
+        profile,
+        cn: a.cn.clone(),
+        sans: a.san.clone(),
+        days: a
+            .days
+            .as_deref()
+            .map(|d| mtls_ca::duration::parse_days("--days", d))
+            .transpose()?,
+        key_type: a.key_type.parse()?,
+        stem: a.out.clone().unwrap_or_else(|| default_stem(&a.cn)),
+        force: a.force,
+        allow_long_validity: a.allow_long_validity,
+    })
+}
+
+/// The CN made filename-safe (`*.example.com` → `wildcard.example.com`).
+pub fn default_stem(cn: &str) -> PathBuf {
+    let s: String = cn
+        .replace('*', "wildcard")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let s = s.trim_start_matches('.').to_string();
+    PathBuf::from(if s.is_empty() { "cert".to_string() } else { s })
+}

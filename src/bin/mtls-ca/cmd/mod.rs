@@ -1,0 +1,62 @@
+//! One module per command: turn parsed arguments into library requests, call, render.
+
+mod init;
+mod issue;
+mod list;
+mod quickstart;
+
+use crate::cli::{CaCommand, Cli, Command};
+use crate::output::Output;
+use crate::Outcome;
+
+/// Runs the chosen command.
+pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
+    let dir = &cli.global.dir;
+    match &cli.command {
+        Command::Init(a) | Command::Ca(CaCommand::Init(a)) => init::run(dir, a, out),
+        Command::Issue(c) => issue::run(dir, c, out),
+        Command::List(a) => list::run(dir, a, out),
+        Command::Quickstart(a) => quickstart::run(a, out),
+    }
+}
+
+/// The current time: the one place the binary reads the clock.
+pub fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+/// Human status lines for a new certificate: what, for which names, until when, where.
+pub fn describe_issued(out: &Output, what: &str, i: &mtls_ca::ca::Issued) {
+    let names = if i.sans.is_empty() {
+        i.subject.clone()
+    } else {
+        i.sans.join(", ")
+    };
+    out.status(format!("{} {what} for {names}", out.bold("created")));
+    out.status(format!("  subject  {}", i.subject));
+    out.status(format!("  serial   {}", i.serial));
+    out.status(format!(
+        "  valid    {} → {} ({} days, {})",
+        mtls_ca::ca::fmt_date(i.not_before),
+        mtls_ca::ca::fmt_date(i.not_after),
+        (i.not_after - i.not_before).whole_days(),
+        i.key_type
+    ));
+    for (n, w) in i.written.iter().enumerate() {
+        let label = if n == 0 { "  wrote   " } else { "          " };
+        let mode = if w.mode == mtls_ca::files::PRIVATE {
+            " (0600, keep it secret)"
+        } else {
+            ""
+        };
+        let bak = w
+            .backup
+            .as_ref()
+            .map(|b| format!(" (previous kept as {})", b.display()))
+            .unwrap_or_default();
+        out.status(format!("{label}{}{mode}{bak}", w.path.display()));
+    }
+    for w in &i.warnings {
+        out.warn(w);
+    }
+}

@@ -1,0 +1,69 @@
+//! The `mtls-ca` binary: parse the command line, call the library, print, exit 0/1/2.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// What a command reports back to `main`.
+pub enum Outcome {
+    /// Everything fine: exit 0.
+    Ok,
+    /// A check ran and failed: exit 1.
+    CheckFailed,
+}
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let out = output::Output::new(cli.global.json, cli.global.quiet, cli.global.no_color);
+    match cmd::run(&cli, &out) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::CheckFailed) => ExitCode::from(1),
+        Err(e) => report(&e),
+    }
+}
+
+fn report(e: &anyhow::Error) -> ExitCode {
+    // A reader that went away (`mtls-ca list | head`) is not an error.
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        if io.kind() == std::io::ErrorKind::BrokenPipe {
+            return ExitCode::SUCCESS;
+        }
+    }
+    eprintln!("error: {}", one_line(&e.to_string()));
+    if let Some(lib) = e.downcast_ref::<mtls_ca::Error>() {
+        if let Some(h) = lib.hint() {
+            eprintln!("hint: {}", one_line(&h));
+        }
+    }
+    if std::env::var_os("MTLS_CA_DEBUG").is_some_and(|v| v != "0") {
+        for cause in e.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+    }
+    ExitCode::from(2)
+}
+
+/// Error text on one line, control characters escaped.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,714 @@
+//! A certificate authority on disk: create one (`init`), open one, issue certificates from it.
+//!
+//! A CA directory holds `ca.crt`, `ca.key` (0600; the directory is 0700), `ca-chain.crt` (this CA,
+//! then its parents, root last) and the store (`store.db`). [`Ca::open`] refuses a key that is
+//! readable by others or that does not match `ca.crt`. Issuance follows one order everywhere:
+//! validate → check the output files are free → generate the key → reserve the serial → sign →
+//! self-check → record → write files. Nothing is written unless every earlier step succeeded.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{DistinguishedName, DnType, DnValue, KeyPair, PublicKeyData};
+use ring::rand::SystemRandom;
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::files::{FileSet, Written};
+use crate::keys::{self, KeyType};
+use crate::names::San;
+use crate::profile::{self, Constraints, Profile};
+use crate::serial::Serial;
+use crate::store::{Record, Store, STORE_FILE};
+use crate::x509;
+
+/// `ca.crt`.
+pub const CA_CERT: &str = "ca.crt";
+/// `ca.key`.
+pub const CA_KEY: &str = "ca.key";
+/// `ca-chain.crt`.
+pub const CA_CHAIN: &str = "ca-chain.crt";
+/// Every file whose presence means "a CA lives here" (init refuses the directory).
+pub const CA_FILES: [&str; 3] = [CA_CERT, CA_KEY, STORE_FILE];
+
+/// How far notBefore is backdated to absorb clock skew.
+pub const BACKDATE: Duration = Duration::minutes(5);
+/// Default validity of a root CA, in days.
+pub const ROOT_DAYS: u32 = 3650;
+/// Default validity of an intermediate CA, in days.
+pub const INTERMEDIATE_DAYS: u32 = 1826;
+/// Default validity of a leaf, in days.
+pub const LEAF_DAYS: u32 = 365;
+/// Server certificates above this many days draw a warning (public-CA limit).
+pub const SERVER_WARN_DAYS: u32 = 398;
+/// Server certificates above this many days are refused without `allow_long_validity`.
+pub const SERVER_MAX_DAYS: u32 = 825;
+/// Upper bound on any `--days`.
+pub const MAX_DAYS: u32 = 36500;
+
+/// Options of `init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Subject CN.
+    pub cn: Option<String>,
+    /// Subject O.
+    pub org: Option<String>,
+    /// CA key type.
+    pub key_type: KeyType,
+    /// Validity in days (None: the default for the kind of CA).
+    pub days: Option<u32>,
+    /// pathLenConstraint.
+    pub pathlen: Option<u8>,
+    /// Name constraints.
+    pub constraints: Constraints,
+    /// Make an intermediate signed by the CA in this directory.
+    pub parent: Option<PathBuf>,
+    /// Back up and replace existing CA files.
+    pub force: bool,
+}
+
+/// Options of `issue`.
+#[derive(Debug, Clone)]
+pub struct IssueOptions {
+    /// server or client.
+    pub profile: Profile,
+    /// Subject CN.
+    pub cn: String,
+    /// Subject alternative names as typed.
+    pub sans: Vec<String>,
+    /// Validity in days (None: 365, capped by the CA).
+    pub days: Option<u32>,
+    /// Leaf key type.
+    pub key_type: KeyType,
+    /// Output stem: STEM.crt, STEM.key, STEM.fullchain.crt.
+    pub stem: PathBuf,
+    /// Back up and replace existing files.
+    pub force: bool,
+    /// Permit server certificates above 825 days.
+    pub allow_long_validity: bool,
+}
+
+/// The outcome of `issue` (and of `init`, for the CA certificate).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Issued {
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// Subject DN text.
+    pub subject: String,
+    /// SANs as text.
+    pub sans: Vec<String>,
+    /// notBefore.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// notAfter.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// The profile.
+    pub profile: Profile,
+    /// Key type.
+    pub key_type: KeyType,
+    /// Files written: cert, key, fullchain (or chain for a CA).
+    pub files: IssuedFiles,
+    /// Everything written, with modes and backups.
+    #[serde(skip)]
+    pub written: Vec<Written>,
+    /// Things the user should know (capped validity, long validity, …).
+    pub warnings: Vec<String>,
+}
+
+/// The main files of an issuance.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IssuedFiles {
+    /// The certificate.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+    /// Leaf + intermediates (issue) or this CA + parents (init).
+    pub fullchain: PathBuf,
+}
+
+/// An open CA.
+#[derive(Debug)]
+pub struct Ca {
+    dir: PathBuf,
+    cert_der: Vec<u8>,
+    key: KeyPair,
+    chain: Vec<Vec<u8>>,
+    store: Store,
+    rng: SystemRandom,
+}
+
+impl Ca {
+    /// Creates a new CA in `dir` (root, or intermediate with `opts.parent`).
+    pub fn init(dir: &Path, opts: &InitOptions, now: OffsetDateTime) -> Result<(Ca, Issued)> {
+        for name in CA_FILES.iter().chain([CA_CHAIN].iter()) {
+            let p = dir.join(name);
+            if p.exists() && !opts.force {
+                return Err(Error::CaExists {
+                    dir: dir.to_path_buf(),
+                    existing: p,
+                });
+            }
+        }
+        if let Some(cn) = &opts.cn {
+            profile::check_cn(cn)?;
+        }
+        if let Some(org) = &opts.org {
+            check_org(org)?;
+        }
+        let mut parent = match &opts.parent {
+            Some(p) => Some(Ca::open(p)?),
+            None => None,
+        };
+        let profile = if parent.is_some() {
+            Profile::Intermediate
+        } else {
+            Profile::Root
+        };
+        let mut warnings = Vec::new();
+        let (default_days, cap) = match &parent {
+            Some(p) => (INTERMEDIATE_DAYS, Some(p.not_after()?)),
+            None => (ROOT_DAYS, None),
+        };
+        let (not_before, not_after) = validity(now, opts.days, default_days, cap, &mut warnings)?;
+        if let Some(p) = &parent {
+            if let Some(0) = p.pathlen()? {
+                return Err(Error::invalid(
+                    "--parent",
+                    p.dir.display().to_string(),
+                    "the parent CA has pathlen 0: it may not sign another CA",
+                    "sign leaves from the parent directly, or create the parent with a larger --pathlen",
+                ));
+            }
+        }
+        let key_type = opts.key_type;
+        let key = keys::generate(key_type)?;
+        let rng = SystemRandom::new();
+        let pathlen = match profile {
+            Profile::Intermediate => Some(opts.pathlen.unwrap_or(0)),
+            _ => opts.pathlen,
+        };
+        let cn = opts.cn.clone().unwrap_or_else(|| match profile {
+            Profile::Root => "mtls-ca Root CA".into(),
+            _ => "mtls-ca Intermediate CA".into(),
+        });
+        let make_req = |serial: Serial| profile::Request {
+            profile,
+            cn: cn.clone(),
+            org: opts.org.clone(),
+            sans: Vec::new(),
+            key_type,
+            serial,
+            not_before,
+            not_after,
+            pathlen,
+            constraints: opts.constraints.clone(),
+        };
+        crate::files::ensure_private_dir(dir)?;
+        let store_path = dir.join(STORE_FILE);
+        let mut fs = FileSet::new();
+        fs.private(dir.join(CA_KEY), to_bytes(keys::to_pkcs8_pem(&key)));
+        let (cert_der, serial, chain) = match parent.as_mut() {
+            Some(p) => {
+                let serial = p.store.reserve_serial(&p.rng, now)?;
+                let params = profile::params(&make_req(serial.clone()))?;
+                let der = p.sign(&params, &key, &serial)?;
+                let mut chain = vec![der.clone()];
+                chain.extend(p.chain.iter().cloned());
+                p.store.record_issued(
+                    &record(
+                        &der,
+                        &serial,
+                        profile,
+                        key_type,
+                        None,
+                        Some(p.serial_hex()?),
+                    )?,
+                    now,
+                )?;
+                (der, serial, chain)
+            }
+            None => {
+                let serial = Serial::random(&rng)?;
+                let params = profile::params(&make_req(serial.clone()))?;
+                let der = params.self_signed(&key)?.der().to_vec();
+                x509::self_check(&der, &der, &serial, true)?;
+                (der.clone(), serial, vec![der])
+            }
+        };
+        fs.public(
+            dir.join(CA_CERT),
+            crate::pem::encode("CERTIFICATE", &cert_der),
+        );
+        fs.public(dir.join(CA_CHAIN), pem_chain(&chain));
+        if opts.force {
+            backup_store(&store_path)?;
+        }
+        let mut store = Store::create(&store_path)?;
+        if parent.is_none() {
+            // A root's own serial is recorded too, so the CA never reuses it.
+            let rec = record(&cert_der, &serial, profile, key_type, None, None)?;
+            let s = store.reserve_serial_exact(&serial, now)?;
+            debug_assert_eq!(s, serial);
+            store.record_issued(&rec, now)?;
+        }
+        let written = match fs.commit(opts.force) {
+            Ok(w) => w,
+            Err(e) => {
+                drop(store);
+                remove_store(&store_path);
+                return Err(e);
+            }
+        };
+        let issued = describe(
+            &cert_der,
+            profile,
+            key_type,
+            IssuedFiles {
+                cert: dir.join(CA_CERT),
+                key: dir.join(CA_KEY),
+                fullchain: dir.join(CA_CHAIN),
+            },
+            written,
+            warnings,
+        )?;
+        let ca = Ca {
+            dir: dir.to_path_buf(),
+            cert_der,
+            key,
+            chain,
+            store,
+            rng,
+        };
+        Ok((ca, issued))
+    }
+
+    /// Opens the CA in `dir`, checking the key's permissions and that it matches `ca.crt`.
+    pub fn open(dir: &Path) -> Result<Ca> {
+        for name in CA_FILES {
+            let p = dir.join(name);
+            if !p.exists() {
+                return Err(Error::NoCa {
+                    dir: dir.to_path_buf(),
+                    missing: p,
+                });
+            }
+        }
+        let cert_path = dir.join(CA_CERT);
+        let certs = x509::read_certs(&cert_path)?;
+        let cert_der = certs.into_iter().next().ok_or_else(|| {
+            Error::bad_file(&cert_path, "no certificate", "restore ca.crt from a backup")
+        })?;
+        let key_path = dir.join(CA_KEY);
+        let meta = std::fs::metadata(&key_path).map_err(|e| Error::io(&key_path, e))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(Error::KeyPermissions {
+                    path: key_path,
+                    mode,
+                });
+            }
+        }
+        let key_bytes = Zeroizing::new(crate::files::read_limited(&key_path, 1024 * 1024)?);
+        let key = keys::load_private_key(&key_bytes, &key_path)?;
+        let cert = x509::parse_cert(&cert_der, &cert_path)?;
+        if cert.public_key().raw != key.subject_public_key_info().as_slice() {
+            return Err(Error::KeyMismatch {
+                key: key_path,
+                cert: cert_path,
+            });
+        }
+        let chain_path = dir.join(CA_CHAIN);
+        let chain = if chain_path.exists() {
+            x509::read_certs(&chain_path)?
+        } else {
+            vec![cert_der.clone()]
+        };
+        let store = Store::open(&dir.join(STORE_FILE))?;
+        Ok(Ca {
+            dir: dir.to_path_buf(),
+            cert_der,
+            key,
+            chain,
+            store,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// Issues a server or client certificate and writes STEM.crt, STEM.key, STEM.fullchain.crt.
+    pub fn issue(&mut self, opts: &IssueOptions, now: OffsetDateTime) -> Result<Issued> {
+        profile::check_cn(&opts.cn)?;
+        let mut warnings = Vec::new();
+        let parsed = crate::names::parse_all(&opts.sans)?;
+        let (cn, sans) = match opts.profile {
+            Profile::Server => {
+                let sans = profile::server_sans(&opts.cn, parsed)?;
+                (sans[0].to_string(), sans)
+            }
+            Profile::Client => (opts.cn.clone(), parsed),
+            _ => {
+                return Err(Error::invalid(
+                    "profile",
+                    opts.profile.as_str(),
+                    "issue makes leaves only",
+                    "use `mtls-ca init --parent` for an intermediate CA",
+                ))
+            }
+        };
+        if let Some(d) = opts.days {
+            if opts.profile == Profile::Server && d > SERVER_MAX_DAYS && !opts.allow_long_validity {
+                return Err(Error::invalid(
+                    "--days",
+                    d.to_string(),
+                    "server certificates valid for more than 825 days are rejected by Apple clients",
+                    "use --days 398 or less, or pass --allow-long-validity",
+                ));
+            }
+            if opts.profile == Profile::Server && d > SERVER_WARN_DAYS {
+                warnings.push(format!(
+                    "valid for {d} days: public CAs stop at 398; rotate more often"
+                ));
+            }
+        }
+        let (not_before, not_after) = validity(
+            now,
+            opts.days,
+            LEAF_DAYS,
+            Some(self.not_after()?),
+            &mut warnings,
+        )?;
+        let stem = &opts.stem;
+        let files = IssuedFiles {
+            cert: with_ext(stem, "crt"),
+            key: with_ext(stem, "key"),
+            fullchain: with_ext(stem, "fullchain.crt"),
+        };
+        for p in [&files.cert, &files.key, &files.fullchain] {
+            if !opts.force && std::fs::symlink_metadata(p).is_ok() {
+                return Err(Error::FileExists { path: p.clone() });
+            }
+        }
+        let key = keys::generate(opts.key_type)?;
+        let serial = self.store.reserve_serial(&self.rng, now)?;
+        let params = profile::params(&profile::Request {
+            profile: opts.profile,
+            cn,
+            org: None,
+            sans: sans.clone(),
+            key_type: opts.key_type,
+            serial: serial.clone(),
+            not_before,
+            not_after,
+            pathlen: None,
+            constraints: Constraints::default(),
+        })?;
+        let der = self.sign(&params, &key, &serial)?;
+        let mut rec = record(
+            &der,
+            &serial,
+            opts.profile,
+            opts.key_type,
+            Some(stem.display().to_string()),
+            Some(self.serial_hex()?),
+        )?;
+        rec.sans = sans.iter().map(San::to_string).collect();
+        self.store.record_issued(&rec, now)?;
+        let mut fs = FileSet::new();
+        fs.private(&files.key, to_bytes(keys::to_pkcs8_pem(&key)));
+        fs.public(&files.cert, crate::pem::encode("CERTIFICATE", &der));
+        let mut fullchain = vec![der.clone()];
+        fullchain.extend(self.intermediates().iter().cloned());
+        fs.public(&files.fullchain, pem_chain(&fullchain));
+        let written = fs.commit(opts.force)?;
+        describe(&der, opts.profile, opts.key_type, files, written, warnings)
+    }
+
+    /// Signs `params` for `subject_key` with this CA, fixing the issuer bytes if rcgen could not
+    /// reproduce them, and runs the self-check.
+    fn sign(
+        &self,
+        params: &rcgen::CertificateParams,
+        subject_key: &impl PublicKeyData,
+        serial: &Serial,
+    ) -> Result<Vec<u8>> {
+        let ca = x509::parse_cert(&self.cert_der, &self.dir.join(CA_CERT))?;
+        let mut ip = rcgen::CertificateParams::default();
+        let (dn, _exact) = dn_from_x509(ca.subject());
+        ip.distinguished_name = dn;
+        ip.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        if let Some(ski) = x509::ski(&ca) {
+            ip.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(ski);
+        }
+        let issuer = rcgen::Issuer::new(ip, &self.key);
+        let mut der = params.signed_by(subject_key, &issuer)?.der().to_vec();
+        let issuer_matches = x509::parse_cert(&der, Path::new("<new certificate>"))?
+            .issuer()
+            .as_raw()
+            == ca.subject().as_raw();
+        if !issuer_matches {
+            der = crate::der::replace_issuer(&der, ca.subject().as_raw(), &self.key)?;
+        }
+        x509::self_check(&der, &self.cert_der, serial, false)?;
+        Ok(der)
+    }
+
+    /// The CA directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The CA certificate (DER).
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// This CA then its parents, root last (DER).
+    pub fn chain(&self) -> &[Vec<u8>] {
+        &self.chain
+    }
+
+    /// This CA and its parents except the root: what a leaf's fullchain carries after the leaf.
+    pub fn intermediates(&self) -> &[Vec<u8>] {
+        match self.chain.len() {
+            0 | 1 => &[],
+            n => &self.chain[..n - 1],
+        }
+    }
+
+    /// The store.
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// The CA certificate's notAfter.
+    pub fn not_after(&self) -> Result<OffsetDateTime> {
+        let c = x509::parse_cert(&self.cert_der, &self.dir.join(CA_CERT))?;
+        Ok(x509::validity(&c).1)
+    }
+
+    fn pathlen(&self) -> Result<Option<u32>> {
+        let c = x509::parse_cert(&self.cert_der, &self.dir.join(CA_CERT))?;
+        Ok(c.basic_constraints()
+            .ok()
+            .flatten()
+            .and_then(|bc| bc.value.path_len_constraint))
+    }
+
+    fn serial_hex(&self) -> Result<String> {
+        let c = x509::parse_cert(&self.cert_der, &self.dir.join(CA_CERT))?;
+        Ok(Serial::from_bytes(c.raw_serial()).hex())
+    }
+}
+
+/// Computes notBefore/notAfter: backdated 5 minutes, `days` (or the default) long, never past
+/// `cap` (the issuer's notAfter): an explicit `days` beyond it is refused, the default is capped.
+fn validity(
+    now: OffsetDateTime,
+    days: Option<u32>,
+    default_days: u32,
+    cap: Option<OffsetDateTime>,
+    warnings: &mut Vec<String>,
+) -> Result<(OffsetDateTime, OffsetDateTime)> {
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    if let Some(d) = days {
+        if d == 0 || d > MAX_DAYS {
+            return Err(Error::invalid(
+                "--days",
+                d.to_string(),
+                "must be between 1 and 36500",
+                "give the validity in days, e.g. --days 365",
+            ));
+        }
+    }
+    let not_before = now - BACKDATE;
+    let mut not_after = now + Duration::days(i64::from(days.unwrap_or(default_days)));
+    if let Some(cap) = cap {
+        if cap <= now {
+            return Err(Error::Validity(
+                format!("the issuing CA expired on {}", fmt_date(cap)),
+                "renew the CA (`mtls-ca ca rotate`) or issue from another CA".into(),
+            ));
+        }
+        if not_after > cap {
+            if let Some(d) = days {
+                let left = (cap - now).whole_days();
+                return Err(Error::Validity(
+                    format!(
+                        "--days {d} would outlive the issuing CA, which expires on {}",
+                        fmt_date(cap)
+                    ),
+                    format!("use --days {left} or less"),
+                ));
+            }
+            warnings.push(format!(
+                "validity capped to the issuing CA's expiry ({})",
+                fmt_date(cap)
+            ));
+            not_after = cap;
+        }
+    }
+    Ok((not_before, not_after))
+}
+
+/// `YYYY-MM-DD`.
+pub fn fmt_date(t: OffsetDateTime) -> String {
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+fn check_org(org: &str) -> Result<()> {
+    if org.trim().is_empty() || org.chars().count() > 64 || org.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "--org",
+            org,
+            "must be 1-64 characters without control characters",
+            "give a short organisation name",
+        ));
+    }
+    Ok(())
+}
+
+fn with_ext(stem: &Path, ext: &str) -> PathBuf {
+    let mut s = stem.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+fn to_bytes(s: Zeroizing<String>) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(s.as_bytes().to_vec())
+}
+
+fn pem_chain(chain: &[Vec<u8>]) -> String {
+    chain
+        .iter()
+        .map(|c| crate::pem::encode("CERTIFICATE", c))
+        .collect()
+}
+
+fn record(
+    der: &[u8],
+    serial: &Serial,
+    profile: Profile,
+    key_type: KeyType,
+    stem: Option<String>,
+    ca_serial: Option<String>,
+) -> Result<Record> {
+    let c = x509::parse_cert(der, Path::new("<new certificate>"))?;
+    let (nb, na) = x509::validity(&c);
+    Ok(Record {
+        serial: serial.clone(),
+        profile: profile.as_str().into(),
+        subject: c.subject().to_string(),
+        sans: x509::san_strings(&c),
+        key_type: key_type.as_str().into(),
+        not_before: nb,
+        not_after: na,
+        der: der.to_vec(),
+        sha256: x509::sha256_hex(der),
+        stem,
+        ca_serial,
+    })
+}
+
+fn describe(
+    der: &[u8],
+    profile: Profile,
+    key_type: KeyType,
+    files: IssuedFiles,
+    written: Vec<Written>,
+    warnings: Vec<String>,
+) -> Result<Issued> {
+    let c = x509::parse_cert(der, Path::new("<new certificate>"))?;
+    let (nb, na) = x509::validity(&c);
+    Ok(Issued {
+        serial: Serial::from_bytes(c.raw_serial()).hex(),
+        subject: c.subject().to_string(),
+        sans: x509::san_strings(&c),
+        not_before: nb,
+        not_after: na,
+        profile,
+        key_type,
+        files,
+        written,
+        warnings,
+    })
+}
+
+/// Converts a parsed name to rcgen's, keeping string types. `exact` is false when rcgen cannot
+/// represent it (repeated or multi-valued attributes); the signer then splices the raw bytes.
+fn dn_from_x509(name: &x509_parser::x509::X509Name<'_>) -> (DistinguishedName, bool) {
+    use x509_parser::der_parser::asn1_rs::Tag;
+    let mut dn = DistinguishedName::new();
+    let mut exact = true;
+    let mut seen = std::collections::HashSet::new();
+    for rdn in name.iter() {
+        let attrs: Vec<_> = rdn.iter().collect();
+        if attrs.len() != 1 {
+            exact = false;
+        }
+        for attr in attrs {
+            let Some(oid) = attr.attr_type().iter() else {
+                exact = false;
+                continue;
+            };
+            let oid: Vec<u64> = oid.collect();
+            let ty = DnType::from_oid(&oid);
+            if !seen.insert(oid) {
+                exact = false;
+            }
+            let data = attr.attr_value().data;
+            let text = String::from_utf8_lossy(data).into_owned();
+            let value = match attr.attr_value().header.tag() {
+                Tag::PrintableString => {
+                    match rcgen::string::PrintableString::try_from(text.clone()) {
+                        Ok(p) => DnValue::PrintableString(p),
+                        Err(_) => {
+                            exact = false;
+                            DnValue::Utf8String(text)
+                        }
+                    }
+                }
+                Tag::Utf8String => DnValue::Utf8String(text),
+                Tag::Ia5String => match rcgen::string::Ia5String::try_from(text.clone()) {
+                    Ok(p) => DnValue::Ia5String(p),
+                    Err(_) => {
+                        exact = false;
+                        DnValue::Utf8String(text)
+                    }
+                },
+                _ => {
+                    exact = false;
+                    DnValue::Utf8String(text)
+                }
+            };
+            dn.push(ty, value);
+        }
+    }
+    (dn, exact)
+}
+
+fn backup_store(store_path: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = store_path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = PathBuf::from(p);
+        if p.exists() {
+            let bak = crate::files::bak_name(&p);
+            std::fs::rename(&p, &bak).map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_store(store_path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = store_path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}

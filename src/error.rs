@@ -1,0 +1,195 @@
+//! The one error type of the library.
+//!
+//! Every variant says what failed and carries what the user needs to act; [`Error::hint`] gives
+//! the next step (usually a command to run). The CLI prints `error: {self}` then `hint: {hint}`
+//! and exits 2: an `Error` always means "unusable input or environment", never "a check failed"
+//! (checks return reports with a verdict instead).
+
+use std::path::{Path, PathBuf};
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A command needs a CA and the directory holds none.
+    #[error("no CA in {}: {} is missing", dir.display(), missing.display())]
+    NoCa {
+        /// The CA directory that was searched.
+        dir: PathBuf,
+        /// The first CA file that is missing.
+        missing: PathBuf,
+    },
+    /// `init` found CA files already present.
+    #[error("{} already holds a CA file ({})", dir.display(), existing.display())]
+    CaExists {
+        /// The CA directory.
+        dir: PathBuf,
+        /// The file that is in the way.
+        existing: PathBuf,
+    },
+    /// A file would be overwritten.
+    #[error("{} already exists", path.display())]
+    FileExists {
+        /// The file in the way.
+        path: PathBuf,
+    },
+    /// A value given on the command line (or in a batch file) is not acceptable.
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidValue {
+        /// What the value is for, e.g. "--san" or "--days".
+        what: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+        /// What to do instead.
+        hint: String,
+    },
+    /// A file could not be parsed or is not what was expected.
+    #[error("{}: {reason}", path.display())]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The CA key is readable by group or others.
+    #[error("{}: the CA key is readable by group or others (mode {mode:04o})", path.display())]
+    KeyPermissions {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A private key does not belong to the certificate it was paired with.
+    #[error("{} does not match {}: the key belongs to another certificate", key.display(), cert.display())]
+    KeyMismatch {
+        /// The key file.
+        key: PathBuf,
+        /// The certificate file.
+        cert: PathBuf,
+    },
+    /// A requested validity is impossible.
+    #[error("{0}")]
+    Validity(String, String),
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store (SQLite) failed.
+    #[error("store {}: {source}", path.display())]
+    Store {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The store is not one this version understands.
+    #[error("store {}: {reason}", path.display())]
+    StoreFormat {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A serial number is not known to the store.
+    #[error("no certificate with serial {serial} in this CA's store")]
+    UnknownSerial {
+        /// The serial as given.
+        serial: String,
+    },
+    /// Signing or key generation failed inside the crypto library.
+    #[error("crypto failure: {0}")]
+    Crypto(String),
+    /// A freshly signed certificate failed its own verification; nothing was written.
+    #[error("internal check failed on the new certificate: {0}")]
+    SelfCheck(String),
+}
+
+impl Error {
+    /// The next step for the user, printed as `hint: …` below the error.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::NoCa { dir, .. } => format!(
+                "create one with `mtls-ca init --dir {}`, or point --dir / MTLS_CA_DIR at an existing CA",
+                dir.display()
+            ),
+            Error::CaExists { .. } => {
+                "choose another --dir, or pass --force to keep the old files as *.bak and start over"
+                    .into()
+            }
+            Error::FileExists { .. } => {
+                "choose another --out, or pass --force (the old file is kept as NAME.bak)".into()
+            }
+            Error::InvalidValue { hint, .. } | Error::BadFile { hint, .. } => hint.clone(),
+            Error::KeyPermissions { path, .. } => {
+                format!("run `chmod 600 {}` and try again", path.display())
+            }
+            Error::KeyMismatch { .. } => {
+                "pair each certificate with the key it was issued for".into()
+            }
+            Error::Validity(_, hint) => hint.clone(),
+            Error::Io { .. } => "check that the path exists and is writable".into(),
+            Error::Store { .. } => {
+                "another process may hold the store for too long; retry, or check the disk".into()
+            }
+            Error::StoreFormat { .. } => {
+                "this store was written by another mtls-ca version or is damaged".into()
+            }
+            Error::UnknownSerial { .. } => "see the known serials with `mtls-ca list`".into(),
+            Error::Crypto(_) | Error::SelfCheck(_) => {
+                "this is a bug in mtls-ca: please report it with MTLS_CA_DEBUG=1 output".into()
+            }
+        })
+    }
+
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn bad_file(
+        path: &Path,
+        reason: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Error::BadFile {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub(crate) fn invalid(
+        what: &'static str,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Error::InvalidValue {
+            what,
+            value: value.into(),
+            reason: reason.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+impl From<rcgen::Error> for Error {
+    fn from(e: rcgen::Error) -> Self {
+        Error::Crypto(e.to_string())
+    }
+}

@@ -1,0 +1,249 @@
+//! Safe file writing: create-exclusive, keys 0600 from the moment they exist, all-or-nothing.
+//!
+//! [`FileSet`] collects every file a command writes. [`FileSet::commit`] first writes each one to a
+//! temporary file in its target directory (opened with its final mode, so a key is never readable
+//! by others even under `umask 000`), fsyncs it, then links it into place with `link(2)`, which
+//! fails instead of replacing an existing file. If any step fails the files already placed are
+//! removed again, so a command leaves either all of its files or none. `--force` first renames
+//! an existing file to `NAME.bak`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// Mode of private keys, the store and PKCS#12 files.
+pub const PRIVATE: u32 = 0o600;
+/// Mode of certificates, chains, CRLs and configs.
+pub const PUBLIC: u32 = 0o644;
+
+/// One file to be written.
+#[derive(Debug)]
+struct Pending {
+    path: PathBuf,
+    contents: Zeroizing<Vec<u8>>,
+    mode: u32,
+}
+
+/// A file that was written, for status output.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Written {
+    /// Where.
+    pub path: PathBuf,
+    /// Its permission bits.
+    pub mode: u32,
+    /// The previous file, kept because of `--force`.
+    pub backup: Option<PathBuf>,
+}
+
+/// A set of files written together, all or nothing.
+#[derive(Debug, Default)]
+pub struct FileSet {
+    files: Vec<Pending>,
+}
+
+impl FileSet {
+    /// An empty set.
+    pub fn new() -> FileSet {
+        FileSet::default()
+    }
+
+    /// Adds a public file (0644).
+    pub fn public(&mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) {
+        self.files.push(Pending {
+            path: path.into(),
+            contents: Zeroizing::new(contents.into()),
+            mode: PUBLIC,
+        });
+    }
+
+    /// Adds a private file (0600); its contents are wiped from memory afterwards.
+    pub fn private(&mut self, path: impl Into<PathBuf>, contents: Zeroizing<Vec<u8>>) {
+        self.files.push(Pending {
+            path: path.into(),
+            contents,
+            mode: PRIVATE,
+        });
+    }
+
+    /// The paths in this set.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(|f| f.path.as_path())
+    }
+
+    /// Fails with [`Error::FileExists`] if a file of the set exists and `force` is off.
+    pub fn check_free(&self, force: bool) -> Result<()> {
+        if force {
+            return Ok(());
+        }
+        for f in &self.files {
+            if fs::symlink_metadata(&f.path).is_ok() {
+                return Err(Error::FileExists {
+                    path: f.path.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every file, or none. With `force`, existing files are first renamed to `*.bak`.
+    pub fn commit(self, force: bool) -> Result<Vec<Written>> {
+        self.check_free(force)?;
+        let mut temps: Vec<PathBuf> = Vec::new();
+        let result = self.commit_inner(force, &mut temps);
+        for t in temps {
+            let _ = fs::remove_file(t);
+        }
+        result
+    }
+
+    fn commit_inner(&self, force: bool, temps: &mut Vec<PathBuf>) -> Result<Vec<Written>> {
+        for f in &self.files {
+            if let Some(parent) = f.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                if !parent.is_dir() {
+                    fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o755)
+                        .create(parent)
+                        .map_err(|e| Error::io(parent, e))?;
+                }
+            }
+            let tmp = temp_name(&f.path);
+            temps.push(tmp.clone());
+            write_new(&tmp, &f.contents, f.mode)?;
+        }
+        let mut placed: Vec<Written> = Vec::new();
+        for (f, tmp) in self.files.iter().zip(temps.iter()) {
+            let mut backup = None;
+            if force && fs::symlink_metadata(&f.path).is_ok() {
+                let bak = bak_name(&f.path);
+                if let Err(e) = fs::rename(&f.path, &bak) {
+                    rollback(&placed);
+                    return Err(Error::io(&f.path, e));
+                }
+                backup = Some(bak);
+            }
+            if let Err(e) = fs::hard_link(tmp, &f.path) {
+                if let Some(bak) = &backup {
+                    let _ = fs::rename(bak, &f.path);
+                }
+                rollback(&placed);
+                return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Error::FileExists {
+                        path: f.path.clone(),
+                    }
+                } else {
+                    Error::io(&f.path, e)
+                });
+            }
+            placed.push(Written {
+                path: f.path.clone(),
+                mode: f.mode,
+                backup,
+            });
+        }
+        for dir in placed
+            .iter()
+            .filter_map(|w| w.path.parent())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            sync_dir(dir);
+        }
+        Ok(placed)
+    }
+}
+
+fn rollback(placed: &[Written]) {
+    for w in placed.iter().rev() {
+        let _ = fs::remove_file(&w.path);
+        if let Some(bak) = &w.backup {
+            let _ = fs::rename(bak, &w.path);
+        }
+    }
+}
+
+fn temp_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut nonce = [0u8; 6];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce);
+    let suffix: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    path.with_file_name(format!(".{name}.{suffix}.tmp"))
+}
+
+/// `NAME.bak` next to `path`.
+pub fn bak_name(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".bak");
+    PathBuf::from(s)
+}
+
+/// Creates `path` exclusively with `mode` (set at open time) and writes `contents`, fsynced.
+pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    // The umask can only remove bits; make sure the mode is exactly what was asked.
+    f.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(path, e))?;
+    f.write_all(contents).map_err(|e| Error::io(path, e))?;
+    f.sync_all().map_err(|e| Error::io(path, e))?;
+    Ok(())
+}
+
+/// Creates an empty private (0600) file, failing if it exists.
+pub fn create_private_empty(path: &Path) -> Result<()> {
+    write_new(path, b"", PRIVATE)
+}
+
+/// Creates the CA directory with mode 0700 (parents 0755), or checks an existing one.
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .map_err(|e| Error::io(parent, e))?;
+    }
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))
+}
+
+/// Reads a whole file, refusing anything larger than `limit` bytes.
+pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
+    if buf.len() as u64 > limit {
+        return Err(Error::bad_file(
+            path,
+            format!("larger than {} MiB", limit / (1024 * 1024)),
+            "give a single certificate, key, CSR, CRL or PKCS#12 file",
+        ));
+    }
+    Ok(buf)
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

@@ -1,0 +1,32 @@
+//! # mtls-ca
+//!
+//! A certificate-authority toolkit for mutual TLS. This library holds everything the `mtls-ca`
+//! binary does: it never prints, never reads the clock or the environment on its own (times and
+//! paths are parameters), and reports failures as one typed [`Error`] with a hint.
+//!
+//! Map of the modules:
+//! - [`ca`]: a CA directory: `init`, `open`, `issue`.
+//! - [`profile`]: every extension of every certificate (root, intermediate, server, client).
+//! - [`keys`]: key types, generation (ring; RSA with the `rsa` crate), loading openssl formats.
+//! - [`names`]: SAN parsing and validation.
+//! - [`serial`]: random 159-bit serial numbers.
+//! - [`store`]: the SQLite store that tracks every serial.
+//! - [`files`]: safe, all-or-nothing file writing (0600 keys, no overwrite, `.bak` on force).
+//! - [`pem`], [`x509`], [`der`]: reading and checking encoded objects.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod ca;
+pub mod der;
+pub mod duration;
+pub mod error;
+pub mod files;
+pub mod keys;
+pub mod names;
+pub mod pem;
+pub mod profile;
+pub mod serial;
+pub mod store;
+pub mod x509;
+
+pub use error::{Error, Result};

@@ -1,0 +1,254 @@
+//! Certificate profiles: every extension of every certificate mtls-ca makes is decided here.
+//!
+//! See `docs/profiles.md` (and the design's `profiles.md`): root and intermediate CAs, server and
+//! client leaves. The profile knows nothing about files or the store; `ca.rs` feeds it a subject,
+//! names, a serial and a validity and signs what it returns.
+
+use std::net::IpAddr;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CidrSubnet, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, KeyIdMethod, KeyUsagePurpose, NameConstraints,
+};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::keys::KeyType;
+use crate::names::San;
+use crate::serial::Serial;
+
+/// What a certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// A self-signed root CA.
+    Root,
+    /// A CA signed by another CA.
+    Intermediate,
+    /// A TLS server (serverAuth only).
+    Server,
+    /// A TLS client (clientAuth only).
+    Client,
+}
+
+impl Profile {
+    /// The name stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Root => "root",
+            Profile::Intermediate => "intermediate",
+            Profile::Server => "server",
+            Profile::Client => "client",
+        }
+    }
+
+    /// Parses a stored or typed profile name.
+    pub fn parse(s: &str) -> Result<Profile> {
+        match s {
+            "root" => Ok(Profile::Root),
+            "intermediate" => Ok(Profile::Intermediate),
+            "server" => Ok(Profile::Server),
+            "client" => Ok(Profile::Client),
+            _ => Err(Error::invalid(
+                "profile",
+                s,
+                "unknown profile",
+                "use server or client",
+            )),
+        }
+    }
+
+    /// True for root and intermediate.
+    pub fn is_ca(self) -> bool {
+        matches!(self, Profile::Root | Profile::Intermediate)
+    }
+}
+
+/// Name constraints for a CA (`--permit-dns`, `--permit-ip`, `--exclude-dns`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Constraints {
+    /// Permitted DNS subtrees (e.g. `example.com` covers every name below it).
+    pub permit_dns: Vec<String>,
+    /// Permitted IP ranges.
+    pub permit_ip: Vec<(IpAddr, u8)>,
+    /// Excluded DNS subtrees.
+    pub exclude_dns: Vec<String>,
+}
+
+impl Constraints {
+    /// True when no constraint is set.
+    pub fn is_empty(&self) -> bool {
+        self.permit_dns.is_empty() && self.permit_ip.is_empty() && self.exclude_dns.is_empty()
+    }
+
+    /// Parses a `--permit-dns`/`--exclude-dns` domain.
+    pub fn parse_domain(flag: &'static str, v: &str) -> Result<String> {
+        let d = v.strip_prefix('.').unwrap_or(v);
+        crate::names::parse_dns(d, false)
+            .map_err(|r| Error::invalid(flag, v, r, "give a domain such as example.com"))
+    }
+
+    /// Parses a `--permit-ip` CIDR (`10.0.0.0/8`, `fd00::/8`; a bare address means one host).
+    pub fn parse_cidr(v: &str) -> Result<(IpAddr, u8)> {
+        let bad = |r: &str| Error::invalid("--permit-ip", v, r, "give a CIDR such as 10.0.0.0/8");
+        let (addr, len) = match v.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (v, None),
+        };
+        let ip: IpAddr = addr.parse().map_err(|_| bad("not an IP address"))?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            Some(l) => l.parse::<u8>().map_err(|_| bad("bad prefix length"))?,
+            None => max,
+        };
+        if len > max {
+            return Err(bad("prefix length too long"));
+        }
+        Ok((ip, len))
+    }
+
+    fn to_rcgen(&self) -> Option<NameConstraints> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut permitted: Vec<GeneralSubtree> = self
+            .permit_dns
+            .iter()
+            .map(|d| GeneralSubtree::DnsName(d.clone()))
+            .collect();
+        permitted.extend(
+            self.permit_ip.iter().map(|(ip, len)| {
+                GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(*ip, *len))
+            }),
+        );
+        Some(NameConstraints {
+            permitted_subtrees: permitted,
+            excluded_subtrees: self
+                .exclude_dns
+                .iter()
+                .map(|d| GeneralSubtree::DnsName(d.clone()))
+                .collect(),
+        })
+    }
+}
+
+/// Everything a profile needs to build a certificate's fields.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Which profile.
+    pub profile: Profile,
+    /// Subject common name.
+    pub cn: String,
+    /// Subject organization, if any.
+    pub org: Option<String>,
+    /// Subject alternative names (for servers, already including the CN).
+    pub sans: Vec<San>,
+    /// The subject key's type (decides keyEncipherment).
+    pub key_type: KeyType,
+    /// The serial, reserved in the store.
+    pub serial: Serial,
+    /// notBefore.
+    pub not_before: OffsetDateTime,
+    /// notAfter.
+    pub not_after: OffsetDateTime,
+    /// CA only: pathLenConstraint.
+    pub pathlen: Option<u8>,
+    /// CA only: name constraints.
+    pub constraints: Constraints,
+}
+
+/// Longest common name (RFC 5280 ub-common-name).
+pub const MAX_CN_LEN: usize = 64;
+
+/// Checks a common name: 1–64 characters, no control characters.
+pub fn check_cn(cn: &str) -> Result<()> {
+    let bad = |r: &str| Error::invalid("--cn", cn, r, "give a short name such as api.example.com");
+    if cn.trim().is_empty() {
+        return Err(bad("empty common name"));
+    }
+    if cn.chars().count() > MAX_CN_LEN {
+        return Err(bad("longer than 64 characters (the X.509 limit)"));
+    }
+    if cn.chars().any(|c| c.is_control()) {
+        return Err(bad("contains control characters"));
+    }
+    Ok(())
+}
+
+/// Builds the rcgen parameters for a request: the one place extensions are decided.
+pub fn params(req: &Request) -> Result<CertificateParams> {
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    if let Some(org) = &req.org {
+        dn.push(DnType::OrganizationName, org.as_str());
+    }
+    dn.push(DnType::CommonName, req.cn.as_str());
+    p.distinguished_name = dn;
+    p.serial_number = Some(rcgen::SerialNumber::from_slice(req.serial.as_bytes()));
+    p.not_before = req.not_before;
+    p.not_after = req.not_after;
+    // SKI: RFC 7093 method 1 (leftmost 160 bits of SHA-256 of the subjectPublicKey).
+    p.key_identifier_method = KeyIdMethod::Sha256;
+    p.subject_alt_names = req
+        .sans
+        .iter()
+        .map(San::to_rcgen)
+        .collect::<Result<Vec<_>>>()?;
+    match req.profile {
+        Profile::Root | Profile::Intermediate => {
+            p.is_ca = IsCa::Ca(match req.pathlen {
+                Some(n) => BasicConstraints::Constrained(n),
+                None => BasicConstraints::Unconstrained,
+            });
+            p.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+            ];
+            p.name_constraints = req.constraints.to_rcgen();
+            p.use_authority_key_identifier_extension = req.profile == Profile::Intermediate;
+        }
+        Profile::Server | Profile::Client => {
+            // ExplicitNoCa: critical basicConstraints CA:FALSE, and rcgen then writes the SKI.
+            p.is_ca = IsCa::ExplicitNoCa;
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            if req.profile == Profile::Server && req.key_type.is_rsa() {
+                p.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+            }
+            p.extended_key_usages = vec![if req.profile == Profile::Server {
+                ExtendedKeyUsagePurpose::ServerAuth
+            } else {
+                ExtendedKeyUsagePurpose::ClientAuth
+            }];
+            p.use_authority_key_identifier_extension = true;
+        }
+    }
+    Ok(p)
+}
+
+/// The SANs a server certificate gets: the CN (as DNS name or IP) first unless already listed.
+pub fn server_sans(cn: &str, sans: Vec<San>) -> Result<Vec<San>> {
+    let cn_san = San::parse(cn).map_err(|_| {
+        Error::invalid(
+            "--cn",
+            cn,
+            "a server's common name must be a DNS name or IP address (it is added to the SANs)",
+            "use the host name clients connect to, e.g. --cn api.example.com",
+        )
+    })?;
+    if !matches!(cn_san, San::Dns(_) | San::Ip(_)) {
+        return Err(Error::invalid(
+            "--cn",
+            cn,
+            "a server's common name must be a DNS name or IP address",
+            "use the host name clients connect to, e.g. --cn api.example.com",
+        ));
+    }
+    let mut out = vec![cn_san];
+    for s in sans {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}

@@ -115,6 +115,16 @@ pub enum Error {
     /// A freshly signed certificate failed its own verification; nothing was written.
     #[error("internal check failed on the new certificate: {0}")]
     SelfCheck(String),
+    /// A network peer could not be reached or did not answer in time.
+    #[error("{target}: {reason}")]
+    Connect {
+        /// host:port as given.
+        target: String,
+        /// What happened (refused, timed out, no such host, ...).
+        reason: String,
+        /// What to check.
+        hint: String,
+    },
 }
 
 impl Error {
@@ -148,6 +158,7 @@ impl Error {
                 "this store was written by another mtls-ca version or is damaged".into()
             }
             Error::UnknownSerial { .. } => "see the known serials with `mtls-ca list`".into(),
+            Error::Connect { hint, .. } => hint.clone(),
             Error::Crypto(_) | Error::SelfCheck(_) => {
                 "this is a bug in mtls-ca: please report it with MTLS_CA_DEBUG=1 output".into()
             }

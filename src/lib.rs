@@ -24,8 +24,10 @@ pub mod files;
 pub mod keys;
 pub mod names;
 pub mod pem;
+pub mod probe;
 pub mod profile;
 pub mod serial;
+pub mod serve;
 pub mod store;
 pub mod x509;
 

@@ -62,6 +62,12 @@ pub enum Command {
     /// The whole seed recipe in one command: CA, server and client certificates.
     #[command(after_help = QUICKSTART_HELP)]
     Quickstart(QuickstartArgs),
+    /// Diagnose a live TLS endpoint: does mutual TLS work, and if not, why.
+    #[command(after_help = PROBE_HELP)]
+    Probe(ProbeArgs),
+    /// Run a test HTTPS server that demands a client certificate and says who the client is.
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,4 +179,54 @@ pub struct QuickstartArgs {
     /// Replace existing files, keeping them as *.bak.
     #[arg(long)]
     pub force: bool,
+}
+
+const PROBE_HELP: &str = "Reports TLS version, cipher, the server chain (judged against --ca), whether the server\nasks for a client certificate and which CAs it accepts, whether ours was accepted, and\nsession resumption; then each problem with its fix.\n\nEXAMPLES:\n  mtls-ca probe https://api.example.com --ca pki/ca.crt --cert client.crt --key client.key\n  mtls-ca probe 127.0.0.1:8443 --servername localhost --ca pki/ca.crt\n  mtls-ca --json probe api.example.com:443 --cert c.crt --key c.key | jq .diagnosis\n\nEXIT CODES:\n  0  mutual TLS works end to end\n  1  a problem was found (see the diagnosis)\n  2  the probe could not run (bad arguments, connection refused, timeout)";
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// https://HOST[:PORT][/PATH] or HOST:PORT.
+    pub target: String,
+    /// CA certificate(s) to judge the server chain with (default: DIR/ca.crt when present).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
+    /// Client certificate (a fullchain file sends the intermediates too).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Client private key.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// SNI and the name the server certificate must match (default: the host).
+    #[arg(long, value_name = "NAME")]
+    pub servername: Option<String>,
+    /// Give up after this many seconds in all.
+    #[arg(long, value_name = "S", default_value = "10")]
+    pub timeout: f64,
+    /// HTTP path to request (default: the URL's path or /).
+    #[arg(long, value_name = "PATH")]
+    pub http_path: Option<String>,
+    /// Do not try a second, resumed connection.
+    #[arg(long)]
+    pub no_resumption: bool,
+}
+
+const SERVE_HELP: &str = "Answers every request with the verified client's subject, SANs, serial and issuer, and\nlogs every failed handshake with its reason on stderr. Ctrl-C stops it.\n\nEXAMPLES:\n  mtls-ca serve --server server --listen 127.0.0.1:8443\n  mtls-ca serve --server certs/api --ca pki/ca.crt --optional\n\nEXIT CODES:\n  0  stopped\n  2  usage, input or I/O error (bad files, address in use)";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    pub listen: String,
+    /// Server certificate stem: STEM.fullchain.crt (or STEM.crt) and STEM.key.
+    #[arg(long, value_name = "STEM", default_value = "server")]
+    pub server: PathBuf,
+    /// CA whose client certificates are accepted (default: DIR/ca-chain.crt or DIR/ca.crt).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
+    /// CRL(s) to check client certificates against.
+    #[arg(long, value_name = "FILE")]
+    pub crl: Vec<PathBuf>,
+    /// Request a client certificate but let clients without one in.
+    #[arg(long)]
+    pub optional: bool,
 }

@@ -3,7 +3,9 @@
 mod init;
 mod issue;
 mod list;
+mod probe;
 mod quickstart;
+mod serve;
 
 use crate::cli::{CaCommand, Cli, Command};
 use crate::output::Output;
@@ -17,6 +19,8 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Issue(c) => issue::run(dir, c, out),
         Command::List(a) => list::run(dir, a, out),
         Command::Quickstart(a) => quickstart::run(a, out),
+        Command::Probe(a) => probe::run(dir, a, out),
+        Command::Serve(a) => serve::run(dir, a, out),
     }
 }
 

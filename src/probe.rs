@@ -1,0 +1,986 @@
+//! `probe`: connect to a live TLS endpoint as a client and explain, in the seed's words, whether
+//! mutual TLS works and why not.
+//!
+//! One rustls client (ring provider) does everything: a recording server-certificate verifier
+//! keeps the chain the server presented and what rustls' own `WebPkiServerVerifier` thinks of it
+//! (but lets the handshake go on, so client authentication can still be observed); a recording
+//! client-certificate resolver learns whether the server asked for a certificate and which CA
+//! names it accepts. After the handshake an HTTP request is sent and the answer read, because in
+//! TLS 1.3 a server's verdict on the client certificate arrives only then (as an alert, or as an
+//! nginx/Kong error page). A second connection reports session resumption. All network steps
+//! share one deadline. Never sends a client key unless given one.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
+use rustls::{
+    AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct,
+    HandshakeKind, SignatureScheme,
+};
+
+use crate::error::{Error, Result};
+use crate::x509;
+
+/// Where to connect and how.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Host name or IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// HTTP path to request.
+    pub path: String,
+}
+
+impl Target {
+    /// Parses `https://host[:port][/path]`, `host:port`, `[v6]:port` or a bare host (port 443).
+    pub fn parse(s: &str) -> Result<Target> {
+        let bad = |r: &str| {
+            Error::invalid(
+                "target",
+                s,
+                r.to_string(),
+                "give HOST:PORT or https://HOST[:PORT]/PATH",
+            )
+        };
+        let (rest, default_port) = if let Some(r) = s.strip_prefix("https://") {
+            (r, 443)
+        } else if s.starts_with("http://") {
+            return Err(bad("plain http:// has no TLS to probe"));
+        } else {
+            (s, 443)
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].to_string()),
+            None => (rest, "/".to_string()),
+        };
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed [ in address"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| bad("bad port"))?,
+                None if after.is_empty() => default_port,
+                None => return Err(bad("garbage after ]")),
+            };
+            (h.to_string(), port)
+        } else if authority.matches(':').count() > 1 {
+            (authority.to_string(), default_port)
+        } else {
+            match authority.split_once(':') {
+                Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad("bad port"))?),
+                None => (authority.to_string(), default_port),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        if port == 0 {
+            return Err(bad("port 0"));
+        }
+        Ok(Target { host, port, path })
+    }
+
+    fn display(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// What to present and trust.
+#[derive(Debug)]
+pub struct ProbeOptions {
+    /// The endpoint.
+    pub target: Target,
+    /// SNI and the name the server certificate must match (default: the host).
+    pub servername: Option<String>,
+    /// Trust anchors for judging the server chain; empty = the chain is shown but not judged.
+    pub roots: Vec<CertificateDer<'static>>,
+    /// Client certificate chain (leaf first) and PKCS#8 key, if any.
+    pub client: Option<(Vec<CertificateDer<'static>>, Vec<u8>)>,
+    /// Deadline for the whole probe.
+    pub timeout: Duration,
+    /// Also try a second, resumed connection.
+    pub resumption: bool,
+}
+
+/// One certificate of the server's chain, as presented.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChainEntry {
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// Serial, hex.
+    pub serial: String,
+    /// notAfter RFC 3339.
+    pub not_after: String,
+    /// Days until expiry (negative: expired).
+    pub expires_in_days: i64,
+    /// SANs.
+    pub sans: Vec<String>,
+}
+
+/// One finding: a stable code, what is wrong, and how to fix it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct Finding {
+    /// Stable code, e.g. `client_cert_required`.
+    pub code: String,
+    /// What is wrong, in plain words.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+/// Everything a probe learned.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProbeReport {
+    /// The endpoint probed.
+    pub target: String,
+    /// The TCP connection was established.
+    pub connected: bool,
+    /// The TLS handshake completed.
+    pub handshake_completed: bool,
+    /// Negotiated version, e.g. `TLSv1.3`.
+    pub tls_version: Option<String>,
+    /// Negotiated cipher suite.
+    pub cipher_suite: Option<String>,
+    /// Negotiated ALPN protocol.
+    pub alpn: Option<String>,
+    /// Handshake time in milliseconds.
+    pub handshake_ms: Option<f64>,
+    /// The server's chain as presented (leaf first).
+    pub server_chain: Vec<ChainEntry>,
+    /// The server's chain passed rustls verification against the given CAs (None: no CA given).
+    pub server_chain_valid: Option<bool>,
+    /// The server asked for a client certificate.
+    pub client_cert_requested: bool,
+    /// CA names the server accepts for client certificates.
+    pub acceptable_client_cas: Vec<String>,
+    /// A client certificate was sent.
+    pub client_cert_sent: bool,
+    /// Whether the server accepted it (None: not determined).
+    pub client_cert_accepted: Option<bool>,
+    /// TLS alert received from the server, if any.
+    pub alert: Option<String>,
+    /// HTTP status of the answer, if any.
+    pub http_status: Option<u16>,
+    /// A second connection resumed the session (None: not tried).
+    pub resumed: Option<bool>,
+    /// Handshake time of the resumed connection.
+    pub resumed_handshake_ms: Option<f64>,
+    /// Every problem found.
+    pub diagnosis: Vec<Finding>,
+    /// Things worth knowing that are not failures.
+    pub warnings: Vec<String>,
+}
+
+impl ProbeReport {
+    /// True when mutual TLS works end to end (exit 0).
+    pub fn ok(&self) -> bool {
+        self.diagnosis.is_empty()
+    }
+}
+
+fn finding(code: &str, message: impl Into<String>, hint: impl Into<String>) -> Finding {
+    Finding {
+        code: code.into(),
+        message: message.into(),
+        hint: hint.into(),
+    }
+}
+
+/// Records the server chain and rustls' verdict on it, then lets the handshake continue.
+#[derive(Debug)]
+struct ChainRecorder {
+    inner: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+    seen: Mutex<Option<(Vec<CertificateDer<'static>>, Option<rustls::Error>)>>,
+}
+
+impl ServerCertVerifier for ChainRecorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let verdict = self.inner.as_ref().and_then(|v| {
+            v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+                .err()
+        });
+        let mut chain = vec![end_entity.clone().into_owned()];
+        chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some((chain, verdict));
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Records whether (and with which CA hints) the server asked for a client certificate.
+#[derive(Debug)]
+struct ClientRecorder {
+    key: Option<Arc<CertifiedKey>>,
+    asked: Mutex<Option<Vec<Vec<u8>>>>,
+}
+
+impl ResolvesClientCert for ClientRecorder {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        *self.asked.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(root_hint_subjects.iter().map(|h| h.to_vec()).collect());
+        self.key.clone()
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// What one connection attempt observed.
+#[derive(Debug, Default)]
+struct Attempt {
+    handshake: Option<Duration>,
+    version: Option<String>,
+    suite: Option<String>,
+    alpn: Option<String>,
+    resumed: bool,
+    error: Option<rustls::Error>,
+    eof_without_answer: bool,
+    timed_out: bool,
+    http: Option<(u16, String)>,
+}
+
+/// Probes the endpoint. `Err` only when the probe could not run (bad arguments, refused,
+/// unreachable, timed out before TLS started); every TLS-level outcome is in the report.
+pub fn probe(opts: &ProbeOptions, now: time::OffsetDateTime) -> Result<ProbeReport> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let deadline = Instant::now() + opts.timeout;
+    let target_s = opts.target.display();
+    let sni = opts
+        .servername
+        .clone()
+        .unwrap_or_else(|| opts.target.host.clone());
+    let server_name = ServerName::try_from(sni.clone()).map_err(|_| {
+        Error::invalid(
+            "--servername",
+            sni.clone(),
+            "not a valid DNS name or IP address",
+            "give the host name the server certificate is for",
+        )
+    })?;
+    let inner = if opts.roots.is_empty() {
+        None
+    } else {
+        let mut store = rustls::RootCertStore::empty();
+        for r in &opts.roots {
+            store.add(r.clone()).map_err(|e| {
+                Error::invalid(
+                    "--ca",
+                    "",
+                    format!("unusable trust anchor ({e})"),
+                    "give a CA certificate",
+                )
+            })?;
+        }
+        Some(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+                .build()
+                .map_err(|e| Error::Crypto(e.to_string()))?,
+        )
+    };
+    let recorder = Arc::new(ChainRecorder {
+        inner,
+        provider: provider.clone(),
+        seen: Mutex::new(None),
+    });
+    let key = match &opts.client {
+        Some((chain, pkcs8)) => {
+            let der = PrivateKeyDer::Pkcs8(pkcs8.clone().into());
+            let signer = provider.key_provider.load_private_key(der).map_err(|e| {
+                Error::invalid(
+                    "--key",
+                    "",
+                    format!("unusable client key ({e})"),
+                    "give the key of --cert",
+                )
+            })?;
+            Some(Arc::new(CertifiedKey::new(chain.clone(), signer)))
+        }
+        None => None,
+    };
+    let client_rec = Arc::new(ClientRecorder {
+        key,
+        asked: Mutex::new(None),
+    });
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Crypto(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(recorder.clone())
+        .with_client_cert_resolver(client_rec.clone());
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = Arc::new(config);
+
+    let addr = resolve(&opts.target, &target_s)?;
+    let first = attempt(
+        &config,
+        &server_name,
+        addr,
+        &opts.target,
+        &sni,
+        deadline,
+        true,
+        &target_s,
+    )?;
+
+    let mut report = ProbeReport {
+        target: target_s.clone(),
+        connected: true,
+        handshake_completed: first.handshake.is_some(),
+        tls_version: first.version.clone(),
+        cipher_suite: first.suite.clone(),
+        alpn: first.alpn.clone(),
+        handshake_ms: first.handshake.map(ms),
+        server_chain: Vec::new(),
+        server_chain_valid: None,
+        client_cert_requested: false,
+        acceptable_client_cas: Vec::new(),
+        client_cert_sent: false,
+        client_cert_accepted: None,
+        alert: None,
+        http_status: first.http.as_ref().map(|h| h.0),
+        resumed: None,
+        resumed_handshake_ms: None,
+        diagnosis: Vec::new(),
+        warnings: Vec::new(),
+    };
+
+    // The server's side: its chain, judged like `verify` would.
+    let seen = recorder
+        .seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some((chain, verdict)) = &seen {
+        report.server_chain = chain.iter().filter_map(|c| chain_entry(c, now)).collect();
+        if !opts.roots.is_empty() {
+            report.server_chain_valid = Some(verdict.is_none());
+            if let Some(err) = verdict {
+                report
+                    .diagnosis
+                    .push(judge_server_chain(err, chain, &opts.roots, &sni));
+            }
+        } else {
+            report.warnings.push(
+                "the server chain was not judged: pass --ca with the CA that should have issued it"
+                    .into(),
+            );
+        }
+        if let Some(leaf) = report.server_chain.first() {
+            if (0..30).contains(&leaf.expires_in_days) {
+                report.warnings.push(format!(
+                    "the server certificate expires in {} days ({}): renew it",
+                    leaf.expires_in_days, leaf.not_after
+                ));
+            }
+        }
+    }
+
+    // The client side: was a certificate asked for, sent, accepted?
+    let asked = client_rec
+        .asked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    report.client_cert_requested = asked.is_some();
+    report.acceptable_client_cas = asked
+        .unwrap_or_default()
+        .iter()
+        .map(|dn| dn_text(dn))
+        .collect();
+    report.client_cert_sent = report.client_cert_requested && opts.client.is_some();
+    report.alert = first.error.as_ref().and_then(|e| match e {
+        rustls::Error::AlertReceived(a) => Some(alert_name(*a)),
+        _ => None,
+    });
+    judge_client(&mut report, &first, opts);
+
+    // Resumption, when the first connection worked.
+    if opts.resumption
+        && report.handshake_completed
+        && first.error.is_none()
+        && Instant::now() < deadline
+    {
+        if let Ok(second) = attempt(
+            &config,
+            &server_name,
+            addr,
+            &opts.target,
+            &sni,
+            deadline,
+            false,
+            &target_s,
+        ) {
+            if second.handshake.is_some() {
+                report.resumed = Some(second.resumed);
+                report.resumed_handshake_ms = second.handshake.map(ms);
+                if !second.resumed {
+                    report.warnings.push(
+                        "the server did not resume the TLS session: every request pays a full handshake (nginx: ssl_session_cache shared:SSL:10m; ssl_session_tickets on)".into(),
+                    );
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0
+}
+
+fn resolve(t: &Target, shown: &str) -> Result<SocketAddr> {
+    (t.host.as_str(), t.port)
+        .to_socket_addrs()
+        .map_err(|e| Error::Connect {
+            target: shown.into(),
+            reason: format!("cannot resolve the host ({e})"),
+            hint: "check the host name".into(),
+        })?
+        .next()
+        .ok_or_else(|| Error::Connect {
+            target: shown.into(),
+            reason: "the host has no address".into(),
+            hint: "check the host name".into(),
+        })
+}
+
+fn remaining(deadline: Instant) -> Option<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attempt(
+    config: &Arc<ClientConfig>,
+    server_name: &ServerName<'static>,
+    addr: SocketAddr,
+    target: &Target,
+    host_header: &str,
+    deadline: Instant,
+    send_request: bool,
+    shown: &str,
+) -> Result<Attempt> {
+    let timeout_err = |what: &str| {
+        Error::Connect {
+        target: shown.into(),
+        reason: format!("timed out {what}"),
+        hint: "the server accepted the connection but did not answer: is it speaking TLS on this port? raise --timeout for slow links".into(),
+    }
+    };
+    let left = remaining(deadline).ok_or_else(|| timeout_err("before connecting"))?;
+    let mut sock = TcpStream::connect_timeout(&addr, left).map_err(|e| Error::Connect {
+        target: shown.into(),
+        reason: match e.kind() {
+            ErrorKind::ConnectionRefused => {
+                "connection refused: nothing listens on this port".into()
+            }
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => "timed out connecting".into(),
+            _ => format!("cannot connect ({e})"),
+        },
+        hint: "check the host and port, and that the server is running".into(),
+    })?;
+    let _ = sock.set_nodelay(true);
+    let mut conn = ClientConnection::new(config.clone(), server_name.clone())
+        .map_err(|e| Error::Crypto(e.to_string()))?;
+    let mut at = Attempt::default();
+    let start = Instant::now();
+    while conn.is_handshaking() {
+        let left = remaining(deadline).ok_or_else(|| timeout_err("during the TLS handshake"))?;
+        let _ = sock.set_read_timeout(Some(left));
+        let _ = sock.set_write_timeout(Some(left));
+        match conn.complete_io(&mut sock) {
+            Ok((0, 0)) if conn.is_handshaking() && !conn.wants_write() => {
+                at.eof_without_answer = true;
+                at.error = Some(rustls::Error::General(
+                    "connection closed during handshake".into(),
+                ));
+                return Ok(at);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if is_timeout(&e) {
+                    return Err(timeout_err("during the TLS handshake"));
+                }
+                at.error = Some(tls_error(e));
+                fill_session(&mut at, &conn);
+                return Ok(at);
+            }
+        }
+    }
+    at.handshake = Some(start.elapsed());
+    fill_session(&mut at, &conn);
+    at.resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
+    if !send_request {
+        conn.send_close_notify();
+        let _ = conn.complete_io(&mut sock);
+        return Ok(at);
+    }
+    let req = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: mtls-ca-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        target.path, host_header
+    );
+    if let Err(e) = conn.writer().write_all(req.as_bytes()) {
+        at.error = Some(rustls::Error::General(e.to_string()));
+        return Ok(at);
+    }
+    let mut body = Vec::new();
+    loop {
+        let Some(left) = remaining(deadline) else {
+            at.timed_out = true;
+            break;
+        };
+        let _ = sock.set_read_timeout(Some(left));
+        let _ = sock.set_write_timeout(Some(left));
+        if conn.wants_write() {
+            if let Err(e) = conn.write_tls(&mut sock) {
+                if !is_timeout(&e) {
+                    at.error = Some(tls_error(e));
+                }
+                break;
+            }
+            continue;
+        }
+        match conn.read_tls(&mut sock) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) => {
+                at.timed_out = true;
+                break;
+            }
+            Err(e) => {
+                if body.is_empty() {
+                    at.error = Some(rustls::Error::General(e.to_string()));
+                }
+                break;
+            }
+        }
+        match conn.process_new_packets() {
+            Ok(state) => {
+                let n = state.plaintext_bytes_to_read();
+                if n > 0 {
+                    let mut buf = vec![0u8; n];
+                    let _ = conn.reader().read_exact(&mut buf);
+                    body.extend_from_slice(&buf);
+                }
+                if state.peer_has_closed() || body.len() > 64 * 1024 {
+                    break;
+                }
+                if let Some((_, text)) = http_complete(&body) {
+                    let _ = text;
+                    break;
+                }
+            }
+            Err(e) => {
+                at.error = Some(e);
+                break;
+            }
+        }
+    }
+    if !body.is_empty() {
+        at.http = parse_http(&body);
+    } else if at.error.is_none() && !at.timed_out {
+        at.eof_without_answer = true;
+    }
+    Ok(at)
+}
+
+fn fill_session(at: &mut Attempt, conn: &ClientConnection) {
+    at.version = conn.protocol_version().map(|v| match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
+        other => format!("{other:?}"),
+    });
+    at.suite = conn
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()));
+    at.alpn = conn
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+fn tls_error(e: std::io::Error) -> rustls::Error {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(t) => t.clone(),
+        None => rustls::Error::General(e.to_string()),
+    }
+}
+
+/// A complete HTTP response (headers + Content-Length body), if we have one.
+fn http_complete(body: &[u8]) -> Option<(u16, String)> {
+    let text = String::from_utf8_lossy(body);
+    let (head, rest) = text.split_once("\r\n\r\n")?;
+    let len = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse::<usize>().ok())
+            .flatten()
+    })?;
+    (rest.len() >= len).then(|| parse_http(body)).flatten()
+}
+
+fn parse_http(body: &[u8]) -> Option<(u16, String)> {
+    let text = String::from_utf8_lossy(body).into_owned();
+    let status = text
+        .lines()
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((status, text))
+}
+
+fn alert_name(a: AlertDescription) -> String {
+    match a {
+        AlertDescription::CertificateRequired => "certificate_required".into(),
+        AlertDescription::UnknownCA => "unknown_ca".into(),
+        AlertDescription::BadCertificate => "bad_certificate".into(),
+        AlertDescription::CertificateExpired => "certificate_expired".into(),
+        AlertDescription::UnsupportedCertificate => "unsupported_certificate".into(),
+        AlertDescription::CertificateRevoked => "certificate_revoked".into(),
+        AlertDescription::CertificateUnknown => "certificate_unknown".into(),
+        AlertDescription::HandshakeFailure => "handshake_failure".into(),
+        AlertDescription::AccessDenied => "access_denied".into(),
+        AlertDescription::DecryptError => "decrypt_error".into(),
+        AlertDescription::ProtocolVersion => "protocol_version".into(),
+        AlertDescription::UnrecognisedName => "unrecognized_name".into(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+fn dn_text(der: &[u8]) -> String {
+    use x509_parser::prelude::FromDer;
+    // Hints are the DER of a Name (a SEQUENCE); rustls hands them over as is.
+    match x509_parser::x509::X509Name::from_der(der) {
+        Ok((_, n)) => n.to_string(),
+        Err(_) => format!("(unparseable name, {} bytes)", der.len()),
+    }
+}
+
+fn chain_entry(der: &CertificateDer<'_>, now: time::OffsetDateTime) -> Option<ChainEntry> {
+    let c = x509::parse_cert(der.as_ref(), std::path::Path::new("<server>")).ok()?;
+    let (_, na) = x509::validity(&c);
+    Some(ChainEntry {
+        subject: c.subject().to_string(),
+        issuer: c.issuer().to_string(),
+        serial: crate::serial::Serial::from_bytes(c.raw_serial()).hex(),
+        not_after: na
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        expires_in_days: (na - now).whole_days(),
+        sans: x509::san_strings(&c),
+    })
+}
+
+/// Turns rustls' verdict on the server chain into a finding in the seed's terms.
+fn judge_server_chain(
+    err: &rustls::Error,
+    chain: &[CertificateDer<'static>],
+    roots: &[CertificateDer<'static>],
+    sni: &str,
+) -> Finding {
+    let leaf = chain
+        .first()
+        .and_then(|c| x509::parse_cert(c.as_ref(), std::path::Path::new("<server>")).ok());
+    let cert_err = match err {
+        rustls::Error::InvalidCertificate(ce) => Some(ce),
+        _ => None,
+    };
+    match cert_err {
+        Some(CertificateError::UnknownIssuer) => {
+            // Would the chain verify if the server had sent its intermediate? If the leaf's
+            // issuer is not a root we trust and the server sent nothing else, it is the classic
+            // "incomplete chain".
+            let issuer = leaf.as_ref().map(|l| l.issuer().to_string()).unwrap_or_default();
+            let issuer_is_root = leaf.as_ref().is_some_and(|l| {
+                roots.iter().any(|r| {
+                    x509::parse_cert(r.as_ref(), std::path::Path::new("<ca>"))
+                        .is_ok_and(|rc| rc.subject().as_raw() == l.issuer().as_raw())
+                })
+            });
+            if chain.len() == 1 && !issuer_is_root {
+                finding(
+                    "server_missing_intermediate",
+                    format!("the server sent its certificate without the intermediate (issued by {issuer})"),
+                    "serve the full chain: point ssl_certificate (nginx) / crt (HAProxy) at STEM.fullchain.crt",
+                )
+            } else {
+                finding(
+                    "server_untrusted",
+                    format!("the server certificate is issued by {issuer}, which is not among the trusted CAs"),
+                    "pass the CA that issued it with --ca, or have the server use a certificate from your CA",
+                )
+            }
+        }
+        Some(CertificateError::NotValidForName) | Some(CertificateError::NotValidForNameContext { .. }) => {
+            let sans = leaf.as_ref().map(x509::san_strings).unwrap_or_default();
+            finding(
+                "server_name_mismatch",
+                format!(
+                    "the server certificate is for {}, not {sni}",
+                    if sans.is_empty() { "no names at all (no SAN)".to_string() } else { sans.join(", ") }
+                ),
+                format!("reissue it with --san {sni}, or connect with a name it carries (--servername)"),
+            )
+        }
+        Some(CertificateError::Expired) | Some(CertificateError::ExpiredContext { .. }) => finding(
+            "server_cert_expired",
+            "the server certificate has expired",
+            "renew it (mtls-ca renew --cert FILE) and reload the server",
+        ),
+        Some(CertificateError::NotValidYet) | Some(CertificateError::NotValidYetContext { .. }) => finding(
+            "server_cert_not_yet_valid",
+            "the server certificate is not valid yet",
+            "check the clocks of the server and of this machine",
+        ),
+        Some(CertificateError::InvalidPurpose) | Some(CertificateError::InvalidPurposeContext { .. }) => finding(
+            "server_wrong_purpose",
+            "the server presents a certificate that is not for servers (no serverAuth: a client certificate?)",
+            "issue a server certificate: mtls-ca issue server --cn HOST",
+        ),
+        Some(CertificateError::Revoked) => finding(
+            "server_cert_revoked",
+            "the server certificate is revoked",
+            "issue a new server certificate and reload the server",
+        ),
+        _ => finding(
+            "server_cert_invalid",
+            format!("the server certificate does not verify ({err})"),
+            "inspect it with mtls-ca inspect HOST:PORT",
+        ),
+    }
+}
+
+/// Decides what happened to client authentication.
+fn judge_client(report: &mut ProbeReport, at: &Attempt, opts: &ProbeOptions) {
+    let have_cert = opts.client.is_some();
+    let cas = if report.acceptable_client_cas.is_empty() {
+        "any CA (it sent no names)".to_string()
+    } else {
+        report.acceptable_client_cas.join("; ")
+    };
+    let http = at.http.as_ref();
+    let http_text = http.map(|h| h.1.as_str()).unwrap_or("");
+    let alert = match &at.error {
+        Some(rustls::Error::AlertReceived(a)) => Some(*a),
+        _ => None,
+    };
+    let required_not_sent = |r: &mut ProbeReport| {
+        r.client_cert_accepted = Some(false);
+        r.diagnosis.push(finding(
+            "client_cert_required",
+            "the server requires a client certificate and none was sent",
+            if have_cert {
+                format!("the server accepts certificates from: {cas}; yours is from another CA, so none was offered")
+            } else {
+                "pass --cert FILE --key FILE (or --p12 FILE)".to_string()
+            },
+        ));
+    };
+    if let Some(a) = alert {
+        let sent = report.client_cert_sent;
+        match a {
+            AlertDescription::CertificateRequired => return required_not_sent(report),
+            AlertDescription::HandshakeFailure if report.client_cert_requested && !sent => {
+                return required_not_sent(report)
+            }
+            _ => {}
+        }
+        report.client_cert_accepted = if sent { Some(false) } else { None };
+        let f = match a {
+            AlertDescription::UnknownCA => finding(
+                "client_cert_untrusted",
+                format!("the server does not trust the issuer of your certificate: it accepts {cas}"),
+                "add your CA (and intermediates) to the server's ssl_client_certificate / ca-file, or use a certificate from the CA it trusts",
+            ),
+            AlertDescription::CertificateExpired => finding(
+                "client_cert_expired",
+                "the server rejected your client certificate as expired",
+                "renew it: mtls-ca renew --cert FILE",
+            ),
+            AlertDescription::CertificateRevoked => finding(
+                "client_cert_revoked",
+                "the server rejected your client certificate as revoked",
+                "issue a new client certificate: mtls-ca issue client --cn NAME",
+            ),
+            AlertDescription::UnsupportedCertificate => finding(
+                "client_cert_wrong_purpose",
+                "the server rejected your certificate's purpose (no clientAuth: a server certificate used as a client?)",
+                "issue a client certificate: mtls-ca issue client --cn NAME",
+            ),
+            AlertDescription::BadCertificate | AlertDescription::CertificateUnknown => finding(
+                "client_cert_rejected",
+                format!("the server rejected your client certificate ({})", alert_name(a)),
+                "check it with mtls-ca verify FILE --purpose client --ca SERVER_CA; a missing intermediate or expired CRL on the server side gives the same alert",
+            ),
+            AlertDescription::DecryptError => finding(
+                "client_key_mismatch",
+                "the server could not verify the handshake signature: the key may not belong to the certificate",
+                "check with mtls-ca verify CERT --key KEY",
+            ),
+            other => finding(
+                "handshake_failed",
+                format!("the server aborted the handshake with alert {}", alert_name(other)),
+                "look at the server's error log; mtls-ca explain LOG turns its lines into causes",
+            ),
+        };
+        report.diagnosis.push(f);
+        return;
+    }
+    if let Some(e) = &at.error {
+        report.diagnosis.push(finding(
+            "handshake_failed",
+            format!("the TLS connection failed ({e})"),
+            "look at the server's error log; mtls-ca explain LOG turns its lines into causes",
+        ));
+        return;
+    }
+    if let Some((status, _)) = http {
+        if *status == 400 && http_text.contains("No required SSL certificate was sent") {
+            return required_not_sent(report);
+        }
+        if *status == 400 && http_text.contains("The SSL certificate error") {
+            report.client_cert_accepted = Some(false);
+            report.diagnosis.push(finding(
+                "client_cert_rejected",
+                "nginx rejected your client certificate (HTTP 400 \"The SSL certificate error\")",
+                format!("nginx's error log says why (mtls-ca explain); it trusts {cas}; check ssl_verify_depth, ssl_crl freshness and the certificate's expiry"),
+            ));
+            return;
+        }
+        if *status == 401 && http_text.contains("No required TLS certificate was sent") {
+            return required_not_sent(report);
+        }
+        if *status == 401 && http_text.contains("TLS certificate failed verification") {
+            report.client_cert_accepted = Some(false);
+            report.diagnosis.push(finding(
+                "client_cert_rejected",
+                "Kong rejected your client certificate (401 \"TLS certificate failed verification\")",
+                "add your CA to the mtls-auth plugin's ca_certificates (mtls-ca export kong)",
+            ));
+            return;
+        }
+        if *status == 403 && http_text.contains("Access denied. Reason:") {
+            report.client_cert_accepted = Some(false);
+            report.diagnosis.push(finding(
+                "client_cert_rejected",
+                "AWS API Gateway rejected your client certificate (403 Access denied)",
+                "upload a truststore with your root and intermediates (mtls-ca export aws)",
+            ));
+            return;
+        }
+    }
+    if !report.client_cert_requested {
+        report.diagnosis.push(finding(
+            "client_cert_not_requested",
+            "the server did not ask for a client certificate: mutual TLS is not enabled",
+            "nginx: ssl_verify_client on; HAProxy: verify required; then retry",
+        ));
+        return;
+    }
+    if !have_cert {
+        // Asked but optional: the server let us in without a certificate.
+        report.diagnosis.push(finding(
+            "no_client_cert_given",
+            "the server asks for a client certificate but does not require one; none was sent",
+            "pass --cert FILE --key FILE to test mutual TLS; make the server require it (ssl_verify_client on)",
+        ));
+        return;
+    }
+    if !report.client_cert_sent {
+        return required_not_sent(report);
+    }
+    if at.timed_out && http.is_none() {
+        report
+            .warnings
+            .push("the server sent no HTTP answer before the timeout".into());
+    }
+    report.client_cert_accepted = Some(true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_targets() {
+        let t = Target::parse("https://api.example.com:8443/health").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str()),
+            ("api.example.com", 8443, "/health")
+        );
+        let t = Target::parse("127.0.0.1:443").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 443));
+        let t = Target::parse("[::1]:8443").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 8443));
+        assert_eq!(Target::parse("example.com").unwrap().port, 443);
+        assert!(Target::parse("http://x").is_err());
+        assert!(Target::parse("x:notaport").is_err());
+    }
+}

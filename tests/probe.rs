@@ -1,0 +1,539 @@
+//! `probe` and `serve` against real servers on 127.0.0.1: openssl s_server (demanding,
+//! optional, TLS 1.2, leaf-only), `mtls-ca serve`, a closed port and a server that never answers.
+mod common;
+use common::*;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child server process killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_port(port: u16) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server on port {port} did not start");
+}
+
+fn s_server(cwd: &Path, extra: &[&str]) -> Server {
+    let port = free_port();
+    let accept = port.to_string();
+    let mut args = vec!["s_server", "-accept", accept.as_str(), "-www", "-quiet"];
+    args.extend_from_slice(extra);
+    let child = Command::new("openssl")
+        .args(&args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start openssl s_server (run scripts/test to install openssl)");
+    wait_port(port);
+    Server { child, port }
+}
+
+/// A root CA with a server cert (api.example.com + 127.0.0.1) and a client cert.
+fn setup(d: &Path) {
+    mtls(d, &["--dir", "pki", "init", "--cn", "Probe Root"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "issue",
+            "server",
+            "--cn",
+            "api.example.com",
+            "--san",
+            "127.0.0.1",
+            "--out",
+            "srv",
+        ],
+    )
+    .ok();
+    mtls(
+        d,
+        &[
+            "--dir", "pki", "issue", "client", "--cn", "alice", "--out", "alice",
+        ],
+    )
+    .ok();
+    for c in ["pki/ca.crt", "srv.crt", "alice.crt"] {
+        pkilint_cert(d, &d.join(c));
+    }
+}
+
+fn probe(d: &Path, port: u16, extra: &[&str]) -> (Run, serde_json::Value) {
+    let target = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        "--dir",
+        "pki",
+        "--json",
+        "probe",
+        target.as_str(),
+        "--servername",
+        "api.example.com",
+        "--timeout",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    let r = mtls(d, &args);
+    let j = r.json();
+    (r, j)
+}
+
+fn codes(j: &serde_json::Value) -> Vec<String> {
+    j["diagnosis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn demanding_openssl_server_all_client_cases() {
+    let t = tempdir();
+    let d = t.path();
+    setup(d);
+    let srv = s_server(
+        d,
+        &[
+            "-cert",
+            "srv.crt",
+            "-key",
+            "srv.key",
+            "-CAfile",
+            "pki/ca.crt",
+            "-Verify",
+            "1",
+            "-verify_return_error",
+        ],
+    );
+
+    // Good certificate: exit 0, accepted, the server named our CA, resumption works.
+    let (r, j) = probe(d, srv.port, &["--cert", "alice.crt", "--key", "alice.key"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(j["connected"], true);
+    assert_eq!(j["client_cert_requested"], true);
+    assert_eq!(j["client_cert_accepted"], true);
+    assert_eq!(j["server_chain_valid"], true);
+    assert_eq!(j["tls_version"], "TLSv1.3");
+    assert_eq!(j["resumed"], true, "openssl s_server issues tickets: {j}");
+    assert_eq!(j["acceptable_client_cas"][0], "CN=Probe Root");
+    assert_eq!(j["http_status"], 200);
+
+    // No certificate: certificate_required.
+    let (r, j) = probe(d, srv.port, &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(codes(&j), ["client_cert_required"]);
+    assert_eq!(j["alert"], "certificate_required");
+
+    // A certificate from another CA: unknown_ca, and the hint names the CA the server accepts.
+    mtls(d, &["--dir", "other", "init", "--cn", "Other Root"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir", "other", "issue", "client", "--cn", "mallory", "--out", "mallory",
+        ],
+    )
+    .ok();
+    let (r, j) = probe(
+        d,
+        srv.port,
+        &["--cert", "mallory.crt", "--key", "mallory.key"],
+    );
+    assert_eq!(r.code, 1);
+    assert_eq!(codes(&j), ["client_cert_untrusted"]);
+    assert!(j["diagnosis"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("CN=Probe Root"));
+    assert_eq!(j["client_cert_accepted"], false);
+
+    // A server certificate used as a client certificate: wrong purpose.
+    let (r, j) = probe(d, srv.port, &["--cert", "srv.crt", "--key", "srv.key"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(codes(&j), ["client_cert_wrong_purpose"]);
+
+    // An expired client certificate, issued by the library with a clock two years back.
+    let mut ca = mtls_ca::ca::Ca::open(&d.join("pki")).unwrap();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::days(730);
+    ca.issue(
+        &mtls_ca::ca::IssueOptions {
+            profile: mtls_ca::profile::Profile::Client,
+            cn: "old".into(),
+            sans: vec![],
+            days: Some(30),
+            key_type: mtls_ca::keys::KeyType::EcdsaP256,
+            stem: d.join("old"),
+            force: false,
+            allow_long_validity: false,
+        },
+        past,
+    )
+    .unwrap();
+    let (r, j) = probe(d, srv.port, &["--cert", "old.crt", "--key", "old.key"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(codes(&j), ["client_cert_expired"]);
+
+    // Wrong server name: the server chain is judged like verify would.
+    let target = format!("127.0.0.1:{}", srv.port);
+    let r = mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "--json",
+            "probe",
+            &target,
+            "--servername",
+            "www.example.com",
+            "--cert",
+            "alice.crt",
+            "--key",
+            "alice.key",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    let j = r.json();
+    assert_eq!(codes(&j), ["server_name_mismatch"]);
+    assert!(j["diagnosis"][0]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("--san www.example.com"));
+
+    // Human output carries the verdict and the fix.
+    let r = mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "probe",
+            &target,
+            "--servername",
+            "api.example.com",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("client_cert_required") && r.stdout.contains("fix: pass --cert"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn tls12_and_optional_servers() {
+    let t = tempdir();
+    let d = t.path();
+    setup(d);
+    // TLS 1.2: the missing certificate shows as handshake_failure, still diagnosed as required.
+    let srv = s_server(
+        d,
+        &[
+            "-tls1_2",
+            "-cert",
+            "srv.crt",
+            "-key",
+            "srv.key",
+            "-CAfile",
+            "pki/ca.crt",
+            "-Verify",
+            "1",
+            "-verify_return_error",
+        ],
+    );
+    let (r, j) = probe(d, srv.port, &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(j["tls_version"], "TLSv1.2");
+    assert_eq!(codes(&j), ["client_cert_required"]);
+    let (r, j) = probe(d, srv.port, &["--cert", "alice.crt", "--key", "alice.key"]);
+    assert_eq!(r.code, 0, "{j}");
+    assert_eq!(j["tls_version"], "TLSv1.2");
+    drop(srv);
+
+    // Optional: the server asks, lets us in without a certificate; probe says mTLS is not proven.
+    let srv = s_server(
+        d,
+        &[
+            "-cert",
+            "srv.crt",
+            "-key",
+            "srv.key",
+            "-CAfile",
+            "pki/ca.crt",
+            "-verify",
+            "1",
+        ],
+    );
+    let (r, j) = probe(d, srv.port, &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(codes(&j), ["no_client_cert_given"]);
+    let (r, _) = probe(d, srv.port, &["--cert", "alice.crt", "--key", "alice.key"]);
+    assert_eq!(r.code, 0);
+    drop(srv);
+
+    // No client authentication at all.
+    let srv = s_server(d, &["-cert", "srv.crt", "-key", "srv.key"]);
+    let (r, j) = probe(d, srv.port, &["--cert", "alice.crt", "--key", "alice.key"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(codes(&j), ["client_cert_not_requested"]);
+}
+
+#[test]
+fn server_without_its_intermediate() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "root", "init", "--cn", "Chain Root"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "int",
+            "init",
+            "--parent",
+            "root",
+            "--cn",
+            "Chain Issuing CA",
+        ],
+    )
+    .ok();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "int",
+            "issue",
+            "server",
+            "--cn",
+            "api.example.com",
+            "--out",
+            "srv",
+        ],
+    )
+    .ok();
+    mtls(
+        d,
+        &[
+            "--dir", "int", "issue", "client", "--cn", "bob", "--out", "bob",
+        ],
+    )
+    .ok();
+    pkilint_chain(d, &d.join("root/ca.crt"), &d.join("int/ca.crt"));
+    pkilint_chain(d, &d.join("int/ca.crt"), &d.join("srv.crt"));
+    // Leaf only; client verification store given with -verifyCAfile so openssl cannot
+    // auto-complete the server chain from it.
+    let srv = s_server(
+        d,
+        &[
+            "-cert",
+            "srv.crt",
+            "-key",
+            "srv.key",
+            "-verifyCAfile",
+            "int/ca-chain.crt",
+            "-Verify",
+            "2",
+        ],
+    );
+    let target = format!("127.0.0.1:{}", srv.port);
+    let r = mtls(
+        d,
+        &[
+            "--json",
+            "probe",
+            &target,
+            "--servername",
+            "api.example.com",
+            "--ca",
+            "root/ca.crt",
+            "--cert",
+            "bob.fullchain.crt",
+            "--key",
+            "bob.key",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let j = r.json();
+    assert_eq!(codes(&j), ["server_missing_intermediate"]);
+    assert!(j["diagnosis"][0]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("fullchain"));
+    assert_eq!(j["server_chain"].as_array().unwrap().len(), 1);
+    drop(srv);
+    // The fixed variant: serve the fullchain.
+    let srv = s_server(
+        d,
+        &[
+            "-cert",
+            "srv.crt",
+            "-cert_chain",
+            "int/ca.crt",
+            "-key",
+            "srv.key",
+            "-verifyCAfile",
+            "int/ca-chain.crt",
+            "-Verify",
+            "2",
+        ],
+    );
+    let target = format!("127.0.0.1:{}", srv.port);
+    let r = mtls(
+        d,
+        &[
+            "--json",
+            "probe",
+            &target,
+            "--servername",
+            "api.example.com",
+            "--ca",
+            "root/ca.crt",
+            "--cert",
+            "bob.fullchain.crt",
+            "--key",
+            "bob.key",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["server_chain"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn closed_port_and_silent_server_exit_2_within_the_timeout() {
+    let t = tempdir();
+    let d = t.path();
+    let port = free_port();
+    let r = mtls(
+        d,
+        &["probe", &format!("127.0.0.1:{port}"), "--timeout", "2"],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("connection refused"), "{}", r.stderr);
+
+    // Accepts TCP connections, never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _keep = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s);
+        }
+    });
+    let start = Instant::now();
+    let r = mtls(
+        d,
+        &["probe", &format!("127.0.0.1:{port}"), "--timeout", "2"],
+    );
+    let took = start.elapsed();
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("timed out"), "{}", r.stderr);
+    assert!(
+        took < Duration::from_secs(3),
+        "probe must respect --timeout (+1 s), took {took:?}"
+    );
+    assert_eq!(
+        r.stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1
+    );
+}
+
+#[test]
+fn serve_demands_and_reports_clients() {
+    let t = tempdir();
+    let d = t.path();
+    setup(d);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(bin())
+        .args([
+            "--dir", "pki", "serve", "--server", "srv", "--listen", &listen,
+        ])
+        .current_dir(d)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut srv = Server { child, port };
+    wait_port(port);
+    // curl with the client certificate gets the subject back.
+    let url = format!("https://api.example.com:{port}/");
+    let resolve = format!("api.example.com:{port}:127.0.0.1");
+    let r = tool(
+        d,
+        "curl",
+        &[
+            "-sS",
+            "--resolve",
+            &resolve,
+            "--cacert",
+            "pki/ca.crt",
+            "--cert",
+            "alice.crt",
+            "--key",
+            "alice.key",
+            &url,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("subject: CN=alice") && r.stdout.contains("verify: SUCCESS"),
+        "{}",
+        r.stdout
+    );
+    // Without one, curl fails and the probe says why.
+    let r = tool(
+        d,
+        "curl",
+        &["-sS", "--resolve", &resolve, "--cacert", "pki/ca.crt", &url],
+    );
+    assert_ne!(r.code, 0);
+    let (r, j) = probe(d, port, &["--cert", "alice.crt", "--key", "alice.key"]);
+    assert_eq!(r.code, 0, "{j}");
+    assert_eq!(j["resumed"], true);
+    let (_, j) = probe(d, port, &[]);
+    assert_eq!(codes(&j), ["client_cert_required"]);
+    // serve logged the failures with a reason.
+    let _ = srv.child.kill();
+    let out = srv.child.wait_with_output_stderr();
+    assert!(
+        out.contains("handshake failed: the client sent no certificate"),
+        "{out}"
+    );
+    assert!(out.contains("client CN=alice"), "{out}");
+}
+
+trait StderrOf {
+    fn wait_with_output_stderr(&mut self) -> String;
+}
+
+impl StderrOf for Child {
+    fn wait_with_output_stderr(&mut self) -> String {
+        use std::io::Read;
+        let _ = self.wait();
+        let mut s = String::new();
+        if let Some(mut e) = self.stderr.take() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    }
+}

@@ -20,6 +20,7 @@ pub mod ca;
 pub mod der;
 pub mod duration;
 pub mod error;
+pub mod explain;
 pub mod files;
 pub mod keys;
 pub mod names;

@@ -68,6 +68,9 @@ pub enum Command {
     /// Run a test HTTPS server that demands a client certificate and says who the client is.
     #[command(after_help = SERVE_HELP)]
     Serve(ServeArgs),
+    /// Turn gateway logs and client errors into causes and fixes.
+    #[command(after_help = EXPLAIN_HELP)]
+    Explain(ExplainArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,4 +232,13 @@ pub struct ServeArgs {
     /// Request a client certificate but let clients without one in.
     #[arg(long)]
     pub optional: bool,
+}
+
+const EXPLAIN_HELP: &str = "Reads nginx error/access logs, HAProxy logs, curl and Python error output, Kong and AWS API\nGateway answers; groups every mTLS failure line by cause, counts it, and says how to fix it.\nLines it does not recognise are counted, never guessed at.\n\nEXAMPLES:\n  mtls-ca explain /var/log/nginx/error.log\n  journalctl -u haproxy | mtls-ca explain -\n  curl ... 2>&1 | mtls-ca explain\n\nEXIT CODES:\n  0  no mTLS failures found\n  1  mTLS failures found (see the findings)\n  2  the input could not be read";
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Log file, or - for standard input (the default).
+    #[arg(default_value = "-")]
+    pub file: PathBuf,
 }

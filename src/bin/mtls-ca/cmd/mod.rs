@@ -1,5 +1,6 @@
 //! One module per command: turn parsed arguments into library requests, call, render.
 
+mod explain;
 mod init;
 mod issue;
 mod list;
@@ -21,6 +22,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Quickstart(a) => quickstart::run(a, out),
         Command::Probe(a) => probe::run(dir, a, out),
         Command::Serve(a) => serve::run(dir, a, out),
+        Command::Explain(a) => explain::run(a, out),
     }
 }
 

@@ -1,0 +1,71 @@
+//! `mtls-ca explain`.
+
+use std::io::{BufRead, BufReader, Read};
+
+use mtls_ca::explain;
+
+use crate::cli::ExplainArgs;
+use crate::output::Output;
+use crate::Outcome;
+
+/// Lines longer than this are cut (a log line is never this long; binary input might be).
+const MAX_LINE: usize = 64 * 1024;
+
+pub fn run(a: &ExplainArgs, out: &Output) -> anyhow::Result<Outcome> {
+    let path = &a.file;
+    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(|e| mtls_ca::Error::Io {
+            path: path.clone(),
+            source: e,
+        })?)
+    };
+    let mut lines = Vec::new();
+    let mut r = BufReader::new(reader);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = r
+            .by_ref()
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| mtls_ca::Error::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+        if n == 0 {
+            break;
+        }
+        lines.push(String::from_utf8_lossy(&buf).trim_end().to_string());
+    }
+    let e = explain::explain_lines(lines.iter().map(String::as_str));
+    if out.json {
+        out.json_doc(&serde_json::to_value(&e)?)?;
+    } else {
+        let mut s = String::new();
+        s.push_str(&format!(
+            "{} lines read: {} about mTLS failures, {} successful, {} not recognised\n",
+            e.lines, e.matched, e.ok, e.unrecognised
+        ));
+        for f in &e.findings {
+            s.push_str(&format!(
+                "\n{} x{} [{}] ({})\n  cause: {}\n  fix:   {}\n  e.g. line {}: {}\n",
+                out.bold("finding"),
+                f.count,
+                f.code,
+                f.source,
+                f.cause,
+                f.fix,
+                f.lines[0],
+                f.sample
+            ));
+        }
+        out.data(s)?;
+    }
+    Ok(if e.findings.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::CheckFailed
+    })
+}

@@ -537,3 +537,74 @@ impl StderrOf for Child {
         s
     }
 }
+
+#[test]
+fn nginx_answers_in_http_and_resumes_sessions() {
+    let t = tempdir();
+    let d = t.path();
+    setup(d);
+    mtls(d, &["--dir", "other", "init", "--cn", "Other Root"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir", "other", "issue", "client", "--cn", "mallory", "--out", "mallory",
+        ],
+    )
+    .ok();
+    let port = free_port();
+    let conf = format!(
+        r#"pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;
+    uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
+    ssl_session_cache shared:MTLS:1m;
+    ssl_session_tickets on;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {d}/srv.fullchain.crt;
+        ssl_certificate_key {d}/srv.key;
+        ssl_client_certificate {d}/pki/ca.crt;
+        ssl_verify_client on;
+        location / {{ return 200 "hello $ssl_client_s_dn\n"; }}
+    }}
+}}
+"#,
+        d = d.display()
+    );
+    std::fs::create_dir_all(d.join("tmp")).unwrap();
+    std::fs::write(d.join("nginx.conf"), conf).unwrap();
+    let child = Command::new("nginx")
+        .args([
+            "-p",
+            d.to_str().unwrap(),
+            "-c",
+            d.join("nginx.conf").to_str().unwrap(),
+            "-g",
+            "daemon off;",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nginx (run scripts/test to install it)");
+    let _srv = Server { child, port };
+    wait_port(port);
+
+    // Good certificate: accepted, resumed through nginx's session cache / tickets.
+    let (r, j) = probe(d, port, &["--cert", "alice.crt", "--key", "alice.key"]);
+    assert_eq!(r.code, 0, "{j}");
+    assert_eq!(j["resumed"], true, "{j}");
+    // nginx finishes the handshake and answers 400: told apart by the page.
+    let (r, j) = probe(d, port, &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(j["http_status"], 400);
+    assert_eq!(codes(&j), ["client_cert_required"]);
+    let (r, j) = probe(d, port, &["--cert", "mallory.crt", "--key", "mallory.key"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(j["http_status"], 400);
+    assert_eq!(codes(&j), ["client_cert_rejected"]);
+    assert_eq!(j["client_cert_accepted"], false);
+}

@@ -1,0 +1,305 @@
+//! `explain` on logs written by real nginx and HAProxy during the test, and on real curl errors.
+mod common;
+use common::*;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_port(port: u16) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server on port {port} did not start");
+}
+
+/// Root CA, a server cert, a good client, a client from another CA, an expired client.
+fn setup(d: &Path) {
+    mtls(d, &["--dir", "pki", "init", "--cn", "Explain Root"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "issue",
+            "server",
+            "--cn",
+            "api.example.com",
+            "--out",
+            "srv",
+        ],
+    )
+    .ok();
+    mtls(
+        d,
+        &[
+            "--dir", "pki", "issue", "client", "--cn", "alice", "--out", "alice",
+        ],
+    )
+    .ok();
+    mtls(d, &["--dir", "other", "init", "--cn", "Other Root"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir", "other", "issue", "client", "--cn", "mallory", "--out", "mallory",
+        ],
+    )
+    .ok();
+    let mut ca = mtls_ca::ca::Ca::open(&d.join("pki")).unwrap();
+    ca.issue(
+        &mtls_ca::ca::IssueOptions {
+            profile: mtls_ca::profile::Profile::Client,
+            cn: "old".into(),
+            sans: vec![],
+            days: Some(30),
+            key_type: mtls_ca::keys::KeyType::EcdsaP256,
+            stem: d.join("old"),
+            force: false,
+            allow_long_validity: false,
+        },
+        time::OffsetDateTime::now_utc() - time::Duration::days(400),
+    )
+    .unwrap();
+    for c in [
+        "pki/ca.crt",
+        "srv.crt",
+        "alice.crt",
+        "mallory.crt",
+        "old.crt",
+    ] {
+        pkilint_cert(d, &d.join(c));
+    }
+}
+
+/// curl to the server with the given client files; returns curl's result.
+fn curl(d: &Path, port: u16, client: Option<&str>) -> Run {
+    let url = format!("https://api.example.com:{port}/");
+    let resolve = format!("api.example.com:{port}:127.0.0.1");
+    let mut args = vec![
+        "-sS",
+        "--max-time",
+        "5",
+        "--resolve",
+        resolve.as_str(),
+        "--cacert",
+        "pki/ca.crt",
+    ];
+    let (c, k);
+    if let Some(stem) = client {
+        c = format!("{stem}.crt");
+        k = format!("{stem}.key");
+        args.extend_from_slice(&["--cert", c.as_str(), "--key", k.as_str()]);
+    }
+    args.push(url.as_str());
+    tool(d, "curl", &args)
+}
+
+fn explain_codes(d: &Path, file: &str) -> (Run, Vec<String>) {
+    let r = mtls(d, &["--json", "explain", file]);
+    let codes = r.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect();
+    (r, codes)
+}
+
+#[test]
+fn nginx_logs_are_explained() {
+    let t = tempdir();
+    let d = t.path();
+    setup(d);
+    let port = free_port();
+    let conf = format!(
+        r#"pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    log_format mtls '$remote_addr "$request" $status verify=$ssl_client_verify';
+    client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;
+    uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name api.example.com;
+        access_log {d}/access.log mtls;
+        ssl_certificate {d}/srv.fullchain.crt;
+        ssl_certificate_key {d}/srv.key;
+        ssl_client_certificate {d}/pki/ca.crt;
+        ssl_verify_client on;
+        location / {{ return 200 "hello $ssl_client_s_dn\n"; }}
+    }}
+}}
+"#,
+        d = d.display()
+    );
+    std::fs::create_dir_all(d.join("tmp")).unwrap();
+    std::fs::write(d.join("nginx.conf"), conf).unwrap();
+    let child = Command::new("nginx")
+        .args([
+            "-p",
+            d.to_str().unwrap(),
+            "-c",
+            d.join("nginx.conf").to_str().unwrap(),
+            "-g",
+            "daemon off;",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nginx (run scripts/test to install it)");
+    let _srv = Server(child);
+    wait_port(port);
+
+    let ok = curl(d, port, Some("alice"));
+    assert!(ok.stdout.contains("CN=alice"), "{ok:?}");
+    let none = curl(d, port, None);
+    assert!(
+        none.stdout.contains("No required SSL certificate was sent"),
+        "{none:?}"
+    );
+    let other = curl(d, port, Some("mallory"));
+    assert!(
+        other.stdout.contains("The SSL certificate error"),
+        "{other:?}"
+    );
+    let old = curl(d, port, Some("old"));
+    assert!(old.stdout.contains("The SSL certificate error"), "{old:?}");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (r, codes) = explain_codes(d, "error.log");
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    for want in ["no_client_cert", "unknown_issuer", "cert_expired"] {
+        assert!(
+            codes.contains(&want.to_string()),
+            "{want} missing from {codes:?}\n{}",
+            std::fs::read_to_string(d.join("error.log")).unwrap()
+        );
+    }
+    let j = r.json();
+    assert!(
+        j["unrecognised"].as_u64().unwrap() > 0,
+        "nginx start-up notices are counted as unrecognised"
+    );
+
+    // The access log: FAILED:reason values and the one success.
+    let (r, codes) = explain_codes(d, "access.log");
+    assert_eq!(r.code, 1);
+    assert!(codes.contains(&"unknown_issuer".to_string()), "{codes:?}");
+    assert!(codes.contains(&"cert_expired".to_string()), "{codes:?}");
+    assert_eq!(r.json()["ok"], 1, "{}", r.stdout);
+
+    // Human output: cause and fix per finding, read from stdin.
+    let log = std::fs::read(d.join("error.log")).unwrap();
+    let mut child = Command::new(bin())
+        .args(["explain", "-"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&log).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text.contains("fix:") && text.contains("mtls-ca renew"),
+        "{text}"
+    );
+}
+
+#[test]
+fn haproxy_logs_are_explained() {
+    let t = tempdir();
+    let d = t.path();
+    setup(d);
+    let port = free_port();
+    // HAProxy wants cert + chain + key in one file.
+    let mut pem = std::fs::read(d.join("srv.fullchain.crt")).unwrap();
+    pem.extend(std::fs::read(d.join("srv.key")).unwrap());
+    std::fs::write(d.join("srv.pem"), pem).unwrap();
+    let cfg = format!(
+        "global\n    log stdout format raw local0 info\ndefaults\n    mode http\n    log global\n    option httplog\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\nfrontend fe\n    bind 127.0.0.1:{port} ssl crt {d}/srv.pem ca-file {d}/pki/ca.crt verify required\n    http-request return status 200 content-type text/plain string ok\n",
+        d = d.display()
+    );
+    std::fs::write(d.join("haproxy.cfg"), cfg).unwrap();
+    let log_file = std::fs::File::create(d.join("haproxy.log")).unwrap();
+    let child = Command::new("haproxy")
+        .args(["-db", "-f", d.join("haproxy.cfg").to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start haproxy (run scripts/test to install it)");
+    let _srv = Server(child);
+    wait_port(port);
+    let ok = curl(d, port, Some("alice"));
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let none = curl(d, port, None);
+    assert_ne!(none.code, 0);
+    let other = curl(d, port, Some("mallory"));
+    assert_ne!(other.code, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let (r, codes) = explain_codes(d, "haproxy.log");
+    let log = std::fs::read_to_string(d.join("haproxy.log")).unwrap();
+    assert_eq!(r.code, 1, "{}\n{log}", r.stdout);
+    assert!(
+        codes.contains(&"handshake_failure".to_string()),
+        "{codes:?}\n{log}"
+    );
+    assert!(
+        codes.contains(&"unknown_issuer".to_string()),
+        "{codes:?}\n{log}"
+    );
+
+    // curl's own error messages for the same failures.
+    let mut curl_errs = String::new();
+    curl_errs.push_str(&none.stderr);
+    curl_errs.push_str(&other.stderr);
+    std::fs::write(d.join("curl.txt"), &curl_errs).unwrap();
+    let (r, codes) = explain_codes(d, "curl.txt");
+    assert_eq!(r.code, 1, "{curl_errs}");
+    assert!(
+        codes
+            .iter()
+            .any(|c| c == "no_client_cert" || c == "handshake_failure"),
+        "{codes:?}\n{curl_errs}"
+    );
+    assert!(
+        codes
+            .iter()
+            .any(|c| c == "client_ca_not_trusted" || c == "client_cert_rejected"),
+        "{codes:?}\n{curl_errs}"
+    );
+}
+
+#[test]
+fn nothing_to_explain_exits_0_and_bad_input_exits_2() {
+    let t = tempdir();
+    let d = t.path();
+    std::fs::write(d.join("quiet.log"), "all good\nnothing here\n").unwrap();
+    let r = mtls(d, &["--json", "explain", "quiet.log"]).ok();
+    assert_eq!(r.json()["unrecognised"], 2);
+    let r = mtls(d, &["explain", "missing.log"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.starts_with("error: missing.log"), "{}", r.stderr);
+}

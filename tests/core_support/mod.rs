@@ -88,7 +88,8 @@ impl Drop for Killed {
     }
 }
 
-/// Paths of the PEM files of an mTLS handshake.
+/// Paths of the PEM files of an mTLS handshake. The certificate files may be full chains (leaf
+/// first): each side sends the whole file (`-cert` + `-cert_chain`).
 pub struct Handshake<'a> {
     pub ca: &'a str,
     pub server_cert: &'a str,
@@ -114,6 +115,8 @@ pub fn mtls_handshake(cwd: &Path, h: &Handshake) {
             "-naccept",
             "20",
             "-cert",
+            h.server_cert,
+            "-cert_chain",
             h.server_cert,
             "-key",
             h.server_key,
@@ -159,6 +162,8 @@ pub fn mtls_handshake(cwd: &Path, h: &Handshake) {
             "-verify_hostname",
             h.host,
             "-cert",
+            h.client_cert,
+            "-cert_chain",
             h.client_cert,
             "-key",
             h.client_key,

@@ -55,6 +55,10 @@ fn modes_under_umask_000() {
     ] {
         assert_eq!(mode(&d.join(crt)), 0o644, "{crt}");
     }
+    pkilint_cert(d, &d.join("pki/sub/ca.crt"));
+    pkilint_chain(d, &d.join("pki/ca.crt"), &d.join("pki/sub/ca.crt"));
+    pkilint_chain(d, &d.join("pki/ca.crt"), &d.join("out/srv.crt"));
+    pkilint_chain(d, &d.join("pki/sub/ca.crt"), &d.join("cli.crt"));
     // No stray temporary files were left next to the outputs.
     assert!(
         files_ending(d, ".tmp").is_empty(),

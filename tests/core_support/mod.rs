@@ -281,3 +281,61 @@ pub fn mode(p: &Path) -> u32 {
         .mode()
         & 0o777
 }
+
+/// Runs a pkilint command and returns its findings, one string per finding ("Validator @ path"
+/// joined with its indented detail lines).
+pub fn pkilint_findings(cwd: &Path, args: &[&str]) -> Vec<String> {
+    let r = crate::common::tool(cwd, args[0], &args[1..]);
+    assert!(
+        r.code <= 1,
+        "{args:?} failed to run:\n{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let mut findings: Vec<String> = Vec::new();
+    for line in r.stdout.lines().filter(|l| !l.trim().is_empty()) {
+        if line.starts_with(char::is_whitespace) {
+            if let Some(last) = findings.last_mut() {
+                last.push_str(line);
+            }
+        } else {
+            findings.push(line.to_string());
+        }
+    }
+    assert!(
+        r.code == 0 || !findings.is_empty(),
+        "{args:?}: exit {} without findings",
+        r.code
+    );
+    findings
+}
+
+/// Like `pkilint_cert` + `pkilint_chain`, tolerating only findings of pkilint's own limitations:
+/// each `(code, value)` allows a finding with that code about exactly that quoted value (pkilint
+/// refuses single-label DNS names such as "localhost", and URIs whose scheme its `validators.url`
+/// does not know, such as spiffe://).
+#[track_caller]
+pub fn pkilint_allowing(cwd: &Path, issuer: &Path, cert: &Path, allowed: &[(&str, &str)]) {
+    let (i, c) = (issuer.to_str().unwrap(), cert.to_str().unwrap());
+    for args in [
+        vec!["lint_pkix_cert", "lint", "-s", "WARNING", c],
+        vec![
+            "lint_pkix_signer_signee_cert_chain",
+            "lint",
+            "-s",
+            "WARNING",
+            i,
+            c,
+        ],
+    ] {
+        let left: Vec<String> = pkilint_findings(cwd, &args)
+            .into_iter()
+            .filter(|f| {
+                !allowed
+                    .iter()
+                    .any(|(code, value)| f.contains(code) && f.contains(&format!("\"{value}\"")))
+            })
+            .collect();
+        assert!(left.is_empty(), "{args:?}:\n{}", left.join("\n"));
+    }
+}

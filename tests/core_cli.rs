@@ -422,3 +422,97 @@ fn every_help_has_examples_and_exit_codes() {
     assert_eq!(mtls(d, &["no-such-command"]).code, 2);
     assert!(mtls(d, &["--version"]).ok().stdout.starts_with("mtls-ca "));
 }
+
+/// SKI = RFC 7093 method 1 (leftmost 160 bits of SHA-256 of the subjectPublicKey bits) on every
+/// certificate; AKI = the issuer's SKI byte for byte.
+#[test]
+fn ski_is_rfc7093_method_1_and_aki_matches() {
+    use x509_parser::extensions::ParsedExtension;
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "root", "init", "--key-type", "rsa-2048"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "sub",
+            "init",
+            "--parent",
+            "root",
+            "--key-type",
+            "ed25519",
+        ],
+    )
+    .ok();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "sub",
+            "issue",
+            "server",
+            "--cn",
+            "api.example.com",
+            "--key-type",
+            "ecdsa-p384",
+        ],
+    )
+    .ok();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "sub",
+            "issue",
+            "client",
+            "--cn",
+            "bob",
+            "--key-type",
+            "rsa-2048",
+        ],
+    )
+    .ok();
+    let ids = |file: &str| {
+        let der = pem_certs(&d.join(file)).pop().unwrap();
+        let (_, c) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let spk = c.public_key().subject_public_key.data.to_vec();
+        let want = ring::digest::digest(&ring::digest::SHA256, &spk).as_ref()[..20].to_vec();
+        let (mut ski, mut aki) = (None, None);
+        for e in c.extensions() {
+            match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
+                ParsedExtension::AuthorityKeyIdentifier(a) => {
+                    aki = a.key_identifier.as_ref().map(|k| k.0.to_vec())
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(
+            ski.as_ref(),
+            Some(&want),
+            "{file}: SKI is not RFC 7093 method 1"
+        );
+        (ski.unwrap(), aki)
+    };
+    let (root_ski, _) = ids("root/ca.crt");
+    let (sub_ski, sub_aki) = ids("sub/ca.crt");
+    assert_eq!(sub_aki, Some(root_ski));
+    for leaf in ["api.example.com.crt", "bob.crt"] {
+        let (_, aki) = ids(leaf);
+        assert_eq!(aki.as_ref(), Some(&sub_ski), "{leaf}");
+        pkilint_cert(d, &d.join(leaf));
+        pkilint_chain(d, &d.join("sub/ca.crt"), &d.join(leaf));
+    }
+    pkilint_cert(d, &d.join("root/ca.crt"));
+    pkilint_cert(d, &d.join("sub/ca.crt"));
+    pkilint_chain(d, &d.join("root/ca.crt"), &d.join("sub/ca.crt"));
+    verify(
+        d,
+        "root/ca.crt",
+        Some("sub/ca.crt"),
+        "sslserver",
+        &["-verify_hostname", "api.example.com"],
+        "api.example.com.crt",
+    )
+    .ok();
+}

@@ -516,3 +516,59 @@ fn ski_is_rfc7093_method_1_and_aki_matches() {
     )
     .ok();
 }
+
+/// Status lines (stderr) say what was written where, for which names, until when; stdout is empty.
+#[test]
+fn status_lines_say_what_where_until_when() {
+    let t = tempdir();
+    let d = t.path();
+    let r = mtls(d, &["init"]).ok();
+    assert!(
+        r.stderr.contains("pki/ca.key") && r.stderr.contains("0600"),
+        "{}",
+        r.stderr
+    );
+    let r = mtls(
+        d,
+        &[
+            "issue",
+            "server",
+            "--cn",
+            "api.example.com",
+            "--san",
+            "10.0.0.5",
+            "--days",
+            "30",
+        ],
+    )
+    .ok();
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    let until = OffsetDateTime::now_utc() + time::Duration::days(30);
+    let date = format!(
+        "{:04}-{:02}-{:02}",
+        until.year(),
+        u8::from(until.month()),
+        until.day()
+    );
+    let yesterday = until - time::Duration::days(1);
+    let date2 = format!(
+        "{:04}-{:02}-{:02}",
+        yesterday.year(),
+        u8::from(yesterday.month()),
+        yesterday.day()
+    );
+    for want in [
+        "api.example.com, 10.0.0.5",
+        "api.example.com.crt",
+        "api.example.com.key (0600",
+        "api.example.com.fullchain.crt",
+    ] {
+        assert!(r.stderr.contains(want), "{want} missing:\n{}", r.stderr);
+    }
+    assert!(
+        r.stderr.contains(&date) || r.stderr.contains(&date2),
+        "no expiry date:\n{}",
+        r.stderr
+    );
+    pkilint_cert(d, &d.join("api.example.com.crt"));
+}

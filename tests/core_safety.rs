@@ -59,6 +59,15 @@ fn modes_under_umask_000() {
     pkilint_chain(d, &d.join("pki/ca.crt"), &d.join("pki/sub/ca.crt"));
     pkilint_chain(d, &d.join("pki/ca.crt"), &d.join("out/srv.crt"));
     pkilint_chain(d, &d.join("pki/sub/ca.crt"), &d.join("cli.crt"));
+    // An existing, open CA directory is tightened to 0700 by init.
+    std::fs::create_dir(d.join("existing")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.join("existing"), std::fs::Permissions::from_mode(0o777))
+            .unwrap();
+    }
+    mtls_umask000(d, &["--dir", "existing", "init"]).ok();
+    assert_eq!(mode(&d.join("existing")), 0o700);
     // No stray temporary files were left next to the outputs.
     assert!(
         files_ending(d, ".tmp").is_empty(),

@@ -572,3 +572,31 @@ fn status_lines_say_what_where_until_when() {
     );
     pkilint_cert(d, &d.join("api.example.com.crt"));
 }
+
+/// Dates from 2050 are GeneralizedTime, earlier ones UTCTime; both lint clean.
+#[test]
+fn validity_encoding_around_2050() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["init", "--days", "36500"]).ok();
+    mtls(
+        d,
+        &["issue", "client", "--cn", "long-lived", "--days", "9500"],
+    )
+    .ok();
+    for (file, want_gt) in [("pki/ca.crt", true), ("long-lived.crt", true)] {
+        let der = pem_certs(&d.join(file)).pop().unwrap();
+        let (_, c) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let v = c.validity();
+        assert!(v.not_before.to_datetime().year() < 2050);
+        assert_eq!(v.not_after.to_datetime().year() >= 2050, want_gt, "{file}");
+        // Inspect the raw encoding: notBefore is UTCTime (tag 0x17), notAfter GeneralizedTime (0x18).
+        let asn1 = openssl(d, &["asn1parse", "-in", file]).ok().stdout;
+        assert!(
+            asn1.contains(" UTCTIME ") && asn1.contains(" GENERALIZEDTIME "),
+            "{file}:\n{asn1}"
+        );
+        pkilint_cert(d, &d.join(file));
+    }
+    pkilint_chain(d, &d.join("pki/ca.crt"), &d.join("long-lived.crt"));
+}

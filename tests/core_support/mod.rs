@@ -105,6 +105,18 @@ pub struct Handshake<'a> {
 /// verified each other and that the server saw the client certificate.
 #[track_caller]
 pub fn mtls_handshake(cwd: &Path, h: &Handshake) {
+    // free_port() releases the port before s_server binds it: another process may take it in
+    // between, so a server that exits at once is retried on a new port.
+    for attempt in 1..=5 {
+        if handshake_once(cwd, h, attempt == 5) {
+            return;
+        }
+    }
+}
+
+/// One attempt; false when s_server exited before listening (and `last` is false).
+#[track_caller]
+fn handshake_once(cwd: &Path, h: &Handshake, last: bool) -> bool {
     let port = crate::common::free_port();
     let accept = port.to_string();
     let server = Command::new("openssl")
@@ -141,6 +153,9 @@ pub fn mtls_handshake(cwd: &Path, h: &Handshake) {
             break;
         }
         if let Ok(Some(st)) = server.0.try_wait() {
+            if !last {
+                return false;
+            }
             let mut err = String::new();
             let _ = server.0.stderr.take().unwrap().read_to_string(&mut err);
             panic!("s_server exited early ({st}): {err}");
@@ -215,6 +230,7 @@ pub fn mtls_handshake(cwd: &Path, h: &Handshake) {
             && s_out.contains("verify return:1"),
         "s_server did not verify the client certificate\n{ctx}"
     );
+    true
 }
 
 /// DER certificates of a PEM file, in order.

@@ -221,6 +221,18 @@ fn kill_9_during_a_burst_leaves_a_working_store() {
     eprintln!(
         "store: {rows} serials, {reserved} reserved but never recorded, {n_files} leaf files"
     );
+    let serials_of = |conn: &rusqlite::Connection, state: &str| -> HashSet<String> {
+        let mut stmt = conn
+            .prepare("SELECT serial FROM certificates WHERE state = ?1")
+            .unwrap();
+        let rows = stmt
+            .query_map([state], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows
+    };
+    let reserved_before = serials_of(&conn, "reserved");
     drop(conn);
 
     // Issuing still works, in parallel too.
@@ -256,4 +268,13 @@ fn kill_9_during_a_burst_leaves_a_working_store() {
         every_file_has_its_record(&d.join("after"), &d.join("pki")),
         3
     );
+    // The serials reserved by killed processes are still held, never handed out again.
+    let conn = rusqlite::Connection::open(d.join("pki").join(STORE_FILE)).unwrap();
+    assert_eq!(serials_of(&conn, "reserved"), reserved_before);
+    for w in 0..3 {
+        let der = pem_certs(&d.join(format!("after/after-{w}.crt")))
+            .pop()
+            .unwrap();
+        assert!(!reserved_before.contains(&serial_hex(&der)));
+    }
 }

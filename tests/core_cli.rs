@@ -600,3 +600,27 @@ fn validity_encoding_around_2050() {
     }
     pkilint_chain(d, &d.join("pki/ca.crt"), &d.join("long-lived.crt"));
 }
+
+/// `.ci/run` runs `scripts/test`, which installs the tools and runs fmt, clippy and every test.
+#[test]
+fn ci_runs_scripts_test() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(ci.contains("exec scripts/test"), "{ci}");
+    let st = std::fs::read_to_string(root.join("scripts/test")).unwrap();
+    for want in [
+        "apt-get install",
+        "openssl",
+        "python3-venv",
+        "pkilint",
+        "requests",
+        "cargo fmt --check",
+        "cargo clippy --locked --all-targets -- -D warnings",
+        "cargo test --locked --all-targets",
+    ] {
+        assert!(st.contains(want), "scripts/test lacks {want}");
+    }
+    for f in [".ci/run", "scripts/test"] {
+        assert_eq!(mode(&root.join(f)) & 0o111, 0o111, "{f} is not executable");
+    }
+}

@@ -231,7 +231,10 @@ impl Ca {
             None => {
                 let serial = Serial::random(&rng)?;
                 let params = profile::params(&make_req(serial.clone()))?;
-                let der = params.self_signed(&key)?.der().to_vec();
+                let der = profile::with_ski(&params, &key)
+                    .self_signed(&key)?
+                    .der()
+                    .to_vec();
                 x509::self_check(&der, &der, &serial, true)?;
                 (der.clone(), serial, vec![der])
             }
@@ -445,7 +448,10 @@ impl Ca {
             ip.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(ski);
         }
         let issuer = rcgen::Issuer::new(ip, &self.key);
-        let mut der = params.signed_by(subject_key, &issuer)?.der().to_vec();
+        let mut der = profile::with_ski(params, subject_key)
+            .signed_by(subject_key, &issuer)?
+            .der()
+            .to_vec();
         let issuer_matches = x509::parse_cert(&der, Path::new("<new certificate>"))?
             .issuer()
             .as_raw()

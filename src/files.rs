@@ -205,9 +205,18 @@ pub fn create_private_empty(path: &Path) -> Result<()> {
     write_new(path, b"", PRIVATE)
 }
 
-/// Creates the CA directory with mode 0700 (parents 0755), or checks an existing one.
+/// Creates the CA directory with mode 0700 (parents 0755); an existing one open to group or
+/// others is tightened to 0700.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {
+        let mode = fs::metadata(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io(dir, e))?;
+        }
         return Ok(());
     }
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -29,10 +29,13 @@ pub enum KeyType {
     /// Ed25519 (not accepted by AWS API Gateway nor by most browsers).
     Ed25519,
     /// RSA 2048 bits, PKCS#1 v1.5 with SHA-256.
+    #[serde(rename = "rsa-2048")]
     Rsa2048,
     /// RSA 3072 bits.
+    #[serde(rename = "rsa-3072")]
     Rsa3072,
     /// RSA 4096 bits.
+    #[serde(rename = "rsa-4096")]
     Rsa4096,
 }
 
@@ -173,7 +176,20 @@ pub fn generate(kt: KeyType) -> Result<KeyPair> {
 }
 
 /// The PKCS#8 PEM text of a key, in a buffer that is wiped when dropped.
+///
+/// Ed25519 keys are written as PKCS#8 v1 (no embedded public key): ring produces v2, which
+/// OpenSSL 3.0 (and so nginx, HAProxy, curl linked to it) cannot read. ring loads v1 too.
 pub fn to_pkcs8_pem(key: &KeyPair) -> Zeroizing<String> {
+    if key.algorithm() == &rcgen::PKCS_ED25519 {
+        let der = Zeroizing::new(key.serialize_der());
+        if let Ok(mut info) = pkcs8::PrivateKeyInfoRef::try_from(der.as_slice()) {
+            info.public_key = None;
+            if let Ok(v1) = info.to_der() {
+                let v1 = Zeroizing::new(v1);
+                return Zeroizing::new(crate::pem::encode("PRIVATE KEY", &v1));
+            }
+        }
+    }
     Zeroizing::new(key.serialize_pem())
 }
 

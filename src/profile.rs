@@ -187,7 +187,8 @@ pub fn params(req: &Request) -> Result<CertificateParams> {
     p.serial_number = Some(rcgen::SerialNumber::from_slice(req.serial.as_bytes()));
     p.not_before = req.not_before;
     p.not_after = req.not_after;
-    // SKI: RFC 7093 method 1 (leftmost 160 bits of SHA-256 of the subjectPublicKey).
+    // SKI: RFC 7093 method 1, set by the signer with `with_ski` once the key is known (rcgen's
+    // own Sha256 method hashes the whole SubjectPublicKeyInfo, which is not method 1).
     p.key_identifier_method = KeyIdMethod::Sha256;
     p.subject_alt_names = req
         .sans
@@ -224,6 +225,19 @@ pub fn params(req: &Request) -> Result<CertificateParams> {
         }
     }
     Ok(p)
+}
+
+/// The subject key identifier of a public key: RFC 7093 method 1, the leftmost 160 bits of the
+/// SHA-256 hash of the subjectPublicKey BIT STRING value (`PublicKeyData::der_bytes`).
+pub fn ski(subject_public_key: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, subject_public_key).as_ref()[..20].to_vec()
+}
+
+/// `params` with its SKI computed from `key` by [`ski`].
+pub fn with_ski(params: &CertificateParams, key: &impl rcgen::PublicKeyData) -> CertificateParams {
+    let mut p = params.clone();
+    p.key_identifier_method = KeyIdMethod::PreSpecified(ski(key.der_bytes()));
+    p
 }
 
 /// The SANs a server certificate gets: the CN (as DNS name or IP) first unless already listed.

@@ -51,10 +51,10 @@ pub enum Command {
     #[command(after_help = INIT_HELP)]
     Init(InitArgs),
     /// CA operations (`ca init` is `init`).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = CA_HELP)]
     Ca(CaCommand),
     /// Issue a server or client certificate with a new key.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = ISSUE_HELP)]
     Issue(IssueCommand),
     /// List every certificate this CA issued.
     #[command(after_help = LIST_HELP)]
@@ -72,6 +72,9 @@ pub enum Command {
     #[command(after_help = EXPLAIN_HELP)]
     Explain(ExplainArgs),
 }
+
+const CA_HELP: &str = "EXAMPLES:\n  mtls-ca ca init --cn 'Example Root CA'\n  mtls-ca --dir pki/issuing ca init --parent pki\n\nEXIT CODES:\n  0  success\n  2  usage, input or I/O error (nothing was written)";
+const ISSUE_HELP: &str = "EXAMPLES:\n  mtls-ca issue server --cn api.example.com --san 10.0.0.5\n  mtls-ca issue client --cn billing-service --san spiffe://example.org/billing\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
 
 #[derive(Debug, Subcommand)]
 pub enum CaCommand {

@@ -29,10 +29,8 @@ pub const MAX_SCRYPT_P: u16 = 16;
 
 /// True when `bytes` hold an encrypted private key (PKCS#8 or legacy PEM encryption).
 pub fn is_encrypted(bytes: &[u8]) -> bool {
-    bytes
-        .windows(31)
-        .any(|w| w == b"-----BEGIN ENCRYPTED PRIVATE KEY")
-        || bytes.windows(10).any(|w| w == b"Proc-Type:")
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    has(b"-----BEGIN ENCRYPTED PRIVATE KEY") || has(b"Proc-Type:")
 }
 
 /// The error for an encrypted key read without a passphrase.

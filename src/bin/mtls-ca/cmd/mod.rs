@@ -1,9 +1,16 @@
 //! One module per command: turn parsed arguments into library requests, call, render.
 
+mod crl;
+mod csr;
 mod init;
 mod issue;
 mod list;
+mod pass;
 mod quickstart;
+mod renew;
+mod revoke;
+mod rotate;
+mod sign;
 
 use crate::cli::{CaCommand, Cli, Command};
 use crate::output::Output;
@@ -17,6 +24,12 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Issue(c) => issue::run(dir, c, out),
         Command::List(a) => list::run(dir, a, out),
         Command::Quickstart(a) => quickstart::run(a, out),
+        Command::Csr(a) => csr::run(a, out),
+        Command::Sign(a) => sign::run(dir, a, out),
+        Command::Renew(a) => renew::run(dir, a, out),
+        Command::Revoke(a) => revoke::run(dir, a, out),
+        Command::Crl(a) => crl::run(dir, a, out),
+        Command::Ca(CaCommand::Rotate(a)) => rotate::run(dir, a, out),
     }
 }
 

@@ -298,6 +298,14 @@ impl Ca {
             crate::pem::encode("CERTIFICATE", &cert_der),
         );
         fs.public(dir.join(CA_CHAIN), pem_chain(&chain));
+        if parent.is_none() {
+            // The CAs to trust; `ca rotate` adds the new CA here, so gateways can use it from
+            // day one and keep trusting both CAs during a rollover.
+            fs.public(
+                dir.join(crate::rotate::CA_BUNDLE),
+                crate::pem::encode("CERTIFICATE", &cert_der),
+            );
+        }
         if opts.force {
             backup_store(&store_path)?;
         }

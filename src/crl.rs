@@ -62,11 +62,9 @@ pub fn next_crl_number(store: &mut Store) -> Result<u64> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(map)?;
     let cur: Option<String> = tx
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'crl_number'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT value FROM meta WHERE key = 'crl_number'", [], |r| {
+            r.get(0)
+        })
         .map(Some)
         .or_else(|e| match e {
             rusqlite::Error::QueryReturnedNoRows => Ok(None),
@@ -249,18 +247,38 @@ pub fn generate(
     let current_serial = ca.serial_hex()?;
     let revoked = lifecycle::revoked_by(ca.store(), &current_serial)?;
     let der = sign_crl(ca.cert_der(), &ca.key, &revoked, number, now, next_update)?;
-    made.push(describe(out, &der, &current_serial, number, now, next_update, revoked.len())?);
+    made.push(describe(
+        out,
+        &der,
+        &current_serial,
+        number,
+        now,
+        next_update,
+        revoked.len(),
+    )?);
     files.push((out.to_path_buf(), der));
     for (cert_der, key, path) in &signers {
         let c = x509::parse_cert(cert_der, path)?;
         let serial = Serial::from_bytes(c.raw_serial()).hex();
         let revoked = lifecycle::revoked_by(ca.store(), &serial)?;
         let der = sign_crl(cert_der, key, &revoked, number, now, next_update)?;
-        made.push(describe(path, &der, &serial, number, now, next_update, revoked.len())?);
+        made.push(describe(
+            path,
+            &der,
+            &serial,
+            number,
+            now,
+            next_update,
+            revoked.len(),
+        )?);
         files.push((path.clone(), der));
     }
     for (path, der) in files {
-        replace_file(&path, crate::pem::encode("X509 CRL", &der).as_bytes(), crate::files::PUBLIC)?;
+        replace_file(
+            &path,
+            crate::pem::encode("X509 CRL", &der).as_bytes(),
+            crate::files::PUBLIC,
+        )?;
     }
     Ok(made)
 }
@@ -373,10 +391,9 @@ pub fn check(dir: &Path, path: &Path, now: OffsetDateTime) -> Result<CrlCheck> {
                     crate::ca::fmt_date(t)
                 ));
             } else if t - now < CRL_MARGIN {
-                report.problems.push(format!(
-                    "expires within a day ({}); run `mtls-ca crl`",
-                    t
-                ));
+                report
+                    .problems
+                    .push(format!("expires within a day ({}); run `mtls-ca crl`", t));
             }
         }
     }

@@ -74,17 +74,17 @@ pub fn make(opts: &CsrOptions) -> Result<CsrMade> {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, opts.cn.as_str());
     params.distinguished_name = dn;
-    params.subject_alt_names = sans
-        .iter()
-        .map(San::to_rcgen)
-        .collect::<Result<Vec<_>>>()?;
+    params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<Vec<_>>>()?;
     let csr = params.serialize_request(&key)?;
     let mut fs = FileSet::new();
     fs.private(
         &key_path,
         zeroize::Zeroizing::new(keys::to_pkcs8_pem(&key).as_bytes().to_vec()),
     );
-    fs.public(&csr_path, crate::pem::encode("CERTIFICATE REQUEST", csr.der()));
+    fs.public(
+        &csr_path,
+        crate::pem::encode("CERTIFICATE REQUEST", csr.der()),
+    );
     let written = fs.commit(opts.force)?;
     Ok(CsrMade {
         csr: csr_path,
@@ -146,7 +146,9 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<CsrInfo> {
         sig_oid.as_str(),
         "1.2.840.113549.1.1.5" | "1.3.14.3.2.29" | "1.2.840.113549.1.1.4" | "1.2.840.10045.4.1"
     ) {
-        return Err(bad("the CSR is signed with SHA-1 or MD5, which are refused".into()));
+        return Err(bad(
+            "the CSR is signed with SHA-1 or MD5, which are refused".into(),
+        ));
     }
     csr.verify_signature().map_err(|e| {
         bad(format!(
@@ -179,7 +181,9 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<CsrInfo> {
                             | GeneralName::URI(s) => s.to_string(),
                             GeneralName::IPAddress(b) => match crate::x509::ip_from_bytes(b) {
                                 Some(ip) => ip.to_string(),
-                                None => return Err(bad("a SAN holds a malformed IP address".into())),
+                                None => {
+                                    return Err(bad("a SAN holds a malformed IP address".into()))
+                                }
                             },
                             other => {
                                 ignored.push(format!("SAN {other} (unsupported type)"));
@@ -236,8 +240,12 @@ pub fn spki_key_type(spki: &[u8]) -> std::result::Result<KeyType, String> {
             match curve.as_str() {
                 "1.2.840.10045.3.1.7" => Ok(KeyType::EcdsaP256),
                 "1.3.132.0.34" => Ok(KeyType::EcdsaP384),
-                "1.3.132.0.35" => Err("unsupported key: P-521 (ring cannot use it); use P-256 or P-384".into()),
-                other => Err(format!("unsupported elliptic curve {other}; use P-256 or P-384")),
+                "1.3.132.0.35" => {
+                    Err("unsupported key: P-521 (ring cannot use it); use P-256 or P-384".into())
+                }
+                other => Err(format!(
+                    "unsupported elliptic curve {other}; use P-256 or P-384"
+                )),
             }
         }
         "1.3.101.112" => Ok(KeyType::Ed25519),
@@ -246,8 +254,12 @@ pub fn spki_key_type(spki: &[u8]) -> std::result::Result<KeyType, String> {
                 2048 => Ok(KeyType::Rsa2048),
                 3072 => Ok(KeyType::Rsa3072),
                 4096 => Ok(KeyType::Rsa4096),
-                n if n < 2048 => Err(format!("unsupported key: RSA {n} bits is too weak (2048 at least)")),
-                n => Err(format!("unsupported key: RSA {n} bits (use 2048, 3072 or 4096)")),
+                n if n < 2048 => Err(format!(
+                    "unsupported key: RSA {n} bits is too weak (2048 at least)"
+                )),
+                n => Err(format!(
+                    "unsupported key: RSA {n} bits (use 2048, 3072 or 4096)"
+                )),
             },
             _ => Err("bad RSA public key".into()),
         },
@@ -325,7 +337,11 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
         })?,
     };
     profile::check_cn(&cn).map_err(|e| {
-        Error::bad_file(&opts.csr, format!("unacceptable subject CN: {e}"), "make a new CSR with a short CN")
+        Error::bad_file(
+            &opts.csr,
+            format!("unacceptable subject CN: {e}"),
+            "make a new CSR with a short CN",
+        )
     })?;
     let (cn, sans) = match opts.profile {
         Profile::Server => {
@@ -351,7 +367,12 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
         }
         _ => (cn, sans),
     };
-    crate::ca::check_leaf_days(opts.profile, opts.days, opts.allow_long_validity, &mut warnings)?;
+    crate::ca::check_leaf_days(
+        opts.profile,
+        opts.days,
+        opts.allow_long_validity,
+        &mut warnings,
+    )?;
     let stem = opts.stem.clone().unwrap_or_else(|| default_stem(&opts.csr));
     ca.issue_leaf(
         LeafRequest {

@@ -77,7 +77,10 @@ pub fn import(
     let (_, not_after) = x509::validity(&cert);
     if not_after <= now {
         return Err(refuse(
-            format!("the CA certificate expired on {}", crate::ca::fmt_date(not_after)),
+            format!(
+                "the CA certificate expired on {}",
+                crate::ca::fmt_date(not_after)
+            ),
             "create a new CA with `mtls-ca init`",
         ));
     }
@@ -102,8 +105,8 @@ pub fn import(
         });
     }
     let key_type = KeyType::of(&key)?;
-    let self_signed = cert.subject().as_raw() == cert.issuer().as_raw()
-        && cert.verify_signature(None).is_ok();
+    let self_signed =
+        cert.subject().as_raw() == cert.issuer().as_raw() && cert.verify_signature(None).is_ok();
     let profile = if self_signed {
         Profile::Root
     } else {
@@ -118,7 +121,10 @@ pub fn import(
     );
     let pem = crate::pem::encode("CERTIFICATE", &cert_der);
     fs.public(dir.join(CA_CERT), pem.clone());
-    fs.public(dir.join(CA_CHAIN), pem);
+    fs.public(dir.join(CA_CHAIN), pem.clone());
+    if profile == Profile::Root {
+        fs.public(dir.join(crate::rotate::CA_BUNDLE), pem);
+    }
     fs.check_free(opts.force)?;
     let store_path = dir.join(STORE_FILE);
     if opts.force {

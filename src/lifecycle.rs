@@ -479,7 +479,11 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
             ))
         }
     };
-    let default_days = if profile == Profile::Server && opts.days.is_none() && old_days > crate::ca::SERVER_MAX_DAYS && !opts.allow_long_validity {
+    let default_days = if profile == Profile::Server
+        && opts.days.is_none()
+        && old_days > crate::ca::SERVER_MAX_DAYS
+        && !opts.allow_long_validity
+    {
         crate::ca::LEAF_DAYS
     } else {
         old_days

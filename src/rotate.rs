@@ -50,7 +50,8 @@ impl Retired {
 
     /// Loads its key (with the CA's passphrase when encrypted) and checks it matches.
     pub fn load_key(&self, ca: &Ca) -> Result<rcgen::KeyPair> {
-        let bytes = zeroize::Zeroizing::new(crate::files::read_limited(&self.key_path, 1024 * 1024)?);
+        let bytes =
+            zeroize::Zeroizing::new(crate::files::read_limited(&self.key_path, 1024 * 1024)?);
         let pass = if crate::keycrypt::is_encrypted(&bytes) {
             Some(
                 ca.passphrase
@@ -84,7 +85,10 @@ pub fn retired_cert_paths(dir: &Path) -> Vec<PathBuf> {
         for e in rd.flatten() {
             let name = e.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(hex) = name.strip_prefix("ca-").and_then(|n| n.strip_suffix(".crt")) {
+            if let Some(hex) = name
+                .strip_prefix("ca-")
+                .and_then(|n| n.strip_suffix(".crt"))
+            {
                 if hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
                     out.push(e.path());
                 }
@@ -224,7 +228,11 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     crate::crl::replace_file(&dir.join(CA_KEY), &new_key_bytes, crate::files::PRIVATE)?;
     crate::crl::replace_file(&dir.join(CA_CERT), pem.as_bytes(), crate::files::PUBLIC)?;
     crate::crl::replace_file(&dir.join(CA_CHAIN), pem.as_bytes(), crate::files::PUBLIC)?;
-    crate::crl::replace_file(&dir.join(CA_BUNDLE), bundle.as_bytes(), crate::files::PUBLIC)?;
+    crate::crl::replace_file(
+        &dir.join(CA_BUNDLE),
+        bundle.as_bytes(),
+        crate::files::PUBLIC,
+    )?;
     let written = [
         (old_cert_path.clone(), crate::files::PUBLIC),
         (old_key_path.clone(), crate::files::PRIVATE),
@@ -277,7 +285,9 @@ fn next_generation(cn: &str) -> String {
 }
 
 /// The pathLen and DNS/IP name constraints of the old CA, for the new one.
-fn carried_constraints(c: &x509_parser::certificate::X509Certificate<'_>) -> (Option<u8>, Constraints) {
+fn carried_constraints(
+    c: &x509_parser::certificate::X509Certificate<'_>,
+) -> (Option<u8>, Constraints) {
     let pathlen = c
         .basic_constraints()
         .ok()
@@ -287,7 +297,10 @@ fn carried_constraints(c: &x509_parser::certificate::X509Certificate<'_>) -> (Op
     let mut cons = Constraints::default();
     for e in c.iter_extensions() {
         if let ParsedExtension::NameConstraints(nc) = e.parsed_extension() {
-            for (list, permitted) in [(&nc.permitted_subtrees, true), (&nc.excluded_subtrees, false)] {
+            for (list, permitted) in [
+                (&nc.permitted_subtrees, true),
+                (&nc.excluded_subtrees, false),
+            ] {
                 for st in list.iter().flatten() {
                     match (&st.base, permitted) {
                         (GeneralName::DNSName(d), true) => cons.permit_dns.push(d.to_string()),

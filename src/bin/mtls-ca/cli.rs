@@ -91,7 +91,7 @@ pub enum CaCommand {
     Rotate(RotateArgs),
 }
 
-const INIT_HELP: &str = "FILES:\n  DIR/ca.crt, DIR/ca.key (0600), DIR/ca-chain.crt (this CA, then parents, root last), DIR/store.db\n\nEXAMPLES:\n  mtls-ca init\n  mtls-ca init --cn 'Example Root CA' --org Example --key-type ecdsa-p384\n  mtls-ca init --permit-dns example.com --permit-ip 10.0.0.0/8\n  mtls-ca --dir pki/issuing init --parent pki --cn 'Example Issuing CA'\n\nEXIT CODES:\n  0  the CA was created\n  2  usage, input or I/O error (nothing was written)";
+const INIT_HELP: &str = "FILES:\n  DIR/ca.crt, DIR/ca.key (0600), DIR/ca-chain.crt (this CA, then parents, root last), DIR/store.db,\n  DIR/ca-bundle.crt (root CAs: the CAs to trust; `ca rotate` adds the new one)\n\nEXAMPLES:\n  mtls-ca init\n  mtls-ca init --cn 'Example Root CA' --org Example --key-type ecdsa-p384\n  mtls-ca init --permit-dns example.com --permit-ip 10.0.0.0/8\n  mtls-ca --dir pki/issuing init --parent pki --cn 'Example Issuing CA'\n  mtls-ca init --encrypt-key --passphrase-file /run/secrets/ca-pass\n  mtls-ca init --import-cert old/ca.crt --import-key old/ca.key\n\nEXIT CODES:\n  0  the CA was created\n  2  usage, input or I/O error (nothing was written)";
 
 #[derive(Debug, Args)]
 pub struct InitArgs {

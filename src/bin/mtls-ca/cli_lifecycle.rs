@@ -103,7 +103,11 @@ pub const REVOKE_HELP: &str = "Recorded in the store at once; publish it with `m
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
     /// Serial of the certificate (hex; a unique prefix of 8+ digits is enough).
-    #[arg(value_name = "SERIAL", conflicts_with = "cert", required_unless_present = "cert")]
+    #[arg(
+        value_name = "SERIAL",
+        conflicts_with = "cert",
+        required_unless_present = "cert"
+    )]
     pub serial: Option<String>,
     /// The certificate file instead of its serial.
     #[arg(long, value_name = "FILE")]

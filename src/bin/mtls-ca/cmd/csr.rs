@@ -30,7 +30,10 @@ pub fn run(a: &CsrArgs, out: &Output) -> anyhow::Result<Outcome> {
             made.sans.join(", ")
         }
     ));
-    out.status(format!("  key      {} (0600, keep it on this host)", made.key.display()));
+    out.status(format!(
+        "  key      {} (0600, keep it on this host)",
+        made.key.display()
+    ));
     out.status(format!("  csr      {}", made.csr.display()));
     out.status(format!(
         "next: mtls-ca sign {} --profile server|client",

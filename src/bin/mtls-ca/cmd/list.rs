@@ -54,7 +54,13 @@ pub fn run(dir: &Path, a: &ListArgs, out: &Output) -> anyhow::Result<Outcome> {
         if !several_cas {
             return String::new();
         }
-        let s: String = e.ca_serial.as_deref().unwrap_or("-").chars().take(16).collect();
+        let s: String = e
+            .ca_serial
+            .as_deref()
+            .unwrap_or("-")
+            .chars()
+            .take(16)
+            .collect();
         format!("{s:<16}  ")
     };
     text.push_str(&format!(
@@ -63,7 +69,11 @@ pub fn run(dir: &Path, a: &ListArgs, out: &Output) -> anyhow::Result<Outcome> {
         "STATUS",
         "PROFILE",
         "EXPIRES",
-        if several_cas { format!("{:<16}  ", "ISSUED BY CA") } else { String::new() }
+        if several_cas {
+            format!("{:<16}  ", "ISSUED BY CA")
+        } else {
+            String::new()
+        }
     ));
     for e in &entries {
         let status = serde_json::to_value(e.status)?

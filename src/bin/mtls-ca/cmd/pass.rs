@@ -18,13 +18,11 @@ pub fn get(p: &PassArgs, confirm: bool) -> mtls_ca::Result<Passphrase> {
         return Passphrase::from_file(f);
     }
     if let Some(var) = &p.passphrase_env {
-        let v = std::env::var_os(var).ok_or_else(|| {
-            mtls_ca::Error::InvalidValue {
-                what: "--passphrase-env",
-                value: var.clone(),
-                reason: "the variable is not set".into(),
-                hint: format!("export {var}=... first, or use --passphrase-file"),
-            }
+        let v = std::env::var_os(var).ok_or_else(|| mtls_ca::Error::InvalidValue {
+            what: "--passphrase-env",
+            value: var.clone(),
+            reason: "the variable is not set".into(),
+            hint: format!("export {var}=... first, or use --passphrase-file"),
         })?;
         let bytes = Zeroizing::new(v.into_encoded_bytes());
         return Passphrase::new(bytes, &format!("${var}"));
@@ -34,9 +32,8 @@ pub fn get(p: &PassArgs, confirm: bool) -> mtls_ca::Result<Passphrase> {
             rpassword::prompt_password("CA key passphrase: ").map_err(|e| io_err(e))?,
         );
         if confirm {
-            let again = Zeroizing::new(
-                rpassword::prompt_password("again: ").map_err(|e| io_err(e))?,
-            );
+            let again =
+                Zeroizing::new(rpassword::prompt_password("again: ").map_err(|e| io_err(e))?);
             if *first != *again {
                 return Err(mtls_ca::Error::InvalidValue {
                     what: "passphrase",

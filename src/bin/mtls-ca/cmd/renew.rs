@@ -31,7 +31,9 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
             out.json_doc(&serde_json::json!({ "renewed": items }))?;
         }
         if items.is_empty() {
-            out.status(format!("nothing to renew: no valid certificate expires within {w}"));
+            out.status(format!(
+                "nothing to renew: no valid certificate expires within {w}"
+            ));
         }
         for i in &items {
             match (&i.renewed, &i.error) {

@@ -42,6 +42,10 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
     if out.json {
         out.json_doc(&serde_json::to_value(&issued)?)?;
     }
-    super::describe_issued(out, &format!("{} certificate (from CSR)", profile.as_str()), &issued);
+    super::describe_issued(
+        out,
+        &format!("{} certificate (from CSR)", profile.as_str()),
+        &issued,
+    );
     Ok(Outcome::Ok)
 }

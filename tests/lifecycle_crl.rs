@@ -7,12 +7,19 @@ use std::path::Path;
 
 fn serial_of(d: &Path, cert: &str) -> String {
     let r = openssl(d, &["x509", "-in", cert, "-noout", "-serial"]).ok();
-    r.stdout.trim().trim_start_matches("serial=").to_ascii_lowercase()
+    r.stdout
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase()
 }
 
 fn crl_number(d: &Path, crl: &str) -> u64 {
     let r = openssl(d, &["crl", "-in", crl, "-noout", "-crlnumber"]).ok();
-    let hex = r.stdout.trim().trim_start_matches("crlNumber=").trim_start_matches("0x");
+    let hex = r
+        .stdout
+        .trim()
+        .trim_start_matches("crlNumber=")
+        .trim_start_matches("0x");
     u64::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("crl number {:?}", r.stdout))
 }
 
@@ -23,11 +30,27 @@ fn revoke_then_crl_makes_openssl_reject_the_certificate() {
     mtls(d, &["init", "--cn", "CRL Test Root", "--org", "Example"]).ok();
     mtls(d, &["issue", "client", "--cn", "alice", "--out", "alice"]).ok();
     mtls(d, &["issue", "client", "--cn", "bob", "--out", "bob"]).ok();
-    mtls(d, &["issue", "server", "--cn", "api.example.com", "--out", "api"]).ok();
+    mtls(
+        d,
+        &["issue", "server", "--cn", "api.example.com", "--out", "api"],
+    )
+    .ok();
     // An empty CRL first: lint-clean, and nothing is revoked.
     mtls(d, &["crl"]).ok();
     pkilint_crl(d, &d.join("pki/crl.pem"));
-    openssl(d, &["verify", "-crl_check", "-CAfile", "pki/ca.crt", "-CRLfile", "pki/crl.pem", "alice.crt"]).ok();
+    openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "pki/ca.crt",
+            "-CRLfile",
+            "pki/crl.pem",
+            "alice.crt",
+        ],
+    )
+    .ok();
     let n1 = crl_number(d, "pki/crl.pem");
 
     let alice = serial_of(d, "alice.crt");
@@ -48,19 +71,63 @@ fn revoke_then_crl_makes_openssl_reject_the_certificate() {
     let n2 = crl_number(d, "pki/crl.pem");
     assert!(n2 > n1, "CRL number must increase: {n1} then {n2}");
     for who in ["alice.crt", "bob.crt"] {
-        let r = openssl(d, &["verify", "-crl_check", "-CAfile", "pki/ca.crt", "-CRLfile", "pki/crl.pem", who]);
+        let r = openssl(
+            d,
+            &[
+                "verify",
+                "-crl_check",
+                "-CAfile",
+                "pki/ca.crt",
+                "-CRLfile",
+                "pki/crl.pem",
+                who,
+            ],
+        );
         assert_ne!(r.code, 0);
-        assert!(format!("{}{}", r.stdout, r.stderr).contains("certificate revoked"), "{r:?}");
+        assert!(
+            format!("{}{}", r.stdout, r.stderr).contains("certificate revoked"),
+            "{r:?}"
+        );
     }
-    openssl(d, &["verify", "-crl_check", "-CAfile", "pki/ca.crt", "-CRLfile", "pki/crl.pem", "api.crt"]).ok();
-    let text = openssl(d, &["crl", "-in", "pki/crl.pem", "-noout", "-text"]).ok().stdout;
+    openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "pki/ca.crt",
+            "-CRLfile",
+            "pki/crl.pem",
+            "api.crt",
+        ],
+    )
+    .ok();
+    let text = openssl(d, &["crl", "-in", "pki/crl.pem", "-noout", "-text"])
+        .ok()
+        .stdout;
     assert!(text.contains("Version 2"), "{text}");
     assert!(text.contains("Authority Key Identifier"), "{text}");
-    assert_eq!(text.matches("CRL Reason Code").count(), 1, "only key-compromise carries a reason: {text}");
+    assert_eq!(
+        text.matches("CRL Reason Code").count(),
+        1,
+        "only key-compromise carries a reason: {text}"
+    );
     assert!(text.contains("Key Compromise"), "{text}");
     assert!(!text.contains("Hold"), "{text}");
     // AKI = the CA's SKI.
-    let ca_text = openssl(d, &["x509", "-in", "pki/ca.crt", "-noout", "-ext", "subjectKeyIdentifier"]).ok().stdout;
+    let ca_text = openssl(
+        d,
+        &[
+            "x509",
+            "-in",
+            "pki/ca.crt",
+            "-noout",
+            "-ext",
+            "subjectKeyIdentifier",
+        ],
+    )
+    .ok()
+    .stdout;
     let ski = ca_text.lines().nth(1).unwrap().trim().to_string();
     assert!(text.contains(&ski), "AKI {ski} missing: {text}");
 
@@ -74,7 +141,9 @@ fn revoke_then_crl_makes_openssl_reject_the_certificate() {
         last = n;
     }
     // The list shows the revoked status.
-    let list = mtls(d, &["--json", "list", "--status", "revoked"]).ok().json();
+    let list = mtls(d, &["--json", "list", "--status", "revoked"])
+        .ok()
+        .json();
     assert_eq!(list["certificates"].as_array().unwrap().len(), 2);
 }
 
@@ -116,10 +185,27 @@ fn unknown_serial_and_bad_reason_exit_2_with_nothing_changed() {
     mtls(d, &["issue", "client", "--cn", "carol", "--out", "carol"]).ok();
     let before = snapshot(d);
     let r = mtls(d, &["revoke", "7fffffffffffffffffffffffffffffffffffffff"]).expect_code(2);
-    assert!(r.stderr.contains("no certificate with serial"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no certificate with serial"),
+        "{}",
+        r.stderr
+    );
     mtls(d, &["revoke", "not-hex"]).expect_code(2);
-    mtls(d, &["revoke", &serial_of(d, "carol.crt"), "--reason", "certificate-hold"]).expect_code(2);
-    mtls(d, &["revoke", &serial_of(d, "carol.crt"), "--reason", "because"]).expect_code(2);
+    mtls(
+        d,
+        &[
+            "revoke",
+            &serial_of(d, "carol.crt"),
+            "--reason",
+            "certificate-hold",
+        ],
+    )
+    .expect_code(2);
+    mtls(
+        d,
+        &["revoke", &serial_of(d, "carol.crt"), "--reason", "because"],
+    )
+    .expect_code(2);
     mtls(d, &["renew", "7fffffffffffffffffffffffffffffffffffffff"]).expect_code(2);
     // The CA's own certificate cannot be revoked.
     mtls(d, &["revoke", &serial_of(d, "pki/ca.crt")]).expect_code(2);

@@ -117,7 +117,7 @@ pub enum LeafKey {
     /// Generate a new key of this type (written as STEM.key).
     Generate(KeyType),
     /// Use this key pair (written as STEM.key).
-    Existing(KeyPair),
+    Existing(Box<KeyPair>),
     /// Only a public key (from a CSR or a renewed certificate): no key file is written.
     Public {
         /// The SubjectPublicKeyInfo, DER.
@@ -518,7 +518,7 @@ impl Ca {
             LeafKey::Generate(kt) => (Some(keys::generate(kt)?), None, kt),
             LeafKey::Existing(k) => {
                 let kt = KeyType::of(&k)?;
-                (Some(k), None, kt)
+                (Some(*k), None, kt)
             }
             LeafKey::Public { spki, key_type } => (
                 None,

@@ -165,3 +165,56 @@ pub fn encrypt_pem(key: &KeyPair, passphrase: &Passphrase) -> Result<Zeroizing<V
 pub fn load(bytes: &[u8], path: &Path, passphrase: Option<&Passphrase>) -> Result<KeyPair> {
     crate::keys::load_private_key_with(bytes, path, passphrase)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pkcs8::pkcs5::pbes2::{Kdf, Parameters, Pbkdf2Params, ScryptParams};
+
+    fn pbkdf2(iter: u32) -> Parameters {
+        Parameters {
+            kdf: Kdf::Pbkdf2(Pbkdf2Params::hmac_sha256(iter, &[7u8; 16]).unwrap()),
+            encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: [0u8; 16] },
+        }
+    }
+
+    fn scrypt(n: u64, r: u16, p: u16) -> Parameters {
+        Parameters {
+            kdf: Kdf::Scrypt(ScryptParams {
+                salt: (&[7u8; 16][..]).try_into().unwrap(),
+                cost_parameter: n,
+                block_size: r,
+                parallelization: p,
+                key_length: None,
+            }),
+            encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: [0u8; 16] },
+        }
+    }
+
+    #[test]
+    fn absurd_costs_are_refused_before_any_work() {
+        let here = Path::new("k");
+        assert!(check_cost(&pbkdf2(600_000), here).is_ok());
+        assert!(check_cost(&pbkdf2(2048), here).is_ok());
+        assert!(check_cost(&pbkdf2(50_000_000), here).is_err());
+        assert!(check_cost(&pbkdf2(0), here).is_err());
+        assert!(check_cost(&scrypt(1 << 14, 8, 1), here).is_ok());
+        assert!(check_cost(&scrypt(1 << 20, 8, 1), here).is_err()); // 1 GiB
+        assert!(check_cost(&scrypt(1 << 14, 8, 1000), here).is_err());
+        assert!(check_cost(&scrypt(12345, 8, 1), here).is_err());
+    }
+
+    #[test]
+    fn encrypt_then_decrypt_and_wrong_passphrase() {
+        let key = crate::keys::generate(crate::keys::KeyType::EcdsaP256).unwrap();
+        let pass = Passphrase::new(Zeroizing::new(b"pw\n".to_vec()), "test").unwrap();
+        let pem = encrypt_pem(&key, &pass).unwrap();
+        let here = Path::new("k");
+        let back = load(&pem, here, Some(&pass)).unwrap();
+        assert_eq!(back.serialize_der(), key.serialize_der());
+        let wrong = Passphrase::new(Zeroizing::new(b"nope".to_vec()), "test").unwrap();
+        let err = load(&pem, here, Some(&wrong)).unwrap_err().to_string();
+        assert!(err.contains("wrong passphrase"), "{err}");
+        assert!(load(&pem, here, None).is_err());
+    }
+}

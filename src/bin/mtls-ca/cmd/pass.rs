@@ -28,12 +28,10 @@ pub fn get(p: &PassArgs, confirm: bool) -> mtls_ca::Result<Passphrase> {
         return Passphrase::new(bytes, &format!("${var}"));
     }
     if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-        let first = Zeroizing::new(
-            rpassword::prompt_password("CA key passphrase: ").map_err(|e| io_err(e))?,
-        );
+        let first =
+            Zeroizing::new(rpassword::prompt_password("CA key passphrase: ").map_err(io_err)?);
         if confirm {
-            let again =
-                Zeroizing::new(rpassword::prompt_password("again: ").map_err(|e| io_err(e))?);
+            let again = Zeroizing::new(rpassword::prompt_password("again: ").map_err(io_err)?);
             if *first != *again {
                 return Err(mtls_ca::Error::InvalidValue {
                     what: "passphrase",

@@ -183,15 +183,27 @@ pub struct Ca {
 impl Ca {
     /// Creates a new CA in `dir` (root, or intermediate with `opts.parent`).
     pub fn init(dir: &Path, opts: &InitOptions, now: OffsetDateTime) -> Result<(Ca, Issued)> {
-        Ca::init_with(dir, opts, None, now)
+        let parent_key = opts
+            .parent
+            .as_ref()
+            .map(|p| p.join(CA_KEY))
+            .unwrap_or_default();
+        Ca::init_with(
+            dir,
+            opts,
+            None,
+            &mut || Err(crate::keycrypt::needs_passphrase(&parent_key)),
+            now,
+        )
     }
 
-    /// Like [`Ca::init`]; with a passphrase, `ca.key` is written as encrypted PKCS#8 (see
-    /// [`crate::keycrypt`]) and the parent's key (with `--parent`) is opened with it too.
+    /// Like [`Ca::init`]; with `passphrase`, `ca.key` is written as encrypted PKCS#8 (see
+    /// [`crate::keycrypt`]). `parent_passphrase` is asked only when the parent's key is encrypted.
     pub fn init_with(
         dir: &Path,
         opts: &InitOptions,
         passphrase: Option<&crate::secret::Passphrase>,
+        parent_passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
         now: OffsetDateTime,
     ) -> Result<(Ca, Issued)> {
         for name in CA_FILES.iter().chain([CA_CHAIN].iter()) {
@@ -210,10 +222,9 @@ impl Ca {
             check_org(org)?;
         }
         let mut parent = match &opts.parent {
-            Some(p) => Some(Ca::open_with(p, &mut || {
-                passphrase
-                    .cloned()
-                    .ok_or_else(|| crate::keycrypt::needs_passphrase(&p.join(CA_KEY)))
+            Some(p) => Some(Ca::open_with(p, &mut || match passphrase {
+                Some(pp) => Ok(pp.clone()),
+                None => parent_passphrase(),
             })?),
             None => None,
         };

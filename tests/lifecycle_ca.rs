@@ -159,6 +159,42 @@ fn encrypted_ca_key_round_trips_with_openssl_and_wrong_passphrase_writes_nothing
     leaf_checks(d, "pki/ca.crt", "bob.crt", "sslclient");
     mtls(d, &["crl", "--passphrase-file", "pass"]).ok();
     pkilint_crl(d, &d.join("pki/crl.pem"));
+    // An intermediate under the encrypted root: the parent's passphrase opens it.
+    mtls(d, &["--dir", "sub", "init", "--parent", "pki"]).expect_code(2);
+    mtls(
+        d,
+        &[
+            "--dir",
+            "sub",
+            "init",
+            "--parent",
+            "pki",
+            "--passphrase-file",
+            "pass",
+        ],
+    )
+    .ok();
+    mtls(
+        d,
+        &[
+            "--dir", "sub", "issue", "client", "--cn", "carol", "--out", "carol",
+        ],
+    )
+    .ok();
+    openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "pki/ca.crt",
+            "-untrusted",
+            "sub/ca.crt",
+            "-purpose",
+            "sslclient",
+            "carol.crt",
+        ],
+    )
+    .ok();
     // Listing and revoking need no passphrase.
     mtls(d, &["list"]).ok();
     mtls(d, &["revoke", "--cert", "bob.crt"]).ok();

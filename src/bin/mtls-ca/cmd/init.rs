@@ -58,7 +58,13 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
             encrypt.as_ref(),
             super::now(),
         )?,
-        _ => Ca::init_with(dir, &opts, encrypt.as_ref(), super::now())?,
+        _ => Ca::init_with(
+            dir,
+            &opts,
+            encrypt.as_ref(),
+            &mut super::pass::source(&a.pass),
+            super::now(),
+        )?,
     };
     if out.json {
         out.json_doc(&serde_json::to_value(&issued)?)?;

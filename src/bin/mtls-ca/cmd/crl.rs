@@ -40,7 +40,10 @@ pub fn run(dir: &Path, a: &CrlArgs, out: &Output) -> anyhow::Result<Outcome> {
         .as_deref()
         .map(|d| mtls_ca::duration::parse_days("--days", d))
         .transpose()?;
-    let mut ca = Ca::open_with(dir, &mut super::pass::source(&a.pass))?;
+    let mut ca = Ca::open_with(
+        dir,
+        &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+    )?;
     let made = mtls_ca::crl::generate(&mut ca, days, &path, super::now())?;
     if out.json {
         out.json_doc(&serde_json::json!({ "crls": made }))?;

@@ -42,7 +42,7 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
         force: a.force,
     };
     let encrypt = if a.encrypt_key {
-        Some(super::pass::get(&a.pass, true)?)
+        Some(super::pass::get(&a.pass, true, None)?)
     } else {
         None
     };
@@ -54,7 +54,7 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
                 key: key.clone(),
                 force: a.force,
             },
-            &mut super::pass::source(&a.pass),
+            &mut super::pass::source(&a.pass, key.clone()),
             encrypt.as_ref(),
             super::now(),
         )?,
@@ -62,7 +62,10 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
             dir,
             &opts,
             encrypt.as_ref(),
-            &mut super::pass::source(&a.pass),
+            &mut super::pass::source(
+                &a.pass,
+                super::pass::ca_key(a.parent.as_deref().unwrap_or(dir)),
+            ),
             super::now(),
         )?,
     };

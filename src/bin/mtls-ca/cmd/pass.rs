@@ -1,19 +1,26 @@
 //! Getting the CA key passphrase: --passphrase-file, --passphrase-env, or a prompt on a terminal.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use mtls_ca::secret::Passphrase;
 use zeroize::Zeroizing;
 
 use crate::cli::PassArgs;
 
-/// A passphrase source for `Ca::open_with`: called only when the key is encrypted.
-pub fn source(p: &PassArgs) -> impl FnMut() -> mtls_ca::Result<Passphrase> + '_ {
-    move || get(p, false)
+/// A passphrase source for `Ca::open_with`: called only when `key` turns out to be encrypted.
+pub fn source(p: &PassArgs, key: PathBuf) -> impl FnMut() -> mtls_ca::Result<Passphrase> + '_ {
+    move || get(p, false, Some(&key))
 }
 
-/// Reads the passphrase; `confirm` asks twice on a terminal (for a new key).
-pub fn get(p: &PassArgs, confirm: bool) -> mtls_ca::Result<Passphrase> {
+/// The CA key of `dir`.
+pub fn ca_key(dir: &Path) -> PathBuf {
+    dir.join(mtls_ca::ca::CA_KEY)
+}
+
+/// Reads the passphrase; `confirm` asks twice on a terminal (for a new key). `key` names the
+/// encrypted key in the error when no source was given.
+pub fn get(p: &PassArgs, confirm: bool, key: Option<&Path>) -> mtls_ca::Result<Passphrase> {
     if let Some(f) = &p.passphrase_file {
         return Passphrase::from_file(f);
     }
@@ -43,13 +50,20 @@ pub fn get(p: &PassArgs, confirm: bool) -> mtls_ca::Result<Passphrase> {
         }
         return Passphrase::new(Zeroizing::new(first.as_bytes().to_vec()), "the terminal");
     }
-    Err(mtls_ca::Error::InvalidValue {
-        what: "passphrase",
-        value: String::new(),
-        reason: "the CA key is encrypted (or --encrypt-key was given) and no passphrase was supplied"
-            .into(),
-        hint: "pass --passphrase-file FILE or --passphrase-env VAR, or run on a terminal to be prompted"
-            .into(),
+    let hint =
+        "pass --passphrase-file FILE or --passphrase-env VAR, or run on a terminal to be prompted";
+    Err(match key {
+        Some(k) => mtls_ca::Error::BadFile {
+            path: k.to_path_buf(),
+            reason: "the private key is encrypted and no passphrase was given".into(),
+            hint: hint.into(),
+        },
+        None => mtls_ca::Error::InvalidValue {
+            what: "--encrypt-key",
+            value: String::new(),
+            reason: "no passphrase was given for the new key".into(),
+            hint: hint.into(),
+        },
     })
 }
 

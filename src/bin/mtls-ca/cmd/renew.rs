@@ -17,7 +17,10 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
         .transpose()?;
     if let Some(w) = &a.expiring_within {
         let within = mtls_ca::duration::parse("--expiring-within", w)?;
-        let mut ca = Ca::open_with(dir, &mut super::pass::source(&a.pass))?;
+        let mut ca = Ca::open_with(
+            dir,
+            &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+        )?;
         let items = lifecycle::renew_expiring(
             &mut ca,
             within,
@@ -74,7 +77,10 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
         stem: a.out.clone(),
         allow_long_validity: a.allow_long_validity,
     };
-    let mut ca = Ca::open_with(dir, &mut super::pass::source(&a.pass))?;
+    let mut ca = Ca::open_with(
+        dir,
+        &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+    )?;
     let issued = lifecycle::renew(&mut ca, &opts, super::now())?;
     if out.json {
         out.json_doc(&serde_json::to_value(&issued)?)?;

@@ -18,7 +18,10 @@ pub fn run(dir: &Path, a: &RotateArgs, out: &Output) -> anyhow::Result<Outcome> 
             .transpose()?,
         key_type: a.key_type.as_deref().map(str::parse).transpose()?,
     };
-    let mut ca = Ca::open_with(dir, &mut super::pass::source(&a.pass))?;
+    let mut ca = Ca::open_with(
+        dir,
+        &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+    )?;
     let r = rotate::rotate(&mut ca, &opts, super::now())?;
     if out.json {
         out.json_doc(&serde_json::to_value(&r)?)?;

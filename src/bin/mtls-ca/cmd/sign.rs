@@ -37,7 +37,10 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
         force: a.force,
         allow_long_validity: a.allow_long_validity,
     };
-    let mut ca = Ca::open_with(dir, &mut super::pass::source(&a.pass))?;
+    let mut ca = Ca::open_with(
+        dir,
+        &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+    )?;
     let issued = csr::sign(&mut ca, &opts, super::now())?;
     if out.json {
         out.json_doc(&serde_json::to_value(&issued)?)?;

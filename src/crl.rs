@@ -83,6 +83,29 @@ pub fn next_crl_number(store: &mut Store) -> Result<u64> {
     Ok(next)
 }
 
+/// Checks that a CA certificate can sign CRLs (SKI present for the AKI; cRLSign when it has a
+/// keyUsage) and returns its SKI. Run before the CRL number is taken.
+fn crl_signer_ski(ca_der: &[u8]) -> Result<Vec<u8>> {
+    let ca = x509::parse_cert(ca_der, Path::new(CA_CERT))?;
+    let ski = x509::ski(&ca).ok_or_else(|| {
+        Error::bad_file(
+            Path::new(CA_CERT),
+            "the CA certificate has no subject key identifier: its CRLs could not carry a matching AKI",
+            "rotate to a CA made by mtls-ca (`mtls-ca ca rotate`)",
+        )
+    })?;
+    if let Ok(Some(ku)) = ca.key_usage() {
+        if !ku.value.crl_sign() {
+            return Err(Error::bad_file(
+                Path::new(CA_CERT),
+                "the CA certificate's keyUsage lacks cRLSign: CRLs it signed would be rejected",
+                "rotate to a CA made by mtls-ca (`mtls-ca ca rotate`), which has cRLSign",
+            ));
+        }
+    }
+    Ok(ski)
+}
+
 /// Signs one CRL for the CA certificate `ca_der` with `key`.
 pub(crate) fn sign_crl(
     ca_der: &[u8],
@@ -93,13 +116,7 @@ pub(crate) fn sign_crl(
     next_update: OffsetDateTime,
 ) -> Result<Vec<u8>> {
     let ca = x509::parse_cert(ca_der, Path::new(CA_CERT))?;
-    let ski = x509::ski(&ca).ok_or_else(|| {
-        Error::bad_file(
-            Path::new(CA_CERT),
-            "the CA certificate has no subject key identifier: its CRLs could not carry a matching AKI",
-            "rotate to a CA made by mtls-ca (`mtls-ca ca rotate`)",
-        )
-    })?;
+    let ski = crl_signer_ski(ca_der)?;
     let mut ip = rcgen::CertificateParams::default();
     ip.distinguished_name = crate::ca::dn_from_x509(ca.subject()).0;
     ip.key_usages = vec![
@@ -240,6 +257,10 @@ pub fn generate(
             r.prefix()
         );
         signers.push((r.cert_der, key, out.with_file_name(name)));
+    }
+    crl_signer_ski(ca.cert_der())?;
+    for (cert_der, _, _) in &signers {
+        crl_signer_ski(cert_der)?;
     }
     let number = next_crl_number(ca.store())?;
     let mut made = Vec::new();

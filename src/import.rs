@@ -145,6 +145,14 @@ pub fn import(
         }
     };
     let mut warnings = Vec::new();
+    if let Ok(Some(ku)) = cert.key_usage() {
+        if !ku.value.crl_sign() {
+            warnings.push(
+                "its keyUsage lacks cRLSign: `mtls-ca crl` cannot publish revocations for it; plan a `mtls-ca ca rotate`"
+                    .to_string(),
+            );
+        }
+    }
     if profile == Profile::Intermediate {
         warnings.push(
             "imported an intermediate CA: ca-chain.crt holds only it; append its parents (root last) so fullchain files are complete"

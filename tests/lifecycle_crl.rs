@@ -211,3 +211,43 @@ fn unknown_serial_and_bad_reason_exit_2_with_nothing_changed() {
     mtls(d, &["revoke", &serial_of(d, "pki/ca.crt")]).expect_code(2);
     assert_eq!(snapshot(d), before);
 }
+
+#[test]
+fn a_ca_without_crl_sign_is_refused_before_the_crl_number_is_taken() {
+    let t = tempdir();
+    let d = t.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "n.key",
+            "-out",
+            "n.crt",
+            "-subj",
+            "/CN=No CRL Sign CA",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    )
+    .ok();
+    let r = mtls(
+        d,
+        &["init", "--import-cert", "n.crt", "--import-key", "n.key"],
+    )
+    .ok();
+    assert!(r.stderr.contains("cRLSign"), "should warn: {}", r.stderr);
+    let before = snapshot(d);
+    let r = mtls(d, &["crl"]).expect_code(2);
+    assert!(r.stderr.contains("cRLSign"), "{}", r.stderr);
+    assert!(
+        snapshot(d) == before,
+        "a refused crl changed files or the store"
+    );
+}

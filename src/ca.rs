@@ -88,6 +88,45 @@ pub struct IssueOptions {
     pub allow_long_validity: bool,
 }
 
+/// A leaf to issue through [`Ca::issue_leaf`] (issue, sign and renew all go through it).
+#[derive(Debug, Clone)]
+pub struct LeafRequest {
+    /// server or client.
+    pub profile: Profile,
+    /// Subject CN (validated).
+    pub cn: String,
+    /// SANs (validated; for servers, already including the CN).
+    pub sans: Vec<San>,
+    /// Validity in days (None: `default_days`, capped by the CA).
+    pub days: Option<u32>,
+    /// Validity when `days` is None.
+    pub default_days: u32,
+    /// Output stem.
+    pub stem: PathBuf,
+    /// Back up and replace existing files.
+    pub force: bool,
+    /// The serial this certificate renews (recorded as superseded by the new one).
+    pub renews: Option<String>,
+    /// Warnings gathered so far.
+    pub warnings: Vec<String>,
+}
+
+/// The subject key of a new leaf.
+#[derive(Debug)]
+pub enum LeafKey {
+    /// Generate a new key of this type (written as STEM.key).
+    Generate(KeyType),
+    /// Use this key pair (written as STEM.key).
+    Existing(Box<KeyPair>),
+    /// Only a public key (from a CSR or a renewed certificate): no key file is written.
+    Public {
+        /// The SubjectPublicKeyInfo, DER.
+        spki: Vec<u8>,
+        /// Its key type.
+        key_type: KeyType,
+    },
+}
+
 /// The outcome of `issue` (and of `init`, for the CA certificate).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Issued {
@@ -121,7 +160,8 @@ pub struct Issued {
 pub struct IssuedFiles {
     /// The certificate.
     pub cert: PathBuf,
-    /// The private key.
+    /// The private key (empty when no key was written, e.g. `sign`).
+    #[serde(skip_serializing_if = "path_is_empty")]
     pub key: PathBuf,
     /// Leaf + intermediates (issue) or this CA + parents (init).
     pub fullchain: PathBuf,
@@ -130,17 +170,42 @@ pub struct IssuedFiles {
 /// An open CA.
 #[derive(Debug)]
 pub struct Ca {
-    dir: PathBuf,
-    cert_der: Vec<u8>,
-    key: KeyPair,
-    chain: Vec<Vec<u8>>,
-    store: Store,
-    rng: SystemRandom,
+    pub(crate) dir: PathBuf,
+    pub(crate) cert_der: Vec<u8>,
+    pub(crate) key: KeyPair,
+    pub(crate) chain: Vec<Vec<u8>>,
+    pub(crate) store: Store,
+    pub(crate) rng: SystemRandom,
+    /// The passphrase `ca.key` was decrypted with (None: the key is not encrypted).
+    pub(crate) passphrase: Option<crate::secret::Passphrase>,
 }
 
 impl Ca {
     /// Creates a new CA in `dir` (root, or intermediate with `opts.parent`).
     pub fn init(dir: &Path, opts: &InitOptions, now: OffsetDateTime) -> Result<(Ca, Issued)> {
+        let parent_key = opts
+            .parent
+            .as_ref()
+            .map(|p| p.join(CA_KEY))
+            .unwrap_or_default();
+        Ca::init_with(
+            dir,
+            opts,
+            None,
+            &mut || Err(crate::keycrypt::needs_passphrase(&parent_key)),
+            now,
+        )
+    }
+
+    /// Like [`Ca::init`]; with `passphrase`, `ca.key` is written as encrypted PKCS#8 (see
+    /// [`crate::keycrypt`]). `parent_passphrase` is asked only when the parent's key is encrypted.
+    pub fn init_with(
+        dir: &Path,
+        opts: &InitOptions,
+        passphrase: Option<&crate::secret::Passphrase>,
+        parent_passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
+        now: OffsetDateTime,
+    ) -> Result<(Ca, Issued)> {
         for name in CA_FILES.iter().chain([CA_CHAIN].iter()) {
             let p = dir.join(name);
             if p.exists() && !opts.force {
@@ -157,7 +222,10 @@ impl Ca {
             check_org(org)?;
         }
         let mut parent = match &opts.parent {
-            Some(p) => Some(Ca::open(p)?),
+            Some(p) => Some(Ca::open_with(p, &mut || match passphrase {
+                Some(pp) => Ok(pp.clone()),
+                None => parent_passphrase(),
+            })?),
             None => None,
         };
         let profile = if parent.is_some() {
@@ -207,7 +275,7 @@ impl Ca {
         crate::files::ensure_private_dir(dir)?;
         let store_path = dir.join(STORE_FILE);
         let mut fs = FileSet::new();
-        fs.private(dir.join(CA_KEY), to_bytes(keys::to_pkcs8_pem(&key)));
+        fs.private(dir.join(CA_KEY), key_file_bytes(&key, passphrase)?);
         let (cert_der, serial, chain) = match parent.as_mut() {
             Some(p) => {
                 let serial = p.store.reserve_serial(&p.rng, now)?;
@@ -244,6 +312,14 @@ impl Ca {
             crate::pem::encode("CERTIFICATE", &cert_der),
         );
         fs.public(dir.join(CA_CHAIN), pem_chain(&chain));
+        if parent.is_none() {
+            // The CAs to trust; `ca rotate` adds the new CA here, so gateways can use it from
+            // day one and keep trusting both CAs during a rollover.
+            fs.public(
+                dir.join(crate::rotate::CA_BUNDLE),
+                crate::pem::encode("CERTIFICATE", &cert_der),
+            );
+        }
         if opts.force {
             backup_store(&store_path)?;
         }
@@ -282,12 +358,25 @@ impl Ca {
             chain,
             store,
             rng,
+            passphrase: passphrase.cloned(),
         };
         Ok((ca, issued))
     }
 
     /// Opens the CA in `dir`, checking the key's permissions and that it matches `ca.crt`.
+    /// An encrypted `ca.key` is refused (use [`Ca::open_with`]).
     pub fn open(dir: &Path) -> Result<Ca> {
+        Ca::open_with(dir, &mut || {
+            Err(crate::keycrypt::needs_passphrase(&dir.join(CA_KEY)))
+        })
+    }
+
+    /// Opens the CA in `dir`; when `ca.key` is encrypted, `passphrase` is called (once) for the
+    /// passphrase. A wrong passphrase is an error and nothing is touched.
+    pub fn open_with(
+        dir: &Path,
+        passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
+    ) -> Result<Ca> {
         for name in CA_FILES {
             let p = dir.join(name);
             if !p.exists() {
@@ -315,7 +404,12 @@ impl Ca {
             }
         }
         let key_bytes = Zeroizing::new(crate::files::read_limited(&key_path, 1024 * 1024)?);
-        let key = keys::load_private_key(&key_bytes, &key_path)?;
+        let pass = if crate::keycrypt::is_encrypted(&key_bytes) {
+            Some(passphrase()?)
+        } else {
+            None
+        };
+        let key = keys::load_private_key_with(&key_bytes, &key_path, pass.as_ref())?;
         let cert = x509::parse_cert(&cert_der, &cert_path)?;
         if cert.public_key().raw != key.subject_public_key_info().as_slice() {
             return Err(Error::KeyMismatch {
@@ -337,6 +431,7 @@ impl Ca {
             chain,
             store,
             rng: SystemRandom::new(),
+            passphrase: pass,
         })
     }
 
@@ -360,77 +455,137 @@ impl Ca {
                 ))
             }
         };
-        if let Some(d) = opts.days {
-            if opts.profile == Profile::Server && d > SERVER_MAX_DAYS && !opts.allow_long_validity {
-                return Err(Error::invalid(
-                    "--days",
-                    d.to_string(),
-                    "server certificates valid for more than 825 days are rejected by Apple clients",
-                    "use --days 398 or less, or pass --allow-long-validity",
-                ));
-            }
-            if opts.profile == Profile::Server && d > SERVER_WARN_DAYS {
-                warnings.push(format!(
-                    "valid for {d} days: public CAs stop at 398; rotate more often"
-                ));
-            }
+        check_leaf_days(
+            opts.profile,
+            opts.days,
+            opts.allow_long_validity,
+            &mut warnings,
+        )?;
+        self.issue_leaf(
+            LeafRequest {
+                profile: opts.profile,
+                cn,
+                sans,
+                days: opts.days,
+                default_days: LEAF_DAYS,
+                stem: opts.stem.clone(),
+                force: opts.force,
+                renews: None,
+                warnings,
+            },
+            LeafKey::Generate(opts.key_type),
+            now,
+        )
+    }
+
+    /// The one issuance path of leaves (issue, sign, renew): validity → output files free →
+    /// key → reserve serial → sign → self-check → record → write. `req.cn` and `req.sans` must
+    /// already be validated for the profile (server SANs include the CN).
+    pub fn issue_leaf(
+        &mut self,
+        req: LeafRequest,
+        key: LeafKey,
+        now: OffsetDateTime,
+    ) -> Result<Issued> {
+        let LeafRequest {
+            profile,
+            cn,
+            sans,
+            days,
+            default_days,
+            stem,
+            force,
+            renews,
+            mut warnings,
+        } = req;
+        if !matches!(profile, Profile::Server | Profile::Client) {
+            return Err(Error::invalid(
+                "profile",
+                profile.as_str(),
+                "only server and client certificates are issued to leaves",
+                "use server or client",
+            ));
         }
         let (not_before, not_after) = validity(
             now,
-            opts.days,
-            LEAF_DAYS,
+            days,
+            default_days,
             Some(self.not_after()?),
             &mut warnings,
         )?;
-        let stem = &opts.stem;
+        let writes_key = !matches!(key, LeafKey::Public { .. });
         let files = IssuedFiles {
-            cert: with_ext(stem, "crt"),
-            key: with_ext(stem, "key"),
-            fullchain: with_ext(stem, "fullchain.crt"),
+            cert: with_ext(&stem, "crt"),
+            key: if writes_key {
+                with_ext(&stem, "key")
+            } else {
+                PathBuf::new()
+            },
+            fullchain: with_ext(&stem, "fullchain.crt"),
         };
         for p in [&files.cert, &files.key, &files.fullchain] {
-            if !opts.force && std::fs::symlink_metadata(p).is_ok() {
+            if !p.as_os_str().is_empty() && !force && std::fs::symlink_metadata(p).is_ok() {
                 return Err(Error::FileExists { path: p.clone() });
             }
         }
-        let key = keys::generate(opts.key_type)?;
+        let (new_key, spki, key_type) = match key {
+            LeafKey::Generate(kt) => (Some(keys::generate(kt)?), None, kt),
+            LeafKey::Existing(k) => {
+                let kt = KeyType::of(&k)?;
+                (Some(*k), None, kt)
+            }
+            LeafKey::Public { spki, key_type } => (
+                None,
+                Some(rcgen::SubjectPublicKeyInfo::from_der(&spki)?),
+                key_type,
+            ),
+        };
         let serial = self.store.reserve_serial(&self.rng, now)?;
         let params = profile::params(&profile::Request {
-            profile: opts.profile,
+            profile,
             cn,
             org: None,
             sans: sans.clone(),
-            key_type: opts.key_type,
+            key_type,
             serial: serial.clone(),
             not_before,
             not_after,
             pathlen: None,
             constraints: Constraints::default(),
         })?;
-        let der = self.sign(&params, &key, &serial)?;
+        let der = match (&new_key, &spki) {
+            (Some(k), _) => self.sign(&params, k, &serial)?,
+            (None, Some(p)) => self.sign(&params, p, &serial)?,
+            (None, None) => unreachable!("a leaf has a key or a public key"),
+        };
         let mut rec = record(
             &der,
             &serial,
-            opts.profile,
-            opts.key_type,
+            profile,
+            key_type,
             Some(stem.display().to_string()),
             Some(self.serial_hex()?),
         )?;
         rec.sans = sans.iter().map(San::to_string).collect();
         self.store.record_issued(&rec, now)?;
+        if let Some(old) = &renews {
+            crate::lifecycle::mark_renewal(&mut self.store, old, &serial.hex())?;
+        }
         let mut fs = FileSet::new();
-        fs.private(&files.key, to_bytes(keys::to_pkcs8_pem(&key)));
+        if let Some(k) = &new_key {
+            fs.private(&files.key, to_bytes(keys::to_pkcs8_pem(k)));
+        }
         fs.public(&files.cert, crate::pem::encode("CERTIFICATE", &der));
         let mut fullchain = vec![der.clone()];
         fullchain.extend(self.intermediates().iter().cloned());
         fs.public(&files.fullchain, pem_chain(&fullchain));
-        let written = fs.commit(opts.force)?;
-        describe(&der, opts.profile, opts.key_type, files, written, warnings)
+        let written = fs.commit(force)?;
+        describe(&der, profile, key_type, files, written, warnings)
     }
 
     /// Signs `params` for `subject_key` with this CA, fixing the issuer bytes if rcgen could not
     /// reproduce them, and runs the self-check.
-    fn sign(
+    pub(crate) fn sign(
         &self,
         params: &rcgen::CertificateParams,
         subject_key: &impl PublicKeyData,
@@ -505,7 +660,8 @@ impl Ca {
             .and_then(|bc| bc.value.path_len_constraint))
     }
 
-    fn serial_hex(&self) -> Result<String> {
+    /// The serial of this CA's certificate, lowercase hex.
+    pub fn serial_hex(&self) -> Result<String> {
         let c = x509::parse_cert(&self.cert_der, &self.dir.join(CA_CERT))?;
         Ok(Serial::from_bytes(c.raw_serial()).hex())
     }
@@ -513,7 +669,7 @@ impl Ca {
 
 /// Computes notBefore/notAfter: backdated 5 minutes, `days` (or the default) long, never past
 /// `cap` (the issuer's notAfter): an explicit `days` beyond it is refused, the default is capped.
-fn validity(
+pub(crate) fn validity(
     now: OffsetDateTime,
     days: Option<u32>,
     default_days: u32,
@@ -578,25 +734,65 @@ fn check_org(org: &str) -> Result<()> {
     Ok(())
 }
 
-fn with_ext(stem: &Path, ext: &str) -> PathBuf {
+/// The validity rules of leaves: servers above 825 days need `allow_long`, above 398 warn.
+pub(crate) fn check_leaf_days(
+    profile: Profile,
+    days: Option<u32>,
+    allow_long: bool,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    if let Some(d) = days {
+        if profile == Profile::Server && d > SERVER_MAX_DAYS && !allow_long {
+            return Err(Error::invalid(
+                "--days",
+                d.to_string(),
+                "server certificates valid for more than 825 days are rejected by Apple clients",
+                "use --days 398 or less, or pass --allow-long-validity",
+            ));
+        }
+        if profile == Profile::Server && d > SERVER_WARN_DAYS {
+            warnings.push(format!(
+                "valid for {d} days: public CAs stop at 398; rotate more often"
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn with_ext(stem: &Path, ext: &str) -> PathBuf {
     let mut s = stem.as_os_str().to_owned();
     s.push(".");
     s.push(ext);
     PathBuf::from(s)
 }
 
+fn path_is_empty(p: &Path) -> bool {
+    p.as_os_str().is_empty()
+}
+
+/// The bytes of a CA key file: encrypted PKCS#8 with a passphrase, plain PKCS#8 otherwise.
+pub(crate) fn key_file_bytes(
+    key: &KeyPair,
+    passphrase: Option<&crate::secret::Passphrase>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    match passphrase {
+        Some(p) => crate::keycrypt::encrypt_pem(key, p),
+        None => Ok(to_bytes(keys::to_pkcs8_pem(key))),
+    }
+}
+
 fn to_bytes(s: Zeroizing<String>) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(s.as_bytes().to_vec())
 }
 
-fn pem_chain(chain: &[Vec<u8>]) -> String {
+pub(crate) fn pem_chain(chain: &[Vec<u8>]) -> String {
     chain
         .iter()
         .map(|c| crate::pem::encode("CERTIFICATE", c))
         .collect()
 }
 
-fn record(
+pub(crate) fn record(
     der: &[u8],
     serial: &Serial,
     profile: Profile,
@@ -621,7 +817,7 @@ fn record(
     })
 }
 
-fn describe(
+pub(crate) fn describe(
     der: &[u8],
     profile: Profile,
     key_type: KeyType,
@@ -647,7 +843,7 @@ fn describe(
 
 /// Converts a parsed name to rcgen's, keeping string types. `exact` is false when rcgen cannot
 /// represent it (repeated or multi-valued attributes); the signer then splices the raw bytes.
-fn dn_from_x509(name: &x509_parser::x509::X509Name<'_>) -> (DistinguishedName, bool) {
+pub(crate) fn dn_from_x509(name: &x509_parser::x509::X509Name<'_>) -> (DistinguishedName, bool) {
     use x509_parser::der_parser::asn1_rs::Tag;
     let mut dn = DistinguishedName::new();
     let mut exact = true;
@@ -698,7 +894,7 @@ fn dn_from_x509(name: &x509_parser::x509::X509Name<'_>) -> (DistinguishedName, b
     (dn, exact)
 }
 
-fn backup_store(store_path: &Path) -> Result<()> {
+pub(crate) fn backup_store(store_path: &Path) -> Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let mut p = store_path.as_os_str().to_owned();
         p.push(suffix);
@@ -711,7 +907,7 @@ fn backup_store(store_path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn remove_store(store_path: &Path) {
+pub(crate) fn remove_store(store_path: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let mut p = store_path.as_os_str().to_owned();
         p.push(suffix);

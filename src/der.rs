@@ -10,12 +10,12 @@ use rcgen::SigningKey;
 use crate::error::{Error, Result};
 
 /// One TLV: its tag byte, the whole encoding, and the content range.
-struct Tlv<'a> {
-    whole: &'a [u8],
-    content: &'a [u8],
+pub(crate) struct Tlv<'a> {
+    pub(crate) whole: &'a [u8],
+    pub(crate) content: &'a [u8],
 }
 
-fn read_tlv(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
+pub(crate) fn read_tlv(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
     if input.len() < 2 {
         return None;
     }
@@ -59,7 +59,7 @@ fn encode_len(len: usize, out: &mut Vec<u8>) {
     }
 }
 
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     encode_len(content.len(), &mut out);
     out.extend_from_slice(content);

@@ -199,6 +199,15 @@ const OID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.8
 /// Loads a private key from PEM (PKCS#8, SEC1 `EC PRIVATE KEY`, PKCS#1 `RSA PRIVATE KEY`) or
 /// DER (PKCS#8). `path` only names the file in errors.
 pub fn load_private_key(bytes: &[u8], path: &Path) -> Result<KeyPair> {
+    load_private_key_with(bytes, path, None)
+}
+
+/// Like [`load_private_key`], and decrypts `ENCRYPTED PRIVATE KEY` (PBES2) with `passphrase`.
+pub fn load_private_key_with(
+    bytes: &[u8],
+    path: &Path,
+    passphrase: Option<&crate::secret::Passphrase>,
+) -> Result<KeyPair> {
     let not_a_key = |reason: &str| {
         Error::bad_file(
             path,
@@ -206,6 +215,9 @@ pub fn load_private_key(bytes: &[u8], path: &Path) -> Result<KeyPair> {
             "give a private key file in PEM (PKCS#8, SEC1 or PKCS#1) or DER PKCS#8 form",
         )
     };
+    if bytes.windows(10).any(|w| w == b"Proc-Type:") {
+        return Err(crate::keycrypt::legacy_encryption(path));
+    }
     let pkcs8: Zeroizing<Vec<u8>> = if looks_like_pem(bytes) {
         let blocks = crate::pem::parse_all(bytes, path)?;
         let block = blocks
@@ -221,13 +233,10 @@ pub fn load_private_key(bytes: &[u8], path: &Path) -> Result<KeyPair> {
             "PRIVATE KEY" => Zeroizing::new(block.der.clone()),
             "EC PRIVATE KEY" => sec1_to_pkcs8(&block.der).map_err(|r| not_a_key(&r))?,
             "RSA PRIVATE KEY" => rsa_pkcs1_to_pkcs8(&block.der).map_err(|r| not_a_key(&r))?,
-            "ENCRYPTED PRIVATE KEY" => {
-                return Err(Error::bad_file(
-                    path,
-                    "the private key is encrypted",
-                    "decrypt it first: openssl pkey -in KEY -out KEY.plain",
-                ))
-            }
+            "ENCRYPTED PRIVATE KEY" => match passphrase {
+                Some(p) => crate::keycrypt::decrypt_pkcs8(&block.der, p, path)?,
+                None => return Err(crate::keycrypt::needs_passphrase(path)),
+            },
             other => return Err(not_a_key(&format!("unsupported key format {other:?}"))),
         }
     } else {

@@ -13,20 +13,29 @@
 //! - [`store`]: the SQLite store that tracks every serial.
 //! - [`files`]: safe, all-or-nothing file writing (0600 keys, no overwrite, `.bak` on force).
 //! - [`pem`], [`x509`], [`der`]: reading and checking encoded objects.
+//! - [`csr`], [`lifecycle`], [`crl`], [`import`], [`rotate`], [`keycrypt`], [`secret`]: the
+//!   certificate lifecycle (CSRs, renew/revoke, CRLs, CA adoption and rollover, encrypted keys).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod ca;
+pub mod crl;
+pub mod csr;
 pub mod der;
 pub mod duration;
 pub mod error;
 pub mod explain;
 pub mod files;
+pub mod import;
+pub mod keycrypt;
 pub mod keys;
+pub mod lifecycle;
 pub mod names;
 pub mod pem;
 pub mod probe;
 pub mod profile;
+pub mod rotate;
+pub mod secret;
 pub mod serial;
 pub mod serve;
 pub mod store;

@@ -100,6 +100,8 @@ pub struct Entry {
     pub status: Status,
     /// Where the files were written.
     pub stem: Option<String>,
+    /// Serial of the CA certificate that signed it (None for a root's own record).
+    pub ca_serial: Option<String>,
 }
 
 /// The status of an issued certificate at a given time.
@@ -319,7 +321,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT serial, subject, profile, sans, key_type, not_before, not_after, state,
-                        superseded_by, stem
+                        superseded_by, stem, ca_serial
                  FROM certificates WHERE state != 'reserved' ORDER BY issued_at, rowid",
             )
             .map_err(|e| self.err(e))?;
@@ -350,6 +352,7 @@ impl Store {
                     not_after: ts(na),
                     status,
                     stem: r.get(9)?,
+                    ca_serial: r.get(10)?,
                 })
             })
             .map_err(|e| self.err(e))?;

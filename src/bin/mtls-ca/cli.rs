@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::cli_lifecycle::*;
+
 /// mtls-ca: a certificate authority for mutual TLS.
 #[derive(Debug, Parser)]
 #[command(
@@ -59,6 +61,21 @@ pub enum Command {
     /// List every certificate this CA issued.
     #[command(after_help = LIST_HELP)]
     List(ListArgs),
+    /// Make a key and a certificate signing request (the key stays on this host).
+    #[command(after_help = CSR_HELP)]
+    Csr(CsrArgs),
+    /// Sign a CSR as a server or client certificate.
+    #[command(after_help = SIGN_HELP)]
+    Sign(SignArgs),
+    /// Renew a certificate (or every one expiring soon).
+    #[command(after_help = RENEW_HELP)]
+    Renew(RenewArgs),
+    /// Revoke a certificate.
+    #[command(after_help = REVOKE_HELP)]
+    Revoke(RevokeArgs),
+    /// Make (or check) the certificate revocation list.
+    #[command(after_help = CRL_HELP)]
+    Crl(CrlArgs),
     /// The whole seed recipe in one command: CA, server and client certificates.
     #[command(after_help = QUICKSTART_HELP)]
     Quickstart(QuickstartArgs),
@@ -81,9 +98,12 @@ pub enum CaCommand {
     /// Create a CA (same as `mtls-ca init`).
     #[command(after_help = INIT_HELP)]
     Init(InitArgs),
+    /// Replace the CA by a new one, keeping the old one for verification and CRLs.
+    #[command(after_help = ROTATE_HELP)]
+    Rotate(RotateArgs),
 }
 
-const INIT_HELP: &str = "FILES:\n  DIR/ca.crt, DIR/ca.key (0600), DIR/ca-chain.crt (this CA, then parents, root last), DIR/store.db\n\nEXAMPLES:\n  mtls-ca init\n  mtls-ca init --cn 'Example Root CA' --org Example --key-type ecdsa-p384\n  mtls-ca init --permit-dns example.com --permit-ip 10.0.0.0/8\n  mtls-ca --dir pki/issuing init --parent pki --cn 'Example Issuing CA'\n\nEXIT CODES:\n  0  the CA was created\n  2  usage, input or I/O error (nothing was written)";
+const INIT_HELP: &str = "FILES:\n  DIR/ca.crt, DIR/ca.key (0600), DIR/ca-chain.crt (this CA, then parents, root last), DIR/store.db,\n  DIR/ca-bundle.crt (root CAs: the CAs to trust; `ca rotate` adds the new one)\n\nEXAMPLES:\n  mtls-ca init\n  mtls-ca init --cn 'Example Root CA' --org Example --key-type ecdsa-p384\n  mtls-ca init --permit-dns example.com --permit-ip 10.0.0.0/8\n  mtls-ca --dir pki/issuing init --parent pki --cn 'Example Issuing CA'\n  mtls-ca init --encrypt-key --passphrase-file /run/secrets/ca-pass\n  mtls-ca init --import-cert old/ca.crt --import-key old/ca.key\n\nEXIT CODES:\n  0  the CA was created\n  2  usage, input or I/O error (nothing was written)";
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -117,6 +137,17 @@ pub struct InitArgs {
     /// Replace an existing CA, keeping its files as *.bak.
     #[arg(long)]
     pub force: bool,
+    /// Encrypt ca.key (PKCS#8, PBKDF2-SHA256 600k + AES-256-CBC) with a passphrase.
+    #[arg(long)]
+    pub encrypt_key: bool,
+    /// Adopt an existing CA certificate (with --import-key) instead of creating one.
+    #[arg(long, value_name = "FILE", requires = "import_key")]
+    pub import_cert: Option<PathBuf>,
+    /// The private key of --import-cert (PKCS#8, SEC1 or PKCS#1; encrypted PKCS#8 too).
+    #[arg(long, value_name = "FILE", requires = "import_cert")]
+    pub import_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub pass: PassArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,15 +186,20 @@ pub struct IssueArgs {
     /// Permit server certificates valid for more than 825 days.
     #[arg(long)]
     pub allow_long_validity: bool,
+    #[command(flatten)]
+    pub pass: PassArgs,
 }
 
-const LIST_HELP: &str = "EXAMPLES:\n  mtls-ca list\n  mtls-ca list --status expired\n  mtls-ca --json list | jq '.certificates[] | .serial'\n\nEXIT CODES:\n  0  listed\n  2  usage, input or I/O error";
+const LIST_HELP: &str = "EXAMPLES:\n  mtls-ca list\n  mtls-ca list --status expired\n  mtls-ca list --expiring-within 30d   (CI alarm)\n  mtls-ca --json list | jq '.certificates[] | .serial'\n\nEXIT CODES:\n  0  listed\n  1  --expiring-within: some valid certificate expires inside the window\n  2  usage, input or I/O error";
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only certificates with this status: valid, expired, revoked, superseded.
     #[arg(long, value_name = "STATUS")]
     pub status: Option<String>,
+    /// Only valid certificates expiring within DURATION (30d, 12h…); exit 1 when there are any.
+    #[arg(long, value_name = "DURATION")]
+    pub expiring_within: Option<String>,
 }
 
 const QUICKSTART_HELP: &str = "Makes OUT/pki (the CA), OUT/server.{crt,key,fullchain.crt} for localhost and 127.0.0.1,\nand OUT/client.{crt,key,fullchain.crt}, then prints the commands that try them.\n\nEXAMPLES:\n  mtls-ca quickstart\n  mtls-ca quickstart --out /tmp/mtls --server api.local --client alice\n\nEXIT CODES:\n  0  everything was created\n  2  usage, input or I/O error";

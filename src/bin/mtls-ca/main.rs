@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod cli_lifecycle;
 mod cmd;
 mod output;
 

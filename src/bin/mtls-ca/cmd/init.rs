@@ -41,11 +41,40 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
         parent: a.parent.clone(),
         force: a.force,
     };
-    let (_ca, issued) = Ca::init(dir, &opts, super::now())?;
+    let encrypt = if a.encrypt_key {
+        Some(super::pass::get(&a.pass, true, None)?)
+    } else {
+        None
+    };
+    let (_ca, issued) = match (&a.import_cert, &a.import_key) {
+        (Some(cert), Some(key)) => mtls_ca::import::import(
+            dir,
+            &mtls_ca::import::ImportOptions {
+                cert: cert.clone(),
+                key: key.clone(),
+                force: a.force,
+            },
+            &mut super::pass::source(&a.pass, key.clone()),
+            encrypt.as_ref(),
+            super::now(),
+        )?,
+        _ => Ca::init_with(
+            dir,
+            &opts,
+            encrypt.as_ref(),
+            &mut super::pass::source(
+                &a.pass,
+                super::pass::ca_key(a.parent.as_deref().unwrap_or(dir)),
+            ),
+            super::now(),
+        )?,
+    };
     if out.json {
         out.json_doc(&serde_json::to_value(&issued)?)?;
     }
-    let what = if a.parent.is_some() {
+    let what = if a.import_cert.is_some() {
+        "imported CA"
+    } else if a.parent.is_some() {
         "intermediate CA"
     } else {
         "root CA"

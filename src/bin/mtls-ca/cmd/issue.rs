@@ -15,7 +15,10 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
         IssueCommand::Client(a) => (Profile::Client, a),
     };
     let opts = options(profile, a)?;
-    let mut ca = Ca::open(dir)?;
+    let mut ca = Ca::open_with(
+        dir,
+        &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+    )?;
     let issued = ca.issue(&opts, super::now())?;
     if out.json {
         out.json_doc(&serde_json::to_value(&issued)?)?;

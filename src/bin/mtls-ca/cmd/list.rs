@@ -2,8 +2,7 @@
 
 use std::path::Path;
 
-use mtls_ca::ca::Ca;
-use mtls_ca::store::Status;
+use mtls_ca::store::{Status, Store, STORE_FILE};
 
 use crate::cli::ListArgs;
 use crate::output::Output;
@@ -11,10 +10,39 @@ use crate::Outcome;
 
 pub fn run(dir: &Path, a: &ListArgs, out: &Output) -> anyhow::Result<Outcome> {
     let status = a.status.as_deref().map(Status::parse).transpose()?;
-    let mut ca = Ca::open(dir)?;
-    let entries = ca.store().list(super::now(), status)?;
+    let within = a
+        .expiring_within
+        .as_deref()
+        .map(|w| mtls_ca::duration::parse("--expiring-within", w))
+        .transpose()?;
+    // Listing needs no key (and so no passphrase): only the store.
+    let store = Store::open(&dir.join(STORE_FILE))?;
+    let now = super::now();
+    let entries = match within {
+        Some(w) => mtls_ca::lifecycle::expiring(&store, now, w)?
+            .into_iter()
+            .filter(|e| status.is_none_or(|s| s == e.status))
+            .collect(),
+        None => store.list(now, status)?,
+    };
+    let verdict = if within.is_some() && !entries.is_empty() {
+        Outcome::CheckFailed
+    } else {
+        Outcome::Ok
+    };
+    let several_cas = entries
+        .iter()
+        .filter_map(|e| e.ca_serial.as_deref())
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+        > 1
+        || !mtls_ca::rotate::retired_cert_paths(dir).is_empty();
     if out.json {
         out.json_doc(&serde_json::json!({ "certificates": entries }))?;
+        return Ok(verdict);
+    }
+    if let (Some(w), true) = (&a.expiring_within, entries.is_empty()) {
+        out.status(format!("no valid certificate expires within {w}"));
         return Ok(Outcome::Ok);
     }
     let mut text = String::new();
@@ -22,9 +50,30 @@ pub fn run(dir: &Path, a: &ListArgs, out: &Output) -> anyhow::Result<Outcome> {
         out.status("no certificates match");
         return Ok(Outcome::Ok);
     }
+    let ca_col = |e: &mtls_ca::store::Entry| -> String {
+        if !several_cas {
+            return String::new();
+        }
+        let s: String = e
+            .ca_serial
+            .as_deref()
+            .unwrap_or("-")
+            .chars()
+            .take(16)
+            .collect();
+        format!("{s:<16}  ")
+    };
     text.push_str(&format!(
-        "{:<40}  {:<10}  {:<12}  {:<10}  SUBJECT / SANS\n",
-        "SERIAL", "STATUS", "PROFILE", "EXPIRES"
+        "{:<40}  {:<10}  {:<12}  {:<10}  {}SUBJECT / SANS\n",
+        "SERIAL",
+        "STATUS",
+        "PROFILE",
+        "EXPIRES",
+        if several_cas {
+            format!("{:<16}  ", "ISSUED BY CA")
+        } else {
+            String::new()
+        }
     ));
     for e in &entries {
         let status = serde_json::to_value(e.status)?
@@ -32,11 +81,12 @@ pub fn run(dir: &Path, a: &ListArgs, out: &Output) -> anyhow::Result<Outcome> {
             .unwrap_or_default()
             .to_string();
         text.push_str(&format!(
-            "{:<40}  {:<10}  {:<12}  {:<10}  {}{}\n",
+            "{:<40}  {:<10}  {:<12}  {:<10}  {}{}{}\n",
             e.serial,
             status,
             e.profile,
             mtls_ca::ca::fmt_date(e.not_after),
+            ca_col(e),
             e.subject,
             if e.sans.is_empty() {
                 String::new()
@@ -46,5 +96,11 @@ pub fn run(dir: &Path, a: &ListArgs, out: &Output) -> anyhow::Result<Outcome> {
         ));
     }
     out.data(text)?;
-    Ok(Outcome::Ok)
+    if let (Some(w), Outcome::CheckFailed) = (&a.expiring_within, &verdict) {
+        out.status(format!(
+            "{} valid certificate(s) expire within {w}: renew them with `mtls-ca renew --expiring-within {w}`",
+            entries.len()
+        ));
+    }
+    Ok(verdict)
 }

@@ -1,12 +1,19 @@
 //! One module per command: turn parsed arguments into library requests, call, render.
 
+mod crl;
+mod csr;
 mod explain;
 mod init;
 mod issue;
 mod list;
+mod pass;
 mod probe;
 mod quickstart;
+mod renew;
+mod revoke;
+mod rotate;
 mod serve;
+mod sign;
 
 use crate::cli::{CaCommand, Cli, Command};
 use crate::output::Output;
@@ -23,6 +30,12 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Probe(a) => probe::run(dir, a, out),
         Command::Serve(a) => serve::run(dir, a, out),
         Command::Explain(a) => explain::run(a, out),
+        Command::Csr(a) => csr::run(a, out),
+        Command::Sign(a) => sign::run(dir, a, out),
+        Command::Renew(a) => renew::run(dir, a, out),
+        Command::Revoke(a) => revoke::run(dir, a, out),
+        Command::Crl(a) => crl::run(dir, a, out),
+        Command::Ca(CaCommand::Rotate(a)) => rotate::run(dir, a, out),
     }
 }
 

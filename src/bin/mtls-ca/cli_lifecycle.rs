@@ -1,0 +1,149 @@
+//! Command-line definitions of the lifecycle commands: csr, sign, renew, revoke, crl, ca rotate,
+//! and the passphrase options every signing command takes.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where the CA key's passphrase comes from (default: a prompt when stdin is a terminal).
+#[derive(Debug, Args, Clone, Default)]
+pub struct PassArgs {
+    /// Read the CA key passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "passphrase_env")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Read the CA key passphrase from environment variable VAR.
+    #[arg(long, value_name = "VAR")]
+    pub passphrase_env: Option<String>,
+}
+
+pub const CSR_HELP: &str = "FILES:\n  STEM.key (0600, PKCS#8: keep it on this host), STEM.csr (send it to the CA)\n\nEXAMPLES:\n  mtls-ca csr --cn api.example.com --san 10.0.0.5 --out api\n  mtls-ca csr --cn billing --key-type ed25519\n\nEXIT CODES:\n  0  written\n  2  usage, input or I/O error (nothing was written)";
+
+#[derive(Debug, Args)]
+pub struct CsrArgs {
+    /// Subject common name.
+    #[arg(long, value_name = "NAME")]
+    pub cn: String,
+    /// Subject alternative name to request (repeatable).
+    #[arg(long, value_name = "VALUE")]
+    pub san: Vec<String>,
+    /// Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096.
+    #[arg(long, value_name = "T", default_value = "ecdsa-p256")]
+    pub key_type: String,
+    /// Output stem (default: the CN made filename-safe).
+    #[arg(long, value_name = "STEM")]
+    pub out: Option<PathBuf>,
+    /// Replace existing files, keeping them as *.bak.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub const SIGN_HELP: &str = "Verifies the CSR's signature and takes only its public key, subject CN and SANs;\nthe profile decides every extension (a CSR asking for CA:TRUE gets a leaf).\n\nFILES:\n  STEM.crt, STEM.fullchain.crt (default STEM: the CSR path without .csr)\n\nEXAMPLES:\n  mtls-ca sign api.csr --profile server\n  mtls-ca sign api.csr --profile server --san api.example.com --days 90\n  mtls-ca sign alice.csr --profile client --out clients/alice\n\nEXIT CODES:\n  0  signed\n  2  bad CSR, usage, input or I/O error (nothing was written)";
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The CSR file (PEM or DER).
+    #[arg(value_name = "CSR")]
+    pub csr: PathBuf,
+    /// server or client.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: String,
+    /// Approved SAN (repeatable): requested SANs not listed are left out.
+    #[arg(long, value_name = "VALUE")]
+    pub san: Vec<String>,
+    /// Validity in days (default 365, capped by the CA's own expiry).
+    #[arg(long, value_name = "N")]
+    pub days: Option<String>,
+    /// Output stem.
+    #[arg(long, value_name = "STEM")]
+    pub out: Option<PathBuf>,
+    /// Replace existing files, keeping them as *.bak.
+    #[arg(long)]
+    pub force: bool,
+    /// Permit server certificates valid for more than 825 days.
+    #[arg(long)]
+    pub allow_long_validity: bool,
+    #[command(flatten)]
+    pub pass: PassArgs,
+}
+
+pub const RENEW_HELP: &str = "Same subject, SANs and profile; new serial; the old certificate is recorded as superseded.\nThe public key is kept unless --rekey. Without --out the new files replace the old ones\n(which are kept as *.bak).\n\nEXAMPLES:\n  mtls-ca renew 3f9a0c12\n  mtls-ca renew --cert api.example.com.crt --rekey\n  mtls-ca renew --expiring-within 30d            (for cron)\n  mtls-ca renew --expiring-within 30d --out-dir renewed/\n\nEXIT CODES:\n  0  renewed (or nothing was due)\n  2  unknown serial, usage, input or I/O error";
+
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// Serial of the certificate (hex; a unique prefix of 8+ digits is enough).
+    #[arg(value_name = "SERIAL", conflicts_with_all = ["cert", "expiring_within"])]
+    pub serial: Option<String>,
+    /// The certificate file instead of its serial.
+    #[arg(long, value_name = "FILE", conflicts_with = "expiring_within")]
+    pub cert: Option<PathBuf>,
+    /// Renew every valid certificate expiring within DURATION (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub expiring_within: Option<String>,
+    /// With --expiring-within: write successors into DIR instead of over the old files.
+    #[arg(long, value_name = "DIR", requires = "expiring_within")]
+    pub out_dir: Option<PathBuf>,
+    /// Make a new key of the same type.
+    #[arg(long)]
+    pub rekey: bool,
+    /// Validity in days (default: the old certificate's).
+    #[arg(long, value_name = "N")]
+    pub days: Option<String>,
+    /// Output stem (single renewal).
+    #[arg(long, value_name = "STEM", conflicts_with = "expiring_within")]
+    pub out: Option<PathBuf>,
+    /// Permit server certificates valid for more than 825 days.
+    #[arg(long)]
+    pub allow_long_validity: bool,
+    #[command(flatten)]
+    pub pass: PassArgs,
+}
+
+pub const REVOKE_HELP: &str = "Recorded in the store at once; publish it with `mtls-ca crl`.\n\nREASONS:\n  unspecified (default), key-compromise, ca-compromise, affiliation-changed, superseded,\n  cessation-of-operation, privilege-withdrawn\n\nEXAMPLES:\n  mtls-ca revoke 3f9a0c12 --reason key-compromise && mtls-ca crl\n  mtls-ca revoke --cert old-client.crt\n\nEXIT CODES:\n  0  revoked (or already revoked)\n  2  unknown serial, usage, input or I/O error";
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Serial of the certificate (hex; a unique prefix of 8+ digits is enough).
+    #[arg(
+        value_name = "SERIAL",
+        conflicts_with = "cert",
+        required_unless_present = "cert"
+    )]
+    pub serial: Option<String>,
+    /// The certificate file instead of its serial.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// Revocation reason.
+    #[arg(long, value_name = "REASON", default_value = "unspecified")]
+    pub reason: String,
+}
+
+pub const CRL_HELP: &str = "v2 CRL with a strictly increasing CRL number, AKI and reason codes. After `ca rotate`,\nunexpired retired CAs get their own CRL next to it (crl-<serial prefix>.pem).\n\nEXAMPLES:\n  mtls-ca crl                       (DIR/crl.pem, nextUpdate in 7 days)\n  mtls-ca crl --days 2 --out /etc/nginx/crl.pem\n  mtls-ca crl --check || mtls-ca crl   (cron: refresh when stale)\n\nEXIT CODES:\n  0  written (--check: fresh)\n  1  --check: missing, expired, or expiring within a day\n  2  usage, input or I/O error";
+
+#[derive(Debug, Args)]
+pub struct CrlArgs {
+    /// nextUpdate in N days (default 7).
+    #[arg(long, value_name = "N")]
+    pub days: Option<String>,
+    /// Where to write (default DIR/crl.pem).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Only check the CRL's freshness and signature: exit 1 when missing, expired or stale.
+    #[arg(long)]
+    pub check: bool,
+    #[command(flatten)]
+    pub pass: PassArgs,
+}
+
+pub const ROTATE_HELP: &str = "A planned CA rollover. The old CA is kept as DIR/ca-<serial prefix>.crt/.key and stays\nvalid for verification and for the CRLs of what it issued; DIR/ca-bundle.crt holds the new CA\nand every unexpired old one: give it to gateways as the trusted client CA during the overlap.\nNew certificates come from the new CA; renew the old ones (`mtls-ca renew --expiring-within`).\n\nEXAMPLES:\n  mtls-ca ca rotate\n  mtls-ca ca rotate --days 1825 --key-type ecdsa-p384\n\nEXIT CODES:\n  0  rotated\n  2  usage, input or I/O error";
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Validity of the new CA in days (default 3650).
+    #[arg(long, value_name = "N")]
+    pub days: Option<String>,
+    /// Key type of the new CA (default: the old CA's).
+    #[arg(long, value_name = "T")]
+    pub key_type: Option<String>,
+    #[command(flatten)]
+    pub pass: PassArgs,
+}

@@ -1,0 +1,90 @@
+//! `mtls-ca renew`.
+
+use std::path::Path;
+
+use mtls_ca::ca::Ca;
+use mtls_ca::lifecycle::{self, RenewOptions, Target};
+
+use crate::cli::RenewArgs;
+use crate::output::Output;
+use crate::Outcome;
+
+pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
+    let days = a
+        .days
+        .as_deref()
+        .map(|d| mtls_ca::duration::parse_days("--days", d))
+        .transpose()?;
+    if let Some(w) = &a.expiring_within {
+        let within = mtls_ca::duration::parse("--expiring-within", w)?;
+        let mut ca = Ca::open_with(
+            dir,
+            &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+        )?;
+        let items = lifecycle::renew_expiring(
+            &mut ca,
+            within,
+            a.out_dir.as_deref(),
+            a.rekey,
+            days,
+            super::now(),
+        )?;
+        let failed = items.iter().filter(|i| i.error.is_some()).count();
+        if out.json {
+            out.json_doc(&serde_json::json!({ "renewed": items }))?;
+        }
+        if items.is_empty() {
+            out.status(format!(
+                "nothing to renew: no valid certificate expires within {w}"
+            ));
+        }
+        for i in &items {
+            match (&i.renewed, &i.error) {
+                (Some(n), _) => {
+                    super::describe_issued(out, &format!("successor of {}", i.serial), n)
+                }
+                (_, Some(e)) => {
+                    eprintln!("error: renewing {} ({}): {e}", i.serial, i.subject);
+                    if let Some(h) = &i.hint {
+                        eprintln!("hint: {h}");
+                    }
+                }
+                _ => {}
+            }
+        }
+        if failed > 0 {
+            anyhow::bail!("{failed} of {} renewals failed (see above)", items.len());
+        }
+        return Ok(Outcome::Ok);
+    }
+    let target = match (&a.serial, &a.cert) {
+        (Some(s), None) => Target::Serial(s.clone()),
+        (None, Some(c)) => Target::Cert(c.clone()),
+        _ => {
+            return Err(mtls_ca::Error::InvalidValue {
+                what: "renew",
+                value: String::new(),
+                reason: "say which certificate to renew".into(),
+                hint: "give a SERIAL, --cert FILE, or --expiring-within DURATION".into(),
+            }
+            .into())
+        }
+    };
+    let opts = RenewOptions {
+        target,
+        rekey: a.rekey,
+        days,
+        stem: a.out.clone(),
+        allow_long_validity: a.allow_long_validity,
+    };
+    let mut ca = Ca::open_with(
+        dir,
+        &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+    )?;
+    let issued = lifecycle::renew(&mut ca, &opts, super::now())?;
+    if out.json {
+        out.json_doc(&serde_json::to_value(&issued)?)?;
+    }
+    super::describe_issued(out, "renewed certificate", &issued);
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,423 @@
+//! Certificate revocation lists: making them from the store, and checking their freshness.
+//!
+//! Every CRL is v2 with the CA's subject bytes as issuer (spliced in when rcgen cannot reproduce
+//! them, e.g. two OUs), an AKI equal to the CA's SKI, a CRL number that strictly increases across
+//! runs (taken from the store's `crl_number` and committed *before* signing, so a crash can skip a
+//! number but never reuse one), nextUpdate always present (default 7 days), and reasonCode only
+//! when the reason is not "unspecified"; certificateHold is never used. After a `ca rotate` the
+//! retired CAs that have not expired get their own CRL next to the main one
+//! (`crl-<serial prefix>.pem`), signed with their own key.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, TransactionBehavior};
+use time::{Duration, OffsetDateTime};
+use x509_parser::prelude::FromDer;
+use x509_parser::revocation_list::CertificateRevocationList;
+
+use crate::ca::{Ca, CA_CERT};
+use crate::error::{Error, Result};
+use crate::lifecycle::{self, RevokedEntry};
+use crate::serial::Serial;
+use crate::store::Store;
+use crate::x509;
+
+/// Default CRL file name inside the CA directory.
+pub const CRL_FILE: &str = "crl.pem";
+/// Default nextUpdate distance, in days.
+pub const CRL_DAYS: u32 = 7;
+/// `crl --check` fails when nextUpdate is closer than this.
+pub const CRL_MARGIN: Duration = Duration::days(1);
+
+/// One CRL written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CrlMade {
+    /// Where.
+    pub path: PathBuf,
+    /// The issuing CA's subject.
+    pub issuer: String,
+    /// The issuing CA certificate's serial.
+    pub ca_serial: String,
+    /// The CRL number.
+    pub number: u64,
+    /// thisUpdate.
+    #[serde(with = "time::serde::rfc3339")]
+    pub this_update: OffsetDateTime,
+    /// nextUpdate.
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_update: OffsetDateTime,
+    /// How many certificates it lists.
+    pub revoked: usize,
+}
+
+/// Takes the next CRL number and commits it before anything is signed.
+pub fn next_crl_number(store: &mut Store) -> Result<u64> {
+    let path = store.path().to_path_buf();
+    let map = |source| Error::Store {
+        path: path.clone(),
+        source,
+    };
+    let tx = store
+        .conn()
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map)?;
+    let cur: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'crl_number'", [], |r| {
+            r.get(0)
+        })
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .map_err(map)?;
+    let cur: u64 = cur.as_deref().unwrap_or("0").parse().unwrap_or(0);
+    let next = cur + 1;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('crl_number', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![next.to_string()],
+    )
+    .map_err(map)?;
+    tx.commit().map_err(map)?;
+    Ok(next)
+}
+
+/// Checks that a CA certificate can sign CRLs (SKI present for the AKI; cRLSign when it has a
+/// keyUsage) and returns its SKI. Run before the CRL number is taken.
+fn crl_signer_ski(ca_der: &[u8]) -> Result<Vec<u8>> {
+    let ca = x509::parse_cert(ca_der, Path::new(CA_CERT))?;
+    let ski = x509::ski(&ca).ok_or_else(|| {
+        Error::bad_file(
+            Path::new(CA_CERT),
+            "the CA certificate has no subject key identifier: its CRLs could not carry a matching AKI",
+            "rotate to a CA made by mtls-ca (`mtls-ca ca rotate`)",
+        )
+    })?;
+    if let Ok(Some(ku)) = ca.key_usage() {
+        if !ku.value.crl_sign() {
+            return Err(Error::bad_file(
+                Path::new(CA_CERT),
+                "the CA certificate's keyUsage lacks cRLSign: CRLs it signed would be rejected",
+                "rotate to a CA made by mtls-ca (`mtls-ca ca rotate`), which has cRLSign",
+            ));
+        }
+    }
+    Ok(ski)
+}
+
+/// Signs one CRL for the CA certificate `ca_der` with `key`.
+pub(crate) fn sign_crl(
+    ca_der: &[u8],
+    key: &rcgen::KeyPair,
+    revoked: &[RevokedEntry],
+    number: u64,
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+) -> Result<Vec<u8>> {
+    let ca = x509::parse_cert(ca_der, Path::new(CA_CERT))?;
+    let ski = crl_signer_ski(ca_der)?;
+    let mut ip = rcgen::CertificateParams::default();
+    ip.distinguished_name = crate::ca::dn_from_x509(ca.subject()).0;
+    ip.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    ip.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(ski.clone());
+    let issuer = rcgen::Issuer::new(ip, key);
+    let params = rcgen::CertificateRevocationListParams {
+        this_update,
+        next_update,
+        crl_number: rcgen::SerialNumber::from_slice(&minimal_be(number)),
+        issuing_distribution_point: None,
+        revoked_certs: revoked
+            .iter()
+            .map(|r| rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from_slice(r.serial.as_bytes()),
+                revocation_time: r.revoked_at,
+                reason_code: r.reason.to_rcgen(),
+                invalidity_date: None,
+            })
+            .collect(),
+        key_identifier_method: rcgen::KeyIdMethod::PreSpecified(ski),
+    };
+    let mut der = params.signed_by(&issuer)?.der().to_vec();
+    let same = {
+        let (_, crl) = CertificateRevocationList::from_der(&der)
+            .map_err(|e| Error::SelfCheck(format!("cannot parse the new CRL ({e})")))?;
+        crl.issuer().as_raw() == ca.subject().as_raw()
+    };
+    if !same {
+        der = replace_crl_issuer(&der, ca.subject().as_raw(), key)?;
+    }
+    let (rest, crl) = CertificateRevocationList::from_der(&der)
+        .map_err(|e| Error::SelfCheck(format!("cannot parse the new CRL ({e})")))?;
+    if !rest.is_empty() || crl.issuer().as_raw() != ca.subject().as_raw() {
+        return Err(Error::SelfCheck(
+            "CRL issuer differs from the CA subject bytes".into(),
+        ));
+    }
+    crl.verify_signature(ca.public_key())
+        .map_err(|e| Error::SelfCheck(format!("CRL signature does not verify ({e})")))?;
+    Ok(der)
+}
+
+/// Big-endian bytes of `n` with no leading zero (at least one byte).
+fn minimal_be(n: u64) -> Vec<u8> {
+    let b = n.to_be_bytes();
+    let start = b.iter().position(|x| *x != 0).unwrap_or(b.len() - 1);
+    b[start..].to_vec()
+}
+
+/// Returns `crl_der` with the issuer replaced by `issuer_raw`, signed again.
+fn replace_crl_issuer(
+    crl_der: &[u8],
+    issuer_raw: &[u8],
+    key: &impl rcgen::SigningKey,
+) -> Result<Vec<u8>> {
+    use crate::der::{read_tlv, tlv};
+    let bad = || Error::SelfCheck("cannot re-encode the CRL".into());
+    let (outer, _) = read_tlv(crl_der).ok_or_else(bad)?;
+    let (tbs, rest) = read_tlv(outer.content).ok_or_else(bad)?;
+    let (sig_alg, _) = read_tlv(rest).ok_or_else(bad)?;
+    // TBSCertList: version INTEGER, signature, issuer, thisUpdate, ...
+    let (version, r) = read_tlv(tbs.content).ok_or_else(bad)?;
+    if version.whole.first() != Some(&0x02) {
+        return Err(bad());
+    }
+    let (sig, r) = read_tlv(r).ok_or_else(bad)?;
+    let (_old, r) = read_tlv(r).ok_or_else(bad)?;
+    let mut content = Vec::with_capacity(tbs.content.len() + issuer_raw.len());
+    content.extend_from_slice(version.whole);
+    content.extend_from_slice(sig.whole);
+    content.extend_from_slice(issuer_raw);
+    content.extend_from_slice(r);
+    let new_tbs = tlv(0x30, &content);
+    let signature = key.sign(&new_tbs)?;
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(&signature);
+    let mut out = new_tbs;
+    out.extend_from_slice(sig_alg.whole);
+    out.extend_from_slice(&tlv(0x03, &bits));
+    Ok(tlv(0x30, &out))
+}
+
+/// Writes a file by replacing it atomically (temp file in the same directory, then rename).
+pub(crate) fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+        ));
+    }
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let _ = std::fs::remove_file(&tmp);
+    crate::files::write_new(&tmp, contents, mode)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// Makes the CRL of the current CA at `out` (and one per unexpired retired CA next to it).
+pub fn generate(
+    ca: &mut Ca,
+    days: Option<u32>,
+    out: &Path,
+    now: OffsetDateTime,
+) -> Result<Vec<CrlMade>> {
+    let days = days.unwrap_or(CRL_DAYS);
+    if days == 0 || days > 366 {
+        return Err(Error::invalid(
+            "--days",
+            days.to_string(),
+            "a CRL's nextUpdate must be 1 to 366 days away",
+            "use --days 7 (the default) and refresh it from cron",
+        ));
+    }
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    let next_update = now + Duration::days(i64::from(days));
+    let retired = crate::rotate::retired(ca)?;
+    // Load every key first: a wrong passphrase must fail before the number is taken.
+    let mut signers: Vec<(Vec<u8>, rcgen::KeyPair, PathBuf)> = Vec::new();
+    for r in retired {
+        if r.not_after <= now {
+            continue;
+        }
+        let key = r.load_key(ca)?;
+        let name = format!(
+            "{}-{}.pem",
+            out.file_stem().and_then(|s| s.to_str()).unwrap_or("crl"),
+            r.prefix()
+        );
+        signers.push((r.cert_der, key, out.with_file_name(name)));
+    }
+    crl_signer_ski(ca.cert_der())?;
+    for (cert_der, _, _) in &signers {
+        crl_signer_ski(cert_der)?;
+    }
+    let number = next_crl_number(ca.store())?;
+    let mut made = Vec::new();
+    let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let current_serial = ca.serial_hex()?;
+    let revoked = lifecycle::revoked_by(ca.store(), &current_serial)?;
+    let der = sign_crl(ca.cert_der(), &ca.key, &revoked, number, now, next_update)?;
+    made.push(describe(
+        out,
+        &der,
+        &current_serial,
+        number,
+        now,
+        next_update,
+        revoked.len(),
+    )?);
+    files.push((out.to_path_buf(), der));
+    for (cert_der, key, path) in &signers {
+        let c = x509::parse_cert(cert_der, path)?;
+        let serial = Serial::from_bytes(c.raw_serial()).hex();
+        let revoked = lifecycle::revoked_by(ca.store(), &serial)?;
+        let der = sign_crl(cert_der, key, &revoked, number, now, next_update)?;
+        made.push(describe(
+            path,
+            &der,
+            &serial,
+            number,
+            now,
+            next_update,
+            revoked.len(),
+        )?);
+        files.push((path.clone(), der));
+    }
+    for (path, der) in files {
+        replace_file(
+            &path,
+            crate::pem::encode("X509 CRL", &der).as_bytes(),
+            crate::files::PUBLIC,
+        )?;
+    }
+    Ok(made)
+}
+
+fn describe(
+    path: &Path,
+    der: &[u8],
+    ca_serial: &str,
+    number: u64,
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+    revoked: usize,
+) -> Result<CrlMade> {
+    let (_, crl) = CertificateRevocationList::from_der(der)
+        .map_err(|e| Error::SelfCheck(format!("cannot parse the new CRL ({e})")))?;
+    Ok(CrlMade {
+        path: path.to_path_buf(),
+        issuer: crl.issuer().to_string(),
+        ca_serial: ca_serial.to_string(),
+        number,
+        this_update,
+        next_update,
+        revoked,
+    })
+}
+
+/// The verdict of `crl --check`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CrlCheck {
+    /// The file checked.
+    pub path: PathBuf,
+    /// True when the CRL exists, verifies with a CA of this directory and is fresh.
+    pub ok: bool,
+    /// The CRL number, if readable.
+    pub number: Option<String>,
+    /// nextUpdate, if readable.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_update: Option<OffsetDateTime>,
+    /// What is wrong.
+    pub problems: Vec<String>,
+}
+
+/// Checks that the CRL at `path` exists, is signed by a CA of `dir` (current or retired), and
+/// that its nextUpdate is more than a day away. Needs no key and no passphrase.
+pub fn check(dir: &Path, path: &Path, now: OffsetDateTime) -> Result<CrlCheck> {
+    let mut report = CrlCheck {
+        path: path.to_path_buf(),
+        ok: false,
+        number: None,
+        next_update: None,
+        problems: Vec::new(),
+    };
+    if !path.exists() {
+        report
+            .problems
+            .push("missing: no CRL has been made (run `mtls-ca crl`)".into());
+        return Ok(report);
+    }
+    let bytes = crate::files::read_limited(path, 64 * 1024 * 1024)?;
+    let der = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        let blocks = crate::pem::parse_all(&bytes, path)?;
+        match blocks.into_iter().find(|b| b.label == "X509 CRL") {
+            Some(b) => b.der,
+            None => {
+                report.problems.push("no X509 CRL block in the file".into());
+                return Ok(report);
+            }
+        }
+    } else {
+        bytes
+    };
+    let crl = match CertificateRevocationList::from_der(&der) {
+        Ok(([], c)) => c,
+        _ => {
+            report.problems.push("not a valid CRL".into());
+            return Ok(report);
+        }
+    };
+    report.number = crl.crl_number().map(|n| n.to_string());
+    let mut cas = vec![dir.join(CA_CERT)];
+    cas.extend(crate::rotate::retired_cert_paths(dir));
+    let mut verified = false;
+    for p in cas {
+        let Ok(certs) = x509::read_certs(&p) else {
+            continue;
+        };
+        let Ok(c) = x509::parse_cert(&certs[0], &p) else {
+            continue;
+        };
+        if c.subject().as_raw() == crl.issuer().as_raw()
+            && crl.verify_signature(c.public_key()).is_ok()
+        {
+            verified = true;
+            break;
+        }
+    }
+    if !verified {
+        report
+            .problems
+            .push("its signature does not verify with any CA of this directory".into());
+    }
+    match crl.next_update() {
+        None => report.problems.push("it has no nextUpdate".into()),
+        Some(t) => {
+            let t = t.to_datetime();
+            report.next_update = Some(t);
+            if t <= now {
+                report.problems.push(format!(
+                    "expired on {} (nginx rejects every client with an expired CRL); run `mtls-ca crl`",
+                    crate::ca::fmt_date(t)
+                ));
+            } else if t - now < CRL_MARGIN {
+                report
+                    .problems
+                    .push(format!("expires within a day ({}); run `mtls-ca crl`", t));
+            }
+        }
+    }
+    report.ok = report.problems.is_empty();
+    Ok(report)
+}

@@ -1,0 +1,576 @@
+//! The life of issued certificates after issuance: finding them by serial or file, revoking,
+//! renewing (alone or every one expiring within a window), and what expires soon.
+//!
+//! Revocation is durable in the store before anything else happens (the CRL is made from the
+//! store by [`crate::crl`]). Renewal goes through [`Ca::issue_leaf`], the same path as `issue`,
+//! with the old certificate's subject, SANs and profile; the new record names the old one in
+//! `renews` and the old one gets `superseded_by`.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use time::{Duration, OffsetDateTime};
+
+use crate::ca::{Ca, Issued, LeafKey, LeafRequest};
+use crate::error::{Error, Result};
+use crate::keys::KeyType;
+use crate::profile::{self, Profile};
+use crate::serial::Serial;
+use crate::store::{Entry, Status, Store};
+use crate::x509;
+
+/// Which certificate a command is about.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A serial as typed (hex, `:` allowed; a unique prefix of at least 8 digits is enough).
+    Serial(String),
+    /// A certificate file this CA issued.
+    Cert(PathBuf),
+}
+
+/// A certificate as the store holds it.
+#[derive(Debug, Clone)]
+pub struct StoredCert {
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// issued or revoked.
+    pub state: String,
+    /// Profile name.
+    pub profile: String,
+    /// The certificate.
+    pub der: Vec<u8>,
+    /// Where its files were written.
+    pub stem: Option<String>,
+    /// The serial of the CA certificate that signed it.
+    pub ca_serial: Option<String>,
+    /// The successor, if renewed.
+    pub superseded_by: Option<String>,
+    /// Key type name.
+    pub key_type: String,
+    /// Revocation reason, when revoked.
+    pub revocation_reason: Option<String>,
+}
+
+/// Looks a certificate up by serial (exact, or a unique prefix of ≥ 8 hex digits) or by file.
+pub fn find(store: &mut Store, target: &Target) -> Result<StoredCert> {
+    match target {
+        Target::Serial(s) => {
+            let norm = Serial::parse(s)?.hex();
+            let typed: String = s
+                .trim()
+                .trim_start_matches("0x")
+                .chars()
+                .filter(|c| *c != ':')
+                .collect::<String>()
+                .to_ascii_lowercase();
+            if let Some(c) = get(store, &norm)? {
+                return Ok(c);
+            }
+            if typed.len() >= 8 {
+                let matches = prefix(store, &typed)?;
+                if matches.len() == 1 {
+                    if let Some(c) = get(store, &matches[0])? {
+                        return Ok(c);
+                    }
+                } else if matches.len() > 1 {
+                    return Err(Error::invalid(
+                        "serial",
+                        s.clone(),
+                        format!("prefix matches {} certificates", matches.len()),
+                        "give more digits of the serial (see `mtls-ca list`)",
+                    ));
+                }
+            }
+            Err(Error::UnknownSerial { serial: s.clone() })
+        }
+        Target::Cert(path) => {
+            let certs = x509::read_certs(path)?;
+            let der = &certs[0];
+            let c = x509::parse_cert(der, path)?;
+            let serial = Serial::from_bytes(c.raw_serial()).hex();
+            let found = get(store, &serial)?.ok_or_else(|| Error::UnknownSerial {
+                serial: serial.clone(),
+            })?;
+            if found.der != *der {
+                return Err(Error::bad_file(
+                    path,
+                    format!("serial {serial} is known, but this certificate is not the one this CA issued under it"),
+                    "give a certificate issued by this CA (see `mtls-ca list`)",
+                ));
+            }
+            Ok(found)
+        }
+    }
+}
+
+fn get(store: &mut Store, serial: &str) -> Result<Option<StoredCert>> {
+    let path = store.path().to_path_buf();
+    store
+        .conn()
+        .query_row(
+            "SELECT serial, state, profile, der, stem, ca_serial, superseded_by, key_type,
+                    revocation_reason
+             FROM certificates WHERE serial = ?1 AND state != 'reserved'",
+            params![serial],
+            |r| {
+                Ok(StoredCert {
+                    serial: r.get(0)?,
+                    state: r.get(1)?,
+                    profile: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    der: r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default(),
+                    stem: r.get(4)?,
+                    ca_serial: r.get(5)?,
+                    superseded_by: r.get(6)?,
+                    key_type: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                    revocation_reason: r.get(8)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(|source| Error::Store { path, source })
+}
+
+fn prefix(store: &mut Store, p: &str) -> Result<Vec<String>> {
+    if !p.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(Vec::new());
+    }
+    let path = store.path().to_path_buf();
+    let map = |source| Error::Store {
+        path: path.clone(),
+        source,
+    };
+    let conn = store.conn();
+    let mut stmt = conn
+        .prepare("SELECT serial FROM certificates WHERE state != 'reserved' AND substr(serial, 1, ?2) = ?1")
+        .map_err(map)?;
+    let rows = stmt
+        .query_map(params![p, p.len() as i64], |r| r.get::<_, String>(0))
+        .map_err(map)?;
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(map)
+}
+
+/// Records that `new` renews `old` (both already issued).
+pub(crate) fn mark_renewal(store: &mut Store, old: &str, new: &str) -> Result<()> {
+    let path = store.path().to_path_buf();
+    let map = |source| Error::Store {
+        path: path.clone(),
+        source,
+    };
+    let tx = store
+        .conn()
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map)?;
+    tx.execute(
+        "UPDATE certificates SET renews = ?1 WHERE serial = ?2",
+        params![old, new],
+    )
+    .map_err(map)?;
+    tx.execute(
+        "UPDATE certificates SET superseded_by = ?2 WHERE serial = ?1",
+        params![old, new],
+    )
+    .map_err(map)?;
+    tx.commit().map_err(map)
+}
+
+/// RFC 5280 revocation reasons (certificateHold is never used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// No reason given (no reasonCode entry in the CRL).
+    Unspecified,
+    /// The private key leaked.
+    KeyCompromise,
+    /// The CA key leaked.
+    CaCompromise,
+    /// The subject's affiliation changed.
+    AffiliationChanged,
+    /// Replaced by another certificate.
+    Superseded,
+    /// No longer needed.
+    CessationOfOperation,
+    /// Privileges withdrawn.
+    PrivilegeWithdrawn,
+}
+
+impl Reason {
+    /// Every reason, as typed.
+    pub const ALL: [Reason; 7] = [
+        Reason::Unspecified,
+        Reason::KeyCompromise,
+        Reason::CaCompromise,
+        Reason::AffiliationChanged,
+        Reason::Superseded,
+        Reason::CessationOfOperation,
+        Reason::PrivilegeWithdrawn,
+    ];
+
+    /// The name typed and stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Unspecified => "unspecified",
+            Reason::KeyCompromise => "key-compromise",
+            Reason::CaCompromise => "ca-compromise",
+            Reason::AffiliationChanged => "affiliation-changed",
+            Reason::Superseded => "superseded",
+            Reason::CessationOfOperation => "cessation-of-operation",
+            Reason::PrivilegeWithdrawn => "privilege-withdrawn",
+        }
+    }
+
+    /// Parses `--reason` (also accepts openssl's camelCase names).
+    pub fn parse(s: &str) -> Result<Reason> {
+        let norm: String = s
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        for r in Reason::ALL {
+            if r.as_str().replace('-', "") == norm {
+                return Ok(r);
+            }
+        }
+        let why = if norm == "certificatehold" || norm == "hold" {
+            "certificateHold is not supported (suspension makes revocation reversible)"
+        } else {
+            "unknown revocation reason"
+        };
+        Err(Error::invalid(
+            "--reason",
+            s,
+            why,
+            "use unspecified, key-compromise, ca-compromise, affiliation-changed, superseded, cessation-of-operation or privilege-withdrawn",
+        ))
+    }
+
+    /// The CRL reasonCode (None for unspecified: RFC 5280 says to omit it).
+    pub fn to_rcgen(self) -> Option<rcgen::RevocationReason> {
+        use rcgen::RevocationReason as R;
+        match self {
+            Reason::Unspecified => None,
+            Reason::KeyCompromise => Some(R::KeyCompromise),
+            Reason::CaCompromise => Some(R::CaCompromise),
+            Reason::AffiliationChanged => Some(R::AffiliationChanged),
+            Reason::Superseded => Some(R::Superseded),
+            Reason::CessationOfOperation => Some(R::CessationOfOperation),
+            Reason::PrivilegeWithdrawn => Some(R::PrivilegeWithdrawn),
+        }
+    }
+}
+
+/// The outcome of `revoke`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Revocation {
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// Subject DN text.
+    pub subject: String,
+    /// The reason recorded (the first one, when it was already revoked).
+    pub reason: String,
+    /// True when the certificate was already revoked (nothing changed).
+    pub already_revoked: bool,
+    /// When it was revoked.
+    #[serde(with = "time::serde::rfc3339")]
+    pub revoked_at: OffsetDateTime,
+}
+
+/// Revokes a certificate in the store (durable when this returns). Revoking twice changes
+/// nothing and says so.
+pub fn revoke(
+    store: &mut Store,
+    target: &Target,
+    reason: Reason,
+    now: OffsetDateTime,
+) -> Result<Revocation> {
+    let c = find(store, target)?;
+    let subject = x509::parse_cert(&c.der, Path::new("<stored certificate>"))
+        .map(|x| x.subject().to_string())
+        .unwrap_or_default();
+    if c.profile == Profile::Root.as_str() {
+        return Err(Error::invalid(
+            "serial",
+            c.serial,
+            "this is the CA's own certificate: a CA cannot revoke itself",
+            "to replace the CA, run `mtls-ca ca rotate`",
+        ));
+    }
+    let path = store.path().to_path_buf();
+    let map = |source| Error::Store {
+        path: path.clone(),
+        source,
+    };
+    let tx = store
+        .conn()
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map)?;
+    let n = tx
+        .execute(
+            "UPDATE certificates SET state = 'revoked', revoked_at = ?2, revocation_reason = ?3
+             WHERE serial = ?1 AND state = 'issued'",
+            params![c.serial, now.unix_timestamp(), reason.as_str()],
+        )
+        .map_err(map)?;
+    let (at, stored_reason): (i64, Option<String>) = tx
+        .query_row(
+            "SELECT revoked_at, revocation_reason FROM certificates WHERE serial = ?1",
+            params![c.serial],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(map)?;
+    tx.commit().map_err(map)?;
+    Ok(Revocation {
+        serial: c.serial,
+        subject,
+        reason: stored_reason.unwrap_or_else(|| "unspecified".into()),
+        already_revoked: n == 0,
+        revoked_at: OffsetDateTime::from_unix_timestamp(at).unwrap_or(now),
+    })
+}
+
+/// A revoked certificate as a CRL lists it.
+#[derive(Debug, Clone)]
+pub struct RevokedEntry {
+    /// Serial.
+    pub serial: Serial,
+    /// When.
+    pub revoked_at: OffsetDateTime,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// Every certificate revoked under the CA certificate with serial `ca_serial`.
+pub fn revoked_by(store: &mut Store, ca_serial: &str) -> Result<Vec<RevokedEntry>> {
+    let path = store.path().to_path_buf();
+    let map = |source| Error::Store {
+        path: path.clone(),
+        source,
+    };
+    let conn = store.conn();
+    let mut stmt = conn
+        .prepare(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates
+             WHERE state = 'revoked' AND ca_serial = ?1 ORDER BY revoked_at, serial",
+        )
+        .map_err(map)?;
+    let rows = stmt
+        .query_map(params![ca_serial], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })
+        .map_err(map)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (serial, at, reason) = row.map_err(map)?;
+        out.push(RevokedEntry {
+            serial: Serial::parse(&serial)?,
+            revoked_at: OffsetDateTime::from_unix_timestamp(at.unwrap_or(0))
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            reason: reason
+                .as_deref()
+                .and_then(|r| Reason::parse(r).ok())
+                .unwrap_or(Reason::Unspecified),
+        });
+    }
+    Ok(out)
+}
+
+/// Valid leaf certificates whose notAfter falls within `within` of `now`.
+pub fn expiring(store: &Store, now: OffsetDateTime, within: Duration) -> Result<Vec<Entry>> {
+    let limit = now + within;
+    Ok(store
+        .list(now, Some(Status::Valid))?
+        .into_iter()
+        .filter(|e| e.not_after <= limit)
+        .collect())
+}
+
+/// Options of `renew`.
+#[derive(Debug, Clone)]
+pub struct RenewOptions {
+    /// Which certificate.
+    pub target: Target,
+    /// Make a new key of the same type instead of keeping the public key.
+    pub rekey: bool,
+    /// Validity in days (None: the old certificate's validity period).
+    pub days: Option<u32>,
+    /// Output stem (None: where the old certificate was written; old files are kept as `.bak`).
+    pub stem: Option<PathBuf>,
+    /// Permit server certificates above 825 days.
+    pub allow_long_validity: bool,
+}
+
+/// Renews one certificate: same subject CN, SANs and profile, new serial, recorded as
+/// superseding the old one.
+pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Issued> {
+    let old = find(ca.store(), &opts.target)?;
+    let profile = Profile::parse(&old.profile)?;
+    if !matches!(profile, Profile::Server | Profile::Client) {
+        return Err(Error::invalid(
+            "serial",
+            old.serial,
+            format!("a {} certificate is not renewed this way", old.profile),
+            "renew server and client certificates; for the CA use `mtls-ca ca rotate`",
+        ));
+    }
+    if old.state == "revoked" {
+        return Err(Error::invalid(
+            "serial",
+            old.serial,
+            "this certificate is revoked",
+            "issue a new certificate instead (`mtls-ca issue` or `mtls-ca sign`)",
+        ));
+    }
+    if let Some(next) = &old.superseded_by {
+        return Err(Error::invalid(
+            "serial",
+            old.serial.clone(),
+            format!("already renewed: its successor is {next}"),
+            format!("renew the successor instead: mtls-ca renew {next}"),
+        ));
+    }
+    let here = Path::new("<stored certificate>");
+    let cert = x509::parse_cert(&old.der, here)?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::invalid(
+                "serial",
+                old.serial.clone(),
+                "the certificate has no common name",
+                "issue a new certificate instead",
+            )
+        })?;
+    let sans = crate::names::parse_all(&x509::san_strings(&cert))?;
+    let sans = match profile {
+        Profile::Server => profile::server_sans(&cn, sans)?,
+        _ => sans,
+    };
+    let (nb, na) = x509::validity(&cert);
+    let old_days = u32::try_from((na - nb).whole_days().max(1)).unwrap_or(crate::ca::LEAF_DAYS);
+    let mut warnings = Vec::new();
+    crate::ca::check_leaf_days(profile, opts.days, opts.allow_long_validity, &mut warnings)?;
+    let key_type: KeyType = old.key_type.parse()?;
+    let key = if opts.rekey {
+        LeafKey::Generate(key_type)
+    } else {
+        LeafKey::Public {
+            spki: cert.public_key().raw.to_vec(),
+            key_type,
+        }
+    };
+    let (stem, force) = match (&opts.stem, &old.stem) {
+        (Some(s), _) => (s.clone(), false),
+        (None, Some(s)) => (PathBuf::from(s), true),
+        (None, None) => {
+            return Err(Error::invalid(
+                "serial",
+                old.serial,
+                "the store does not know where this certificate was written",
+                "give --out STEM",
+            ))
+        }
+    };
+    let default_days = if profile == Profile::Server
+        && opts.days.is_none()
+        && old_days > crate::ca::SERVER_MAX_DAYS
+        && !opts.allow_long_validity
+    {
+        crate::ca::LEAF_DAYS
+    } else {
+        old_days
+    };
+    ca.issue_leaf(
+        LeafRequest {
+            profile,
+            cn: match profile {
+                Profile::Server => sans[0].to_string(),
+                _ => cn,
+            },
+            sans,
+            days: opts.days,
+            default_days,
+            stem,
+            force,
+            renews: Some(old.serial),
+            warnings,
+        },
+        key,
+        now,
+    )
+}
+
+/// The result of renewing one certificate of a batch.
+#[derive(Debug, serde::Serialize)]
+pub struct BatchItem {
+    /// The old serial.
+    pub serial: String,
+    /// The old subject.
+    pub subject: String,
+    /// The successor, when renewal worked.
+    pub renewed: Option<Issued>,
+    /// Why it failed, otherwise.
+    pub error: Option<String>,
+    /// What to do about the failure.
+    pub hint: Option<String>,
+}
+
+/// Renews every valid server/client certificate that expires within `within`. With `out_dir`,
+/// each successor goes to `out_dir/<old file name>`; otherwise over the old files (kept as
+/// `.bak`). Failures do not stop the batch; each is reported.
+pub fn renew_expiring(
+    ca: &mut Ca,
+    within: Duration,
+    out_dir: Option<&Path>,
+    rekey: bool,
+    days: Option<u32>,
+    now: OffsetDateTime,
+) -> Result<Vec<BatchItem>> {
+    let due: Vec<Entry> = expiring(ca.store(), now, within)?
+        .into_iter()
+        .filter(|e| e.profile == "server" || e.profile == "client")
+        .collect();
+    let mut out = Vec::new();
+    for e in due {
+        let stem = match (out_dir, &e.stem) {
+            (Some(d), Some(s)) => Some(
+                d.join(
+                    Path::new(s)
+                        .file_name()
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| PathBuf::from(&e.serial)),
+                ),
+            ),
+            (Some(d), None) => Some(d.join(&e.serial)),
+            (None, _) => None,
+        };
+        let opts = RenewOptions {
+            target: Target::Serial(e.serial.clone()),
+            rekey,
+            days,
+            stem,
+            allow_long_validity: false,
+        };
+        let r = renew(ca, &opts, now);
+        let (renewed, error, hint) = match r {
+            Ok(i) => (Some(i), None, None),
+            Err(err) => (None, Some(err.to_string()), err.hint()),
+        };
+        out.push(BatchItem {
+            serial: e.serial,
+            subject: e.subject,
+            renewed,
+            error,
+            hint,
+        });
+    }
+    Ok(out)
+}

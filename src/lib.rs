@@ -13,6 +13,7 @@
 //! - [`store`]: the SQLite store that tracks every serial.
 //! - [`files`]: safe, all-or-nothing file writing (0600 keys, no overwrite, `.bak` on force).
 //! - [`pem`], [`x509`], [`der`]: reading and checking encoded objects.
+//! - [`export`]: configs and bundles for gateways and clients; [`pkcs12`]: `.p12` files.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -20,10 +21,12 @@ pub mod ca;
 pub mod der;
 pub mod duration;
 pub mod error;
+pub mod export;
 pub mod files;
 pub mod keys;
 pub mod names;
 pub mod pem;
+pub mod pkcs12;
 pub mod profile;
 pub mod serial;
 pub mod store;

@@ -30,7 +30,10 @@ pub fn config(i: &Inputs) -> String {
         f = i.p("Caddyfile")
     ));
     c.push_str(&format!(
-        "{{\n\tadmin off\n\tauto_https disable_redirects\n\tstorage file_system {{\n\t\troot {}\n\t}}\n}}\n\n",
+        "{{\n\tadmin off\n\tauto_https disable_redirects\n\tstorage file_system {{\n\t\troot {}\n\t}}\n\
+         \t# Clients that connect by IP send no SNI; Caddy would answer 421. This server has one site\n\
+         \t# and every connection must present a verified client certificate, so this is safe here.\n\
+         \tservers {{\n\t\tstrict_sni_host insecure_off\n\t}}\n}}\n\n",
         q(&i.p("caddy-data"))
     ));
     let _ = s;

@@ -593,8 +593,8 @@ pub fn with_ext(stem: &Path, ext: &str) -> PathBuf {
 /// The files, warnings and instructions of an export, before anything is written.
 #[derive(Debug)]
 pub struct Plan {
-    /// The target.
-    pub target: Target,
+    /// The target (`p12` for PKCS#12 files).
+    pub target: String,
     /// What will be written.
     pub files: FileSet,
     /// Things the user must know before using the result.
@@ -610,8 +610,8 @@ pub struct Plan {
 /// The outcome of an export, for rendering.
 #[derive(Debug, serde::Serialize)]
 pub struct Exported {
-    /// The target.
-    pub target: Target,
+    /// The target (`p12` for PKCS#12 files).
+    pub target: String,
     /// Files written.
     pub files: Vec<Written>,
     /// Warnings.
@@ -677,7 +677,7 @@ pub fn plan(req: &Request) -> Result<Plan> {
     };
     warnings.extend(r.warnings);
     Ok(Plan {
-        target: req.target,
+        target: req.target.as_str().into(),
         files: r.files,
         warnings,
         start: r.start,
@@ -1093,4 +1093,73 @@ pub fn curl_without_cert(i: &Inputs) -> String {
         sh(&i.p("ca-bundle.pem")),
         i.url()
     )
+}
+
+/// What `export p12` (and `issue client --p12`) is asked to do.
+#[derive(Debug, Clone)]
+pub struct P12Request {
+    /// The CA directory (its chain is included in the file).
+    pub ca_dir: PathBuf,
+    /// The client (or server) stem.
+    pub stem: PathBuf,
+    /// The file to write.
+    pub out_file: PathBuf,
+    /// The passphrase.
+    pub passphrase: Zeroizing<String>,
+    /// modern or legacy.
+    pub profile: P12Profile,
+}
+
+/// Plans a PKCS#12 file for a stem: leaf, key, intermediates and root, friendlyName = the CN,
+/// localKeyID = SHA-1 of the leaf, written 0600. The file is read back before it is planned.
+pub fn p12_plan(req: &P12Request) -> Result<Plan> {
+    let chain = read_ca_chain(&req.ca_dir)?;
+    let leaf = read_leaf(&req.stem, "--client", &chain, &req.ca_dir)?;
+    let mut certs = chain[leaf.issuer_index..]
+        .iter()
+        .map(|c| c.der.clone())
+        .collect::<Vec<_>>();
+    if certs.is_empty() {
+        certs = leaf.intermediates.clone();
+    }
+    let alias = leaf.cn.clone().unwrap_or_else(|| leaf.name.clone());
+    let p12 = crate::pkcs12::build(
+        &leaf.der,
+        &certs,
+        &leaf.key_pkcs8,
+        &alias,
+        &req.passphrase,
+        req.profile,
+    )?;
+    crate::pkcs12::check(&p12, &req.passphrase)?;
+    let mut files = FileSet::new();
+    files.private(&req.out_file, p12);
+    let mut warnings = Vec::new();
+    if leaf.key_type == KeyType::Ed25519 {
+        warnings.push(
+            "the key is Ed25519: macOS Keychain, Windows and older Java cannot import it".into(),
+        );
+    }
+    let f = sh(&req.out_file.display().to_string());
+    Ok(Plan {
+        target: "p12".into(),
+        files,
+        warnings,
+        start: Vec::new(),
+        test: vec![
+            format!("openssl pkcs12 -info -noout -in {f}"),
+            format!("keytool -list -storetype PKCS12 -keystore {f}"),
+            format!("curl --cert-type P12 --cert {f}:PASSPHRASE --cacert CA_BUNDLE URL"),
+        ],
+        notes: vec![format!(
+            "PKCS#12 {} ({}){}",
+            req.profile.as_str(),
+            req.profile.describe(),
+            if req.profile == P12Profile::Modern {
+                "; for macOS Keychain or Java older than 8u301 use --p12-legacy"
+            } else {
+                ""
+            }
+        )],
+    })
 }

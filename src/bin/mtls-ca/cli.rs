@@ -62,6 +62,9 @@ pub enum Command {
     /// The whole seed recipe in one command: CA, server and client certificates.
     #[command(after_help = QUICKSTART_HELP)]
     Quickstart(QuickstartArgs),
+    /// Write a ready-to-run gateway config, client snippet, bundle or PKCS#12 file.
+    #[command(after_help = crate::cmd::export::HELP)]
+    Export(crate::cmd::export::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,7 +121,7 @@ pub enum IssueCommand {
 }
 
 const ISSUE_SERVER_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates: serve this one)\n\nSAN TYPES:\n  10.0.0.1, ::1 -> IP   name@example.com -> email   spiffe://td/path -> URI   otherwise DNS\n\nEXAMPLES:\n  mtls-ca issue server --cn api.example.com\n  mtls-ca issue server --cn localhost --san 127.0.0.1 --san ::1 --out certs/server\n  mtls-ca issue server --cn '*.internal.example.com' --days 90\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
-const ISSUE_CLIENT_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates)\n\nEXAMPLES:\n  mtls-ca issue client --cn billing-service\n  mtls-ca issue client --cn alice --san alice@example.com --out clients/alice\n  mtls-ca issue client --cn payments --san spiffe://example.org/ns/prod/sa/payments\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
+const ISSUE_CLIENT_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates), STEM.p12 (0600) with --p12\n\nEXAMPLES:\n  mtls-ca issue client --cn alice --p12 --passphrase-env P12_PASS\n  mtls-ca issue client --cn billing-service\n  mtls-ca issue client --cn alice --san alice@example.com --out clients/alice\n  mtls-ca issue client --cn payments --san spiffe://example.org/ns/prod/sa/payments\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
 
 #[derive(Debug, Args)]
 pub struct IssueArgs {
@@ -143,6 +146,18 @@ pub struct IssueArgs {
     /// Permit server certificates valid for more than 825 days.
     #[arg(long)]
     pub allow_long_validity: bool,
+    /// Also write STEM.p12 (PKCS#12: key, certificate, chain), protected by a passphrase.
+    #[arg(long)]
+    pub p12: bool,
+    /// Make the PKCS#12 file with PBE-SHA1-3DES and a SHA-1 MAC (macOS Keychain, old Java).
+    #[arg(long, requires = "p12")]
+    pub p12_legacy: bool,
+    /// Read the PKCS#12 passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE", requires = "p12")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Read the PKCS#12 passphrase from the environment variable VAR.
+    #[arg(long, value_name = "VAR", requires = "p12", conflicts_with = "passphrase_file")]
+    pub passphrase_env: Option<String>,
 }
 
 const LIST_HELP: &str = "EXAMPLES:\n  mtls-ca list\n  mtls-ca list --status expired\n  mtls-ca --json list | jq '.certificates[] | .serial'\n\nEXIT CODES:\n  0  listed\n  2  usage, input or I/O error";

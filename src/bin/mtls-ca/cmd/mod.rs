@@ -1,5 +1,6 @@
 //! One module per command: turn parsed arguments into library requests, call, render.
 
+pub mod export;
 mod init;
 mod issue;
 mod list;
@@ -17,6 +18,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Issue(c) => issue::run(dir, c, out),
         Command::List(a) => list::run(dir, a, out),
         Command::Quickstart(a) => quickstart::run(a, out),
+        Command::Export(a) => export::run(dir, a, out),
     }
 }
 

@@ -40,14 +40,23 @@ pub fn validate(i: &Inputs, pem: &str) -> Result<Vec<String>> {
     use x509_parser::public_key::PublicKey;
     let mut w = Vec::new();
     if i.chain.len() > MAX_CERTS {
-        return Err(refuse(format!("{} certificates (AWS allows {MAX_CERTS})", i.chain.len()), "split the truststore"));
+        return Err(refuse(
+            format!("{} certificates (AWS allows {MAX_CERTS})", i.chain.len()),
+            "split the truststore",
+        ));
     }
     if pem.len() > MAX_BYTES {
-        return Err(refuse(format!("{} bytes (AWS allows 1 MB)", pem.len()), "trust fewer CAs"));
+        return Err(refuse(
+            format!("{} bytes (AWS allows 1 MB)", pem.len()),
+            "trust fewer CAs",
+        ));
     }
     if i.chain.len() > MAX_DEPTH {
         return Err(refuse(
-            format!("the chain has {} CA levels (AWS allows {MAX_DEPTH})", i.chain.len()),
+            format!(
+                "the chain has {} CA levels (AWS allows {MAX_DEPTH})",
+                i.chain.len()
+            ),
             "issue client certificates from a CA at most four levels deep",
         ));
     }
@@ -56,20 +65,35 @@ pub fn validate(i: &Inputs, pem: &str) -> Result<Vec<String>> {
         let sig = c.signature_algorithm.algorithm.to_id_string();
         if !STRONG_SIGS.contains(&sig.as_str()) {
             let what = if sig == "1.3.101.112" {
-                format!("{} is Ed25519: AWS API Gateway accepts only RSA and ECDSA", ca.subject)
+                format!(
+                    "{} is Ed25519: AWS API Gateway accepts only RSA and ECDSA",
+                    ca.subject
+                )
             } else {
-                format!("{} is signed with {sig}: AWS needs SHA-256 or stronger", ca.subject)
+                format!(
+                    "{} is signed with {sig}: AWS needs SHA-256 or stronger",
+                    ca.subject
+                )
             };
-            return Err(refuse(what, "re-create the CA with --key-type ecdsa-p256 (or rsa-2048 or larger)"));
+            return Err(refuse(
+                what,
+                "re-create the CA with --key-type ecdsa-p256 (or rsa-2048 or larger)",
+            ));
         }
         match c.public_key().parsed() {
             Ok(PublicKey::RSA(r)) if r.key_size() < 2048 => {
-                return Err(refuse(format!("{} has an RSA key below 2048 bits", ca.subject), "use RSA 2048+ or ECDSA"));
+                return Err(refuse(
+                    format!("{} has an RSA key below 2048 bits", ca.subject),
+                    "use RSA 2048+ or ECDSA",
+                ));
             }
             Ok(PublicKey::RSA(_)) | Ok(PublicKey::EC(_)) => {}
             _ => {
                 return Err(refuse(
-                    format!("{} has a key type AWS does not accept (only RSA and ECDSA)", ca.subject),
+                    format!(
+                        "{} has a key type AWS does not accept (only RSA and ECDSA)",
+                        ca.subject
+                    ),
                     "re-create the CA with --key-type ecdsa-p256 (or rsa-2048 or larger)",
                 ));
             }
@@ -86,7 +110,10 @@ pub fn validate(i: &Inputs, pem: &str) -> Result<Vec<String>> {
     if let Some(cl) = &i.client {
         let left = (cl.not_after - i.now).whole_days();
         if left < EXPIRY_WARN_DAYS {
-            w.push(format!("the client certificate {} expires in {left} days", cl.stem.display()));
+            w.push(format!(
+                "the client certificate {} expires in {left} days",
+                cl.stem.display()
+            ));
         }
     }
     Ok(w)
@@ -94,7 +121,11 @@ pub fn validate(i: &Inputs, pem: &str) -> Result<Vec<String>> {
 
 /// aws-domain.json: input for `aws apigatewayv2 create-domain-name --cli-input-json`.
 pub fn domain_json(i: &Inputs) -> String {
-    let domain = i.server.as_ref().and_then(|s| s.host()).unwrap_or_else(|| "api.example.com".into());
+    let domain = i
+        .server
+        .as_ref()
+        .and_then(|s| s.host())
+        .unwrap_or_else(|| "api.example.com".into());
     let v = serde_json::json!({
         "DomainName": domain,
         "DomainNameConfigurations": [{
@@ -113,7 +144,11 @@ pub fn domain_json(i: &Inputs) -> String {
 
 /// aws-commands.sh.
 pub fn commands(i: &Inputs) -> String {
-    let domain = i.server.as_ref().and_then(|s| s.host()).unwrap_or_else(|| "api.example.com".into());
+    let domain = i
+        .server
+        .as_ref()
+        .and_then(|s| s.host())
+        .unwrap_or_else(|| "api.example.com".into());
     format!(
         "#!/bin/sh\n# Written by `mtls-ca export aws`: API Gateway custom domain with mutual TLS.\n\
          # Replace BUCKET, the ACM certificate ARN and API_ID. mTLS needs a Regional custom domain, TLS 1.2.\nset -eu\n\
@@ -148,10 +183,18 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     r.files.public(i.path("aws-truststore.pem"), pem);
     r.files.public(i.path("aws-domain.json"), domain_json(i));
     r.files.public(i.path("aws-commands.sh"), commands(i));
-    r.start.push(format!("BUCKET=my-bucket sh {}", super::sh(&i.p("aws-commands.sh"))));
+    r.start.push(format!(
+        "BUCKET=my-bucket sh {}",
+        super::sh(&i.p("aws-commands.sh"))
+    ));
     r.test.push(format!(
         "curl --cert CLIENT.fullchain.crt --key CLIENT.key https://{}/    # no certificate -> 403",
-        js(&i.server.as_ref().and_then(|s| s.host()).unwrap_or_else(|| "api.example.com".into())).trim_matches('"')
+        js(&i
+            .server
+            .as_ref()
+            .and_then(|s| s.host())
+            .unwrap_or_else(|| "api.example.com".into()))
+        .trim_matches('"')
     ));
     Ok(r)
 }

@@ -13,13 +13,18 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     let mut r = Rendered::default();
     super::add_trust_files(i, &mut r.files);
     for leaf in [&i.server, &i.client].into_iter().flatten() {
-        r.files.public(i.path(&format!("{}.fullchain.crt", leaf.name)), leaf.fullchain_pem());
+        r.files.public(
+            i.path(&format!("{}.fullchain.crt", leaf.name)),
+            leaf.fullchain_pem(),
+        );
         let mut pem = leaf.fullchain_pem().into_bytes();
         pem.extend_from_slice(&leaf.key_pem());
-        r.files.private(i.path(&format!("{}.pem", leaf.name)), Zeroizing::new(pem));
+        r.files
+            .private(i.path(&format!("{}.pem", leaf.name)), Zeroizing::new(pem));
     }
     if i.crls.is_empty() {
-        r.notes.push("no --crl given: crls.pem was not written".into());
+        r.notes
+            .push("no --crl given: crls.pem was not written".into());
     }
     Ok(r)
 }

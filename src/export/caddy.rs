@@ -47,13 +47,25 @@ pub fn config(i: &Inputs) -> String {
         q(&i.p("server.key"))
     ));
     for n in 0..i.chain.len() {
-        c.push_str(&format!("\t\t\ttrusted_ca_cert_file {}\n", q(&i.p(&ca_file(n)))));
+        c.push_str(&format!(
+            "\t\t\ttrusted_ca_cert_file {}\n",
+            q(&i.p(&ca_file(n)))
+        ));
     }
     c.push_str("\t\t}\n\t}\n");
-    c.push_str(&format!("\tlog {{\n\t\toutput file {}\n\t}}\n", q(&i.p("caddy-access.log"))));
-    let revoked: Vec<String> = i.crls.iter().flat_map(|c| c.revoked_decimal.iter().cloned()).collect();
+    c.push_str(&format!(
+        "\tlog {{\n\t\toutput file {}\n\t}}\n",
+        q(&i.p("caddy-access.log"))
+    ));
+    let revoked: Vec<String> = i
+        .crls
+        .iter()
+        .flat_map(|c| c.revoked_decimal.iter().cloned())
+        .collect();
     if !revoked.is_empty() {
-        c.push_str("\t# Serials revoked by the CRLs given to `mtls-ca export` (Caddy 2.6 reads no CRL).\n");
+        c.push_str(
+            "\t# Serials revoked by the CRLs given to `mtls-ca export` (Caddy 2.6 reads no CRL).\n",
+        );
         c.push_str(&format!(
             "\t@revoked vars {{http.request.tls.client.serial}} {}\n",
             revoked.join(" ")
@@ -66,12 +78,16 @@ pub fn config(i: &Inputs) -> String {
         }
         Some(u) => {
             c.push_str(&format!("\treverse_proxy {} {{\n", q(&u.url)));
-            c.push_str("\t\t# The verified client identity; these overwrite anything the client sent.\n");
+            c.push_str(
+                "\t\t# The verified client identity; these overwrite anything the client sent.\n",
+            );
             c.push_str("\t\theader_up X-SSL-Client-Verify SUCCESS\n");
             c.push_str("\t\theader_up X-SSL-Client-Subject {http.request.tls.client.subject}\n");
             c.push_str("\t\theader_up X-SSL-Client-Issuer {http.request.tls.client.issuer}\n");
             c.push_str("\t\theader_up X-SSL-Client-Serial {http.request.tls.client.serial}\n");
-            c.push_str("\t\theader_up X-SSL-Client-Fingerprint {http.request.tls.client.fingerprint}\n");
+            c.push_str(
+                "\t\theader_up X-SSL-Client-Fingerprint {http.request.tls.client.fingerprint}\n",
+            );
             c.push_str("\t}\n");
         }
     }
@@ -85,7 +101,10 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     super::add_server_files(i, &mut r.files);
     super::add_trust_files(i, &mut r.files);
     for (n, ca) in i.chain.iter().enumerate() {
-        r.files.public(i.path(&ca_file(n)), crate::pem::encode("CERTIFICATE", &ca.der));
+        r.files.public(
+            i.path(&ca_file(n)),
+            crate::pem::encode("CERTIFICATE", &ca.der),
+        );
     }
     r.files.public(i.path("Caddyfile"), config(i));
     if !i.crls.is_empty() {
@@ -94,9 +113,19 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
         );
     }
     let f = sh(&i.p("Caddyfile"));
-    r.start.push(format!("caddy validate --config {f} --adapter caddyfile   # check the config"));
-    r.start.push(format!("caddy run --config {f} --adapter caddyfile        # run in the foreground"));
-    r.test.push(format!("{}    # -> 200 hello <client subject>", i.curl_with_client()));
-    r.test.push(format!("{}    # no certificate -> TLS alert", curl_without_cert(i)));
+    r.start.push(format!(
+        "caddy validate --config {f} --adapter caddyfile   # check the config"
+    ));
+    r.start.push(format!(
+        "caddy run --config {f} --adapter caddyfile        # run in the foreground"
+    ));
+    r.test.push(format!(
+        "{}    # -> 200 hello <client subject>",
+        i.curl_with_client()
+    ));
+    r.test.push(format!(
+        "{}    # no certificate -> TLS alert",
+        curl_without_cert(i)
+    ));
     Ok(r)
 }

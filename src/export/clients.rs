@@ -29,7 +29,8 @@ fn add_client_files(i: &Inputs, r: &mut Rendered) -> Paths {
     let c = i.client();
     let fullchain = format!("{}.fullchain.crt", c.name);
     let key = format!("{}.key", c.name);
-    r.files.public(i.path(&format!("{}.crt", c.name)), c.cert_pem());
+    r.files
+        .public(i.path(&format!("{}.crt", c.name)), c.cert_pem());
     r.files.public(i.path(&fullchain), c.fullchain_pem());
     r.files.private(i.path(&key), c.key_pem());
     r.files.public(i.path("ca-bundle.pem"), i.ca_bundle_pem());
@@ -206,18 +207,24 @@ pub fn render(t: Target, i: &Inputs) -> Result<Rendered> {
         }
         Target::Requests => {
             let p = add_client_files(i, &mut r);
-            r.files.public(i.path("client_requests.py"), requests(i, &p));
-            r.start.push(format!("python3 {} [URL]", sh(&i.p("client_requests.py"))));
+            r.files
+                .public(i.path("client_requests.py"), requests(i, &p));
+            r.start
+                .push(format!("python3 {} [URL]", sh(&i.p("client_requests.py"))));
         }
         Target::Httpx => {
             let p = add_client_files(i, &mut r);
             r.files.public(i.path("client_httpx.py"), httpx(i, &p));
-            r.start.push(format!("python3 {} [URL]    # needs httpx >= 0.28", sh(&i.p("client_httpx.py"))));
+            r.start.push(format!(
+                "python3 {} [URL]    # needs httpx >= 0.28",
+                sh(&i.p("client_httpx.py"))
+            ));
         }
         Target::Node => {
             let p = add_client_files(i, &mut r);
             r.files.public(i.path("client.mjs"), node(i, &p));
-            r.start.push(format!("node {} [URL]", sh(&i.p("client.mjs"))));
+            r.start
+                .push(format!("node {} [URL]", sh(&i.p("client.mjs"))));
         }
         Target::Java => {
             let pass = i.passphrase.as_ref().expect("checked by plan()");
@@ -229,7 +236,8 @@ pub fn render(t: Target, i: &Inputs) -> Result<Rendered> {
                 }
             }
             let alias = c.cn.clone().unwrap_or_else(|| c.name.clone());
-            let p12 = crate::pkcs12::build(&c.der, &chain, &c.key_pkcs8, &alias, pass, i.p12_profile)?;
+            let p12 =
+                crate::pkcs12::build(&c.der, &chain, &c.key_pkcs8, &alias, pass, i.p12_profile)?;
             crate::pkcs12::check(&p12, pass)?;
             let trust: Vec<(String, Vec<u8>)> = i
                 .chain
@@ -241,20 +249,31 @@ pub fn render(t: Target, i: &Inputs) -> Result<Rendered> {
             r.files.private(i.path(&ks_name), p12);
             r.files.public(i.path("truststore.p12"), ts.to_vec());
             for (n, ca) in i.chain.iter().enumerate() {
-                r.files.public(i.path(&format!("ca-{n}.crt")), crate::pem::encode("CERTIFICATE", &ca.der));
+                r.files.public(
+                    i.path(&format!("ca-{n}.crt")),
+                    crate::pem::encode("CERTIFICATE", &ca.der),
+                );
             }
             let (ks, tsp) = (i.p(&ks_name), i.p("truststore.p12"));
-            r.files.public(i.path("MtlsClient.java"), java_program(i, &ks, &tsp));
-            r.files.public(i.path("java-commands.sh"), java_commands(i, &ks, &tsp));
+            r.files
+                .public(i.path("MtlsClient.java"), java_program(i, &ks, &tsp));
+            r.files
+                .public(i.path("java-commands.sh"), java_commands(i, &ks, &tsp));
             r.notes.push(format!(
                 "{} is PKCS#12 {} ({}); for macOS Keychain or Java older than 8u301 use --p12-legacy",
                 ks,
                 i.p12_profile.as_str(),
                 i.p12_profile.describe()
             ));
-            r.start.push(format!("export {JAVA_PASS_ENV}=...   # the passphrase you gave"));
-            r.start.push(format!("java {} [URL]", sh(&i.p("MtlsClient.java"))));
-            r.test.push(format!("sh {}    # keytool -list, then the call", sh(&i.p("java-commands.sh"))));
+            r.start.push(format!(
+                "export {JAVA_PASS_ENV}=...   # the passphrase you gave"
+            ));
+            r.start
+                .push(format!("java {} [URL]", sh(&i.p("MtlsClient.java"))));
+            r.test.push(format!(
+                "sh {}    # keytool -list, then the call",
+                sh(&i.p("java-commands.sh"))
+            ));
         }
         _ => unreachable!("not a client target"),
     }

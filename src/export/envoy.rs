@@ -29,8 +29,13 @@ pub fn config(i: &Inputs) -> String {
     let (host, port) = split_listen(&i.listen);
     let mut c = String::new();
     c.push_str(&format!("# Written by `mtls-ca export envoy`: a complete static config.\n# Check: envoy --mode validate -c {f}\n# Run: envoy -c {f}\n", f = i.p("envoy.yaml")));
-    c.push_str("static_resources:\n  listeners:\n  - name: mtls_ca\n    address:\n      socket_address:\n");
-    c.push_str(&format!("        address: {}\n        port_value: {port}\n", js(&host)));
+    c.push_str(
+        "static_resources:\n  listeners:\n  - name: mtls_ca\n    address:\n      socket_address:\n",
+    );
+    c.push_str(&format!(
+        "        address: {}\n        port_value: {port}\n",
+        js(&host)
+    ));
     c.push_str("    filter_chains:\n    - filters:\n      - name: envoy.filters.network.http_connection_manager\n        typed_config:\n");
     c.push_str("          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n");
     c.push_str("          stat_prefix: mtls_ca\n");
@@ -51,7 +56,10 @@ pub fn config(i: &Inputs) -> String {
                 ("X-SSL-Client-Subject", "%DOWNSTREAM_PEER_SUBJECT%"),
                 ("X-SSL-Client-Issuer", "%DOWNSTREAM_PEER_ISSUER%"),
                 ("X-SSL-Client-Serial", "%DOWNSTREAM_PEER_SERIAL%"),
-                ("X-SSL-Client-Fingerprint", "%DOWNSTREAM_PEER_FINGERPRINT_256%"),
+                (
+                    "X-SSL-Client-Fingerprint",
+                    "%DOWNSTREAM_PEER_FINGERPRINT_256%",
+                ),
             ] {
                 c.push_str(&format!("                - header:\n                    key: {k}\n                    value: {}\n                  append_action: OVERWRITE_IF_EXISTS_OR_ADD\n", js(v)));
             }
@@ -62,12 +70,22 @@ pub fn config(i: &Inputs) -> String {
     c.push_str("          \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n");
     c.push_str("          require_client_certificate: true\n          common_tls_context:\n            tls_params:\n              tls_minimum_protocol_version: TLSv1_2\n");
     c.push_str("            tls_certificates:\n            - certificate_chain:\n");
-    c.push_str(&format!("                filename: {}\n              private_key:\n                filename: {}\n", js(&i.p("server.fullchain.crt")), js(&i.p("server.key"))));
+    c.push_str(&format!(
+        "                filename: {}\n              private_key:\n                filename: {}\n",
+        js(&i.p("server.fullchain.crt")),
+        js(&i.p("server.key"))
+    ));
     c.push_str("            validation_context:\n              trusted_ca:\n");
-    c.push_str(&format!("                filename: {}\n", js(&i.p("ca-bundle.pem"))));
+    c.push_str(&format!(
+        "                filename: {}\n",
+        js(&i.p("ca-bundle.pem"))
+    ));
     if !i.crls.is_empty() {
         c.push_str("              # One CRL per CA of the chain (Envoy rejects a client whose CA has none).\n");
-        c.push_str(&format!("              crl:\n                filename: {}\n", js(&i.p("crls.pem"))));
+        c.push_str(&format!(
+            "              crl:\n                filename: {}\n",
+            js(&i.p("crls.pem"))
+        ));
     }
     match &i.client {
         Some(cl) if !cl.sans.is_empty() => {
@@ -82,7 +100,11 @@ pub fn config(i: &Inputs) -> String {
     }
     if let Some(u) = &i.upstream {
         c.push_str("  clusters:\n  - name: upstream\n    type: STRICT_DNS\n    connect_timeout: 5s\n    load_assignment:\n      cluster_name: upstream\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n            address:\n              socket_address:\n");
-        c.push_str(&format!("                address: {}\n                port_value: {}\n", js(&u.host), u.port));
+        c.push_str(&format!(
+            "                address: {}\n                port_value: {}\n",
+            js(&u.host),
+            u.port
+        ));
         if u.scheme == "https" {
             c.push_str("    transport_socket:\n      name: envoy.transport_sockets.tls\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n");
             c.push_str(&format!("        sni: {}\n", js(&u.host)));
@@ -108,6 +130,9 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     let f = super::sh(&i.p("envoy.yaml"));
     r.start.push(format!("envoy --mode validate -c {f}"));
     r.start.push(format!("envoy -c {f}"));
-    r.test.push(format!("{}    # -> 200, x-client-subject header", i.curl_with_client()));
+    r.test.push(format!(
+        "{}    # -> 200, x-client-subject header",
+        i.curl_with_client()
+    ));
     Ok(r)
 }

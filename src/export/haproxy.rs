@@ -49,7 +49,9 @@ pub fn config(i: &Inputs) -> String {
             c.push_str("    http-request return status 200 content-type text/plain lf-string \"hello %[ssl_c_s_dn]\\n\"\n");
         }
         Some(u) => {
-            c.push_str("    # The verified client identity; these overwrite anything the client sent.\n");
+            c.push_str(
+                "    # The verified client identity; these overwrite anything the client sent.\n",
+            );
             c.push_str("    http-request set-header X-SSL-Client-Verify SUCCESS if { ssl_c_used } { ssl_c_verify 0 }\n");
             c.push_str("    http-request set-header X-SSL-Client-Subject %{+Q}[ssl_c_s_dn]\n");
             c.push_str("    http-request set-header X-SSL-Client-Issuer %{+Q}[ssl_c_i_dn]\n");
@@ -80,9 +82,15 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     super::add_trust_files(i, &mut r.files);
     r.files.public(i.path("haproxy.cfg"), config(i));
     let f = sh(&i.p("haproxy.cfg"));
-    r.start.push(format!("haproxy -c -f {f}    # check the config"));
-    r.start.push(format!("haproxy -db -f {f}   # run in the foreground (Ctrl-C stops)"));
-    r.test.push(format!("{}    # -> 200 hello <client subject>", i.curl_with_client()));
+    r.start
+        .push(format!("haproxy -c -f {f}    # check the config"));
+    r.start.push(format!(
+        "haproxy -db -f {f}   # run in the foreground (Ctrl-C stops)"
+    ));
+    r.test.push(format!(
+        "{}    # -> 200 hello <client subject>",
+        i.curl_with_client()
+    ));
     r.test.push(format!(
         "{}    # no certificate -> TLS alert (handshake failure / certificate required)",
         curl_without_cert(i)

@@ -26,7 +26,11 @@ pub fn deck(i: &Inputs) -> String {
     c.push_str(&format!("# Written by `mtls-ca export kong`: a decK file.\n# Apply: deck gateway sync {}   (decK >= 1.28; older: deck sync -s FILE)\n", i.p("kong.yaml")));
     c.push_str("_format_version: \"3.0\"\nca_certificates:\n");
     for ca in &i.chain {
-        c.push_str(&format!("- id: {}\n  # {}\n  cert: |\n", ca_id(&ca.der), ca.subject.replace('\n', " ")));
+        c.push_str(&format!(
+            "- id: {}\n  # {}\n  cert: |\n",
+            ca_id(&ca.der),
+            ca.subject.replace('\n', " ")
+        ));
         for line in crate::pem::encode("CERTIFICATE", &ca.der).lines() {
             c.push_str(&format!("    {line}\n"));
         }
@@ -54,9 +58,16 @@ pub fn admin_script(i: &Inputs) -> String {
             super::sh(&format!("cert@{}", i.p(&format!("ca-{n}.crt"))))
         ));
     }
-    c.push_str(&format!("curl -fsS -X PUT \"$KONG_ADMIN/services/mtls-ca-upstream\" --data {}\n", super::sh(&format!("url={}", upstream(i)))));
+    c.push_str(&format!(
+        "curl -fsS -X PUT \"$KONG_ADMIN/services/mtls-ca-upstream\" --data {}\n",
+        super::sh(&format!("url={}", upstream(i)))
+    ));
     c.push_str("curl -fsS -X PUT \"$KONG_ADMIN/services/mtls-ca-upstream/routes/mtls-ca\" --data 'paths[]=/' --data 'protocols[]=https'\n");
-    let ids: Vec<String> = i.chain.iter().map(|ca| format!("--data 'config.ca_certificates[]={}'", ca_id(&ca.der))).collect();
+    let ids: Vec<String> = i
+        .chain
+        .iter()
+        .map(|ca| format!("--data 'config.ca_certificates[]={}'", ca_id(&ca.der)))
+        .collect();
     c.push_str(&format!(
         "curl -fsS -X POST \"$KONG_ADMIN/services/mtls-ca-upstream/plugins\" --data name=mtls-auth {} --data config.skip_consumer_lookup=true\n",
         ids.join(" ")
@@ -94,7 +105,10 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     let mut r = Rendered::default();
     super::add_trust_files(i, &mut r.files);
     for (n, ca) in i.chain.iter().enumerate() {
-        r.files.public(i.path(&format!("ca-{n}.crt")), crate::pem::encode("CERTIFICATE", &ca.der));
+        r.files.public(
+            i.path(&format!("ca-{n}.crt")),
+            crate::pem::encode("CERTIFICATE", &ca.der),
+        );
     }
     r.files.public(i.path("kong.yaml"), deck(i));
     r.files.public(i.path("kong-admin.sh"), admin_script(i));
@@ -108,11 +122,26 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
         }
     }
     if i.upstream.is_none() {
-        r.notes.push("no --upstream given: the service points at http://127.0.0.1:8080; pass --upstream URL".into());
+        r.notes.push(
+            "no --upstream given: the service points at http://127.0.0.1:8080; pass --upstream URL"
+                .into(),
+        );
     }
-    r.notes.push(format!("open-source Kong has no mtls-auth plugin: use {} instead", i.p("kong-oss.conf")));
-    r.start.push(format!("deck gateway sync {}", super::sh(&i.p("kong.yaml"))));
-    r.start.push(format!("sh {}    # or: the Admin API with curl", super::sh(&i.p("kong-admin.sh"))));
-    r.test.push(format!("{}    # -> 200 (no certificate -> 401)", i.curl_with_client()));
+    r.notes.push(format!(
+        "open-source Kong has no mtls-auth plugin: use {} instead",
+        i.p("kong-oss.conf")
+    ));
+    r.start.push(format!(
+        "deck gateway sync {}",
+        super::sh(&i.p("kong.yaml"))
+    ));
+    r.start.push(format!(
+        "sh {}    # or: the Admin API with curl",
+        super::sh(&i.p("kong-admin.sh"))
+    ));
+    r.test.push(format!(
+        "{}    # -> 200 (no certificate -> 401)",
+        i.curl_with_client()
+    ));
     Ok(r)
 }

@@ -370,7 +370,9 @@ impl Upstream {
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control() || "$\"'\\{}<>;`".contains(c))
         {
-            return Err(bad("no host, user info, or characters a config cannot quote ($ \" ' \\ {} ; spaces)"));
+            return Err(bad(
+                "no host, user info, or characters a config cannot quote ($ \" ' \\ {} ; spaces)",
+            ));
         }
         let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
             let (h, p) = h.split_once(']').ok_or_else(|| bad("unclosed ["))?;
@@ -573,8 +575,9 @@ fn check_listen(listen: &str) -> Result<()> {
 /// Single-quotes a string for a POSIX shell when it needs it.
 pub fn sh(s: &str) -> String {
     if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '-' | '_' | ':' | '=' | '@' | ','))
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '-' | '_' | ':' | '=' | '@' | ',')
+        })
     {
         s.to_string()
     } else {
@@ -668,11 +671,9 @@ pub fn plan(req: &Request) -> Result<Plan> {
         Target::K8sIngress => k8s::render(&inputs)?,
         Target::Kong => kong::render(&inputs)?,
         Target::Aws => aws::render(&inputs)?,
-        Target::Curl
-        | Target::Requests
-        | Target::Httpx
-        | Target::Node
-        | Target::Java => clients::render(req.target, &inputs)?,
+        Target::Curl | Target::Requests | Target::Httpx | Target::Node | Target::Java => {
+            clients::render(req.target, &inputs)?
+        }
         Target::Bundle => bundle::render(&inputs)?,
     };
     warnings.extend(r.warnings);
@@ -688,17 +689,18 @@ pub fn plan(req: &Request) -> Result<Plan> {
 
 fn read_inputs(req: &Request) -> Result<Inputs> {
     let t = req.target;
-    let need = |flag: &'static str, what: &str| {
-        Error::invalid(
-            flag,
-            "",
-            format!("`export {t}` needs {what}"),
-            format!(
+    let need =
+        |flag: &'static str, what: &str| {
+            Error::invalid(
+                flag,
+                "",
+                format!("`export {t}` needs {what}"),
+                format!(
                 "issue one first (`mtls-ca issue {} --cn NAME --out STEM`) and pass {flag} STEM",
                 if flag == "--server" { "server" } else { "client" }
             ),
-        )
-    };
+            )
+        };
     if t.is_server() && req.server.is_none() {
         return Err(need("--server", "the server certificate it presents"));
     }
@@ -1047,8 +1049,7 @@ fn common_warnings(t: Target, i: &Inputs) -> Vec<String> {
     if i.chain.iter().any(|c| {
         x509::parse_cert(&c.der, Path::new("<ca>"))
             .map(|p| {
-                p.public_key().algorithm.algorithm
-                    == x509_parser::oid_registry::OID_SIG_ED25519
+                p.public_key().algorithm.algorithm == x509_parser::oid_registry::OID_SIG_ED25519
             })
             .unwrap_or(false)
     }) && t != Target::Aws

@@ -9,7 +9,9 @@
 //! tickets, and a log format with `$ssl_client_verify`. Nginx answers a missing or bad client
 //! certificate with HTTP 400 after the handshake.
 
-use super::{add_server_files, add_trust_files, curl_without_cert, sh, split_listen, Inputs, Rendered};
+use super::{
+    add_server_files, add_trust_files, curl_without_cert, sh, split_listen, Inputs, Rendered,
+};
 use crate::error::Result;
 
 /// Double-quotes a value for nginx.
@@ -30,7 +32,12 @@ pub fn server_block(i: &Inputs) -> String {
     } else {
         format!("{host}:{port}")
     };
-    let mut names: Vec<String> = s.sans.iter().filter(|n| !n.contains('@') && !n.contains("://")).cloned().collect();
+    let mut names: Vec<String> = s
+        .sans
+        .iter()
+        .filter(|n| !n.contains('@') && !n.contains("://"))
+        .cloned()
+        .collect();
     if names.is_empty() {
         names.push("_".into());
     }
@@ -50,11 +57,20 @@ pub fn server_block(i: &Inputs) -> String {
     c.push_str("server {\n");
     c.push_str(&format!("    listen {listen} ssl;\n"));
     c.push_str(&format!("    server_name {};\n\n", names.join(" ")));
-    c.push_str(&format!("    ssl_certificate {};\n", q_path(&i.p("server.fullchain.crt"))));
-    c.push_str(&format!("    ssl_certificate_key {};\n", q_path(&i.p("server.key"))));
+    c.push_str(&format!(
+        "    ssl_certificate {};\n",
+        q_path(&i.p("server.fullchain.crt"))
+    ));
+    c.push_str(&format!(
+        "    ssl_certificate_key {};\n",
+        q_path(&i.p("server.key"))
+    ));
     c.push_str("    ssl_protocols TLSv1.2 TLSv1.3;\n\n");
     c.push_str("    # Client certificates: every CA of the chain is trusted, and its names are sent to clients.\n");
-    c.push_str(&format!("    ssl_client_certificate {};\n", q_path(&i.p("ca-bundle.pem"))));
+    c.push_str(&format!(
+        "    ssl_client_certificate {};\n",
+        q_path(&i.p("ca-bundle.pem"))
+    ));
     c.push_str("    ssl_verify_client on;\n");
     c.push_str(&format!(
         "    # {} CA(s) above a client certificate: the default depth of 1 would reject it.\n    ssl_verify_depth {};\n",
@@ -64,12 +80,17 @@ pub fn server_block(i: &Inputs) -> String {
     if i.crls.is_empty() {
         c.push_str("    # No CRL was given: revoked certificates are accepted. With one CRL per CA:\n    # ssl_crl /path/to/crls.pem;\n");
     } else {
-        c.push_str("    # One CRL per CA of the chain; an expired CRL makes nginx reject every client.\n");
+        c.push_str(
+            "    # One CRL per CA of the chain; an expired CRL makes nginx reject every client.\n",
+        );
         c.push_str(&format!("    ssl_crl {};\n", q_path(&i.p("crls.pem"))));
     }
     c.push_str("\n    # Resumption: a shared cache (IDs) and tickets.\n");
     c.push_str("    ssl_session_cache shared:mtls_ca:10m;\n    ssl_session_timeout 1h;\n    ssl_session_tickets on;\n\n");
-    c.push_str(&format!("    access_log {} mtls_ca;\n", q_path(&i.p("access.log"))));
+    c.push_str(&format!(
+        "    access_log {} mtls_ca;\n",
+        q_path(&i.p("access.log"))
+    ));
     c.push_str(&format!(
         "    # \"client SSL certificate verify error\" lines are logged at info level.\n    error_log {} info;\n\n",
         q_path(&i.p("error.log"))
@@ -88,7 +109,9 @@ pub fn server_block(i: &Inputs) -> String {
             c.push_str("        proxy_set_header X-SSL-Client-Subject $ssl_client_s_dn;\n");
             c.push_str("        proxy_set_header X-SSL-Client-Issuer $ssl_client_i_dn;\n");
             c.push_str("        proxy_set_header X-SSL-Client-Serial $ssl_client_serial;\n");
-            c.push_str("        proxy_set_header X-SSL-Client-Fingerprint $ssl_client_fingerprint;\n");
+            c.push_str(
+                "        proxy_set_header X-SSL-Client-Fingerprint $ssl_client_fingerprint;\n",
+            );
             c.push_str("        proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;\n");
         }
     }
@@ -131,10 +154,20 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     r.files.public(i.path("nginx-main.conf"), main_config(i));
     let d = sh(&i.out.display().to_string());
     let main = sh(&i.p("nginx-main.conf"));
-    r.start.push(format!("nginx -t -p {d} -c {main} -e stderr   # check the config"));
-    r.start.push(format!("nginx -p {d} -c {main} -e stderr      # run in the foreground (Ctrl-C stops)"));
-    r.test.push(format!("{}    # -> 200 hello <client subject>", i.curl_with_client()));
-    r.test.push(format!("{}    # no certificate -> HTTP 400", curl_without_cert(i)));
+    r.start.push(format!(
+        "nginx -t -p {d} -c {main} -e stderr   # check the config"
+    ));
+    r.start.push(format!(
+        "nginx -p {d} -c {main} -e stderr      # run in the foreground (Ctrl-C stops)"
+    ));
+    r.test.push(format!(
+        "{}    # -> 200 hello <client subject>",
+        i.curl_with_client()
+    ));
+    r.test.push(format!(
+        "{}    # no certificate -> HTTP 400",
+        curl_without_cert(i)
+    ));
     r.notes.push(format!(
         "to use your own nginx: add `include {};` inside its http {{}} block, then `nginx -t && nginx -s reload`",
         i.p("nginx.conf")

@@ -24,13 +24,25 @@ pub fn static_config(i: &Inputs) -> String {
 
 /// traefik-dynamic.yml.
 pub fn dynamic_config(i: &Inputs) -> String {
-    let upstream = i.upstream.as_ref().map(|u| u.url.clone()).unwrap_or_else(|| PLACEHOLDER_UPSTREAM.into());
+    let upstream = i
+        .upstream
+        .as_ref()
+        .map(|u| u.url.clone())
+        .unwrap_or_else(|| PLACEHOLDER_UPSTREAM.into());
     let mut c = String::new();
     c.push_str("# Written by `mtls-ca export traefik`: dynamic configuration (file provider).\n");
     c.push_str("tls:\n  certificates:\n");
-    c.push_str(&format!("  - certFile: {}\n    keyFile: {}\n", js(&i.p("server.fullchain.crt")), js(&i.p("server.key"))));
+    c.push_str(&format!(
+        "  - certFile: {}\n    keyFile: {}\n",
+        js(&i.p("server.fullchain.crt")),
+        js(&i.p("server.key"))
+    ));
     c.push_str("  stores:\n    default:\n      defaultCertificate:\n");
-    c.push_str(&format!("        certFile: {}\n        keyFile: {}\n", js(&i.p("server.fullchain.crt")), js(&i.p("server.key"))));
+    c.push_str(&format!(
+        "        certFile: {}\n        keyFile: {}\n",
+        js(&i.p("server.fullchain.crt")),
+        js(&i.p("server.key"))
+    ));
     c.push_str("  options:\n    mtls:\n      minVersion: VersionTLS12\n      sniStrict: false\n      clientAuth:\n        caFiles:\n");
     c.push_str(&format!("        - {}\n", js(&i.p("ca-bundle.pem"))));
     c.push_str("        clientAuthType: RequireAndVerifyClientCert\n");
@@ -47,13 +59,20 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     super::add_server_files(i, &mut r.files);
     super::add_trust_files(i, &mut r.files);
     r.files.public(i.path("traefik.yml"), static_config(i));
-    r.files.public(i.path("traefik-dynamic.yml"), dynamic_config(i));
+    r.files
+        .public(i.path("traefik-dynamic.yml"), dynamic_config(i));
     if i.upstream.is_none() {
         r.warnings.push(format!(
             "Traefik cannot answer requests by itself: the service points at {PLACEHOLDER_UPSTREAM}; pass --upstream URL"
         ));
     }
-    r.start.push(format!("traefik --configFile={}", super::sh(&i.p("traefik.yml"))));
-    r.test.push(format!("{}    # -> the upstream's answer", i.curl_with_client()));
+    r.start.push(format!(
+        "traefik --configFile={}",
+        super::sh(&i.p("traefik.yml"))
+    ));
+    r.test.push(format!(
+        "{}    # -> the upstream's answer",
+        i.curl_with_client()
+    ));
     Ok(r)
 }

@@ -156,7 +156,12 @@ pub struct IssueArgs {
     #[arg(long, value_name = "FILE", requires = "p12")]
     pub passphrase_file: Option<PathBuf>,
     /// Read the PKCS#12 passphrase from the environment variable VAR.
-    #[arg(long, value_name = "VAR", requires = "p12", conflicts_with = "passphrase_file")]
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "p12",
+        conflicts_with = "passphrase_file"
+    )]
     pub passphrase_env: Option<String>,
 }
 

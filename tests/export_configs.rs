@@ -45,8 +45,18 @@ fn envoy_yaml_parses_and_names_the_exported_files() {
     let r = export(
         &k,
         &[
-            "export", "envoy", "--server", "api", "--client", "alice", "--crl", "pki/crl.pem",
-            "--crl", "pki/int/crl.pem", "--out", "envoy",
+            "export",
+            "envoy",
+            "--server",
+            "api",
+            "--client",
+            "alice",
+            "--crl",
+            "pki/crl.pem",
+            "--crl",
+            "pki/int/crl.pem",
+            "--out",
+            "envoy",
         ],
     );
     assert!(r.stderr.contains("wrote envoy export"), "{}", r.stderr);
@@ -176,7 +186,10 @@ assert be['name'] == 'billing' and be['port']['number'] == 8080, be\n"
 #[test]
 fn kong_deck_ids_are_uuidv5_of_the_certificates_and_the_plugin_lists_them() {
     let k = pki();
-    export(&k, &["export", "kong", "--client", "alice", "--out", "kong"]);
+    export(
+        &k,
+        &["export", "kong", "--client", "alice", "--out", "kong"],
+    );
     let script = format!(
         "{PRELUDE}\n\
 d = load_all(out + '/kong.yaml')[0]\n\
@@ -257,8 +270,18 @@ fn bundle_writes_chain_crls_and_the_haproxy_style_pem() {
     export(
         &k,
         &[
-            "export", "bundle", "--server", "api", "--client", "alice", "--crl", "pki/crl.pem",
-            "--crl", "pki/int/crl.pem", "--out", "b",
+            "export",
+            "bundle",
+            "--server",
+            "api",
+            "--client",
+            "alice",
+            "--crl",
+            "pki/crl.pem",
+            "--crl",
+            "pki/int/crl.pem",
+            "--out",
+            "b",
         ],
     );
     let d = k.dir();
@@ -312,8 +335,16 @@ fn httpx_and_apache_outputs_are_well_formed() {
     export(
         &k,
         &[
-            "export", "apache", "--server", "api", "--crl", "pki/crl.pem", "--crl",
-            "pki/int/crl.pem", "--out", "ap",
+            "export",
+            "apache",
+            "--server",
+            "api",
+            "--crl",
+            "pki/crl.pem",
+            "--crl",
+            "pki/int/crl.pem",
+            "--out",
+            "ap",
         ],
     );
     let conf = std::fs::read_to_string(k.p("ap/apache-mtls.conf")).unwrap();

@@ -16,7 +16,13 @@ fn info(cwd: &Path, file: &str) -> String {
     let r = openssl(
         cwd,
         &[
-            "pkcs12", "-info", "-nokeys", "-in", file, "-passin", "file:pass.txt",
+            "pkcs12",
+            "-info",
+            "-nokeys",
+            "-in",
+            file,
+            "-passin",
+            "file:pass.txt",
         ],
     )
     .ok();
@@ -28,7 +34,14 @@ fn keytool_list(cwd: &Path, file: &str) -> String {
         cwd,
         "keytool",
         &[
-            "-list", "-v", "-storetype", "PKCS12", "-keystore", file, "-storepass", PASS,
+            "-list",
+            "-v",
+            "-storetype",
+            "PKCS12",
+            "-keystore",
+            file,
+            "-storepass",
+            PASS,
         ],
     )
     .ok();
@@ -77,7 +90,11 @@ fn issue_client_p12_modern_and_legacy_read_back_with_openssl_and_keytool() {
         (
             "carol.p12",
             "carol",
-            ["PBES2, PBKDF2, AES-256-CBC", "MAC: sha256", "PRF hmacWithSHA256"],
+            [
+                "PBES2, PBKDF2, AES-256-CBC",
+                "MAC: sha256",
+                "PRF hmacWithSHA256",
+            ],
         ),
         (
             "dave.p12",
@@ -107,7 +124,13 @@ fn issue_client_p12_modern_and_legacy_read_back_with_openssl_and_keytool() {
         let key = openssl(
             d,
             &[
-                "pkcs12", "-in", file, "-nocerts", "-nodes", "-passin", "file:pass.txt",
+                "pkcs12",
+                "-in",
+                file,
+                "-nocerts",
+                "-nodes",
+                "-passin",
+                "file:pass.txt",
             ],
         )
         .ok()

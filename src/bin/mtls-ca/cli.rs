@@ -174,7 +174,7 @@ pub struct ListArgs {
     pub status: Option<String>,
 }
 
-const QUICKSTART_HELP: &str = "Makes OUT/pki (the CA), OUT/server.{crt,key,fullchain.crt} for localhost and 127.0.0.1,\nand OUT/client.{crt,key,fullchain.crt}, then prints the commands that try them.\n\nEXAMPLES:\n  mtls-ca quickstart\n  mtls-ca quickstart --out /tmp/mtls --server api.local --client alice\n\nEXIT CODES:\n  0  everything was created\n  2  usage, input or I/O error";
+const QUICKSTART_HELP: &str = "Makes OUT/pki (the CA), OUT/server.{crt,key,fullchain.crt} for localhost and 127.0.0.1,\nOUT/client.{crt,key,fullchain.crt}, OUT/client.p12 (passphrase in OUT/client.p12.pass) and an nginx\nconfig in OUT/nginx, then prints the commands (openssl or nginx, curl, Python) that try them.\n\nEXAMPLES:\n  mtls-ca quickstart\n  mtls-ca quickstart --out /tmp/mtls --server api.local --client alice\n\nEXIT CODES:\n  0  everything was created\n  2  usage, input or I/O error";
 
 #[derive(Debug, Args)]
 pub struct QuickstartArgs {

@@ -234,3 +234,47 @@ pub fn read_passphrase(
     mtls_ca::pkcs12::check_passphrase(&pass)?;
     Ok(pass)
 }
+
+/// `quickstart`'s additions: OUT/client.p12 (modern, random passphrase in OUT/client.p12.pass,
+/// both 0600) and an nginx export in OUT/nginx for OUT/server and OUT/client.
+pub fn quickstart_extras(
+    pki: &Path,
+    out_dir: &Path,
+    force: bool,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<(Vec<mtls_ca::files::Written>, export::Exported)> {
+    let out_dir = absolute(out_dir)?;
+    let mut bytes = [0u8; 12];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| mtls_ca::Error::Crypto("no randomness for the passphrase".into()))?;
+    let pass = Zeroizing::new(mtls_ca::x509::hex(&bytes));
+    let mut p12 = export::p12_plan(&P12Request {
+        ca_dir: pki.to_path_buf(),
+        stem: out_dir.join("client"),
+        out_file: out_dir.join("client.p12"),
+        passphrase: pass.clone(),
+        profile: P12Profile::Modern,
+    })?;
+    p12.files.private(
+        out_dir.join("client.p12.pass"),
+        Zeroizing::new(format!("{}\n", pass.as_str()).into_bytes()),
+    );
+    let nginx = export::plan(&Request {
+        target: Target::Nginx,
+        ca_dir: pki.to_path_buf(),
+        server: Some(out_dir.join("server")),
+        client: Some(out_dir.join("client")),
+        crls: Vec::new(),
+        listen: None,
+        upstream: None,
+        out: out_dir.join("nginx"),
+        passphrase: None,
+        p12_profile: P12Profile::Modern,
+        now,
+    })?;
+    // Both plans are checked before either is written.
+    nginx.files.check_free(force)?;
+    let p12 = p12.commit(force)?;
+    let nginx = nginx.commit(force)?;
+    Ok((p12.files, nginx))
+}

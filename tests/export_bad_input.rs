@@ -171,3 +171,82 @@ fn files_in_the_way_need_force_and_are_kept_as_bak() {
     );
     assert!(d.join("gw/nginx-main.conf").exists());
 }
+
+/// Regenerates CA_DIR/crl.pem with `openssl ca -gencrl EXTRA` (the config from `gencrl`).
+fn regen(k: &Pki, ca: &str, extra: &[&str]) {
+    let cnf = k.s(&format!("{ca}/ossl/ca.cnf"));
+    let out = k.s(&format!("{ca}/crl.pem"));
+    let mut args = vec!["ca", "-config", &cnf, "-gencrl", "-out", &out];
+    args.extend_from_slice(extra);
+    openssl(k.dir(), &args).ok();
+}
+
+#[test]
+fn a_crl_near_expiry_warns_and_an_expired_one_is_refused() {
+    let k = pki();
+    regen(&k, "pki/int", &["-crlhours", "2"]);
+    pkilint_crl(k.dir(), &k.p("pki/int/crl.pem"));
+    let r = k
+        .int(&[
+            "export",
+            "nginx",
+            "--server",
+            "api",
+            "--crl",
+            "pki/crl.pem",
+            "--crl",
+            "pki/int/crl.pem",
+            "--out",
+            "soon",
+        ])
+        .ok();
+    assert!(
+        r.stderr.contains("warning:") && r.stderr.contains("expires in 0 days"),
+        "{}",
+        r.stderr
+    );
+    regen(&k, "pki/int", &["-crlsec", "1"]);
+    // Wait until its nextUpdate has passed (no timing assertion: the loop only waits).
+    let crl = k.s("pki/int/crl.pem");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while openssl(k.dir(), &["crl", "-in", &crl, "-noout", "-nextupdate"])
+        .stdout
+        .is_empty()
+        || openssl(
+            k.dir(),
+            &[
+                "verify",
+                "-crl_check",
+                "-CAfile",
+                &k.s("pki/int/ca-chain.crt"),
+                "-CRLfile",
+                &crl,
+                &k.s("alice.crt"),
+            ],
+        )
+        .stdout
+        .contains(": OK")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CRL never expired"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    refused(
+        &k,
+        &[
+            "export",
+            "haproxy",
+            "--server",
+            "api",
+            "--crl",
+            "pki/crl.pem",
+            "--crl",
+            "pki/int/crl.pem",
+            "--out",
+            "late",
+        ],
+        "expired",
+    );
+}

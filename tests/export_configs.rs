@@ -242,6 +242,16 @@ assert 'aws s3 cp' in cmds and 'create-domain-name' in cmds and 'disable-execute
         "aws",
     );
     tool(k.dir(), "sh", &["-n", &k.s("aws/aws-commands.sh")]).ok();
+    // --json: exactly one document on stdout, status on stderr.
+    let r = k
+        .int(&[
+            "--json", "export", "aws", "--server", "api", "--out", "aws-json",
+        ])
+        .ok();
+    let j = r.json();
+    assert_eq!(j["target"], "aws");
+    assert_eq!(j["files"].as_array().unwrap().len(), 3, "{j}");
+    assert!(r.stderr.contains("wrote aws export"), "{}", r.stderr);
 }
 
 #[test]

@@ -282,10 +282,21 @@ impl Leaf {
 
     /// The first DNS or IP SAN (what a client connects to).
     pub fn host(&self) -> Option<String> {
+        self.host_names().into_iter().find(|s| !s.starts_with("*."))
+    }
+
+    /// The DNS and IP SANs, keeping only characters that are safe in any config file.
+    pub fn host_names(&self) -> Vec<String> {
         self.sans
             .iter()
-            .find(|s| !s.contains('@') && !s.contains("://") && !s.starts_with("*."))
+            .filter(|s| {
+                !s.is_empty()
+                    && s.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*' | ':' | '_')
+                    })
+            })
             .cloned()
+            .collect()
     }
 }
 
@@ -1163,4 +1174,60 @@ pub fn p12_plan(req: &P12Request) -> Result<Plan> {
             }
         )],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_with_aliases_and_refuse_unknown_ones() {
+        for t in Target::ALL {
+            assert_eq!(t.as_str().parse::<Target>().unwrap(), t);
+        }
+        assert_eq!("k8s".parse::<Target>().unwrap(), Target::K8sIngress);
+        assert_eq!("Python".parse::<Target>().unwrap(), Target::Requests);
+        let e = "lighttpd".parse::<Target>().unwrap_err();
+        assert!(e.hint().unwrap().contains("nginx"));
+    }
+
+    #[test]
+    fn upstream_urls_are_parsed_and_unsafe_ones_refused() {
+        let u = Upstream::parse("https://app.internal/api").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("app.internal", 443, "/api")
+        );
+        let u = Upstream::parse("http://[::1]:8080").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 8080));
+        assert_eq!(u.authority(), "[::1]:8080");
+        for bad in [
+            "ftp://x",
+            "app:80",
+            "http://a b",
+            "http://x/$host",
+            "http://x/\"; evil",
+            "http://user@x",
+            "http://x:99999",
+        ] {
+            assert!(Upstream::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses_split_and_validate() {
+        assert_eq!(split_listen("8443"), ("127.0.0.1".into(), 8443));
+        assert_eq!(split_listen("0.0.0.0:443"), ("0.0.0.0".into(), 443));
+        assert_eq!(split_listen("[::1]:9443"), ("::1".into(), 9443));
+        assert!(check_listen("127.0.0.1:8443").is_ok());
+        assert!(check_listen("[::1]:8443").is_ok());
+        assert!(check_listen("nowhere").is_err());
+        assert!(check_listen("a;b:80").is_err());
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(sh("/a/b.pem"), "/a/b.pem");
+        assert_eq!(sh("/a b/it's"), "'/a b/it'\\''s'");
+    }
 }

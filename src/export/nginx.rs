@@ -32,12 +32,7 @@ pub fn server_block(i: &Inputs) -> String {
     } else {
         format!("{host}:{port}")
     };
-    let mut names: Vec<String> = s
-        .sans
-        .iter()
-        .filter(|n| !n.contains('@') && !n.contains("://"))
-        .cloned()
-        .collect();
+    let mut names: Vec<String> = s.host_names();
     if names.is_empty() {
         names.push("_".into());
     }

@@ -15,6 +15,7 @@
 //! - [`pem`], [`x509`], [`der`]: reading and checking encoded objects.
 //! - [`csr`], [`lifecycle`], [`crl`], [`import`], [`rotate`], [`keycrypt`], [`secret`]: the
 //!   certificate lifecycle (CSRs, renew/revoke, CRLs, CA adoption and rollover, encrypted keys).
+//! - [`export`]: configs and bundles for gateways and clients; [`pkcs12`]: `.p12` files.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -25,6 +26,7 @@ pub mod der;
 pub mod duration;
 pub mod error;
 pub mod explain;
+pub mod export;
 pub mod files;
 pub mod import;
 pub mod keycrypt;
@@ -33,6 +35,7 @@ pub mod lifecycle;
 pub mod names;
 pub mod pem;
 pub mod probe;
+pub mod pkcs12;
 pub mod profile;
 pub mod rotate;
 pub mod secret;

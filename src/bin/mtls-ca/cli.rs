@@ -88,6 +88,9 @@ pub enum Command {
     /// Turn gateway logs and client errors into causes and fixes.
     #[command(after_help = EXPLAIN_HELP)]
     Explain(ExplainArgs),
+    /// Write a ready-to-run gateway config, client snippet, bundle or PKCS#12 file.
+    #[command(after_help = crate::cmd::export::HELP)]
+    Export(crate::cmd::export::ExportArgs),
 }
 
 const CA_HELP: &str = "EXAMPLES:\n  mtls-ca ca init --cn 'Example Root CA'\n  mtls-ca --dir pki/issuing ca init --parent pki\n\nEXIT CODES:\n  0  success\n  2  usage, input or I/O error (nothing was written)";
@@ -161,7 +164,7 @@ pub enum IssueCommand {
 }
 
 const ISSUE_SERVER_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates: serve this one)\n\nSAN TYPES:\n  10.0.0.1, ::1 -> IP   name@example.com -> email   spiffe://td/path -> URI   otherwise DNS\n\nEXAMPLES:\n  mtls-ca issue server --cn api.example.com\n  mtls-ca issue server --cn localhost --san 127.0.0.1 --san ::1 --out certs/server\n  mtls-ca issue server --cn '*.internal.example.com' --days 90\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
-const ISSUE_CLIENT_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates)\n\nEXAMPLES:\n  mtls-ca issue client --cn billing-service\n  mtls-ca issue client --cn alice --san alice@example.com --out clients/alice\n  mtls-ca issue client --cn payments --san spiffe://example.org/ns/prod/sa/payments\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
+const ISSUE_CLIENT_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates), STEM.p12 (0600) with --p12\n\nEXAMPLES:\n  mtls-ca issue client --cn alice --p12 --passphrase-env P12_PASS\n  mtls-ca issue client --cn billing-service\n  mtls-ca issue client --cn alice --san alice@example.com --out clients/alice\n  mtls-ca issue client --cn payments --san spiffe://example.org/ns/prod/sa/payments\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
 
 #[derive(Debug, Args)]
 pub struct IssueArgs {
@@ -188,6 +191,23 @@ pub struct IssueArgs {
     pub allow_long_validity: bool,
     #[command(flatten)]
     pub pass: PassArgs,
+    /// Also write STEM.p12 (PKCS#12: key, certificate, chain), protected by a passphrase.
+    #[arg(long)]
+    pub p12: bool,
+    /// Make the PKCS#12 file with PBE-SHA1-3DES and a SHA-1 MAC (macOS Keychain, old Java).
+    #[arg(long, requires = "p12")]
+    pub p12_legacy: bool,
+    /// Read the PKCS#12 passphrase from the first line of FILE.
+    #[arg(long = "p12-passphrase-file", value_name = "FILE", requires = "p12")]
+    pub p12_passphrase_file: Option<PathBuf>,
+    /// Read the PKCS#12 passphrase from the environment variable VAR.
+    #[arg(
+        long = "p12-passphrase-env",
+        value_name = "VAR",
+        requires = "p12",
+        conflicts_with = "p12_passphrase_file"
+    )]
+    pub p12_passphrase_env: Option<String>,
 }
 
 const LIST_HELP: &str = "EXAMPLES:\n  mtls-ca list\n  mtls-ca list --status expired\n  mtls-ca list --expiring-within 30d   (CI alarm)\n  mtls-ca --json list | jq '.certificates[] | .serial'\n\nEXIT CODES:\n  0  listed\n  1  --expiring-within: some valid certificate expires inside the window\n  2  usage, input or I/O error";
@@ -202,7 +222,7 @@ pub struct ListArgs {
     pub expiring_within: Option<String>,
 }
 
-const QUICKSTART_HELP: &str = "Makes OUT/pki (the CA), OUT/server.{crt,key,fullchain.crt} for localhost and 127.0.0.1,\nand OUT/client.{crt,key,fullchain.crt}, then prints the commands that try them.\n\nEXAMPLES:\n  mtls-ca quickstart\n  mtls-ca quickstart --out /tmp/mtls --server api.local --client alice\n\nEXIT CODES:\n  0  everything was created\n  2  usage, input or I/O error";
+const QUICKSTART_HELP: &str = "Makes OUT/pki (the CA), OUT/server.{crt,key,fullchain.crt} for localhost and 127.0.0.1,\nOUT/client.{crt,key,fullchain.crt}, OUT/client.p12 (passphrase in OUT/client.p12.pass) and an nginx\nconfig in OUT/nginx, then prints the commands (openssl or nginx, curl, Python) that try them.\n\nEXAMPLES:\n  mtls-ca quickstart\n  mtls-ca quickstart --out /tmp/mtls --server api.local --client alice\n\nEXIT CODES:\n  0  everything was created\n  2  usage, input or I/O error";
 
 #[derive(Debug, Args)]
 pub struct QuickstartArgs {

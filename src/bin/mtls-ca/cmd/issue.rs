@@ -15,11 +15,42 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
         IssueCommand::Client(a) => (Profile::Client, a),
     };
     let opts = options(profile, a)?;
+    // --p12: the passphrase is read and STEM.p12 checked free before anything is issued.
+    let p12 = if a.p12 {
+        let pass = super::export::read_passphrase(
+            a.p12_passphrase_file.as_deref(),
+            a.p12_passphrase_env.as_deref(),
+            true,
+        )?;
+        let file = mtls_ca::export::with_ext(&opts.stem, "p12");
+        if !opts.force && std::fs::symlink_metadata(&file).is_ok() {
+            return Err(mtls_ca::Error::FileExists { path: file }.into());
+        }
+        Some((pass, file))
+    } else {
+        None
+    };
     let mut ca = Ca::open_with(
         dir,
         &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
     )?;
-    let issued = ca.issue(&opts, super::now())?;
+    let mut issued = ca.issue(&opts, super::now())?;
+    if let Some((passphrase, out_file)) = p12 {
+        let profile = if a.p12_legacy {
+            mtls_ca::pkcs12::P12Profile::Legacy
+        } else {
+            mtls_ca::pkcs12::P12Profile::Modern
+        };
+        let plan = mtls_ca::export::p12_plan(&mtls_ca::export::P12Request {
+            ca_dir: dir.to_path_buf(),
+            stem: opts.stem.clone(),
+            out_file,
+            passphrase,
+            profile,
+        })?;
+        issued.warnings.extend(plan.warnings.clone());
+        issued.written.extend(plan.commit(opts.force)?.files);
+    }
     if out.json {
         out.json_doc(&serde_json::to_value(&issued)?)?;
     }

@@ -3,6 +3,7 @@
 mod crl;
 mod csr;
 mod explain;
+pub mod export;
 mod init;
 mod issue;
 mod list;
@@ -36,6 +37,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Revoke(a) => revoke::run(dir, a, out),
         Command::Crl(a) => crl::run(dir, a, out),
         Command::Ca(CaCommand::Rotate(a)) => rotate::run(dir, a, out),
+        Command::Export(a) => export::run(dir, a, out),
     }
 }
 

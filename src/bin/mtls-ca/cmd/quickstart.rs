@@ -52,6 +52,8 @@ pub fn run(a: &QuickstartArgs, out: &Output) -> anyhow::Result<Outcome> {
         },
         now,
     )?;
+    // The client as PKCS#12 (random passphrase in client.p12.pass, 0600) and an nginx config.
+    let (p12_written, nginx) = super::export::quickstart_extras(&pki, &a.out, a.force, now)?;
     let d = a.out.display();
     let host = server
         .sans
@@ -69,9 +71,15 @@ pub fn run(a: &QuickstartArgs, out: &Output) -> anyhow::Result<Outcome> {
             "python3 -c \"import requests; print(requests.get('https://{host}:8443/', cert=('{d}/client.crt', '{d}/client.key'), verify='{d}/pki/ca.crt').status_code)\""
         ),
     ];
+    let mut next = next;
+    next.extend(nginx.start.iter().cloned());
+    next.push(format!(
+        "curl --cert-type P12 --cert {d}/client.p12:\"$(cat {d}/client.p12.pass)\" --cacert {d}/pki/ca.crt https://{host}:8443/"
+    ));
     if out.json {
         out.json_doc(&serde_json::json!({
             "ca": ca_issued, "server": server, "client": client, "next_steps": next,
+            "p12": p12_written, "nginx": nginx,
         }))?;
     }
     super::describe_issued(out, "root CA", &ca_issued);
@@ -83,5 +91,16 @@ pub fn run(a: &QuickstartArgs, out: &Output) -> anyhow::Result<Outcome> {
     out.status("then call it with the client certificate (terminal 2):");
     out.status(format!("  {}", next[1]));
     out.status(format!("  {}", next[2]));
+    out.status(format!("  {}", next[next.len() - 1]));
+    for w in &p12_written {
+        out.status(format!("wrote {} (0600)", w.path.display()));
+    }
+    out.status(format!(
+        "or serve with nginx (config in {}/nginx):",
+        a.out.display()
+    ));
+    for s in &nginx.start {
+        out.status(format!("  {s}"));
+    }
     Ok(Outcome::Ok)
 }

@@ -1,0 +1,1233 @@
+//! `export TARGET`: everything a gateway or a client needs, written into one directory.
+//!
+//! [`plan`] reads the inputs (the CA chain from the CA directory, `--server`/`--client` stems,
+//! `--crl` files), checks them (key matches certificate, issuer is in the CA chain, CRLs cover the
+//! chain and are current, target limits), and returns a [`Plan`]: the files to write (a
+//! [`FileSet`], all or nothing), the target-specific warnings, and the commands to start and test
+//! the result. [`Plan::commit`] writes it. Every config refers to the copies inside the output
+//! directory by absolute path, so the directory is self-contained.
+//!
+//! One file per target renders the config: [`nginx`], [`haproxy`], [`caddy`], [`apache`],
+//! [`envoy`], [`traefik`], [`k8s`], [`kong`], [`aws`], [`clients`] (curl, requests, httpx, node,
+//! java) and [`bundle`]. Facts about each product are in the design's `gateways.md`.
+
+pub mod apache;
+pub mod aws;
+pub mod bundle;
+pub mod caddy;
+pub mod clients;
+pub mod envoy;
+pub mod haproxy;
+pub mod k8s;
+pub mod kong;
+pub mod nginx;
+pub mod traefik;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rcgen::PublicKeyData;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::files::{FileSet, Written};
+use crate::keys::KeyType;
+use crate::pkcs12::P12Profile;
+use crate::x509;
+
+/// Default `--listen` address of the server targets.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// A CRL whose nextUpdate is closer than this draws a warning.
+pub const CRL_WARN_DAYS: i64 = 7;
+
+/// What `export` can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// nginx `server {}` block (+ a runnable main config).
+    Nginx,
+    /// A complete haproxy.cfg.
+    Haproxy,
+    /// A complete Caddyfile.
+    Caddy,
+    /// An Apache httpd VirtualHost.
+    Apache,
+    /// An Envoy static config.
+    Envoy,
+    /// Traefik static + dynamic config.
+    Traefik,
+    /// ingress-nginx: Secrets + Ingress.
+    K8sIngress,
+    /// Kong: decK file + Admin API commands.
+    Kong,
+    /// AWS API Gateway: truststore + CLI commands.
+    Aws,
+    /// curl command.
+    Curl,
+    /// Python requests script.
+    Requests,
+    /// Python httpx script.
+    Httpx,
+    /// Node.js script.
+    Node,
+    /// Java keystore + truststore + client program.
+    Java,
+    /// Plain PEM bundles.
+    Bundle,
+}
+
+impl Target {
+    /// Every target, in `--help` order.
+    pub const ALL: [Target; 15] = [
+        Target::Nginx,
+        Target::Haproxy,
+        Target::Caddy,
+        Target::Apache,
+        Target::Envoy,
+        Target::Traefik,
+        Target::K8sIngress,
+        Target::Kong,
+        Target::Aws,
+        Target::Curl,
+        Target::Requests,
+        Target::Httpx,
+        Target::Node,
+        Target::Java,
+        Target::Bundle,
+    ];
+
+    /// The name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Nginx => "nginx",
+            Target::Haproxy => "haproxy",
+            Target::Caddy => "caddy",
+            Target::Apache => "apache",
+            Target::Envoy => "envoy",
+            Target::Traefik => "traefik",
+            Target::K8sIngress => "k8s-ingress",
+            Target::Kong => "kong",
+            Target::Aws => "aws",
+            Target::Curl => "curl",
+            Target::Requests => "requests",
+            Target::Httpx => "httpx",
+            Target::Node => "node",
+            Target::Java => "java",
+            Target::Bundle => "bundle",
+        }
+    }
+
+    /// A TLS server that verifies clients (needs `--server`).
+    pub fn is_server(self) -> bool {
+        matches!(
+            self,
+            Target::Nginx
+                | Target::Haproxy
+                | Target::Caddy
+                | Target::Apache
+                | Target::Envoy
+                | Target::Traefik
+        )
+    }
+
+    /// A TLS client (needs `--client`).
+    pub fn is_client(self) -> bool {
+        matches!(
+            self,
+            Target::Curl | Target::Requests | Target::Httpx | Target::Node | Target::Java
+        )
+    }
+
+    /// Checks CRLs from files, and then needs one for every CA of the chain (else every
+    /// handshake fails with "unable to get certificate CRL").
+    pub fn needs_crl_per_ca(self) -> bool {
+        matches!(
+            self,
+            Target::Nginx | Target::Haproxy | Target::Apache | Target::Envoy | Target::K8sIngress
+        )
+    }
+
+    /// Takes CRL files at all.
+    pub fn supports_crl(self) -> bool {
+        self.needs_crl_per_ca() || matches!(self, Target::Bundle | Target::Caddy)
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Target {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Target> {
+        let norm = s.trim().to_ascii_lowercase();
+        let alias = match norm.as_str() {
+            "k8s" | "ingress" | "ingress-nginx" | "kubernetes" => "k8s-ingress",
+            "python" | "python-requests" => "requests",
+            "nodejs" => "node",
+            "apigateway" | "aws-apigateway" | "api-gateway" => "aws",
+            "httpd" | "apache2" => "apache",
+            other => other,
+        };
+        Target::ALL
+            .into_iter()
+            .find(|t| t.as_str() == alias)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "TARGET",
+                    s,
+                    "unknown export target",
+                    format!(
+                        "use one of: {}, p12",
+                        Target::ALL.map(|t| t.as_str()).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// What `export` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The target.
+    pub target: Target,
+    /// The CA directory (its `ca-chain.crt`, or `ca.crt`, is the trust).
+    pub ca_dir: PathBuf,
+    /// `--server STEM` (absolute).
+    pub server: Option<PathBuf>,
+    /// `--client STEM` (absolute).
+    pub client: Option<PathBuf>,
+    /// `--crl FILE`s (PEM or DER).
+    pub crls: Vec<PathBuf>,
+    /// `--listen ADDR` (default 127.0.0.1:8443).
+    pub listen: Option<String>,
+    /// `--upstream URL`: proxy there instead of answering.
+    pub upstream: Option<String>,
+    /// `--out DIR`, absolute.
+    pub out: PathBuf,
+    /// PKCS#12 passphrase (java).
+    pub passphrase: Option<Zeroizing<String>>,
+    /// PKCS#12 profile (java).
+    pub p12_profile: P12Profile,
+    /// The time the checks are made at.
+    pub now: OffsetDateTime,
+}
+
+/// A certificate of the CA chain.
+#[derive(Debug, Clone)]
+pub struct CaCert {
+    /// DER.
+    pub der: Vec<u8>,
+    /// Subject DN text.
+    pub subject: String,
+    /// Self-signed (the root).
+    pub is_root: bool,
+    /// notAfter.
+    pub not_after: OffsetDateTime,
+}
+
+/// A server or client certificate with its key and chain, read from a stem.
+#[derive(Debug)]
+pub struct Leaf {
+    /// The stem as given (absolute).
+    pub stem: PathBuf,
+    /// The file name part of the stem (`server`, `alice`).
+    pub name: String,
+    /// The leaf (DER).
+    pub der: Vec<u8>,
+    /// The intermediates from STEM.fullchain.crt (DER, after the leaf).
+    pub intermediates: Vec<Vec<u8>>,
+    /// The key as PKCS#8 DER.
+    pub key_pkcs8: Zeroizing<Vec<u8>>,
+    /// The key type.
+    pub key_type: KeyType,
+    /// Subject DN text.
+    pub subject: String,
+    /// Subject CN, if any.
+    pub cn: Option<String>,
+    /// SANs as text.
+    pub sans: Vec<String>,
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// notAfter.
+    pub not_after: OffsetDateTime,
+    /// Index in the CA chain of its issuer.
+    pub issuer_index: usize,
+}
+
+impl Leaf {
+    /// The key as PKCS#8 PEM.
+    pub fn key_pem(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(crate::pem::encode("PRIVATE KEY", &self.key_pkcs8).into_bytes())
+    }
+
+    /// Leaf + intermediates, PEM.
+    pub fn fullchain_pem(&self) -> String {
+        let mut s = crate::pem::encode("CERTIFICATE", &self.der);
+        for c in &self.intermediates {
+            s.push_str(&crate::pem::encode("CERTIFICATE", c));
+        }
+        s
+    }
+
+    /// The leaf alone, PEM.
+    pub fn cert_pem(&self) -> String {
+        crate::pem::encode("CERTIFICATE", &self.der)
+    }
+
+    /// The first DNS or IP SAN (what a client connects to).
+    pub fn host(&self) -> Option<String> {
+        self.host_names().into_iter().find(|s| !s.starts_with("*."))
+    }
+
+    /// The DNS and IP SANs, keeping only characters that are safe in any config file.
+    pub fn host_names(&self) -> Vec<String> {
+        self.sans
+            .iter()
+            .filter(|s| {
+                !s.is_empty()
+                    && s.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*' | ':' | '_')
+                    })
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// A CRL given with `--crl`.
+#[derive(Debug, Clone)]
+pub struct Crl {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// DER.
+    pub der: Vec<u8>,
+    /// Index in the CA chain of its issuer.
+    pub issuer_index: usize,
+    /// nextUpdate.
+    pub next_update: Option<OffsetDateTime>,
+    /// The revoked serials, in decimal (how Go servers print them).
+    pub revoked_decimal: Vec<String>,
+}
+
+/// Everything read and checked, handed to the target renderers.
+#[derive(Debug)]
+pub struct Inputs {
+    /// The CA chain: the issuing CA first, root last.
+    pub chain: Vec<CaCert>,
+    /// `--server`.
+    pub server: Option<Leaf>,
+    /// `--client`.
+    pub client: Option<Leaf>,
+    /// CRLs, one per CA at most, in chain order.
+    pub crls: Vec<Crl>,
+    /// The output directory (absolute).
+    pub out: PathBuf,
+    /// `--listen` (or the default).
+    pub listen: String,
+    /// `--upstream`.
+    pub upstream: Option<Upstream>,
+    /// PKCS#12 passphrase (java).
+    pub passphrase: Option<Zeroizing<String>>,
+    /// PKCS#12 profile (java).
+    pub p12_profile: P12Profile,
+    /// The checks' time.
+    pub now: OffsetDateTime,
+}
+
+/// A parsed `--upstream URL`.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// As given.
+    pub url: String,
+    /// http or https.
+    pub scheme: String,
+    /// Host name or IP (no brackets).
+    pub host: String,
+    /// Port (default for the scheme if absent).
+    pub port: u16,
+    /// The path part (starting with `/`), may be empty.
+    pub path: String,
+}
+
+impl Upstream {
+    /// Parses `http(s)://HOST[:PORT][/PATH]`.
+    pub fn parse(url: &str) -> Result<Upstream> {
+        let bad = |why: &str| {
+            Error::invalid(
+                "--upstream",
+                url,
+                why.to_string(),
+                "give a URL such as http://127.0.0.1:8080 or https://app.internal:8443",
+            )
+        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(bad("the scheme must be http or https"));
+        }
+        let (hostport, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if hostport.is_empty()
+            || hostport.contains('@')
+            || url
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "$\"'\\{}<>;`".contains(c))
+        {
+            return Err(bad(
+                "no host, user info, or characters a config cannot quote ($ \" ' \\ {} ; spaces)",
+            ));
+        }
+        let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+            let (h, p) = h.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+            (h.to_string(), p.strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (hostport.to_string(), None),
+            }
+        };
+        let port = match port {
+            Some(p) => p.parse::<u16>().map_err(|_| bad("bad port"))?,
+            None if scheme == "https" => 443,
+            None => 80,
+        };
+        if host.is_empty()
+            || !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'))
+        {
+            return Err(bad("bad host"));
+        }
+        Ok(Upstream {
+            url: url.to_string(),
+            scheme,
+            host,
+            port,
+            path: path.to_string(),
+        })
+    }
+
+    /// `host:port`, IPv6 in brackets.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl Inputs {
+    /// The trust bundle: every CA of the chain (issuing CA first, root last), PEM.
+    pub fn ca_bundle_pem(&self) -> String {
+        self.chain
+            .iter()
+            .map(|c| crate::pem::encode("CERTIFICATE", &c.der))
+            .collect()
+    }
+
+    /// The root alone, PEM.
+    pub fn root_pem(&self) -> String {
+        self.chain
+            .last()
+            .map(|c| crate::pem::encode("CERTIFICATE", &c.der))
+            .unwrap_or_default()
+    }
+
+    /// Every CRL, PEM, in chain order.
+    pub fn crls_pem(&self) -> String {
+        self.crls
+            .iter()
+            .map(|c| crate::pem::encode("X509 CRL", &c.der))
+            .collect()
+    }
+
+    /// The verify depth a server needs for clients of this CA: the number of CAs in the chain
+    /// (nginx counts the CAs above the leaf; 1 would reject a leaf under an intermediate).
+    pub fn verify_depth(&self) -> usize {
+        self.chain.len().max(1)
+    }
+
+    /// A path inside the output directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.out.join(name)
+    }
+
+    /// A path inside the output directory, as text for a config file.
+    pub fn p(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+
+    /// The `--server` leaf (targets that need one check it is there first).
+    pub fn server(&self) -> &Leaf {
+        self.server.as_ref().expect("checked by plan()")
+    }
+
+    /// The `--client` leaf (targets that need one check it is there first).
+    pub fn client(&self) -> &Leaf {
+        self.client.as_ref().expect("checked by plan()")
+    }
+
+    /// The URL a client calls: `https://HOST:PORT/` with the port of `--listen` and, when a
+    /// server certificate is known, a name it is valid for.
+    pub fn url(&self) -> String {
+        let (lhost, port) = split_listen(&self.listen);
+        let host = match &self.server {
+            Some(s) => {
+                if s.sans.iter().any(|n| n == &lhost) {
+                    lhost
+                } else {
+                    s.host().unwrap_or(lhost)
+                }
+            }
+            None => lhost,
+        };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        format!("https://{host}:{port}/")
+    }
+
+    /// Shell-ready curl with the client certificate (or placeholders when none was given).
+    pub fn curl_with_client(&self) -> String {
+        let url = self.url();
+        let extra = self.resolve_flag();
+        match &self.client {
+            Some(c) => format!(
+                "curl {extra}--cert {} --key {} --cacert {} {url}",
+                sh(&with_ext(&c.stem, "fullchain.crt").display().to_string()),
+                sh(&with_ext(&c.stem, "key").display().to_string()),
+                sh(&self.p("ca-bundle.pem")),
+            ),
+            None => format!(
+                "curl {extra}--cert CLIENT.fullchain.crt --key CLIENT.key --cacert {} {url}",
+                sh(&self.p("ca-bundle.pem"))
+            ),
+        }
+    }
+
+    /// `--resolve NAME:PORT:IP ` when the URL names a host that is not the listen address.
+    fn resolve_flag(&self) -> String {
+        let (lhost, port) = split_listen(&self.listen);
+        let url = self.url();
+        let host = url
+            .trim_start_matches("https://")
+            .rsplit_once(':')
+            .map(|(h, _)| h.to_string())
+            .unwrap_or_default();
+        if host == lhost || host.starts_with('[') || lhost == "0.0.0.0" || lhost == "::" {
+            String::new()
+        } else {
+            format!("--resolve {host}:{port}:{lhost} ")
+        }
+    }
+}
+
+/// `(host, port)` of a listen address; `8443` alone means 127.0.0.1:8443.
+pub fn split_listen(listen: &str) -> (String, u16) {
+    if let Ok(p) = listen.parse::<u16>() {
+        return ("127.0.0.1".into(), p);
+    }
+    if let Some(rest) = listen.strip_prefix('[') {
+        if let Some((h, p)) = rest.split_once("]:") {
+            return (h.to_string(), p.parse().unwrap_or(8443));
+        }
+    }
+    match listen.rsplit_once(':') {
+        Some((h, p)) => (
+            if h.is_empty() { "0.0.0.0" } else { h }.to_string(),
+            p.parse().unwrap_or(8443),
+        ),
+        None => (listen.to_string(), 8443),
+    }
+}
+
+fn check_listen(listen: &str) -> Result<()> {
+    let bad = || {
+        Error::invalid(
+            "--listen",
+            listen,
+            "not an address with a port",
+            "give HOST:PORT such as 127.0.0.1:8443, 0.0.0.0:443 or [::1]:8443",
+        )
+    };
+    if listen.parse::<u16>().is_ok() {
+        return Ok(());
+    }
+    let ok = if listen.starts_with('[') {
+        listen.parse::<std::net::SocketAddr>().is_ok()
+    } else {
+        match listen.rsplit_once(':') {
+            Some((h, p)) => {
+                p.parse::<u16>().is_ok()
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+            }
+            None => false,
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+/// Single-quotes a string for a POSIX shell when it needs it.
+pub fn sh(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '-' | '_' | ':' | '=' | '@' | ',')
+        })
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// `STEM.ext`.
+pub fn with_ext(stem: &Path, ext: &str) -> PathBuf {
+    let mut s = stem.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+/// The files, warnings and instructions of an export, before anything is written.
+#[derive(Debug)]
+pub struct Plan {
+    /// The target (`p12` for PKCS#12 files).
+    pub target: String,
+    /// What will be written.
+    pub files: FileSet,
+    /// Things the user must know before using the result.
+    pub warnings: Vec<String>,
+    /// How to start the server (or run the client).
+    pub start: Vec<String>,
+    /// How to test it.
+    pub test: Vec<String>,
+    /// Notes (where to put the files, what to replace).
+    pub notes: Vec<String>,
+}
+
+/// The outcome of an export, for rendering.
+#[derive(Debug, serde::Serialize)]
+pub struct Exported {
+    /// The target (`p12` for PKCS#12 files).
+    pub target: String,
+    /// Files written.
+    pub files: Vec<Written>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+    /// Start commands.
+    pub start: Vec<String>,
+    /// Test commands.
+    pub test: Vec<String>,
+    /// Notes.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// Writes every file, or none (`force`: existing files are kept as `*.bak`).
+    pub fn commit(self, force: bool) -> Result<Exported> {
+        let files = self.files.commit(force)?;
+        Ok(Exported {
+            target: self.target,
+            files,
+            warnings: self.warnings,
+            start: self.start,
+            test: self.test,
+            notes: self.notes,
+        })
+    }
+}
+
+/// What a renderer adds to a plan.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// Files.
+    pub files: FileSet,
+    /// Warnings.
+    pub warnings: Vec<String>,
+    /// Start commands.
+    pub start: Vec<String>,
+    /// Test commands.
+    pub test: Vec<String>,
+    /// Notes.
+    pub notes: Vec<String>,
+}
+
+/// Reads and checks the inputs, then renders the target: nothing is written yet.
+pub fn plan(req: &Request) -> Result<Plan> {
+    let inputs = read_inputs(req)?;
+    let mut warnings = common_warnings(req.target, &inputs);
+    let r = match req.target {
+        Target::Nginx => nginx::render(&inputs)?,
+        Target::Haproxy => haproxy::render(&inputs)?,
+        Target::Caddy => caddy::render(&inputs)?,
+        Target::Apache => apache::render(&inputs)?,
+        Target::Envoy => envoy::render(&inputs)?,
+        Target::Traefik => traefik::render(&inputs)?,
+        Target::K8sIngress => k8s::render(&inputs)?,
+        Target::Kong => kong::render(&inputs)?,
+        Target::Aws => aws::render(&inputs)?,
+        Target::Curl | Target::Requests | Target::Httpx | Target::Node | Target::Java => {
+            clients::render(req.target, &inputs)?
+        }
+        Target::Bundle => bundle::render(&inputs)?,
+    };
+    warnings.extend(r.warnings);
+    Ok(Plan {
+        target: req.target.as_str().into(),
+        files: r.files,
+        warnings,
+        start: r.start,
+        test: r.test,
+        notes: r.notes,
+    })
+}
+
+fn read_inputs(req: &Request) -> Result<Inputs> {
+    let t = req.target;
+    let need =
+        |flag: &'static str, what: &str| {
+            Error::invalid(
+                flag,
+                "",
+                format!("`export {t}` needs {what}"),
+                format!(
+                "issue one first (`mtls-ca issue {} --cn NAME --out STEM`) and pass {flag} STEM",
+                if flag == "--server" { "server" } else { "client" }
+            ),
+            )
+        };
+    if t.is_server() && req.server.is_none() {
+        return Err(need("--server", "the server certificate it presents"));
+    }
+    if t.is_client() && req.client.is_none() {
+        return Err(need("--client", "the client certificate it presents"));
+    }
+    if t == Target::Bundle && req.server.is_none() && req.client.is_none() {
+        return Err(need("--server", "a --server or --client stem"));
+    }
+    if t == Target::Java && req.passphrase.is_none() {
+        return Err(Error::invalid(
+            "passphrase",
+            "",
+            "the Java keystore and truststore need a passphrase",
+            "give one with --passphrase-file FILE or --passphrase-env VAR (or type it at the prompt)",
+        ));
+    }
+    let listen = req.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into());
+    check_listen(&listen)?;
+    let upstream = req.upstream.as_deref().map(Upstream::parse).transpose()?;
+    let chain = read_ca_chain(&req.ca_dir)?;
+    let server = req
+        .server
+        .as_deref()
+        .map(|s| read_leaf(s, "--server", &chain, &req.ca_dir))
+        .transpose()?;
+    let client = req
+        .client
+        .as_deref()
+        .map(|s| read_leaf(s, "--client", &chain, &req.ca_dir))
+        .transpose()?;
+    let crls = read_crls(&req.crls, &chain, req.now)?;
+    if !req.crls.is_empty() && t.needs_crl_per_ca() {
+        for (i, ca) in chain.iter().enumerate() {
+            if !crls.iter().any(|c| c.issuer_index == i) {
+                return Err(Error::invalid(
+                    "--crl",
+                    req.crls
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    format!(
+                        "no CRL for the CA {:?}: {t} needs one for every CA of the chain, or it rejects every client (\"unable to get certificate CRL\")",
+                        ca.subject
+                    ),
+                    "make one in that CA's directory with `mtls-ca --dir CA_DIR crl` (or `openssl ca -gencrl`) and pass every CRL with --crl",
+                ));
+            }
+        }
+    }
+    Ok(Inputs {
+        chain,
+        server,
+        client,
+        crls,
+        out: req.out.clone(),
+        listen,
+        upstream,
+        passphrase: req.passphrase.clone(),
+        p12_profile: req.p12_profile,
+        now: req.now,
+    })
+}
+
+/// Reads `DIR/ca-chain.crt` (or `DIR/ca.crt`): the CA, then its parents, root last.
+pub fn read_ca_chain(dir: &Path) -> Result<Vec<CaCert>> {
+    let chain_path = dir.join(crate::ca::CA_CHAIN);
+    let cert_path = dir.join(crate::ca::CA_CERT);
+    let path = if chain_path.exists() {
+        chain_path
+    } else if cert_path.exists() {
+        cert_path
+    } else {
+        return Err(Error::NoCa {
+            dir: dir.to_path_buf(),
+            missing: cert_path,
+        });
+    };
+    let ders = x509::read_certs(&path)?;
+    let mut out = Vec::new();
+    for der in ders {
+        let c = x509::parse_cert(&der, &path)?;
+        if !c.is_ca() {
+            return Err(Error::bad_file(
+                &path,
+                format!("{} is not a CA certificate", c.subject()),
+                "the CA directory must hold ca.crt / ca-chain.crt made by `mtls-ca init`",
+            ));
+        }
+        out.push(CaCert {
+            subject: c.subject().to_string(),
+            is_root: c.subject().as_raw() == c.issuer().as_raw(),
+            not_after: x509::validity(&c).1,
+            der: der.clone(),
+        });
+    }
+    for w in out.windows(2) {
+        let child = x509::parse_cert(&w[0].der, &path)?;
+        let parent = x509::parse_cert(&w[1].der, &path)?;
+        if child.issuer().as_raw() != parent.subject().as_raw()
+            || child.verify_signature(Some(parent.public_key())).is_err()
+        {
+            return Err(Error::bad_file(
+                &path,
+                format!("{} is not signed by {}", w[0].subject, w[1].subject),
+                "ca-chain.crt must list this CA then its parents, root last",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn read_leaf(stem: &Path, flag: &'static str, chain: &[CaCert], ca_dir: &Path) -> Result<Leaf> {
+    let cert_path = with_ext(stem, "crt");
+    let key_path = with_ext(stem, "key");
+    let fc_path = with_ext(stem, "fullchain.crt");
+    for p in [&cert_path, &key_path, &fc_path] {
+        if !p.exists() {
+            return Err(Error::bad_file(
+                p,
+                format!(
+                    "missing: {flag} {} needs STEM.crt, STEM.key and STEM.fullchain.crt",
+                    stem.display()
+                ),
+                "give the --out STEM used with `mtls-ca issue` (without .crt), or re-issue the certificate",
+            ));
+        }
+    }
+    let der = x509::read_certs(&cert_path)?.remove(0);
+    let full = x509::read_certs(&fc_path)?;
+    if full.first() != Some(&der) {
+        return Err(Error::bad_file(
+            &fc_path,
+            format!("does not start with {}", cert_path.display()),
+            "the fullchain file must be the leaf then its intermediates; re-issue or rebuild it",
+        ));
+    }
+    let key_bytes = Zeroizing::new(crate::files::read_limited(&key_path, 1024 * 1024)?);
+    let key = crate::keys::load_private_key(&key_bytes, &key_path)?;
+    let cert = x509::parse_cert(&der, &cert_path)?;
+    if cert.public_key().raw != key.subject_public_key_info().as_slice() {
+        return Err(Error::KeyMismatch {
+            key: key_path,
+            cert: cert_path,
+        });
+    }
+    let key_type = KeyType::of(&key)?;
+    let issuer_index = chain
+        .iter()
+        .position(|ca| {
+            x509::parse_cert(&ca.der, Path::new("<ca>"))
+                .map(|c| {
+                    c.subject().as_raw() == cert.issuer().as_raw()
+                        && cert.verify_signature(Some(c.public_key())).is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .ok_or_else(|| {
+            Error::bad_file(
+                &cert_path,
+                format!(
+                    "not issued by the CA in {} (its issuer is {})",
+                    ca_dir.display(),
+                    cert.issuer()
+                ),
+                "pass --dir with the CA directory that issued it",
+            )
+        })?;
+    for (n, c) in full[1..].iter().enumerate() {
+        if chain.get(issuer_index + n).map(|ca| &ca.der) != Some(c) {
+            return Err(Error::bad_file(
+                &fc_path,
+                "its intermediates differ from the CA chain",
+                "rebuild it: the leaf, then the issuing CA and its parents, without the root",
+            ));
+        }
+    }
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .map(str::to_string);
+    let name = stem
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "cert".into());
+    Ok(Leaf {
+        stem: stem.to_path_buf(),
+        name,
+        intermediates: full[1..].to_vec(),
+        key_pkcs8: Zeroizing::new(key.serialize_der()),
+        key_type,
+        subject: cert.subject().to_string(),
+        cn,
+        sans: x509::san_strings(&cert),
+        serial: crate::serial::Serial::from_bytes(cert.raw_serial()).hex(),
+        not_after: x509::validity(&cert).1,
+        issuer_index,
+        der,
+    })
+}
+
+fn read_crls(paths: &[PathBuf], chain: &[CaCert], now: OffsetDateTime) -> Result<Vec<Crl>> {
+    use x509_parser::prelude::FromDer;
+    use x509_parser::revocation_list::CertificateRevocationList;
+    let mut out: Vec<Crl> = Vec::new();
+    for path in paths {
+        let bytes = crate::files::read_limited(path, 64 * 1024 * 1024)?;
+        let ders: Vec<Vec<u8>> = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+            crate::pem::parse_all(&bytes, path)?
+                .into_iter()
+                .filter(|b| b.label == "X509 CRL")
+                .map(|b| b.der)
+                .collect()
+        } else {
+            vec![bytes]
+        };
+        if ders.is_empty() {
+            return Err(Error::bad_file(
+                path,
+                "no CRL in this file (-----BEGIN X509 CRL-----)",
+                "give a CRL made by `mtls-ca crl` or `openssl ca -gencrl`",
+            ));
+        }
+        for der in ders {
+            let (rest, crl) = CertificateRevocationList::from_der(&der).map_err(|e| {
+                Error::bad_file(
+                    path,
+                    format!("not a valid CRL ({e})"),
+                    "give a PEM or DER CRL",
+                )
+            })?;
+            if !rest.is_empty() {
+                return Err(Error::bad_file(
+                    path,
+                    "trailing bytes after the CRL",
+                    "give a clean PEM or DER CRL",
+                ));
+            }
+            let idx = chain.iter().position(|ca| {
+                x509::parse_cert(&ca.der, Path::new("<ca>"))
+                    .map(|c| {
+                        c.subject().as_raw() == crl.issuer().as_raw()
+                            && crl.verify_signature(c.public_key()).is_ok()
+                    })
+                    .unwrap_or(false)
+            });
+            let Some(issuer_index) = idx else {
+                return Err(Error::bad_file(
+                    path,
+                    format!(
+                        "the CRL of {} is not signed by any CA of this chain",
+                        crl.issuer()
+                    ),
+                    "give the CRLs of the CA in --dir and of its parents",
+                ));
+            };
+            let next_update = crl.next_update().map(|t| t.to_datetime());
+            if let Some(nu) = next_update {
+                if nu <= now {
+                    return Err(Error::bad_file(
+                        path,
+                        format!(
+                            "the CRL of {} expired on {} (nextUpdate): servers would reject every client",
+                            crl.issuer(),
+                            crate::ca::fmt_date(nu)
+                        ),
+                        "make a fresh one with `mtls-ca crl` (or `openssl ca -gencrl`)",
+                    ));
+                }
+            }
+            if out.iter().any(|c| c.issuer_index == issuer_index) {
+                return Err(Error::bad_file(
+                    path,
+                    format!("a second CRL for {}", crl.issuer()),
+                    "give one CRL per CA (the newest)",
+                ));
+            }
+            let revoked_decimal = crl
+                .iter_revoked_certificates()
+                .map(|r| r.serial().to_string())
+                .collect();
+            out.push(Crl {
+                revoked_decimal,
+                path: path.clone(),
+                issuer_index,
+                next_update,
+                der: der.clone(),
+            });
+        }
+    }
+    out.sort_by_key(|c| c.issuer_index);
+    Ok(out)
+}
+
+fn common_warnings(t: Target, i: &Inputs) -> Vec<String> {
+    let mut w = Vec::new();
+    for c in &i.crls {
+        if let Some(nu) = c.next_update {
+            let left = (nu - i.now).whole_days();
+            if left < CRL_WARN_DAYS {
+                w.push(format!(
+                    "the CRL {} expires in {left} days ({}): when it does, {t} rejects every client; schedule `mtls-ca crl` before then",
+                    c.path.display(),
+                    crate::ca::fmt_date(nu)
+                ));
+            }
+        }
+    }
+    if i.crls.is_empty() && t.needs_crl_per_ca() {
+        w.push(format!(
+            "no CRL given: {t} will accept revoked client certificates until they expire; pass --crl for every CA of the chain"
+        ));
+    }
+    if !i.crls.is_empty() && !t.supports_crl() {
+        w.push(format!(
+            "{t} does not check CRL files: --crl is ignored; revoked certificates stay accepted until they expire"
+        ));
+    }
+    for (role, leaf) in [("server", &i.server), ("client", &i.client)] {
+        let Some(l) = leaf else { continue };
+        if l.key_type == KeyType::Ed25519 {
+            let who = match t {
+                Target::Aws => "AWS API Gateway rejects Ed25519 certificates",
+                Target::Java | Target::Node | Target::Requests | Target::Httpx | Target::Curl => {
+                    "some client TLS stacks (older Java, browsers) cannot use Ed25519"
+                }
+                _ => "browsers and many TLS clients cannot use Ed25519",
+            };
+            w.push(format!(
+                "the {role} key {} is Ed25519: {who}; prefer ecdsa-p256",
+                l.stem.display()
+            ));
+        }
+        let left = (l.not_after - i.now).whole_days();
+        if left < 30 {
+            w.push(format!(
+                "the {role} certificate {} expires in {left} days ({}); renew it soon",
+                l.stem.display(),
+                crate::ca::fmt_date(l.not_after)
+            ));
+        }
+    }
+    if i.chain.iter().any(|c| {
+        x509::parse_cert(&c.der, Path::new("<ca>"))
+            .map(|p| {
+                p.public_key().algorithm.algorithm == x509_parser::oid_registry::OID_SIG_ED25519
+            })
+            .unwrap_or(false)
+    }) && t != Target::Aws
+    {
+        w.push(
+            "the CA key is Ed25519: AWS API Gateway, browsers and many TLS stacks reject such chains"
+                .into(),
+        );
+    }
+    w
+}
+
+/// Adds the copies of the trust bundle and CRLs every server target references.
+pub fn add_trust_files(i: &Inputs, files: &mut FileSet) {
+    files.public(i.path("ca-bundle.pem"), i.ca_bundle_pem());
+    if !i.crls.is_empty() {
+        files.public(i.path("crls.pem"), i.crls_pem());
+    }
+}
+
+/// Adds `server.fullchain.crt` and `server.key` (0600) to `files`.
+pub fn add_server_files(i: &Inputs, files: &mut FileSet) {
+    let s = i.server();
+    files.public(i.path("server.fullchain.crt"), s.fullchain_pem());
+    files.private(i.path("server.key"), s.key_pem());
+}
+
+/// The headers that carry the client identity upstream, as (name, meaning).
+pub const IDENTITY_HEADERS: [(&str, &str); 5] = [
+    ("X-SSL-Client-Verify", "verify status (SUCCESS)"),
+    ("X-SSL-Client-Subject", "subject DN"),
+    ("X-SSL-Client-Issuer", "issuer DN"),
+    ("X-SSL-Client-Serial", "serial (hex)"),
+    ("X-SSL-Client-Fingerprint", "fingerprint"),
+];
+
+/// A test line that says what to expect from a client that presents no certificate.
+pub fn curl_without_cert(i: &Inputs) -> String {
+    format!(
+        "curl {}--cacert {} {}",
+        i.resolve_flag(),
+        sh(&i.p("ca-bundle.pem")),
+        i.url()
+    )
+}
+
+/// What `export p12` (and `issue client --p12`) is asked to do.
+#[derive(Debug, Clone)]
+pub struct P12Request {
+    /// The CA directory (its chain is included in the file).
+    pub ca_dir: PathBuf,
+    /// The client (or server) stem.
+    pub stem: PathBuf,
+    /// The file to write.
+    pub out_file: PathBuf,
+    /// The passphrase.
+    pub passphrase: Zeroizing<String>,
+    /// modern or legacy.
+    pub profile: P12Profile,
+}
+
+/// Plans a PKCS#12 file for a stem: leaf, key, intermediates and root, friendlyName = the CN,
+/// localKeyID = SHA-1 of the leaf, written 0600. The file is read back before it is planned.
+pub fn p12_plan(req: &P12Request) -> Result<Plan> {
+    let chain = read_ca_chain(&req.ca_dir)?;
+    let leaf = read_leaf(&req.stem, "--client", &chain, &req.ca_dir)?;
+    let mut certs = chain[leaf.issuer_index..]
+        .iter()
+        .map(|c| c.der.clone())
+        .collect::<Vec<_>>();
+    if certs.is_empty() {
+        certs = leaf.intermediates.clone();
+    }
+    let alias = leaf.cn.clone().unwrap_or_else(|| leaf.name.clone());
+    let p12 = crate::pkcs12::build(
+        &leaf.der,
+        &certs,
+        &leaf.key_pkcs8,
+        &alias,
+        &req.passphrase,
+        req.profile,
+    )?;
+    crate::pkcs12::check(&p12, &req.passphrase)?;
+    let mut files = FileSet::new();
+    files.private(&req.out_file, p12);
+    let mut warnings = Vec::new();
+    if leaf.key_type == KeyType::Ed25519 {
+        warnings.push(
+            "the key is Ed25519: macOS Keychain, Windows and older Java cannot import it".into(),
+        );
+    }
+    let f = sh(&req.out_file.display().to_string());
+    Ok(Plan {
+        target: "p12".into(),
+        files,
+        warnings,
+        start: Vec::new(),
+        test: vec![
+            format!("openssl pkcs12 -info -noout -in {f}"),
+            format!("keytool -list -storetype PKCS12 -keystore {f}"),
+            format!("curl --cert-type P12 --cert {f}:PASSPHRASE --cacert CA_BUNDLE URL"),
+        ],
+        notes: vec![format!(
+            "PKCS#12 {} ({}){}",
+            req.profile.as_str(),
+            req.profile.describe(),
+            if req.profile == P12Profile::Modern {
+                "; for macOS Keychain or Java older than 8u301 use --p12-legacy"
+            } else {
+                ""
+            }
+        )],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_with_aliases_and_refuse_unknown_ones() {
+        for t in Target::ALL {
+            assert_eq!(t.as_str().parse::<Target>().unwrap(), t);
+        }
+        assert_eq!("k8s".parse::<Target>().unwrap(), Target::K8sIngress);
+        assert_eq!("Python".parse::<Target>().unwrap(), Target::Requests);
+        let e = "lighttpd".parse::<Target>().unwrap_err();
+        assert!(e.hint().unwrap().contains("nginx"));
+    }
+
+    #[test]
+    fn upstream_urls_are_parsed_and_unsafe_ones_refused() {
+        let u = Upstream::parse("https://app.internal/api").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("app.internal", 443, "/api")
+        );
+        let u = Upstream::parse("http://[::1]:8080").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 8080));
+        assert_eq!(u.authority(), "[::1]:8080");
+        for bad in [
+            "ftp://x",
+            "app:80",
+            "http://a b",
+            "http://x/$host",
+            "http://x/\"; evil",
+            "http://user@x",
+            "http://x:99999",
+        ] {
+            assert!(Upstream::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses_split_and_validate() {
+        assert_eq!(split_listen("8443"), ("127.0.0.1".into(), 8443));
+        assert_eq!(split_listen("0.0.0.0:443"), ("0.0.0.0".into(), 443));
+        assert_eq!(split_listen("[::1]:9443"), ("::1".into(), 9443));
+        assert!(check_listen("127.0.0.1:8443").is_ok());
+        assert!(check_listen("[::1]:8443").is_ok());
+        assert!(check_listen("nowhere").is_err());
+        assert!(check_listen("a;b:80").is_err());
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(sh("/a/b.pem"), "/a/b.pem");
+        assert_eq!(sh("/a b/it's"), "'/a b/it'\\''s'");
+    }
+}

@@ -591,31 +591,16 @@ impl Ca {
         subject_key: &impl PublicKeyData,
         serial: &Serial,
     ) -> Result<Vec<u8>> {
-        let ca = x509::parse_cert(&self.cert_der, &self.dir.join(CA_CERT))?;
-        let mut ip = rcgen::CertificateParams::default();
-        let (dn, _exact) = dn_from_x509(ca.subject());
-        ip.distinguished_name = dn;
-        ip.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-        ];
-        if let Some(ski) = x509::ski(&ca) {
-            ip.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(ski);
+        self.signer().sign(params, subject_key, serial)
+    }
+
+    /// What signing needs, without the store: shareable across threads (bulk issuance).
+    pub(crate) fn signer(&self) -> Signer<'_> {
+        Signer {
+            cert_der: &self.cert_der,
+            key: &self.key,
+            cert_path: self.dir.join(CA_CERT),
         }
-        let issuer = rcgen::Issuer::new(ip, &self.key);
-        let mut der = profile::with_ski(params, subject_key)
-            .signed_by(subject_key, &issuer)?
-            .der()
-            .to_vec();
-        let issuer_matches = x509::parse_cert(&der, Path::new("<new certificate>"))?
-            .issuer()
-            .as_raw()
-            == ca.subject().as_raw();
-        if !issuer_matches {
-            der = crate::der::replace_issuer(&der, ca.subject().as_raw(), &self.key)?;
-        }
-        x509::self_check(&der, &self.cert_der, serial, false)?;
-        Ok(der)
     }
 
     /// The CA directory.
@@ -664,6 +649,51 @@ impl Ca {
     pub fn serial_hex(&self) -> Result<String> {
         let c = x509::parse_cert(&self.cert_der, &self.dir.join(CA_CERT))?;
         Ok(Serial::from_bytes(c.raw_serial()).hex())
+    }
+}
+
+/// The CA certificate and key, borrowed for signing (`Sync`, so bulk issuance can sign on
+/// every core while the store stays with the [`Ca`]).
+pub(crate) struct Signer<'a> {
+    cert_der: &'a [u8],
+    key: &'a KeyPair,
+    cert_path: PathBuf,
+}
+
+impl Signer<'_> {
+    /// Signs `params` for `subject_key`, fixing the issuer bytes if rcgen could not reproduce
+    /// them, and runs the self-check.
+    pub(crate) fn sign(
+        &self,
+        params: &rcgen::CertificateParams,
+        subject_key: &impl PublicKeyData,
+        serial: &Serial,
+    ) -> Result<Vec<u8>> {
+        let ca = x509::parse_cert(self.cert_der, &self.cert_path)?;
+        let mut ip = rcgen::CertificateParams::default();
+        let (dn, _exact) = dn_from_x509(ca.subject());
+        ip.distinguished_name = dn;
+        ip.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        if let Some(ski) = x509::ski(&ca) {
+            ip.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(ski);
+        }
+        let issuer = rcgen::Issuer::new(ip, self.key);
+        let mut der = profile::with_ski(params, subject_key)
+            .signed_by(subject_key, &issuer)?
+            .der()
+            .to_vec();
+        let issuer_matches = x509::parse_cert(&der, Path::new("<new certificate>"))?
+            .issuer()
+            .as_raw()
+            == ca.subject().as_raw();
+        if !issuer_matches {
+            der = crate::der::replace_issuer(&der, ca.subject().as_raw(), self.key)?;
+        }
+        x509::self_check(&der, self.cert_der, serial, false)?;
+        Ok(der)
     }
 }
 

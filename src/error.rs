@@ -115,6 +115,20 @@ pub enum Error {
     /// A freshly signed certificate failed its own verification; nothing was written.
     #[error("internal check failed on the new certificate: {0}")]
     SelfCheck(String),
+    /// A line of a bulk-issuance file is unusable; earlier chunks may have been issued.
+    #[error("{}:{line}: {reason}", file.display())]
+    BatchLine {
+        /// The batch file (`-` for stdin).
+        file: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+        /// What to do.
+        hint: String,
+        /// Certificates issued (and kept) from earlier chunks.
+        issued: usize,
+    },
     /// A network peer could not be reached or did not answer in time.
     #[error("{target}: {reason}")]
     Connect {
@@ -159,6 +173,13 @@ impl Error {
             }
             Error::UnknownSerial { .. } => "see the known serials with `mtls-ca list`".into(),
             Error::Connect { hint, .. } => hint.clone(),
+            Error::BatchLine { hint, issued, .. } => {
+                if *issued > 0 {
+                    format!("{hint}; {issued} certificates of earlier chunks were issued and kept (see mtls-ca list): remove those lines before retrying")
+                } else {
+                    format!("{hint}; nothing was issued")
+                }
+            }
             Error::Crypto(_) | Error::SelfCheck(_) => {
                 "this is a bug in mtls-ca: please report it with MTLS_CA_DEBUG=1 output".into()
             }

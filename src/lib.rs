@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod ca;
 pub mod crl;
 pub mod csr;
@@ -34,8 +35,8 @@ pub mod keys;
 pub mod lifecycle;
 pub mod names;
 pub mod pem;
-pub mod probe;
 pub mod pkcs12;
+pub mod probe;
 pub mod profile;
 pub mod rotate;
 pub mod secret;

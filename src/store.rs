@@ -273,6 +273,17 @@ impl Store {
 
     /// Records a signed certificate under its reserved serial.
     pub fn record_issued(&mut self, rec: &Record, now: OffsetDateTime) -> Result<()> {
+        self.record_many(std::slice::from_ref(rec), now)
+    }
+
+    /// Reserves `n` fresh random serials in one transaction (bulk issuance), committed before
+    /// anything is signed.
+    pub fn reserve_serials(
+        &mut self,
+        rng: &SystemRandom,
+        n: usize,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Serial>> {
         let path = self.path.clone();
         let map = |source| Error::Store {
             path: path.clone(),
@@ -282,33 +293,72 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map)?;
-        let n = tx
-            .execute(
-                "UPDATE certificates SET state = 'issued', profile = ?2, subject = ?3, sans = ?4,
-                 key_type = ?5, not_before = ?6, not_after = ?7, der = ?8, sha256 = ?9, stem = ?10,
-                 ca_serial = ?11, issued_at = ?12
-                 WHERE serial = ?1 AND state = 'reserved'",
-                params![
-                    rec.serial.hex(),
-                    rec.profile,
-                    rec.subject,
-                    serde_json::to_string(&rec.sans).unwrap_or_else(|_| "[]".into()),
-                    rec.key_type,
-                    rec.not_before.unix_timestamp(),
-                    rec.not_after.unix_timestamp(),
-                    rec.der,
-                    rec.sha256,
-                    rec.stem,
-                    rec.ca_serial,
-                    now.unix_timestamp(),
-                ],
-            )
+        let mut out = Vec::with_capacity(n);
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO certificates (serial, state, reserved_at) VALUES (?1, 'reserved', ?2)",
+                )
+                .map_err(map)?;
+            while out.len() < n {
+                let serial = Serial::random(rng)?;
+                if stmt
+                    .execute(params![serial.hex(), now.unix_timestamp()])
+                    .map_err(map)?
+                    == 1
+                {
+                    out.push(serial);
+                }
+            }
+        }
+        tx.commit().map_err(map)?;
+        Ok(out)
+    }
+
+    /// Records signed certificates under their reserved serials, all in one transaction.
+    pub fn record_many(&mut self, recs: &[Record], now: OffsetDateTime) -> Result<()> {
+        let path = self.path.clone();
+        let map = |source| Error::Store {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map)?;
-        if n != 1 {
-            return Err(Error::StoreFormat {
-                path: self.path.clone(),
-                reason: format!("serial {} was not reserved", rec.serial),
-            });
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE certificates SET state = 'issued', profile = ?2, subject = ?3, sans = ?4,
+                     key_type = ?5, not_before = ?6, not_after = ?7, der = ?8, sha256 = ?9, stem = ?10,
+                     ca_serial = ?11, issued_at = ?12
+                     WHERE serial = ?1 AND state = 'reserved'",
+                )
+                .map_err(map)?;
+            for rec in recs {
+                let n = stmt
+                    .execute(params![
+                        rec.serial.hex(),
+                        rec.profile,
+                        rec.subject,
+                        serde_json::to_string(&rec.sans).unwrap_or_else(|_| "[]".into()),
+                        rec.key_type,
+                        rec.not_before.unix_timestamp(),
+                        rec.not_after.unix_timestamp(),
+                        rec.der,
+                        rec.sha256,
+                        rec.stem,
+                        rec.ca_serial,
+                        now.unix_timestamp(),
+                    ])
+                    .map_err(map)?;
+                if n != 1 {
+                    return Err(Error::StoreFormat {
+                        path: self.path.clone(),
+                        reason: format!("serial {} was not reserved", rec.serial),
+                    });
+                }
+            }
         }
         tx.commit().map_err(map)?;
         Ok(())

@@ -169,8 +169,20 @@ const ISSUE_CLIENT_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), ST
 #[derive(Debug, Args)]
 pub struct IssueArgs {
     /// Subject common name (for servers: the host name, also added as a SAN).
-    #[arg(long, value_name = "NAME")]
-    pub cn: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "batch")]
+    pub cn: Option<String>,
+    /// Issue one certificate per line of FILE (CSV cn,sans,out or JSON lines; - for stdin).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cn", "san", "out", "p12"])]
+    pub batch: Option<PathBuf>,
+    /// With --batch: put the files under DIR (relative out columns are joined to it).
+    #[arg(long, value_name = "DIR", requires = "batch")]
+    pub out_dir: Option<PathBuf>,
+    /// With --batch: lines per chunk (one store transaction and all-or-nothing files each).
+    #[arg(long, value_name = "N", requires = "batch", default_value_t = 1000)]
+    pub chunk: usize,
+    /// With --batch: signing threads (default: one per core).
+    #[arg(long, value_name = "N", requires = "batch", default_value_t = 0)]
+    pub threads: usize,
     /// Subject alternative name: DNS name, IP, email or URI (repeatable).
     #[arg(long, value_name = "VALUE")]
     pub san: Vec<String>,

@@ -14,6 +14,9 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
         IssueCommand::Server(a) => (Profile::Server, a),
         IssueCommand::Client(a) => (Profile::Client, a),
     };
+    if let Some(file) = &a.batch {
+        return batch(dir, profile, a, file, out);
+    }
     let opts = options(profile, a)?;
     // --p12: the passphrase is read and STEM.p12 checked free before anything is issued.
     let p12 = if a.p12 {
@@ -60,9 +63,10 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
 
 /// Validated issue options from the arguments.
 pub fn options(profile: Profile, a: &IssueArgs) -> anyhow::Result<IssueOptions> {
+    let cn = a.cn.clone().unwrap_or_default();
     Ok(IssueOptions {
         profile,
-        cn: a.cn.clone(),
+        cn: cn.clone(),
         sans: a.san.clone(),
         days: a
             .days
@@ -70,7 +74,7 @@ pub fn options(profile: Profile, a: &IssueArgs) -> anyhow::Result<IssueOptions> 
             .map(|d| mtls_ca::duration::parse_days("--days", d))
             .transpose()?,
         key_type: a.key_type.parse()?,
-        stem: a.out.clone().unwrap_or_else(|| default_stem(&a.cn)),
+        stem: a.out.clone().unwrap_or_else(|| default_stem(&cn)),
         force: a.force,
         allow_long_validity: a.allow_long_validity,
     })
@@ -78,17 +82,77 @@ pub fn options(profile: Profile, a: &IssueArgs) -> anyhow::Result<IssueOptions> 
 
 /// The CN made filename-safe (`*.example.com` → `wildcard.example.com`).
 pub fn default_stem(cn: &str) -> PathBuf {
-    let s: String = cn
-        .replace('*', "wildcard")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let s = s.trim_start_matches('.').to_string();
-    PathBuf::from(if s.is_empty() { "cert".to_string() } else { s })
+    mtls_ca::batch::default_stem(cn)
+}
+
+/// `issue client|server --batch FILE`: bulk issuance with a progress line on a terminal.
+fn batch(
+    dir: &Path,
+    profile: Profile,
+    a: &IssueArgs,
+    file: &Path,
+    out: &Output,
+) -> anyhow::Result<Outcome> {
+    use std::io::{IsTerminal, Read, Write};
+    let text = if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .take(mtls_ca::batch::MAX_BATCH_BYTES)
+            .read_to_string(&mut s)
+            .map_err(|e| mtls_ca::Error::Io {
+                path: file.to_path_buf(),
+                source: e,
+            })?;
+        s
+    } else {
+        let bytes = mtls_ca::files::read_limited(file, mtls_ca::batch::MAX_BATCH_BYTES)?;
+        String::from_utf8(bytes).map_err(|_| mtls_ca::Error::BadFile {
+            path: file.to_path_buf(),
+            reason: "not UTF-8 text".into(),
+            hint: "give a CSV or JSON-lines file".into(),
+        })?
+    };
+    let items = mtls_ca::batch::parse(&text, file, a.out_dir.as_deref())?;
+    let opts = mtls_ca::batch::BatchOptions {
+        profile,
+        key_type: a.key_type.parse()?,
+        days: a
+            .days
+            .as_deref()
+            .map(|d| mtls_ca::duration::parse_days("--days", d))
+            .transpose()?,
+        force: a.force,
+        chunk: a.chunk,
+        threads: a.threads,
+    };
+    let mut ca = Ca::open_with(
+        dir,
+        &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+    )?;
+    let tty = !out.quiet && !out.json && std::io::stderr().is_terminal();
+    let mut progress = |done: usize, total: usize| {
+        if tty {
+            let _ = write!(std::io::stderr(), "\r  issued {done}/{total}");
+        }
+    };
+    let summary = ca.issue_batch(&items, file, &opts, super::now(), &mut progress);
+    if tty {
+        eprintln!();
+    }
+    let summary = summary?;
+    if out.json {
+        out.json_doc(&serde_json::to_value(&summary)?)?;
+    }
+    out.status(format!(
+        "{} {} {} certificates in {} chunk(s), valid until {}",
+        out.bold("created"),
+        summary.issued,
+        profile.as_str(),
+        summary.chunks,
+        mtls_ca::ca::fmt_date(summary.not_after)
+    ));
+    for w in &summary.warnings {
+        out.warn(w);
+    }
+    Ok(Outcome::Ok)
 }

@@ -242,6 +242,9 @@ fn parse_csv_line(l: &str) -> std::result::Result<Fields, String> {
     Ok((cn, sans, out))
 }
 
+/// A signed certificate (DER) and its new key (PKCS#8 PEM, wiped on drop).
+type Signed = (Vec<u8>, zeroize::Zeroizing<Vec<u8>>);
+
 /// A validated line, ready to sign.
 struct Prepared {
     line: usize,
@@ -386,51 +389,49 @@ impl Ca {
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
         threads: usize,
-    ) -> Result<Vec<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)>> {
+    ) -> Result<Vec<Signed>> {
         let signer = self.signer();
         let per = prepared.len().div_ceil(threads.max(1)).max(1);
-        let results: Vec<Result<Vec<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)>>> =
-            std::thread::scope(|s| {
-                let handles: Vec<_> = prepared
-                    .chunks(per)
-                    .zip(serials.chunks(per))
-                    .map(|(ps, ss)| {
-                        let signer = &signer;
-                        s.spawn(move || {
-                            let mut out = Vec::with_capacity(ps.len());
-                            for (p, serial) in ps.iter().zip(ss) {
-                                let key = keys::generate(opts.key_type)?;
-                                let params = profile::params(&profile::Request {
-                                    profile: opts.profile,
-                                    cn: p.cn.clone(),
-                                    org: None,
-                                    sans: p.sans.clone(),
-                                    key_type: opts.key_type,
-                                    serial: serial.clone(),
-                                    not_before,
-                                    not_after,
-                                    pathlen: None,
-                                    constraints: Constraints::default(),
-                                })?;
-                                let der = signer.sign(&params, &key, serial)?;
-                                let pem = zeroize::Zeroizing::new(
-                                    keys::to_pkcs8_pem(&key).as_bytes().to_vec(),
-                                );
-                                out.push((der, pem));
-                            }
-                            Ok(out)
-                        })
+        let results: Vec<Result<Vec<Signed>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = prepared
+                .chunks(per)
+                .zip(serials.chunks(per))
+                .map(|(ps, ss)| {
+                    let signer = &signer;
+                    s.spawn(move || {
+                        let mut out = Vec::with_capacity(ps.len());
+                        for (p, serial) in ps.iter().zip(ss) {
+                            let key = keys::generate(opts.key_type)?;
+                            let params = profile::params(&profile::Request {
+                                profile: opts.profile,
+                                cn: p.cn.clone(),
+                                org: None,
+                                sans: p.sans.clone(),
+                                key_type: opts.key_type,
+                                serial: serial.clone(),
+                                not_before,
+                                not_after,
+                                pathlen: None,
+                                constraints: Constraints::default(),
+                            })?;
+                            let der = signer.sign(&params, &key, serial)?;
+                            let pem = zeroize::Zeroizing::new(
+                                keys::to_pkcs8_pem(&key).as_bytes().to_vec(),
+                            );
+                            out.push((der, pem));
+                        }
+                        Ok(out)
                     })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(Error::Crypto("a signing thread failed".into()))
-                        })
-                    })
-                    .collect()
-            });
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Crypto("a signing thread failed".into())))
+                })
+                .collect()
+        });
         let mut all = Vec::with_capacity(prepared.len());
         for r in results {
             all.extend(r?);

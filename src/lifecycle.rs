@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::keys::KeyType;
 use crate::profile::{self, Profile};
 use crate::serial::Serial;
-use crate::store::{Entry, Status, Store};
+use crate::store::{Entry, Store};
 use crate::x509;
 
 /// Which certificate a command is about.
@@ -141,10 +141,11 @@ fn prefix(store: &mut Store, p: &str) -> Result<Vec<String>> {
     };
     let conn = store.conn();
     let mut stmt = conn
-        .prepare("SELECT serial FROM certificates WHERE state != 'reserved' AND substr(serial, 1, ?2) = ?1")
+        // A range on the primary key ('g' sorts after every hex digit), not a scan.
+        .prepare("SELECT serial FROM certificates WHERE state != 'reserved' AND serial >= ?1 AND serial < ?2")
         .map_err(map)?;
     let rows = stmt
-        .query_map(params![p, p.len() as i64], |r| r.get::<_, String>(0))
+        .query_map(params![p, format!("{p}g")], |r| r.get::<_, String>(0))
         .map_err(map)?;
     rows.collect::<std::result::Result<Vec<_>, _>>()
         .map_err(map)
@@ -381,12 +382,7 @@ pub fn revoked_by(store: &mut Store, ca_serial: &str) -> Result<Vec<RevokedEntry
 
 /// Valid leaf certificates whose notAfter falls within `within` of `now`.
 pub fn expiring(store: &Store, now: OffsetDateTime, within: Duration) -> Result<Vec<Entry>> {
-    let limit = now + within;
-    Ok(store
-        .list(now, Some(Status::Valid))?
-        .into_iter()
-        .filter(|e| e.not_after <= limit)
-        .collect())
+    store.expiring(now, now + within)
 }
 
 /// Options of `renew`.

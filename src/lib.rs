@@ -13,6 +13,8 @@
 //! - [`store`]: the SQLite store that tracks every serial.
 //! - [`files`]: safe, all-or-nothing file writing (0600 keys, no overwrite, `.bak` on force).
 //! - [`pem`], [`x509`], [`der`]: reading and checking encoded objects.
+//! - [`inspect`]: any PEM/DER/PKCS#12 input described, with warnings; [`fetch`]: a live server's chain.
+//! - [`verify`]: path validation with rustls' own verifiers, as a report with fixes.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -20,13 +22,16 @@ pub mod ca;
 pub mod der;
 pub mod duration;
 pub mod error;
+pub mod fetch;
 pub mod files;
+pub mod inspect;
 pub mod keys;
 pub mod names;
 pub mod pem;
 pub mod profile;
 pub mod serial;
 pub mod store;
+pub mod verify;
 pub mod x509;
 
 pub use error::{Error, Result};

@@ -233,6 +233,14 @@ pub fn load(
     })
 }
 
+/// The leaf file of a stem (`server.fullchain.crt` → `server.crt`).
+pub fn leaf_file(label: &str) -> String {
+    match label.strip_suffix(".fullchain.crt") {
+        Some(stem) => format!("{stem}.crt"),
+        None => label.to_string(),
+    }
+}
+
 /// The file a fullchain would have next to `label` (`server.crt` → `server.fullchain.crt`).
 pub fn fullchain_name(label: &str) -> String {
     let stem = label
@@ -656,7 +664,7 @@ fn explain(
                 _ => problem(
                     "expired",
                     format!("expired {when} ({})", crate::ca::fmt_date(na)),
-                    format!("mtls-ca renew --cert {label}, then deploy the new files"),
+                    format!("mtls-ca renew --cert {}, then deploy the new files", leaf_file(label)),
                 ),
             }
         }

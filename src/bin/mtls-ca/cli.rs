@@ -62,6 +62,12 @@ pub enum Command {
     /// The whole seed recipe in one command: CA, server and client certificates.
     #[command(after_help = QUICKSTART_HELP)]
     Quickstart(QuickstartArgs),
+    /// Describe certificates, chains, CSRs, CRLs, keys, PKCS#12 files or a live server's chain.
+    #[command(after_help = crate::cmd::inspect::HELP)]
+    Inspect(crate::cmd::inspect::InspectArgs),
+    /// Check a certificate the way a rustls peer would, and say how to fix what fails.
+    #[command(after_help = crate::cmd::verify::HELP)]
+    Verify(crate::cmd::verify::VerifyArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,9 +1,11 @@
 //! One module per command: turn parsed arguments into library requests, call, render.
 
 mod init;
+pub mod inspect;
 mod issue;
 mod list;
 mod quickstart;
+pub mod verify;
 
 use crate::cli::{CaCommand, Cli, Command};
 use crate::output::Output;
@@ -17,6 +19,8 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Issue(c) => issue::run(dir, c, out),
         Command::List(a) => list::run(dir, a, out),
         Command::Quickstart(a) => quickstart::run(a, out),
+        Command::Inspect(a) => inspect::run(a, out),
+        Command::Verify(a) => verify::run(dir, a, out),
     }
 }
 

@@ -162,7 +162,8 @@ pub fn fetch_chain(target: &Target, timeout: Duration) -> Result<Vec<Vec<u8>>> {
             target,
             format!(
                 "cannot connect: {}",
-                last.map(|e| e.to_string()).unwrap_or_else(|| "no address".into())
+                last.map(|e| e.to_string())
+                    .unwrap_or_else(|| "no address".into())
             ),
             "check the host and port, and that the server is running",
         )

@@ -274,7 +274,9 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
             return None;
         }
         (
-            input[2..2 + n].iter().fold(0usize, |a, b| (a << 8) | *b as usize),
+            input[2..2 + n]
+                .iter()
+                .fold(0usize, |a, b| (a << 8) | *b as usize),
             2 + n,
         )
     };
@@ -535,14 +537,19 @@ pub fn describe_cert(der: &[u8], path: &Path, now: OffsetDateTime) -> Result<Cer
     }
     // Names and purposes of leaves.
     if !is_ca {
-        let server = eku.as_ref().is_some_and(|e| e.iter().any(|p| p == "serverAuth"));
+        let server = eku
+            .as_ref()
+            .is_some_and(|e| e.iter().any(|p| p == "serverAuth"));
         let cn = cert
             .subject()
             .iter_common_name()
             .next()
             .and_then(|c| c.as_str().ok())
             .map(escape);
-        let dns_ip: Vec<&Name> = sans.iter().filter(|n| n.kind == "dns" || n.kind == "ip").collect();
+        let dns_ip: Vec<&Name> = sans
+            .iter()
+            .filter(|n| n.kind == "dns" || n.kind == "ip")
+            .collect();
         if server && dns_ip.is_empty() {
             warnings.push(
                 "server certificate without a DNS or IP subjectAltName: clients ignore the CN and will reject it".into(),
@@ -632,7 +639,9 @@ fn describe_csr(der: &[u8], path: &Path) -> Result<CsrInfo> {
     let signature_valid = csr.verify_signature().is_ok();
     let mut warnings = Vec::new();
     if !signature_valid {
-        warnings.push("the CSR's signature does not verify: it was altered; mtls-ca sign refuses it".into());
+        warnings.push(
+            "the CSR's signature does not verify: it was altered; mtls-ca sign refuses it".into(),
+        );
     }
     if key_type == "rsa" && key_bits < 2048 {
         warnings.push(format!("weak key: RSA {key_bits} bits (use 2048 or more)"));
@@ -641,7 +650,9 @@ fn describe_csr(der: &[u8], path: &Path) -> Result<CsrInfo> {
         warnings.push(format!("weak signature algorithm {signature_algorithm}"));
     }
     if sans.is_empty() {
-        warnings.push("no subjectAltName requested: add names when signing (mtls-ca sign --san)".into());
+        warnings.push(
+            "no subjectAltName requested: add names when signing (mtls-ca sign --san)".into(),
+        );
     }
     Ok(CsrInfo {
         subject: fmt_name(&info.subject),
@@ -890,10 +901,18 @@ pub fn inspect_bytes(
                     Object::PrivateKey(key_info("pkcs1", Some(("rsa".into(), bits))))
                 }
                 "PKCS12" => Object::Pkcs12(describe_pkcs12(&b.der, path, passphrase, now)?),
-                "PUBLIC KEY" | "EC PARAMETERS" | "DH PARAMETERS" | "PKCS7" | "CMS" | "OPENSSH PRIVATE KEY" => {
+                "PUBLIC KEY"
+                | "EC PARAMETERS"
+                | "DH PARAMETERS"
+                | "PKCS7"
+                | "CMS"
+                | "OPENSSH PRIVATE KEY" => {
                     return Err(Error::bad_file(
                         path,
-                        format!("holds a {} block, which mtls-ca does not inspect", escape(&b.label)),
+                        format!(
+                            "holds a {} block, which mtls-ca does not inspect",
+                            escape(&b.label)
+                        ),
                         "give a certificate, CSR, CRL, private key or PKCS#12 file",
                     ))
                 }
@@ -941,7 +960,9 @@ fn detect_der(
         ));
     }
     if let Ok(([], _)) = X509Certificate::from_der(bytes) {
-        return Ok(Object::Certificate(Box::new(describe_cert(bytes, path, now)?)));
+        return Ok(Object::Certificate(Box::new(describe_cert(
+            bytes, path, now,
+        )?)));
     }
     if let Ok(([], _)) = CertificateRevocationList::from_der(bytes) {
         return Ok(Object::Crl(describe_crl(bytes, path, now)?));
@@ -959,10 +980,15 @@ fn detect_der(
         return Ok(Object::PrivateKey(key_info("sec1", Some(t))));
     }
     if let Some(bits) = rsa_bits(bytes) {
-        return Ok(Object::PrivateKey(key_info("pkcs1", Some(("rsa".into(), bits)))));
+        return Ok(Object::PrivateKey(key_info(
+            "pkcs1",
+            Some(("rsa".into(), bits)),
+        )));
     }
     if looks_like_pfx(bytes) {
-        return Ok(Object::Pkcs12(describe_pkcs12(bytes, path, passphrase, now)?));
+        return Ok(Object::Pkcs12(describe_pkcs12(
+            bytes, path, passphrase, now,
+        )?));
     }
     let _ = pkcs8::der::asn1::Any::from_der(bytes);
     Err(Error::bad_file(
@@ -1101,7 +1127,11 @@ fn chain_warnings(objects: &[Object]) -> Vec<String> {
 }
 
 /// Inspects a file (at most [`MAX_INPUT`] bytes).
-pub fn inspect_file(path: &Path, passphrase: Option<&str>, now: OffsetDateTime) -> Result<Inspection> {
+pub fn inspect_file(
+    path: &Path,
+    passphrase: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Inspection> {
     let bytes = crate::files::read_limited(path, MAX_INPUT)?;
     inspect_bytes(&bytes, &path.display().to_string(), passphrase, now)
 }

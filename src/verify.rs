@@ -431,12 +431,7 @@ fn revocation_of(chain: &[&[u8]], crls: &[Vec<u8>]) -> Option<(String, String, S
                         .reason_code()
                         .map(|(_, r)| reason_text(&r))
                         .unwrap_or("unspecified");
-                    return Some((
-                        fmt_name(cert.subject()),
-                        date,
-                        reason.to_string(),
-                        i == 0,
-                    ));
+                    return Some((fmt_name(cert.subject()), date, reason.to_string(), i == 0));
                 }
             }
         }
@@ -602,7 +597,10 @@ fn name_problem(leaf: &X509Certificate<'_>, purpose: Purpose, host: &str) -> Pro
     )
 }
 
-fn cert_label_of(chain: &[&[u8]], matches: impl Fn(&X509Certificate<'_>) -> bool) -> Option<(usize, String)> {
+fn cert_label_of(
+    chain: &[&[u8]],
+    matches: impl Fn(&X509Certificate<'_>) -> bool,
+) -> Option<(usize, String)> {
     chain.iter().enumerate().find_map(|(i, d)| {
         let c = parse(d)?;
         matches(&c).then(|| (i, fmt_name(c.subject())))
@@ -621,25 +619,25 @@ fn explain(
 ) -> Problem {
     let label = &input.cert_label;
     let at = input.at;
-    let ce = match e {
-        rustls::Error::InvalidCertificate(ce) => ce,
-        rustls::Error::InvalidCertRevocationList(crl) => {
-            return problem(
+    let ce =
+        match e {
+            rustls::Error::InvalidCertificate(ce) => ce,
+            rustls::Error::InvalidCertRevocationList(crl) => return problem(
                 "bad_crl",
                 format!("a CRL cannot be used: {crl:?}"),
                 "give the CRL the issuing CA published (mtls-ca crl), not an edited or foreign one",
-            )
-        }
-        other => {
-            return problem(
-                "invalid_certificate",
-                format!("rejected: {other}"),
-                "inspect it with `mtls-ca inspect FILE`",
-            )
-        }
-    };
+            ),
+            other => {
+                return problem(
+                    "invalid_certificate",
+                    format!("rejected: {other}"),
+                    "inspect it with `mtls-ca inspect FILE`",
+                )
+            }
+        };
     let ts = |u: &UnixTime| {
-        OffsetDateTime::from_unix_timestamp(u.as_secs() as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from_unix_timestamp(u.as_secs() as i64)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     };
     match ce {
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
@@ -994,7 +992,10 @@ fn gateway_warnings(
         }
     }
     if !input.crls.is_empty() {
-        for d in chain.iter().take(chain.len().saturating_sub(if complete { 1 } else { 0 })) {
+        for d in chain
+            .iter()
+            .take(chain.len().saturating_sub(if complete { 1 } else { 0 }))
+        {
             if let Some(c) = parse(d) {
                 let covered = input.crls.iter().any(|crl| {
                     CertificateRevocationList::from_der(crl)
@@ -1013,7 +1014,10 @@ fn gateway_warnings(
     if purpose == Purpose::Server {
         let sans = sans_text(leaf);
         if let Some(cn) = common_name(leaf) {
-            if !sans.is_empty() && !sans.iter().any(|s| s.eq_ignore_ascii_case(&cn)) && cn.contains('.') {
+            if !sans.is_empty()
+                && !sans.iter().any(|s| s.eq_ignore_ascii_case(&cn))
+                && cn.contains('.')
+            {
                 warnings.push(format!(
                     "the subject CN {cn} is not among the SANs: clients ignore the CN"
                 ));

@@ -70,7 +70,12 @@ pub fn run(a: &InspectArgs, out: &Output) -> anyhow::Result<Outcome> {
     let mut results: Vec<Inspection> = Vec::new();
     for input in &a.inputs {
         let r = if input == "-" {
-            inspect::inspect_bytes(&read_stdin()?, "-", pass.as_deref().map(|s| s.as_str()), now)?
+            inspect::inspect_bytes(
+                &read_stdin()?,
+                "-",
+                pass.as_deref().map(|s| s.as_str()),
+                now,
+            )?
         } else if std::path::Path::new(input).exists() {
             inspect::inspect_file(
                 std::path::Path::new(input),
@@ -179,12 +184,24 @@ fn render(text: &mut String, r: &Inspection, color: bool) {
             Object::Csr(c) => {
                 line(text, "subject", &c.subject);
                 line(text, "SANs", &or_none(&names_by_type(&c.sans)));
-                line(text, "key", &format!("{} ({} bits)", c.key_type, c.key_bits));
-                line(text, "signature", &format!(
-                    "{} ({})",
-                    c.signature_algorithm,
-                    if c.signature_valid { "verifies" } else { "DOES NOT VERIFY" }
-                ));
+                line(
+                    text,
+                    "key",
+                    &format!("{} ({} bits)", c.key_type, c.key_bits),
+                );
+                line(
+                    text,
+                    "signature",
+                    &format!(
+                        "{} ({})",
+                        c.signature_algorithm,
+                        if c.signature_valid {
+                            "verifies"
+                        } else {
+                            "DOES NOT VERIFY"
+                        }
+                    ),
+                );
                 for w in &c.warnings {
                     warn(text, color, w);
                 }
@@ -210,7 +227,10 @@ fn render(text: &mut String, r: &Inspection, color: bool) {
                         "    {}  {}{}\n",
                         rv.serial,
                         mtls_ca::ca::fmt_date(rv.revoked_at),
-                        rv.reason.as_ref().map(|r| format!("  {r}")).unwrap_or_default()
+                        rv.reason
+                            .as_ref()
+                            .map(|r| format!("  {r}"))
+                            .unwrap_or_default()
                     ));
                 }
                 for w in &c.warnings {
@@ -249,7 +269,11 @@ fn render(text: &mut String, r: &Inspection, color: bool) {
                     warn(text, color, w);
                 }
                 for (j, c) in p.certificates.iter().enumerate() {
-                    text.push_str(&format!("  -- certificate {} of {}\n", j + 1, p.certificates.len()));
+                    text.push_str(&format!(
+                        "  -- certificate {} of {}\n",
+                        j + 1,
+                        p.certificates.len()
+                    ));
                     render_cert(text, c, color);
                 }
             }
@@ -273,9 +297,17 @@ fn render_cert(text: &mut String, c: &CertInfo, color: bool) {
     line(text, "issuer", &c.issuer);
     line(text, "serial", &c.serial);
     let left = if c.expires_in_days < 0 {
-        paint(color, "31", &format!("expired {} days ago", -c.expires_in_days))
+        paint(
+            color,
+            "31",
+            &format!("expired {} days ago", -c.expires_in_days),
+        )
     } else if c.expires_in_days < inspect::EXPIRY_WARNING_DAYS {
-        paint(color, "33", &format!("expires in {} days", c.expires_in_days))
+        paint(
+            color,
+            "33",
+            &format!("expires in {} days", c.expires_in_days),
+        )
     } else {
         format!("expires in {} days", c.expires_in_days)
     };
@@ -285,7 +317,11 @@ fn render_cert(text: &mut String, c: &CertInfo, color: bool) {
         &format!("{} → {} ({left})", ts(c.not_before), ts(c.not_after)),
     );
     line(text, "SANs", &or_none(&names_by_type(&c.sans)));
-    line(text, "key", &format!("{} ({} bits)", c.key_type, c.key_bits));
+    line(
+        text,
+        "key",
+        &format!("{} ({} bits)", c.key_type, c.key_bits),
+    );
     let kind = if c.is_ca {
         match c.path_len {
             Some(p) => format!("CA (pathlen {p})"),
@@ -294,7 +330,11 @@ fn render_cert(text: &mut String, c: &CertInfo, color: bool) {
     } else {
         "leaf (CA:FALSE)".into()
     };
-    line(text, "type", &format!("{kind}{}", if c.self_signed { ", self-signed" } else { "" }));
+    line(
+        text,
+        "type",
+        &format!("{kind}{}", if c.self_signed { ", self-signed" } else { "" }),
+    );
     line(text, "key usage", &or_none(&c.key_usage.join(", ")));
     line(
         text,

@@ -42,14 +42,14 @@ pub struct VerifyArgs {
 
 pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> {
     let at = match &a.at {
-        Some(s) => time::OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
-            mtls_ca::Error::InvalidValue {
+        Some(s) => {
+            time::OffsetDateTime::parse(s, &Rfc3339).map_err(|e| mtls_ca::Error::InvalidValue {
                 what: "--at",
                 value: s.clone(),
                 reason: format!("not an RFC 3339 time ({e})"),
                 hint: "write it like 2027-01-01T00:00:00Z".into(),
-            }
-        })?,
+            })?
+        }
         None => super::now(),
     };
     let purpose = a.purpose.as_deref().map(Purpose::parse).transpose()?;
@@ -62,8 +62,12 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
             return Err(mtls_ca::Error::InvalidValue {
                 what: "--ca",
                 value: String::new(),
-                reason: format!("no trusted CA given and {} does not exist", dir_ca.display()),
-                hint: "pass --ca FILE (the CA that should have issued it), or --dir DIR of the CA".into(),
+                reason: format!(
+                    "no trusted CA given and {} does not exist",
+                    dir_ca.display()
+                ),
+                hint: "pass --ca FILE (the CA that should have issued it), or --dir DIR of the CA"
+                    .into(),
             }
             .into());
         }

@@ -359,7 +359,7 @@ fn curve_name(oid: &str) -> &'static str {
 }
 
 /// Key type and size from a SubjectPublicKeyInfo.
-fn spki_type(spki: &SubjectPublicKeyInfo<'_>) -> (String, usize) {
+pub(crate) fn spki_type(spki: &SubjectPublicKeyInfo<'_>) -> (String, usize) {
     let alg = spki.algorithm.algorithm.to_id_string();
     match alg.as_str() {
         "1.3.101.112" => ("ed25519".into(), 256),

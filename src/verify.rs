@@ -537,6 +537,26 @@ pub fn verify(input: &Input) -> Result<Report> {
             errors.push(name_problem(&leaf, purpose, host.as_deref().unwrap_or("")));
         }
     }
+    // A rustls peer verifies the handshake signature with this key: the ring provider takes
+    // ECDSA P-256/P-384, Ed25519 and RSA 2048-8192 bits only.
+    let (kt, bits) = crate::inspect::spki_type(leaf.public_key());
+    let usable = match kt.as_str() {
+        "ecdsa-p256" | "ecdsa-p384" | "ed25519" => true,
+        "rsa" => (2048..=8192).contains(&bits),
+        _ => false,
+    };
+    if !usable {
+        errors.push(problem(
+            "unusable_key",
+            format!(
+                "the certificate's key ({kt}, {bits} bits) cannot sign a TLS handshake a rustls peer accepts"
+            ),
+            format!(
+                "reissue it with a supported key: {} --key-type ecdsa-p256",
+                issue_cmd(purpose, &leaf, None)
+            ),
+        ));
+    }
     if let Some(spki) = &input.key_spki {
         if spki.as_slice() != leaf.public_key().raw {
             errors.push(problem(

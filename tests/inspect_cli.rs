@@ -728,9 +728,8 @@ fn bump_iterations(der: &[u8]) -> Vec<u8> {
     fn walk(i: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         for (t, c) in all(i).unwrap() {
-            let c2 = if t & 0x20 != 0 {
-                walk(c)
-            } else if t == 0x04 && c.first() == Some(&0x30) && all(c).is_some() {
+            let nested = t == 0x04 && c.first() == Some(&0x30) && all(c).is_some();
+            let c2 = if t & 0x20 != 0 || nested {
                 walk(c)
             } else if t == 0x02 && c == [0x08, 0x00] {
                 vec![0x00, 0x98, 0x96, 0x80]

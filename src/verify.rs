@@ -363,7 +363,7 @@ fn rustls_check(
         Purpose::Server => {
             let mut b = WebPkiServerVerifier::builder_with_provider(store, provider);
             if !crls.is_empty() {
-                b = b.with_crls(crls).allow_unknown_revocation_status();
+                b = b.with_crls(crls);
             }
             let v = b.build().map_err(to_err)?;
             v.verify_server_cert(&leaf, &inter, server_name, &[], now)
@@ -372,7 +372,7 @@ fn rustls_check(
         Purpose::Client => {
             let mut b = WebPkiClientVerifier::builder_with_provider(store, provider);
             if !crls.is_empty() {
-                b = b.with_crls(crls).allow_unknown_revocation_status();
+                b = b.with_crls(crls);
             }
             let v = b.build().map_err(to_err)?;
             v.verify_client_cert(&leaf, &inter, now).map(|_| ())
@@ -751,11 +751,29 @@ fn explain(
                 "issue a new certificate and deploy it",
             ),
         },
-        CertificateError::UnknownRevocationStatus => problem(
-            "revocation_unknown",
-            "no CRL given for some certificate of the chain",
-            "pass the CRL of every CA of the chain with --crl",
-        ),
+        CertificateError::UnknownRevocationStatus => {
+            let missing: Vec<String> = chain
+                .iter()
+                .filter_map(|d| parse(d))
+                .filter(|c| !is_self_issued(c))
+                .filter(|c| {
+                    !input.crls.iter().any(|crl| {
+                        CertificateRevocationList::from_der(crl)
+                            .is_ok_and(|(_, crl)| crl.issuer().as_raw() == c.issuer().as_raw())
+                    })
+                })
+                .map(|c| format!("{} (issuer of {})", fmt_name(c.issuer()), fmt_name(c.subject())))
+                .collect();
+            problem(
+                "revocation_unknown",
+                if missing.is_empty() {
+                    "the revocation status of a certificate of the chain is unknown: no usable CRL from its issuer".to_string()
+                } else {
+                    format!("no CRL given from {}: its revocation status is unknown", missing.join(", "))
+                },
+                "pass the CRL of every CA of the chain with --crl (nginx's ssl_crl needs them all too)",
+            )
+        }
         CertificateError::ExpiredRevocationList
         | CertificateError::ExpiredRevocationListContext { .. } => problem(
             "crl_expired",
@@ -1006,26 +1024,6 @@ fn gateway_warnings(
                         "the CRL of {} is past its nextUpdate ({}): nginx then rejects every client; publish a fresh one (mtls-ca crl)",
                         fmt_name(crl.issuer()),
                         crate::ca::fmt_date(nu.to_datetime())
-                    ));
-                }
-            }
-        }
-    }
-    if !input.crls.is_empty() {
-        for d in chain
-            .iter()
-            .take(chain.len().saturating_sub(if complete { 1 } else { 0 }))
-        {
-            if let Some(c) = parse(d) {
-                let covered = input.crls.iter().any(|crl| {
-                    CertificateRevocationList::from_der(crl)
-                        .is_ok_and(|(_, crl)| crl.issuer().as_raw() == c.issuer().as_raw())
-                });
-                if !covered {
-                    warnings.push(format!(
-                        "no CRL given for the issuer of {} ({}): its revocation was not checked",
-                        fmt_name(c.subject()),
-                        fmt_name(c.issuer())
                     ));
                 }
             }

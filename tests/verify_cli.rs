@@ -586,17 +586,30 @@ fn revoked_with_crls_of_root_and_intermediate() {
             "--ca",
             "pki/ca.crt",
             "--crl",
+            "root.crl",
+            "--crl",
             "issuing.crl",
             "--at",
             "2027-01-01T00:00:00Z",
         ],
     )
     .1;
-    let w = j["warnings"].to_string();
-    assert!(w.contains("nextUpdate"), "{j:#}");
-    assert!(
-        w.contains("no CRL given for the issuer of CN=Example Issuing CA"),
-        "{j:#}"
+    assert!(j["warnings"].to_string().contains("nextUpdate"), "{j:#}");
+    // A CA of the chain without its CRL: unknown status is refused, as rustls and nginx do.
+    expect_problem(
+        d,
+        &[
+            "good.fullchain.crt",
+            "--ca",
+            "pki/ca.crt",
+            "--crl",
+            "issuing.crl",
+        ],
+        "revocation_unknown",
+        &[
+            "no CRL given from CN=Example Root CA (issuer of CN=Example Issuing CA)",
+            "every CA",
+        ],
     );
 }
 

@@ -122,6 +122,7 @@ fn openssl_pki(d: &Path) {
     pkilint_cert(d, &d.join("oca.crt"));
     pkilint_cert(d, &d.join("oleaf.crt"));
     pkilint_chain(d, &d.join("oca.crt"), &d.join("oleaf.crt"));
+    openssl(d, &["verify", "-CAfile", "oca.crt", "oleaf.crt"]).ok();
 }
 
 /// Lines `key=value` of an openssl output.

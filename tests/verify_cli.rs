@@ -49,9 +49,23 @@ fn setup(d: &Path) {
         ],
     )
     .ok();
+    pkilint_cert(d, &d.join("pki/issuing/ca.crt"));
+    pkilint_chain(d, &d.join("pki/ca.crt"), &d.join("pki/issuing/ca.crt"));
     for f in ["api.example.com.crt", "billing.crt"] {
         pkilint_cert(d, &d.join(f));
         pkilint_chain(d, &d.join("pki/issuing/ca.crt"), &d.join(f));
+        openssl(
+            d,
+            &[
+                "verify",
+                "-CAfile",
+                "pki/ca.crt",
+                "-untrusted",
+                "pki/issuing/ca.crt",
+                f,
+            ],
+        )
+        .ok();
     }
 }
 
@@ -220,6 +234,18 @@ fn san_mismatch_dns_and_ip() {
     )
     .ok();
     pkilint_cert(d, &d.join("api2.crt"));
+    openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "pki/ca.crt",
+            "-untrusted",
+            "pki/issuing/ca.crt",
+            "api2.crt",
+        ],
+    )
+    .ok();
     expect_valid(
         d,
         &[
@@ -351,6 +377,7 @@ fn other_ca() {
     )
     .ok();
     pkilint_cert(d, &d.join("foreign.crt"));
+    openssl(d, &["verify", "-CAfile", "other/ca.crt", "foreign.crt"]).ok();
     expect_problem(
         d,
         &[
@@ -678,6 +705,20 @@ fn ca_used_as_leaf_and_gateway_warnings() {
     )
     .ok();
     pkilint_cert(d, &d.join("deep.crt"));
+    pkilint_cert(d, &d.join("pki/deep/ca.crt"));
+    pkilint_cert(d, &d.join("pki/issuing2/ca.crt"));
+    openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "pki/ca.crt",
+            "-untrusted",
+            "pki/deep/ca-chain.crt",
+            "deep.crt",
+        ],
+    )
+    .ok();
     let j = expect_valid(
         d,
         &[

@@ -1000,7 +1000,12 @@ fn gateway_warnings(
                 }
             }
             // An anchor that is not self-signed: openssl wants the root unless partial chains are allowed.
-            if !is_self_issued(&anchor) {
+            let root_given = input.roots.iter().any(|r| {
+                parse(r).is_some_and(|r| {
+                    r.subject().as_raw() == anchor.issuer().as_raw() && is_self_issued(&r)
+                })
+            });
+            if !is_self_issued(&anchor) && !root_given {
                 warnings.push(format!(
                     "the trusted CA {} is an intermediate: openssl-based gateways also need its root in their CA file (or partial-chain mode)",
                     fmt_name(anchor.subject())

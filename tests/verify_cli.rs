@@ -403,6 +403,29 @@ fn other_ca() {
             "api.example.com",
         ],
     );
+    // A CA file holding the intermediate and the root: no partial-chain warning.
+    let j = expect_valid(
+        d,
+        &[
+            "api.example.com.crt",
+            "--ca",
+            "pki/issuing/ca-chain.crt",
+            "--host",
+            "api.example.com",
+        ],
+    );
+    assert_eq!(j["warnings"], serde_json::json!([]), "{j:#}");
+    let j = expect_valid(
+        d,
+        &[
+            "api.example.com.crt",
+            "--ca",
+            "pki/issuing/ca.crt",
+            "--host",
+            "api.example.com",
+        ],
+    );
+    assert!(j["warnings"].to_string().contains("partial-chain"), "{j:#}");
     // Several --ca: either may anchor it.
     expect_valid(
         d,

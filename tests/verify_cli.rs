@@ -811,3 +811,125 @@ fn unusable_inputs_exit_2() {
         r.stderr
     );
 }
+
+#[test]
+fn host_only_in_cn() {
+    let t = tempdir();
+    let d = t.path();
+    std::fs::write(
+        d.join("req.cnf"),
+        "[req]\ndistinguished_name=dn\n[dn]\n[v3]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("leaf.ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:other.example.com\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "ca.key",
+        ],
+    )
+    .ok();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=CN Test Root",
+            "-days",
+            "30",
+            "-config",
+            "req.cnf",
+            "-extensions",
+            "v3",
+            "-out",
+            "ca.crt",
+        ],
+    )
+    .ok();
+    openssl(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "leaf.key",
+        ],
+    )
+    .ok();
+    openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "leaf.key",
+            "-subj",
+            "/CN=cn-only.example.com",
+            "-out",
+            "leaf.csr",
+        ],
+    )
+    .ok();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "20",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.crt",
+        ],
+    )
+    .ok();
+    pkilint_cert(d, &d.join("ca.crt"));
+    pkilint_cert(d, &d.join("leaf.crt"));
+    pkilint_chain(d, &d.join("ca.crt"), &d.join("leaf.crt"));
+    openssl(d, &["verify", "-CAfile", "ca.crt", "leaf.crt"]).ok();
+    expect_problem(
+        d,
+        &[
+            "leaf.crt",
+            "--ca",
+            "ca.crt",
+            "--host",
+            "cn-only.example.com",
+        ],
+        "name_mismatch",
+        &[
+            "the certificate is for other.example.com, not cn-only.example.com",
+            "only in the subject CN",
+            "reissue with --san cn-only.example.com",
+        ],
+    );
+    expect_valid(
+        d,
+        &["leaf.crt", "--ca", "ca.crt", "--host", "other.example.com"],
+    );
+}

@@ -251,7 +251,9 @@ pub fn der_depth_ok(mut input: &[u8], depth: usize) -> bool {
         let Some((tag, content, rest)) = tlv(input) else {
             return true; // not DER at this level: the parsers will say so
         };
-        if tag & 0x20 != 0 && !der_depth_ok(content, depth + 1) {
+        // Constructed values, and OCTET STRINGs that wrap DER (extensions, PKCS#12 safes).
+        let wraps_der = tag == 0x04 && content.first() == Some(&0x30);
+        if (tag & 0x20 != 0 || wraps_der) && !der_depth_ok(content, depth + 1) {
             return false;
         }
         input = rest;

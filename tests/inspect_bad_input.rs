@@ -262,3 +262,24 @@ fn key_where_a_certificate_is_expected() {
     let r = mtls(d, &["inspect", "nope.crt"]);
     one_error_line(&r, "nope.crt", "inspect");
 }
+
+#[test]
+fn deep_nesting_hidden_in_octet_strings() {
+    let t = tempdir();
+    let d = t.path();
+    // A PFX-looking SEQUENCE { INTEGER 3, SEQUENCE { OID data, [0] { OCTET STRING { deep } } } }.
+    let mut deep = Vec::new();
+    for _ in 0..5_000 {
+        deep = enc(0x04, &enc(0x30, &deep));
+    }
+    let oid_data = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01,
+    ];
+    let mut ci = oid_data.to_vec();
+    ci.extend(enc(0xa0, &enc(0x04, &enc(0x30, &deep))));
+    let mut pfx = vec![0x02, 0x01, 0x03];
+    pfx.extend(enc(0x30, &ci));
+    std::fs::write(d.join("hidden.p12"), enc(0x30, &pfx)).unwrap();
+    let r = mtls(d, &["inspect", "hidden.p12"]);
+    one_error_line(&r, "hidden.p12", "inspect");
+}

@@ -335,6 +335,7 @@ fn rustls_check(
     purpose: Purpose,
     server_name: &ServerName<'static>,
     intermediates: &[Vec<u8>],
+    allow_unknown_revocation: bool,
 ) -> std::result::Result<(), rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut store = RootCertStore::empty();
@@ -364,6 +365,9 @@ fn rustls_check(
             let mut b = WebPkiServerVerifier::builder_with_provider(store, provider);
             if !crls.is_empty() {
                 b = b.with_crls(crls);
+                if allow_unknown_revocation {
+                    b = b.allow_unknown_revocation_status();
+                }
             }
             let v = b.build().map_err(to_err)?;
             v.verify_server_cert(&leaf, &inter, server_name, &[], now)
@@ -373,6 +377,9 @@ fn rustls_check(
             let mut b = WebPkiClientVerifier::builder_with_provider(store, provider);
             if !crls.is_empty() {
                 b = b.with_crls(crls);
+                if allow_unknown_revocation {
+                    b = b.allow_unknown_revocation_status();
+                }
             }
             let v = b.build().map_err(to_err)?;
             v.verify_client_cert(&leaf, &inter, now).map(|_| ())
@@ -506,7 +513,7 @@ pub fn verify(input: &Input) -> Result<Report> {
     let (chain, complete) = build_chain(&input.leaf, &input.intermediates, &input.roots);
     let label = &input.cert_label;
 
-    let result = rustls_check(input, purpose, &check_name, &input.intermediates);
+    let result = rustls_check(input, purpose, &check_name, &input.intermediates, false);
     let mut name_reported = false;
     if let Err(e) = &result {
         let p = explain(
@@ -528,7 +535,27 @@ pub fn verify(input: &Input) -> Result<Report> {
                 );
             }
         } else {
+            let unknown = p.code == "revocation_unknown";
             errors.push(p);
+            // A missing CRL higher up must not hide a revocation the given CRLs do show.
+            if unknown {
+                if let Err(e2) =
+                    rustls_check(input, purpose, &check_name, &input.intermediates, true)
+                {
+                    let p2 = explain(
+                        &e2,
+                        input,
+                        &leaf,
+                        purpose,
+                        host.as_deref(),
+                        &chain,
+                        &mut warnings,
+                    );
+                    if p2.code == "revoked" {
+                        errors.insert(0, p2);
+                    }
+                }
+            }
         }
     }
     // The name is checked on its own too, so a name mismatch shows next to e.g. an expiry.
@@ -926,7 +953,7 @@ fn unknown_issuer(
             let mut more = input.intermediates.clone();
             more.extend(input.candidates.iter().cloned());
             let name = ServerName::try_from("invalid.invalid").expect("static name");
-            let ok = match rustls_check(input, purpose, &name, &more) {
+            let ok = match rustls_check(input, purpose, &name, &more, false) {
                 Ok(()) => true,
                 Err(rustls::Error::InvalidCertificate(c)) => !matches!(
                     c,

@@ -196,5 +196,6 @@ fn unmutated_seeds_are_understood() {
     };
     let r = mtls_ca::verify::verify(&input).unwrap();
     assert!(!r.valid);
-    assert_eq!(r.errors[0].code, "revoked");
+    assert_eq!(r.errors[0].code, "revoked", "{r:?}");
+    assert_eq!(r.errors[1].code, "revocation_unknown", "{r:?}");
 }

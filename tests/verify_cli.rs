@@ -585,6 +585,20 @@ fn revoked_with_crls_of_root_and_intermediate() {
         ],
     )
     .expect_code(2);
+    // Only the issuing CA's CRL: the revocation still shows, next to the missing root CRL.
+    let (rc, j) = verify_json(
+        d,
+        &[
+            "api.example.com.fullchain.crt",
+            "--ca",
+            "pki/ca.crt",
+            "--crl",
+            "issuing.crl",
+        ],
+    );
+    assert_eq!(rc, 1);
+    assert_eq!(j["errors"][0]["code"], "revoked", "{j:#}");
+    assert_eq!(j["errors"][1]["code"], "revocation_unknown", "{j:#}");
     // The fixed variant: a certificate that is not revoked passes with the same CRLs.
     let mut good = vec![
         "good.fullchain.crt",

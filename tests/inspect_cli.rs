@@ -971,3 +971,28 @@ fn control_characters_are_escaped() {
         r.stdout
     );
 }
+
+/// Colour only on a terminal (a pty from `script`), never with NO_COLOR or when piped.
+#[test]
+fn colour_only_on_a_terminal() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["init", "--cn", "Example Root CA"]).ok();
+    let cmd = format!("{} inspect pki/ca.crt", bin().display());
+    let run = |no_color: bool| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"]).current_dir(d);
+        if no_color {
+            c.env("NO_COLOR", "1");
+        } else {
+            c.env_remove("NO_COLOR");
+        }
+        let out = c.output().expect("script (util-linux): run scripts/test");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(run(false).contains("\u{1b}["), "no colour on a terminal");
+    assert!(!run(true).contains("\u{1b}["), "colour despite NO_COLOR");
+    let piped = mtls(d, &["inspect", "pki/ca.crt"]).ok();
+    assert!(!piped.stdout.contains('\u{1b}'));
+}

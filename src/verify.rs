@@ -965,12 +965,22 @@ fn unknown_issuer(
                 let full = fullchain_name(label);
                 return problem(
                     "missing_intermediate",
-                    format!(
-                        "the certificate came without its intermediate CA ({issuer}): peers cannot link it to the trusted CA"
-                    ),
-                    format!(
-                        "serve {full} (leaf + intermediates) instead of {label}; here, pass --chain with the intermediate or verify {full}"
-                    ),
+                    match purpose {
+                        Purpose::Server => format!(
+                            "the server sent its certificate without the intermediate ({issuer}): clients cannot link it to the trusted CA"
+                        ),
+                        Purpose::Client => format!(
+                            "the client sent its certificate without the intermediate ({issuer}): servers cannot link it to the trusted CA"
+                        ),
+                    },
+                    match purpose {
+                        Purpose::Server => format!(
+                            "serve {full} (leaf + intermediates) instead of {label} (nginx: ssl_certificate {full}); to check it here, verify {full} or pass --chain"
+                        ),
+                        Purpose::Client => format!(
+                            "send {full} (leaf + intermediates) as the client certificate (curl --cert {full}); to check it here, verify {full} or pass --chain"
+                        ),
+                    },
                 );
             }
         }

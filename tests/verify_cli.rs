@@ -132,7 +132,7 @@ fn leaf_without_intermediate_then_fullchain() {
         ],
         "missing_intermediate",
         &[
-            "without its intermediate",
+            "the server sent its certificate without the intermediate (CN=Example Issuing CA)",
             "serve api.example.com.fullchain.crt",
         ],
     );
@@ -153,6 +153,16 @@ fn leaf_without_intermediate_then_fullchain() {
             "CN=Example Issuing CA",
             "CN=Example Root CA"
         ])
+    );
+    // The same for a client certificate.
+    expect_problem(
+        d,
+        &["billing.crt", "--ca", "pki/ca.crt", "--purpose", "client"],
+        "missing_intermediate",
+        &[
+            "the client sent its certificate without the intermediate",
+            "send billing.fullchain.crt",
+        ],
     );
     // --chain supplies the intermediate too; openssl agrees.
     expect_valid(

@@ -239,3 +239,43 @@ pub fn fetch_chain(target: &Target, timeout: Duration) -> Result<Vec<Vec<u8>>> {
     }
     Ok(certs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    fn t(host: &str, port: u16) -> Option<Target> {
+        Some(Target {
+            host: host.into(),
+            port,
+        })
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            Target::parse("api.example.com:8443"),
+            t("api.example.com", 8443)
+        );
+        assert_eq!(
+            Target::parse("https://api.example.com"),
+            t("api.example.com", 443)
+        );
+        assert_eq!(
+            Target::parse("https://api.example.com:9443/x?y"),
+            t("api.example.com", 9443)
+        );
+        assert_eq!(
+            Target::parse("https://user@api.example.com/"),
+            t("api.example.com", 443)
+        );
+        assert_eq!(Target::parse("[::1]:443"), t("::1", 443));
+        assert_eq!(Target::parse("https://[::1]"), t("::1", 443));
+        assert_eq!(Target::parse("10.0.0.5:443"), t("10.0.0.5", 443));
+        assert_eq!(Target::parse("server.crt"), None);
+        assert_eq!(Target::parse("certs/server.crt"), None);
+        assert_eq!(Target::parse("host:notaport"), None);
+        assert_eq!(Target::parse("::1"), None);
+        assert_eq!(t("::1", 443).unwrap().to_string(), "[::1]:443");
+    }
+}

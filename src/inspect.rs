@@ -113,6 +113,8 @@ pub struct CertInfo {
     pub sha256_fingerprint: String,
     /// SHA-1 of the DER, same format.
     pub sha1_fingerprint: String,
+    /// SHA-256 of the SubjectPublicKeyInfo (pairs the certificate with its key).
+    pub public_key_sha256: String,
     /// Subject key identifier (hex).
     pub subject_key_id: Option<String>,
     /// Authority key identifier (hex).
@@ -188,6 +190,10 @@ pub struct KeyInfo {
     pub key_bits: Option<usize>,
     /// Whether the key is encrypted.
     pub encrypted: bool,
+    /// SHA-256 of the public key (SubjectPublicKeyInfo), to pair keys with certificates.
+    pub public_key_sha256: Option<String>,
+    /// The subject of the certificate in the same input that this key belongs to.
+    pub matches_certificate: Option<String>,
     /// What looks wrong.
     pub warnings: Vec<String>,
 }
@@ -609,6 +615,9 @@ pub fn describe_cert(der: &[u8], path: &Path, now: OffsetDateTime) -> Result<Cer
         sha1_fingerprint: colon_hex(
             ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der).as_ref(),
         ),
+        public_key_sha256: colon_hex(
+            ring::digest::digest(&ring::digest::SHA256, cert.public_key().raw).as_ref(),
+        ),
         subject_key_id: crate::x509::ski(&cert).map(|k| colon_hex(&k)),
         authority_key_id: crate::x509::aki(&cert).map(|k| colon_hex(&k)),
         self_signed,
@@ -804,7 +813,40 @@ fn key_info(format: &str, t: Option<(String, usize)>) -> KeyInfo {
         key_type: t.as_ref().map(|t| t.0.clone()),
         key_bits: t.map(|t| t.1),
         encrypted,
+        public_key_sha256: None,
+        matches_certificate: None,
         warnings,
+    }
+}
+
+/// The public-key fingerprint of a private key, through the same loader `--key` uses. The
+/// temporary PEM text holding the secret is wiped when dropped.
+fn key_fingerprint(mut info: KeyInfo, label: &str, der: &[u8]) -> KeyInfo {
+    let pem = zeroize::Zeroizing::new(crate::pem::encode(label, der));
+    if let Ok(k) = crate::keys::load_private_key(pem.as_bytes(), Path::new("-")) {
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&k);
+        info.public_key_sha256 = Some(colon_hex(
+            ring::digest::digest(&ring::digest::SHA256, &spki).as_ref(),
+        ));
+    }
+    info
+}
+
+/// Pairs keys with the certificates of the same input, and warns about a key that belongs to none.
+fn link_keys(certs: &[&CertInfo], keys: &mut [&mut KeyInfo]) {
+    if certs.is_empty() {
+        return;
+    }
+    for k in keys.iter_mut() {
+        let Some(fp) = &k.public_key_sha256 else {
+            continue;
+        };
+        match certs.iter().find(|c| &c.public_key_sha256 == fp) {
+            Some(c) => k.matches_certificate = Some(c.subject.clone()),
+            None => k.warnings.push(
+                "this key belongs to none of the certificates next to it: pair each certificate with the key it was issued for".into(),
+            ),
+        }
     }
 }
 
@@ -875,9 +917,16 @@ pub fn inspect_bytes(
                     Object::Csr(describe_csr(&b.der, path)?)
                 }
                 "X509 CRL" => Object::Crl(describe_crl(&b.der, path, now)?),
-                "PRIVATE KEY" => Object::PrivateKey(key_info(
-                    "pkcs8",
-                    Some(pkcs8_type(&b.der).ok_or_else(|| unreadable(path, "PKCS#8 private key"))?),
+                "PRIVATE KEY" => Object::PrivateKey(key_fingerprint(
+                    key_info(
+                        "pkcs8",
+                        Some(
+                            pkcs8_type(&b.der)
+                                .ok_or_else(|| unreadable(path, "PKCS#8 private key"))?,
+                        ),
+                    ),
+                    &b.label,
+                    &b.der,
                 )),
                 "ENCRYPTED PRIVATE KEY" => {
                     if !is_encrypted_pkcs8(&b.der) {
@@ -885,9 +934,13 @@ pub fn inspect_bytes(
                     }
                     Object::PrivateKey(key_info("encrypted-pkcs8", None))
                 }
-                "EC PRIVATE KEY" => Object::PrivateKey(key_info(
-                    "sec1",
-                    Some(sec1_type(&b.der).ok_or_else(|| unreadable(path, "EC private key"))?),
+                "EC PRIVATE KEY" => Object::PrivateKey(key_fingerprint(
+                    key_info(
+                        "sec1",
+                        Some(sec1_type(&b.der).ok_or_else(|| unreadable(path, "EC private key"))?),
+                    ),
+                    &b.label,
+                    &b.der,
                 )),
                 "RSA PRIVATE KEY" => {
                     if b.der.is_empty() {
@@ -900,7 +953,11 @@ pub fn inspect_bytes(
                             "convert it: openssl pkey -in KEY -out KEY.pem",
                         )
                     })?;
-                    Object::PrivateKey(key_info("pkcs1", Some(("rsa".into(), bits))))
+                    Object::PrivateKey(key_fingerprint(
+                        key_info("pkcs1", Some(("rsa".into(), bits))),
+                        &b.label,
+                        &b.der,
+                    ))
                 }
                 "PKCS12" => Object::Pkcs12(describe_pkcs12(&b.der, path, passphrase, now)?),
                 "PUBLIC KEY"
@@ -935,6 +992,22 @@ pub fn inspect_bytes(
         objects.push(detect_der(bytes, path, passphrase, now)?);
     }
     let warnings = chain_warnings(&objects);
+    let certs: Vec<CertInfo> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Certificate(c) => Some(c.as_ref().clone()),
+            _ => None,
+        })
+        .collect();
+    let cert_refs: Vec<&CertInfo> = certs.iter().collect();
+    let mut keys: Vec<&mut KeyInfo> = objects
+        .iter_mut()
+        .filter_map(|o| match o {
+            Object::PrivateKey(k) => Some(k),
+            _ => None,
+        })
+        .collect();
+    link_keys(&cert_refs, &mut keys);
     Ok(Inspection {
         source: source.to_string(),
         objects,
@@ -973,18 +1046,27 @@ fn detect_der(
         return Ok(Object::Csr(describe_csr(bytes, path)?));
     }
     if let Some(t) = pkcs8_type(bytes) {
-        return Ok(Object::PrivateKey(key_info("pkcs8", Some(t))));
+        return Ok(Object::PrivateKey(key_fingerprint(
+            key_info("pkcs8", Some(t)),
+            "PRIVATE KEY",
+            bytes,
+        )));
     }
     if is_encrypted_pkcs8(bytes) {
         return Ok(Object::PrivateKey(key_info("encrypted-pkcs8", None)));
     }
     if let Some(t) = sec1_type(bytes) {
-        return Ok(Object::PrivateKey(key_info("sec1", Some(t))));
+        return Ok(Object::PrivateKey(key_fingerprint(
+            key_info("sec1", Some(t)),
+            "EC PRIVATE KEY",
+            bytes,
+        )));
     }
     if let Some(bits) = rsa_bits(bytes) {
-        return Ok(Object::PrivateKey(key_info(
-            "pkcs1",
-            Some(("rsa".into(), bits)),
+        return Ok(Object::PrivateKey(key_fingerprint(
+            key_info("pkcs1", Some(("rsa".into(), bits))),
+            "RSA PRIVATE KEY",
+            bytes,
         )));
     }
     if looks_like_pfx(bytes) {
@@ -1060,10 +1142,19 @@ fn describe_pkcs12(
     }
     let mut keys = Vec::new();
     for k in &archive.keys {
-        keys.push(key_info("pkcs8", pkcs8_type(k.key.as_der())));
+        keys.push(key_fingerprint(
+            key_info("pkcs8", pkcs8_type(k.key.as_der())),
+            "PRIVATE KEY",
+            k.key.as_der(),
+        ));
         if let Some(n) = &k.friendly_name {
             friendly_names.push(escape(n));
         }
+    }
+    {
+        let cert_refs: Vec<&CertInfo> = certificates.iter().collect();
+        let mut key_refs: Vec<&mut KeyInfo> = keys.iter_mut().collect();
+        link_keys(&cert_refs, &mut key_refs);
     }
     let mut warnings = Vec::new();
     if passphrase.is_none() {

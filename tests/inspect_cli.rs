@@ -333,6 +333,34 @@ fn every_object_mtls_ca_writes() {
         !j.to_string().contains("PRIVATE KEY"),
         "a secret leaked: {j}"
     );
+    // A certificate and its key in one file are paired; a foreign key is pointed out.
+    let pair = format!(
+        "{}{}",
+        std::fs::read_to_string(d.join("api.example.com.crt")).unwrap(),
+        std::fs::read_to_string(d.join("api.example.com.key")).unwrap()
+    );
+    std::fs::write(d.join("pair.pem"), pair).unwrap();
+    let pj = inspect_json(d, &["pair.pem"]);
+    assert_eq!(
+        pj["objects"][1]["matches_certificate"], "CN=api.example.com",
+        "{pj:#}"
+    );
+    assert_eq!(
+        pj["objects"][1]["public_key_sha256"],
+        pj["objects"][0]["public_key_sha256"]
+    );
+    let wrong = format!(
+        "{}{}",
+        std::fs::read_to_string(d.join("api.example.com.crt")).unwrap(),
+        std::fs::read_to_string(d.join("alice.key")).unwrap()
+    );
+    std::fs::write(d.join("wrong.pem"), wrong).unwrap();
+    let r = mtls(d, &["inspect", "wrong.pem"]).ok();
+    assert!(
+        r.stdout.contains("belongs to none of the certificates"),
+        "{}",
+        r.stdout
+    );
     let types: Vec<&str> = o[6]["sans"]
         .as_array()
         .unwrap()
@@ -777,6 +805,10 @@ fn pkcs12_from_openssl() {
     assert_eq!(p["keys"][0]["key_bits"], 2048);
     assert_eq!(p["certificates"].as_array().unwrap().len(), 2);
     assert!(p["friendly_names"].to_string().contains("ossl leaf"));
+    assert_eq!(
+        p["keys"][0]["matches_certificate"],
+        "O=Openssl Org, CN=ossl.example.com"
+    );
     let leaf = p["certificates"]
         .as_array()
         .unwrap()

@@ -243,6 +243,12 @@ fn render(text: &mut String, r: &Inspection, color: bool) {
                     (Some(t), Some(b)) => line(text, "key", &format!("{t} ({b} bits)")),
                     _ => line(text, "key", "encrypted, type unknown without passphrase"),
                 }
+                if let Some(fp) = &k.public_key_sha256 {
+                    line(text, "public key", &format!("SHA-256 {fp}"));
+                }
+                if let Some(m) = &k.matches_certificate {
+                    line(text, "belongs to", m);
+                }
                 for w in k.warnings.iter().filter(|w| !w.starts_with("encrypted")) {
                     warn(text, color, w);
                 }
@@ -259,11 +265,18 @@ fn render(text: &mut String, r: &Inspection, color: bool) {
                         text,
                         "key",
                         &format!(
-                            "{} ({} bits)",
+                            "{} ({} bits){}",
                             k.key_type.as_deref().unwrap_or("unknown"),
-                            k.key_bits.unwrap_or(0)
+                            k.key_bits.unwrap_or(0),
+                            k.matches_certificate
+                                .as_ref()
+                                .map(|m| format!(", belongs to {m}"))
+                                .unwrap_or_default()
                         ),
                     );
+                    for w in &k.warnings {
+                        warn(text, color, w);
+                    }
                 }
                 for w in &p.warnings {
                     warn(text, color, w);

@@ -16,6 +16,8 @@
 //! - [`csr`], [`lifecycle`], [`crl`], [`import`], [`rotate`], [`keycrypt`], [`secret`]: the
 //!   certificate lifecycle (CSRs, renew/revoke, CRLs, CA adoption and rollover, encrypted keys).
 //! - [`export`]: configs and bundles for gateways and clients; [`pkcs12`]: `.p12` files.
+//! - [`inspect`]: any PEM/DER/PKCS#12 input described, with warnings; [`fetch`]: a live server's chain.
+//! - [`verify`]: path validation with rustls' own verifiers, as a report with fixes.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -28,8 +30,10 @@ pub mod duration;
 pub mod error;
 pub mod explain;
 pub mod export;
+pub mod fetch;
 pub mod files;
 pub mod import;
+pub mod inspect;
 pub mod keycrypt;
 pub mod keys;
 pub mod lifecycle;
@@ -43,6 +47,7 @@ pub mod secret;
 pub mod serial;
 pub mod serve;
 pub mod store;
+pub mod verify;
 pub mod x509;
 
 pub use error::{Error, Result};

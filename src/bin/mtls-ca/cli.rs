@@ -91,6 +91,12 @@ pub enum Command {
     /// Write a ready-to-run gateway config, client snippet, bundle or PKCS#12 file.
     #[command(after_help = crate::cmd::export::HELP)]
     Export(crate::cmd::export::ExportArgs),
+    /// Describe certificates, chains, CSRs, CRLs, keys, PKCS#12 files or a live server's chain.
+    #[command(after_help = crate::cmd::inspect::HELP)]
+    Inspect(crate::cmd::inspect::InspectArgs),
+    /// Check a certificate the way a rustls peer would, and say how to fix what fails.
+    #[command(after_help = crate::cmd::verify::HELP)]
+    Verify(crate::cmd::verify::VerifyArgs),
 }
 
 const CA_HELP: &str = "EXAMPLES:\n  mtls-ca ca init --cn 'Example Root CA'\n  mtls-ca --dir pki/issuing ca init --parent pki\n\nEXIT CODES:\n  0  success\n  2  usage, input or I/O error (nothing was written)";

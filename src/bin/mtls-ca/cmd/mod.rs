@@ -5,6 +5,7 @@ mod csr;
 mod explain;
 pub mod export;
 mod init;
+pub mod inspect;
 mod issue;
 mod list;
 mod pass;
@@ -15,6 +16,7 @@ mod revoke;
 mod rotate;
 mod serve;
 mod sign;
+pub mod verify;
 
 use crate::cli::{CaCommand, Cli, Command};
 use crate::output::Output;
@@ -38,6 +40,8 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Crl(a) => crl::run(dir, a, out),
         Command::Ca(CaCommand::Rotate(a)) => rotate::run(dir, a, out),
         Command::Export(a) => export::run(dir, a, out),
+        Command::Inspect(a) => inspect::run(a, out),
+        Command::Verify(a) => verify::run(dir, a, out),
     }
 }
 

@@ -230,16 +230,6 @@ impl Store {
             .conn
             .pragma_update(None, "synchronous", "FULL")
             .map_err(|e| store.err(e))?;
-        // Keep the WAL when the last connection closes: a CLI process per certificate would
-        // otherwise checkpoint (two more fsyncs) and recreate the WAL (a directory fsync) every
-        // time. SQLite still checkpoints automatically every 1000 pages.
-        store
-            .conn
-            .set_db_config(
-                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-                true,
-            )
-            .map_err(|e| store.err(e))?;
         Ok(store)
     }
 

@@ -1090,12 +1090,13 @@ fn looks_like_pfx(bytes: &[u8]) -> bool {
     matches!(tlv(content), Some((0x02, [3], _)))
 }
 
-fn describe_pkcs12(
+/// Opens a PKCS#12 file: refuses absurd iteration counts before deriving any key, and turns
+/// wrong passwords and unsupported algorithms into errors that say what to do.
+fn open_pkcs12(
     der: &[u8],
     path: &Path,
     passphrase: Option<&str>,
-    now: OffsetDateTime,
-) -> Result<Pkcs12Info> {
+) -> Result<(p12_keystore::Pkcs12Archive, u64)> {
     let iterations = pkcs12_max_iterations(der);
     if iterations > MAX_PKCS12_ITERATIONS {
         return Err(Error::bad_file(
@@ -1132,6 +1133,60 @@ fn describe_pkcs12(
             ),
         }
     })?;
+    Ok((archive, iterations))
+}
+
+/// The client identity inside a PKCS#12 file: its certificates (leaf first, as stored) and
+/// its private key (PKCS#8 DER, wiped on drop). Used by `probe --p12`.
+pub fn pkcs12_identity(
+    der: &[u8],
+    path: &Path,
+    passphrase: Option<&str>,
+) -> Result<(Vec<Vec<u8>>, zeroize::Zeroizing<Vec<u8>>)> {
+    let (archive, _) = open_pkcs12(der, path, passphrase)?;
+    let key = archive.keys.first().ok_or_else(|| {
+        Error::bad_file(
+            path,
+            "the PKCS#12 file holds no private key",
+            "export it with the key: openssl pkcs12 -export -inkey KEY -in CRT",
+        )
+    })?;
+    let key_der = zeroize::Zeroizing::new(key.key.as_der().to_vec());
+    let certs: Vec<Vec<u8>> = archive
+        .certs
+        .iter()
+        .map(|c| c.cert.as_der().to_vec())
+        .collect();
+    if certs.is_empty() {
+        return Err(Error::bad_file(
+            path,
+            "the PKCS#12 file holds no certificate",
+            "export it with the certificate: openssl pkcs12 -export -inkey KEY -in CRT",
+        ));
+    }
+    // Leaf first: the certificate whose public key matches the private key.
+    let spki = crate::keys::load_private_key(&key_der, path)
+        .map(|k| rcgen::PublicKeyData::subject_public_key_info(&k))
+        .ok();
+    let mut ordered = certs.clone();
+    if let Some(spki) = spki {
+        if let Some(i) = certs.iter().position(|c| {
+            crate::x509::parse_cert(c, path).is_ok_and(|x| x.public_key().raw == spki.as_slice())
+        }) {
+            let leaf = ordered.remove(i);
+            ordered.insert(0, leaf);
+        }
+    }
+    Ok((ordered, key_der))
+}
+
+fn describe_pkcs12(
+    der: &[u8],
+    path: &Path,
+    passphrase: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Pkcs12Info> {
+    let (archive, iterations) = open_pkcs12(der, path, passphrase)?;
     let mut certificates = Vec::new();
     let mut friendly_names = Vec::new();
     for c in &archive.certs {

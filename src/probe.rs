@@ -21,8 +21,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{
-    AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct,
-    HandshakeKind, SignatureScheme,
+    AlertDescription, ClientConfig, ClientConnection, DigitallySignedStruct, HandshakeKind,
+    SignatureScheme,
 };
 
 use crate::error::{Error, Result};
@@ -413,12 +413,11 @@ pub fn probe(opts: &ProbeOptions, now: time::OffsetDateTime) -> Result<ProbeRepo
     if let Some((chain, verdict)) = &seen {
         report.server_chain = chain.iter().filter_map(|c| chain_entry(c, now)).collect();
         if !opts.roots.is_empty() {
-            report.server_chain_valid = Some(verdict.is_none());
-            if let Some(err) = verdict {
-                report
-                    .diagnosis
-                    .push(judge_server_chain(err, chain, &opts.roots, &sni));
-            }
+            // The same judgement as `mtls-ca verify` (rustls' verifier underneath), so probe and
+            // verify never disagree about a chain.
+            let judged = judge_server_chain(chain, &opts.roots, &sni, now);
+            report.server_chain_valid = Some(verdict.is_none() && judged.is_empty());
+            report.diagnosis.extend(judged);
         } else {
             report.warnings.push(
                 "the server chain was not judged: pass --ca with the CA that should have issued it"
@@ -738,82 +737,63 @@ fn chain_entry(der: &CertificateDer<'_>, now: time::OffsetDateTime) -> Option<Ch
     })
 }
 
-/// Turns rustls' verdict on the server chain into a finding in the seed's terms.
+/// Judges the server chain with [`crate::verify::verify`]; each problem becomes a finding
+/// whose code is verify's code prefixed with `server_`.
 fn judge_server_chain(
-    err: &rustls::Error,
     chain: &[CertificateDer<'static>],
     roots: &[CertificateDer<'static>],
     sni: &str,
-) -> Finding {
-    let leaf = chain
-        .first()
-        .and_then(|c| x509::parse_cert(c.as_ref(), std::path::Path::new("<server>")).ok());
-    let cert_err = match err {
-        rustls::Error::InvalidCertificate(ce) => Some(ce),
-        _ => None,
+    now: time::OffsetDateTime,
+) -> Vec<Finding> {
+    let Some(leaf) = chain.first() else {
+        return vec![finding(
+            "server_no_certificate",
+            "the server sent no certificate",
+            "configure the server's certificate (nginx ssl_certificate)",
+        )];
     };
-    match cert_err {
-        Some(CertificateError::UnknownIssuer) => {
-            // Would the chain verify if the server had sent its intermediate? If the leaf's
-            // issuer is not a root we trust and the server sent nothing else, it is the classic
-            // "incomplete chain".
-            let issuer = leaf.as_ref().map(|l| l.issuer().to_string()).unwrap_or_default();
-            let issuer_is_root = leaf.as_ref().is_some_and(|l| {
-                roots.iter().any(|r| {
-                    x509::parse_cert(r.as_ref(), std::path::Path::new("<ca>"))
-                        .is_ok_and(|rc| rc.subject().as_raw() == l.issuer().as_raw())
-                })
-            });
-            if chain.len() == 1 && !issuer_is_root {
-                finding(
-                    "server_missing_intermediate",
-                    format!("the server sent its certificate without the intermediate (issued by {issuer})"),
-                    "serve the full chain: point ssl_certificate (nginx) / crt (HAProxy) at STEM.fullchain.crt",
-                )
-            } else {
-                finding(
-                    "server_untrusted",
-                    format!("the server certificate is issued by {issuer}, which is not among the trusted CAs"),
-                    "pass the CA that issued it with --ca, or have the server use a certificate from your CA",
-                )
-            }
-        }
-        Some(CertificateError::NotValidForName) | Some(CertificateError::NotValidForNameContext { .. }) => {
-            let sans = leaf.as_ref().map(x509::san_strings).unwrap_or_default();
-            finding(
-                "server_name_mismatch",
-                format!(
-                    "the server certificate is for {}, not {sni}",
-                    if sans.is_empty() { "no names at all (no SAN)".to_string() } else { sans.join(", ") }
-                ),
-                format!("reissue it with --san {sni}, or connect with a name it carries (--servername)"),
-            )
-        }
-        Some(CertificateError::Expired) | Some(CertificateError::ExpiredContext { .. }) => finding(
-            "server_cert_expired",
-            "the server certificate has expired",
-            "renew it (mtls-ca renew --cert FILE) and reload the server",
-        ),
-        Some(CertificateError::NotValidYet) | Some(CertificateError::NotValidYetContext { .. }) => finding(
-            "server_cert_not_yet_valid",
-            "the server certificate is not valid yet",
-            "check the clocks of the server and of this machine",
-        ),
-        Some(CertificateError::InvalidPurpose) | Some(CertificateError::InvalidPurposeContext { .. }) => finding(
-            "server_wrong_purpose",
-            "the server presents a certificate that is not for servers (no serverAuth: a client certificate?)",
-            "issue a server certificate: mtls-ca issue server --cn HOST",
-        ),
-        Some(CertificateError::Revoked) => finding(
-            "server_cert_revoked",
-            "the server certificate is revoked",
-            "issue a new server certificate and reload the server",
-        ),
-        _ => finding(
+    let input = crate::verify::Input {
+        leaf: leaf.as_ref().to_vec(),
+        intermediates: chain[1..].iter().map(|c| c.as_ref().to_vec()).collect(),
+        roots: roots.iter().map(|c| c.as_ref().to_vec()).collect(),
+        crls: Vec::new(),
+        purpose: Some(crate::verify::Purpose::Server),
+        host: Some(sni.to_string()),
+        key_spki: None,
+        at: now,
+        cert_label: "server.crt".into(),
+        candidates: Vec::new(),
+    };
+    // What only a live connection knows: the server sent nothing but its leaf, and that leaf's
+    // issuer is not a trusted root, so the intermediate is what is missing on the server.
+    let leaf_only_below_root = chain.len() == 1
+        && x509::parse_cert(leaf.as_ref(), std::path::Path::new("<server>")).is_ok_and(|l| {
+            !roots.iter().any(|r| {
+                x509::parse_cert(r.as_ref(), std::path::Path::new("<ca>"))
+                    .is_ok_and(|rc| rc.subject().as_raw() == l.issuer().as_raw())
+            })
+        });
+    match crate::verify::verify(&input) {
+        Ok(r) => r
+            .errors
+            .into_iter()
+            .map(|p| {
+                if p.code == "unknown_issuer" && leaf_only_below_root {
+                    finding(
+                        "server_missing_intermediate",
+                        format!("the server sent its certificate without the intermediate ({})", p.message),
+                        "serve the full chain: point ssl_certificate (nginx) / crt (HAProxy) at STEM.fullchain.crt",
+                    )
+                } else {
+                    finding(&format!("server_{}", p.code), p.message, p.hint)
+                }
+            })
+            .collect(),
+        Err(e) => vec![finding(
             "server_cert_invalid",
-            format!("the server certificate does not verify ({err})"),
+            format!("the server certificate could not be checked ({e})"),
             "inspect it with mtls-ca inspect HOST:PORT",
-        ),
+        )],
     }
 }
 

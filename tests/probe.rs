@@ -16,9 +16,29 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
+}
+
+/// Stops a server the way an operator would (SIGTERM, so nginx's master also stops its
+/// workers), then SIGKILL if it has not gone within 5 s.
+fn stop(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .stderr(Stdio::null())
+        .status();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn wait_port(port: u16) {
@@ -139,6 +159,55 @@ fn demanding_openssl_server_all_client_cases() {
     assert_eq!(j["resumed"], true, "openssl s_server issues tickets: {j}");
     assert_eq!(j["acceptable_client_cas"][0], "CN=Probe Root");
     assert_eq!(j["http_status"], 200);
+
+    // The same identity from a PKCS#12 file (modern and legacy profiles).
+    std::fs::write(d.join("p12.pass"), "correct horse battery staple\n").unwrap();
+    for (stem, extra) in [("carol", None), ("dave", Some("--p12-legacy"))] {
+        let mut args = vec![
+            "--dir",
+            "pki",
+            "issue",
+            "client",
+            "--cn",
+            stem,
+            "--out",
+            stem,
+            "--p12",
+            "--p12-passphrase-file",
+            "p12.pass",
+        ];
+        args.extend(extra);
+        mtls(d, &args).ok();
+        let p12 = format!("{stem}.p12");
+        let (r, j) = probe(
+            d,
+            srv.port,
+            &["--p12", &p12, "--passphrase-file", "p12.pass"],
+        );
+        assert_eq!(r.code, 0, "{p12}: {j}");
+        assert_eq!(j["client_cert_accepted"], true);
+    }
+    // A wrong PKCS#12 passphrase is unusable input: exit 2, one error line naming the file.
+    std::fs::write(d.join("wrong.pass"), "nope\n").unwrap();
+    let target = format!("127.0.0.1:{}", srv.port);
+    let r = mtls(
+        d,
+        &[
+            "probe",
+            &target,
+            "--p12",
+            "carol.p12",
+            "--passphrase-file",
+            "wrong.pass",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("error: carol.p12: wrong PKCS#12 password"),
+        "{}",
+        r.stderr
+    );
 
     // No certificate: certificate_required.
     let (r, j) = probe(d, srv.port, &[]);

@@ -261,7 +261,7 @@ pub struct QuickstartArgs {
     pub force: bool,
 }
 
-const PROBE_HELP: &str = "Reports TLS version, cipher, the server chain (judged against --ca), whether the server\nasks for a client certificate and which CAs it accepts, whether ours was accepted, and\nsession resumption; then each problem with its fix.\n\nEXAMPLES:\n  mtls-ca probe https://api.example.com --ca pki/ca.crt --cert client.crt --key client.key\n  mtls-ca probe 127.0.0.1:8443 --servername localhost --ca pki/ca.crt\n  mtls-ca --json probe api.example.com:443 --cert c.crt --key c.key | jq .diagnosis\n\nEXIT CODES:\n  0  mutual TLS works end to end\n  1  a problem was found (see the diagnosis)\n  2  the probe could not run (bad arguments, connection refused, timeout)";
+const PROBE_HELP: &str = "Reports TLS version, cipher, the server chain (judged against --ca), whether the server\nasks for a client certificate and which CAs it accepts, whether ours was accepted, and\nsession resumption; then each problem with its fix.\n\nEXAMPLES:\n  mtls-ca probe https://api.example.com --ca pki/ca.crt --cert client.crt --key client.key\n  mtls-ca probe 127.0.0.1:8443 --servername localhost --ca pki/ca.crt\n  mtls-ca --json probe api.example.com:443 --cert c.crt --key c.key | jq .diagnosis\n  mtls-ca probe https://api.example.com --p12 alice.p12 --passphrase-env P12_PASS\n\nEXIT CODES:\n  0  mutual TLS works end to end\n  1  a problem was found (see the diagnosis)\n  2  the probe could not run (bad arguments, connection refused, timeout)";
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
@@ -276,6 +276,20 @@ pub struct ProbeArgs {
     /// Client private key.
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
+    /// Client certificate, chain and key from a PKCS#12 file.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "key"])]
+    pub p12: Option<PathBuf>,
+    /// Read the PKCS#12 passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE", requires = "p12")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Read the PKCS#12 passphrase from the environment variable VAR.
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "p12",
+        conflicts_with = "passphrase_file"
+    )]
+    pub passphrase_env: Option<String>,
     /// SNI and the name the server certificate must match (default: the host).
     #[arg(long, value_name = "NAME")]
     pub servername: Option<String>,

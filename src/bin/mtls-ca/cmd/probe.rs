@@ -35,8 +35,21 @@ pub fn run(dir: &Path, a: &ProbeArgs, out: &Output) -> anyhow::Result<Outcome> {
         a.ca.clone()
     };
     let roots = load_certs(&ca_files)?;
-    let client = match (&a.cert, &a.key) {
-        (Some(c), Some(k)) => Some((load_certs(std::slice::from_ref(c))?, load_key(k)?)),
+    let client = match (&a.cert, &a.key, &a.p12) {
+        (Some(c), Some(k), _) => Some((load_certs(std::slice::from_ref(c))?, load_key(k)?)),
+        (_, _, Some(p12)) => {
+            let pass = super::export::read_passphrase(
+                a.passphrase_file.as_deref(),
+                a.passphrase_env.as_deref(),
+                false,
+            )?;
+            let bytes = mtls_ca::files::read_limited(p12, 16 * 1024 * 1024)?;
+            let (certs, key) = mtls_ca::inspect::pkcs12_identity(&bytes, p12, Some(&pass))?;
+            Some((
+                certs.into_iter().map(CertificateDer::from).collect(),
+                key.to_vec(),
+            ))
+        }
         _ => None,
     };
     let opts = ProbeOptions {

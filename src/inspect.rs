@@ -1136,13 +1136,12 @@ fn open_pkcs12(
     Ok((archive, iterations))
 }
 
+/// Certificates (DER, leaf first) and the private key (PKCS#8 DER, wiped on drop).
+pub type Identity = (Vec<Vec<u8>>, zeroize::Zeroizing<Vec<u8>>);
+
 /// The client identity inside a PKCS#12 file: its certificates (leaf first, as stored) and
 /// its private key (PKCS#8 DER, wiped on drop). Used by `probe --p12`.
-pub fn pkcs12_identity(
-    der: &[u8],
-    path: &Path,
-    passphrase: Option<&str>,
-) -> Result<(Vec<Vec<u8>>, zeroize::Zeroizing<Vec<u8>>)> {
+pub fn pkcs12_identity(der: &[u8], path: &Path, passphrase: Option<&str>) -> Result<Identity> {
     let (archive, _) = open_pkcs12(der, path, passphrase)?;
     let key = archive.keys.first().ok_or_else(|| {
         Error::bad_file(

@@ -179,6 +179,8 @@ pub struct ProbeReport {
     pub resumed: Option<bool>,
     /// Handshake time of the resumed connection.
     pub resumed_handshake_ms: Option<f64>,
+    /// Milliseconds the resumed handshake saved against the full one.
+    pub resumption_saved_ms: Option<f64>,
     /// Every problem found.
     pub diagnosis: Vec<Finding>,
     /// Things worth knowing that are not failures.
@@ -400,6 +402,7 @@ pub fn probe(opts: &ProbeOptions, now: time::OffsetDateTime) -> Result<ProbeRepo
         http_status: first.http.as_ref().map(|h| h.0),
         resumed: None,
         resumed_handshake_ms: None,
+        resumption_saved_ms: None,
         diagnosis: Vec::new(),
         warnings: Vec::new(),
     };
@@ -472,6 +475,13 @@ pub fn probe(opts: &ProbeOptions, now: time::OffsetDateTime) -> Result<ProbeRepo
             if second.handshake.is_some() {
                 report.resumed = Some(second.resumed);
                 report.resumed_handshake_ms = second.handshake.map(ms);
+                if let (true, Some(full), Some(resumed)) = (
+                    second.resumed,
+                    report.handshake_ms,
+                    report.resumed_handshake_ms,
+                ) {
+                    report.resumption_saved_ms = Some(((full - resumed) * 100.0).round() / 100.0);
+                }
                 if !second.resumed {
                     report.warnings.push(
                         "the server did not resume the TLS session: every request pays a full handshake (nginx: ssl_session_cache shared:SSL:10m; ssl_session_tickets on)".into(),

@@ -157,6 +157,7 @@ fn demanding_openssl_server_all_client_cases() {
     assert_eq!(j["server_chain_valid"], true);
     assert_eq!(j["tls_version"], "TLSv1.3");
     assert_eq!(j["resumed"], true, "openssl s_server issues tickets: {j}");
+    assert!(j["resumption_saved_ms"].is_f64(), "{j}");
     assert_eq!(j["acceptable_client_cas"][0], "CN=Probe Root");
     assert_eq!(j["http_status"], 200);
 

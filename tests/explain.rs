@@ -2,50 +2,9 @@
 mod common;
 use common::*;
 
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        stop(&mut self.0);
-    }
-}
-
-/// Stops a server the way an operator would (SIGTERM, so nginx's master also stops its
-/// workers), then SIGKILL if it has not gone within 5 s.
-fn stop(child: &mut Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .stderr(Stdio::null())
-        .status();
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(5) {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-fn wait_port(port: u16) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("server on port {port} did not start");
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// Root CA, a server cert, a good client, a client from another CA, an expired client.
 fn setup(d: &Path) {
@@ -145,47 +104,8 @@ fn nginx_logs_are_explained() {
     let d = t.path();
     setup(d);
     let port = free_port();
-    let conf = format!(
-        r#"pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    log_format mtls '$remote_addr "$request" $status verify=$ssl_client_verify';
-    client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;
-    uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        server_name api.example.com;
-        access_log {d}/access.log mtls;
-        ssl_certificate {d}/srv.fullchain.crt;
-        ssl_certificate_key {d}/srv.key;
-        ssl_client_certificate {d}/pki/ca.crt;
-        ssl_verify_client on;
-        location / {{ return 200 "hello $ssl_client_s_dn\n"; }}
-    }}
-}}
-"#,
-        d = d.display()
-    );
-    std::fs::create_dir_all(d.join("tmp")).unwrap();
-    std::fs::write(d.join("nginx.conf"), conf).unwrap();
-    let child = Command::new("nginx")
-        .args([
-            "-p",
-            d.to_str().unwrap(),
-            "-c",
-            d.join("nginx.conf").to_str().unwrap(),
-            "-g",
-            "daemon off;",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nginx (run scripts/test to install it)");
-    let _srv = Server(child);
-    wait_port(port);
+    let conf = nginx_conf(d, port, "srv.fullchain.crt", "srv.key", "pki/ca.crt", "");
+    let _srv = start_nginx(d, &conf, port);
 
     let ok = curl(d, port, Some("alice"));
     assert!(ok.stdout.contains("CN=alice"), "{ok:?}");
@@ -262,16 +182,8 @@ fn haproxy_logs_are_explained() {
         d = d.display()
     );
     std::fs::write(d.join("haproxy.cfg"), cfg).unwrap();
-    let log_file = std::fs::File::create(d.join("haproxy.log")).unwrap();
-    let child = Command::new("haproxy")
-        .args(["-db", "-f", d.join("haproxy.cfg").to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(log_file)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start haproxy (run scripts/test to install it)");
-    let _srv = Server(child);
-    wait_port(port);
+    let cfg = d.join("haproxy.cfg").display().to_string();
+    let srv = Server::start(d, "haproxy", &["-db", "-f", &cfg], port);
     let ok = curl(d, port, Some("alice"));
     assert_eq!(ok.code, 0, "{ok:?}");
     let none = curl(d, port, None);
@@ -279,8 +191,10 @@ fn haproxy_logs_are_explained() {
     let other = curl(d, port, Some("mallory"));
     assert_ne!(other.code, 0);
     std::thread::sleep(Duration::from_millis(300));
-    let (r, codes) = explain_codes(d, "haproxy.log");
-    let log = std::fs::read_to_string(d.join("haproxy.log")).unwrap();
+    // HAProxy logs to stdout, which Server collects.
+    let log_file = srv.log_path().display().to_string();
+    let (r, codes) = explain_codes(d, &log_file);
+    let log = srv.stderr();
     assert_eq!(r.code, 1, "{}\n{log}", r.stdout);
     assert!(
         codes.contains(&"handshake_failure".to_string()),

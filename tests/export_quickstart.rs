@@ -1,9 +1,7 @@
 //! Issue 5: quickstart grows to the full recipe: client.p12 and an nginx config that runs.
 mod common;
-mod export_support;
 
 use common::*;
-use export_support::*;
 
 #[test]
 fn quickstart_writes_a_p12_and_an_nginx_config_that_serves_the_client() {

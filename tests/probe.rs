@@ -3,70 +3,15 @@
 mod common;
 use common::*;
 
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A child server process killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        stop(&mut self.child);
-    }
-}
-
-/// Stops a server the way an operator would (SIGTERM, so nginx's master also stops its
-/// workers), then SIGKILL if it has not gone within 5 s.
-fn stop(child: &mut Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .stderr(Stdio::null())
-        .status();
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(5) {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-fn wait_port(port: u16) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("server on port {port} did not start");
-}
 
 fn s_server(cwd: &Path, extra: &[&str]) -> Server {
     let port = free_port();
     let accept = port.to_string();
     let mut args = vec!["s_server", "-accept", accept.as_str(), "-www", "-quiet"];
     args.extend_from_slice(extra);
-    let child = Command::new("openssl")
-        .args(&args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start openssl s_server (run scripts/test to install openssl)");
-    wait_port(port);
-    Server { child, port }
+    Server::start(cwd, "openssl", &args, port)
 }
 
 /// A root CA with a server cert (api.example.com + 127.0.0.1) and a client cert.
@@ -533,18 +478,15 @@ fn serve_demands_and_reports_clients() {
     setup(d);
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(bin())
-        .args([
+    let me = bin().display().to_string();
+    let srv = Server::start(
+        d,
+        &me,
+        &[
             "--dir", "pki", "serve", "--server", "srv", "--listen", &listen,
-        ])
-        .current_dir(d)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut srv = Server { child, port };
-    wait_port(port);
+        ],
+        port,
+    );
     // curl with the client certificate gets the subject back.
     let url = format!("https://api.example.com:{port}/");
     let resolve = format!("api.example.com:{port}:127.0.0.1");
@@ -583,29 +525,13 @@ fn serve_demands_and_reports_clients() {
     let (_, j) = probe(d, port, &[]);
     assert_eq!(codes(&j), ["client_cert_required"]);
     // serve logged the failures with a reason.
-    let _ = srv.child.kill();
-    let out = srv.child.wait_with_output_stderr();
+    std::thread::sleep(Duration::from_millis(200));
+    let out = srv.stderr();
     assert!(
         out.contains("handshake failed: the client sent no certificate"),
         "{out}"
     );
     assert!(out.contains("client CN=alice"), "{out}");
-}
-
-trait StderrOf {
-    fn wait_with_output_stderr(&mut self) -> String;
-}
-
-impl StderrOf for Child {
-    fn wait_with_output_stderr(&mut self) -> String {
-        use std::io::Read;
-        let _ = self.wait();
-        let mut s = String::new();
-        if let Some(mut e) = self.stderr.take() {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    }
 }
 
 #[test]
@@ -622,46 +548,15 @@ fn nginx_answers_in_http_and_resumes_sessions() {
     )
     .ok();
     let port = free_port();
-    let conf = format!(
-        r#"pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;
-    uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
-    ssl_session_cache shared:MTLS:1m;
-    ssl_session_tickets on;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {d}/srv.fullchain.crt;
-        ssl_certificate_key {d}/srv.key;
-        ssl_client_certificate {d}/pki/ca.crt;
-        ssl_verify_client on;
-        location / {{ return 200 "hello $ssl_client_s_dn\n"; }}
-    }}
-}}
-"#,
-        d = d.display()
+    let conf = nginx_conf(
+        d,
+        port,
+        "srv.fullchain.crt",
+        "srv.key",
+        "pki/ca.crt",
+        "ssl_session_cache shared:MTLS:1m; ssl_session_tickets on;",
     );
-    std::fs::create_dir_all(d.join("tmp")).unwrap();
-    std::fs::write(d.join("nginx.conf"), conf).unwrap();
-    let child = Command::new("nginx")
-        .args([
-            "-p",
-            d.to_str().unwrap(),
-            "-c",
-            d.join("nginx.conf").to_str().unwrap(),
-            "-g",
-            "daemon off;",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nginx (run scripts/test to install it)");
-    let _srv = Server { child, port };
-    wait_port(port);
+    let _srv = start_nginx(d, &conf, port);
 
     // Good certificate: accepted, resumed through nginx's session cache / tickets.
     let (r, j) = probe(d, port, &["--cert", "alice.crt", "--key", "alice.key"]);

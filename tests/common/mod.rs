@@ -5,8 +5,10 @@
 //! A missing tool is a test failure with a message that says to run scripts/test: never a skip.
 #![allow(dead_code)]
 
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub fn bin() -> PathBuf {
@@ -189,4 +191,124 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     out.sort();
     out
+}
+
+/// A server process, stopped (SIGTERM, then waited for) when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `program args` in `cwd` and waits until 127.0.0.1:port accepts connections.
+    pub fn start(cwd: &Path, program: &str, args: &[&str], port: u16) -> Server {
+        let log = cwd.join(format!("{program}-{port}.stderr"));
+        let f = std::fs::File::create(&log).unwrap();
+        let child = Command::new(program)
+            .args(args)
+            .current_dir(cwd)
+            .env("HOME", cwd)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {program} ({e}): run scripts/test, which installs it")
+            });
+        let mut s = Server { child, port, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!(
+                    "{program} exited ({status}) before listening:\n{}",
+                    s.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{program} did not listen on {port}:\n{}",
+                s.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The file that collects the server's stdout and stderr.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() > deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+}
+
+/// A minimal complete nginx config in `dir` (logs and temp files inside it) around one TLS
+/// `server {}` on 127.0.0.1:`port` that demands a client certificate from `ca`; `extra` goes
+/// into the http block. Run it with `nginx -p DIR -c DIR/nginx.conf -e stderr`.
+pub fn nginx_conf(dir: &Path, port: u16, cert: &str, key: &str, ca: &str, extra: &str) -> PathBuf {
+    let d = dir.display();
+    let conf = format!(
+        r#"daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    log_format mtls '$remote_addr "$request" $status verify=$ssl_client_verify';
+    client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;
+    uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
+    {extra}
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        access_log {d}/access.log mtls;
+        ssl_certificate {d}/{cert};
+        ssl_certificate_key {d}/{key};
+        ssl_client_certificate {d}/{ca};
+        ssl_verify_client on;
+        location / {{ return 200 "hello $ssl_client_s_dn\n"; }}
+    }}
+}}
+"#
+    );
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
+/// Starts nginx with a config from [`nginx_conf`].
+pub fn start_nginx(dir: &Path, conf: &Path, port: u16) -> Server {
+    let p = dir.display().to_string();
+    let c = conf.display().to_string();
+    Server::start(dir, "nginx", &["-p", &p, "-c", &c, "-e", "stderr"], port)
 }

@@ -3,10 +3,7 @@
 //! Caddy) run as foreground children on free ports and stopped when dropped.
 #![allow(dead_code)]
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::common::*;
 
@@ -166,80 +163,6 @@ pub fn gencrl(cwd: &Path, ca_dir: &Path, revoke: &[&Path]) {
     }
     let out = ca_dir.join("crl.pem").display().to_string();
     openssl(cwd, &["ca", "-config", &cnf, "-gencrl", "-out", &out]).ok();
-}
-
-/// A server process, stopped (SIGTERM, then waited for) when dropped.
-pub struct Server {
-    child: Child,
-    pub port: u16,
-    log: PathBuf,
-}
-
-impl Server {
-    /// Starts `program args` in `cwd` and waits until 127.0.0.1:port accepts connections.
-    pub fn start(cwd: &Path, program: &str, args: &[&str], port: u16) -> Server {
-        let log = cwd.join(format!("{program}-{port}.stderr"));
-        let f = std::fs::File::create(&log).unwrap();
-        let child = Command::new(program)
-            .args(args)
-            .current_dir(cwd)
-            .env("HOME", cwd)
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {program} ({e}): run scripts/test, which installs it")
-            });
-        let mut s = Server { child, port, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!(
-                    "{program} exited ({status}) before listening:\n{}",
-                    s.stderr()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{program} did not listen on {port}:\n{}",
-                s.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
-    }
-
-    pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(_)) | Err(_) => break,
-                Ok(None) if Instant::now() > deadline => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    break;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            }
-        }
-    }
 }
 
 /// curl with a client certificate (or none); returns (exit code, http code, body).

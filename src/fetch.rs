@@ -24,15 +24,26 @@ pub struct Target {
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// The path of an `https://` URL (`/` otherwise), for the request `probe` sends.
+    pub path: String,
 }
 
 impl Target {
     /// Parses a target; `None` when `s` does not look like one (then it is a file name).
     pub fn parse(s: &str) -> Option<Target> {
         if let Some(rest) = s.strip_prefix("https://") {
-            let hostport = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let (hostport, path) = match rest.find(['/', '?', '#']) {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
             let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
-            return split_host_port(hostport, Some(443));
+            let mut t = split_host_port(hostport, Some(443))?;
+            t.path = if path.starts_with('/') {
+                path.to_string()
+            } else {
+                format!("/{path}")
+            };
+            return Some(t);
         }
         if s.contains('/') || s.contains('\\') {
             return None;
@@ -52,16 +63,19 @@ fn split_host_port(s: &str, default: Option<u16>) -> Option<Target> {
         return Some(Target {
             host: host.to_string(),
             port,
+            path: "/".into(),
         });
     }
     match s.rsplit_once(':') {
         Some((h, p)) if !h.is_empty() && !h.contains(':') => Some(Target {
             host: h.to_string(),
             port: p.parse().ok()?,
+            path: "/".into(),
         }),
         None if !s.is_empty() => default.map(|port| Target {
             host: s.to_string(),
             port,
+            path: "/".into(),
         }),
         _ => None,
     }
@@ -77,8 +91,10 @@ impl std::fmt::Display for Target {
     }
 }
 
+/// Accepts any server chain, but still checks the handshake signatures (so the server proves it
+/// holds the key of the certificate it sent). `probe` wraps it to record the chain.
 #[derive(Debug)]
-struct AcceptAnyChain(Arc<CryptoProvider>);
+pub(crate) struct AcceptAnyChain(pub(crate) Arc<CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAnyChain {
     fn verify_server_cert(

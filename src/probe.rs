@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{
@@ -28,73 +27,30 @@ use rustls::{
 use crate::error::{Error, Result};
 use crate::x509;
 
-/// Where to connect and how.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Host name or IP address.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-    /// HTTP path to request.
-    pub path: String,
-}
+pub use crate::fetch::Target;
 
-impl Target {
-    /// Parses `https://host[:port][/path]`, `host:port`, `[v6]:port` or a bare host (port 443).
-    pub fn parse(s: &str) -> Result<Target> {
-        let bad = |r: &str| {
+/// Parses a probe target: `https://HOST[:PORT][/PATH]`, `HOST:PORT`, `[V6]:PORT`, or a bare host
+/// (port 443).
+pub fn parse_target(s: &str) -> Result<Target> {
+    if s.starts_with("http://") {
+        return Err(Error::invalid(
+            "target",
+            s,
+            "plain http:// has no TLS to probe",
+            "give HOST:PORT or https://HOST[:PORT]/PATH",
+        ));
+    }
+    Target::parse(s)
+        .or_else(|| Target::parse(&format!("{s}:443")))
+        .filter(|t| !t.host.is_empty() && t.port != 0)
+        .ok_or_else(|| {
             Error::invalid(
                 "target",
                 s,
-                r.to_string(),
+                "not HOST:PORT or https://HOST[:PORT]/PATH",
                 "give HOST:PORT or https://HOST[:PORT]/PATH",
             )
-        };
-        let (rest, default_port) = if let Some(r) = s.strip_prefix("https://") {
-            (r, 443)
-        } else if s.starts_with("http://") {
-            return Err(bad("plain http:// has no TLS to probe"));
-        } else {
-            (s, 443)
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].to_string()),
-            None => (rest, "/".to_string()),
-        };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| bad("unclosed [ in address"))?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| bad("bad port"))?,
-                None if after.is_empty() => default_port,
-                None => return Err(bad("garbage after ]")),
-            };
-            (h.to_string(), port)
-        } else if authority.matches(':').count() > 1 {
-            (authority.to_string(), default_port)
-        } else {
-            match authority.split_once(':') {
-                Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad("bad port"))?),
-                None => (authority.to_string(), default_port),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad("no host"));
-        }
-        if port == 0 {
-            return Err(bad("port 0"));
-        }
-        Ok(Target { host, port, path })
-    }
-
-    fn display(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
+        })
 }
 
 /// What to present and trust.
@@ -202,11 +158,12 @@ fn finding(code: &str, message: impl Into<String>, hint: impl Into<String>) -> F
     }
 }
 
-/// Records the server chain and rustls' verdict on it, then lets the handshake continue.
+/// Records the server chain and rustls' verdict on it, then lets the handshake continue
+/// (handshake signatures are still checked, by [`crate::fetch::AcceptAnyChain`]).
 #[derive(Debug)]
 struct ChainRecorder {
     inner: Option<Arc<WebPkiServerVerifier>>,
-    provider: Arc<CryptoProvider>,
+    signatures: crate::fetch::AcceptAnyChain,
     seen: Mutex<Option<(Vec<CertificateDer<'static>>, Option<rustls::Error>)>>,
 }
 
@@ -235,12 +192,7 @@ impl ServerCertVerifier for ChainRecorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -249,18 +201,11 @@ impl ServerCertVerifier for ChainRecorder {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.supported_verify_schemes()
     }
 }
 
@@ -306,7 +251,7 @@ struct Attempt {
 pub fn probe(opts: &ProbeOptions, now: time::OffsetDateTime) -> Result<ProbeReport> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let deadline = Instant::now() + opts.timeout;
-    let target_s = opts.target.display();
+    let target_s = opts.target.to_string();
     let sni = opts
         .servername
         .clone()
@@ -341,7 +286,7 @@ pub fn probe(opts: &ProbeOptions, now: time::OffsetDateTime) -> Result<ProbeRepo
     };
     let recorder = Arc::new(ChainRecorder {
         inner,
-        provider: provider.clone(),
+        signatures: crate::fetch::AcceptAnyChain(provider.clone()),
         seen: Mutex::new(None),
     });
     let key = match &opts.client {
@@ -960,17 +905,17 @@ mod tests {
 
     #[test]
     fn parses_targets() {
-        let t = Target::parse("https://api.example.com:8443/health").unwrap();
+        let t = parse_target("https://api.example.com:8443/health").unwrap();
         assert_eq!(
             (t.host.as_str(), t.port, t.path.as_str()),
             ("api.example.com", 8443, "/health")
         );
-        let t = Target::parse("127.0.0.1:443").unwrap();
+        let t = parse_target("127.0.0.1:443").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 443));
-        let t = Target::parse("[::1]:8443").unwrap();
+        let t = parse_target("[::1]:8443").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", 8443));
-        assert_eq!(Target::parse("example.com").unwrap().port, 443);
-        assert!(Target::parse("http://x").is_err());
-        assert!(Target::parse("x:notaport").is_err());
+        assert_eq!(parse_target("example.com").unwrap().port, 443);
+        assert!(parse_target("http://x").is_err());
+        assert!(parse_target("x:notaport").is_err());
     }
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mtls_ca::probe::{self, ProbeOptions, Target};
+use mtls_ca::probe::{self, ProbeOptions};
 use rustls::pki_types::CertificateDer;
 
 use crate::cli::ProbeArgs;
@@ -11,7 +11,7 @@ use crate::output::Output;
 use crate::Outcome;
 
 pub fn run(dir: &Path, a: &ProbeArgs, out: &Output) -> anyhow::Result<Outcome> {
-    let mut target = Target::parse(&a.target)?;
+    let mut target = probe::parse_target(&a.target)?;
     if let Some(p) = &a.http_path {
         target.path = p.clone();
     }

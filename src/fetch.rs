@@ -264,6 +264,7 @@ mod tests {
         Some(Target {
             host: host.into(),
             port,
+            path: "/".into(),
         })
     }
 
@@ -278,8 +279,8 @@ mod tests {
             t("api.example.com", 443)
         );
         assert_eq!(
-            Target::parse("https://api.example.com:9443/x?y"),
-            t("api.example.com", 9443)
+            Target::parse("https://api.example.com:9443/x?y").map(|t| (t.port, t.path)),
+            Some((9443, "/x?y".to_string()))
         );
         assert_eq!(
             Target::parse("https://user@api.example.com/"),

@@ -129,19 +129,15 @@ impl FileSet {
         drop(handles);
         let mut placed: Vec<Written> = Vec::new();
         for (f, tmp) in self.files.iter().zip(temps.iter()) {
-            let mut backup = None;
-            if force && fs::symlink_metadata(&f.path).is_ok() {
-                let bak = bak_name(&f.path);
-                if let Err(e) = fs::rename(&f.path, &bak) {
+            let backup = match set_aside(&f.path, force) {
+                Ok(b) => b,
+                Err(e) => {
                     rollback(&placed);
-                    return Err(Error::io(&f.path, e));
+                    return Err(e);
                 }
-                backup = Some(bak);
-            }
+            };
             if let Err(e) = fs::hard_link(tmp, &f.path) {
-                if let Some(bak) = &backup {
-                    let _ = fs::rename(bak, &f.path);
-                }
+                restore(&f.path, backup.as_deref());
                 rollback(&placed);
                 return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
                     Error::FileExists {
@@ -193,15 +189,13 @@ impl FileSet {
                     }
                 }
             }
-            let mut backup = None;
-            if force && fs::symlink_metadata(&f.path).is_ok() {
-                let bak = bak_name(&f.path);
-                if let Err(e) = fs::rename(&f.path, &bak) {
+            let backup = match set_aside(&f.path, force) {
+                Ok(b) => b,
+                Err(e) => {
                     rollback(&placed);
-                    return Err(Error::io(&f.path, e));
+                    return Err(e);
                 }
-                backup = Some(bak);
-            }
+            };
             let res = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -213,9 +207,7 @@ impl FileSet {
                 });
             if let Err(e) = res {
                 let _ = fs::remove_file(&f.path);
-                if let Some(bak) = &backup {
-                    let _ = fs::rename(bak, &f.path);
-                }
+                restore(&f.path, backup.as_deref());
                 rollback(&placed);
                 return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
                     Error::FileExists {
@@ -252,9 +244,24 @@ impl FileSet {
 fn rollback(placed: &[Written]) {
     for w in placed.iter().rev() {
         let _ = fs::remove_file(&w.path);
-        if let Some(bak) = &w.backup {
-            let _ = fs::rename(bak, &w.path);
-        }
+        restore(&w.path, w.backup.as_deref());
+    }
+}
+
+/// With `force`, renames an existing `path` to `NAME.bak` and returns that name.
+fn set_aside(path: &Path, force: bool) -> Result<Option<PathBuf>> {
+    if !force || fs::symlink_metadata(path).is_err() {
+        return Ok(None);
+    }
+    let bak = bak_name(path);
+    fs::rename(path, &bak).map_err(|e| Error::io(path, e))?;
+    Ok(Some(bak))
+}
+
+/// Puts a file set aside by [`set_aside`] back.
+fn restore(path: &Path, backup: Option<&Path>) {
+    if let Some(bak) = backup {
+        let _ = fs::rename(bak, path);
     }
 }
 

@@ -235,29 +235,8 @@ impl Store {
 
     /// Reserves a fresh random serial: committed before the caller signs anything.
     pub fn reserve_serial(&mut self, rng: &SystemRandom, now: OffsetDateTime) -> Result<Serial> {
-        let path = self.path.clone();
-        let map = |source| Error::Store {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map)?;
-        let serial = loop {
-            let serial = Serial::random(rng)?;
-            let inserted = tx
-                .execute(
-                    "INSERT OR IGNORE INTO certificates (serial, state, reserved_at) VALUES (?1, 'reserved', ?2)",
-                    params![serial.hex(), now.unix_timestamp()],
-                )
-                .map_err(map)?;
-            if inserted == 1 {
-                break serial;
-            }
-        };
-        tx.commit().map_err(map)?;
-        Ok(serial)
+        let mut one = self.reserve_serials(rng, 1, now)?;
+        Ok(one.remove(0))
     }
 
     /// Reserves a given serial (a root CA's own, chosen before its store existed).

@@ -257,7 +257,28 @@ impl Store {
 
     /// Reserves `n` fresh random serials in one transaction (bulk issuance), committed before
     /// anything is signed.
+    ///
+    /// The reservation is committed with `synchronous=NORMAL` (no fsync): it is visible to every
+    /// other process at once, which is what uniqueness needs, and survives a killed process. Only
+    /// a power loss could lose it, and then nothing was written with that serial, because
+    /// [`Store::record_many`] commits with `synchronous=FULL` before any file is written.
     pub fn reserve_serials(
+        &mut self,
+        rng: &SystemRandom,
+        n: usize,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Serial>> {
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| self.err(e))?;
+        let reserved = self.reserve_serials_tx(rng, n, now);
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.err(e))?;
+        reserved
+    }
+
+    fn reserve_serials_tx(
         &mut self,
         rng: &SystemRandom,
         n: usize,

@@ -567,10 +567,8 @@ impl Ca {
             Some(self.serial_hex()?),
         )?;
         rec.sans = sans.iter().map(San::to_string).collect();
+        rec.renews = renews;
         self.store.record_issued(&rec, now)?;
-        if let Some(old) = &renews {
-            crate::lifecycle::mark_renewal(&mut self.store, old, &serial.hex())?;
-        }
         let mut fs = FileSet::new();
         if let Some(k) = &new_key {
             fs.private(&files.key, to_bytes(keys::to_pkcs8_pem(k)));
@@ -844,6 +842,7 @@ pub(crate) fn record(
         sha256: x509::sha256_hex(der),
         stem,
         ca_serial,
+        renews: None,
     })
 }
 

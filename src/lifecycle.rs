@@ -151,30 +151,6 @@ fn prefix(store: &mut Store, p: &str) -> Result<Vec<String>> {
         .map_err(map)
 }
 
-/// Records that `new` renews `old` (both already issued).
-pub(crate) fn mark_renewal(store: &mut Store, old: &str, new: &str) -> Result<()> {
-    let path = store.path().to_path_buf();
-    let map = |source| Error::Store {
-        path: path.clone(),
-        source,
-    };
-    let tx = store
-        .conn()
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(map)?;
-    tx.execute(
-        "UPDATE certificates SET renews = ?1 WHERE serial = ?2",
-        params![old, new],
-    )
-    .map_err(map)?;
-    tx.execute(
-        "UPDATE certificates SET superseded_by = ?2 WHERE serial = ?1",
-        params![old, new],
-    )
-    .map_err(map)?;
-    tx.commit().map_err(map)
-}
-
 /// RFC 5280 revocation reasons (certificateHold is never used).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

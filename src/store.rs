@@ -75,6 +75,9 @@ pub struct Record {
     pub stem: Option<String>,
     /// Serial of the CA certificate that signed it (None for a root's own record).
     pub ca_serial: Option<String>,
+    /// The serial this certificate renews; that row is marked superseded in the same
+    /// transaction.
+    pub renews: Option<String>,
 }
 
 /// A row as `list` shows it.
@@ -357,6 +360,18 @@ impl Store {
                         path: self.path.clone(),
                         reason: format!("serial {} was not reserved", rec.serial),
                     });
+                }
+                if let Some(old) = &rec.renews {
+                    tx.execute(
+                        "UPDATE certificates SET renews = ?1 WHERE serial = ?2",
+                        params![old, rec.serial.hex()],
+                    )
+                    .map_err(map)?;
+                    tx.execute(
+                        "UPDATE certificates SET superseded_by = ?2 WHERE serial = ?1",
+                        params![old, rec.serial.hex()],
+                    )
+                    .map_err(map)?;
                 }
             }
         }

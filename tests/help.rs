@@ -1,0 +1,494 @@
+//! The documentation is the contract: every command's `--help` has EXAMPLES and EXIT CODES,
+//! docs/cli.md names exactly the flags each command has, and the README's runnable blocks run.
+//!
+//! Commands are discovered from `mtls-ca --help` (and each group's `--help`), never from a list
+//! kept here, so a new command without docs fails these tests.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Flags every command accepts (declared `global` in clap); docs/cli.md documents them once.
+const GLOBAL_FLAGS: &[&str] = &["--dir", "--json", "--quiet", "--no-color", "--help"];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn help(path: &[String]) -> String {
+    let out = Command::new(common::bin())
+        .args(path)
+        .arg("--help")
+        .env_remove("MTLS_CA_DIR")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mtls-ca --help");
+    assert!(
+        out.status.success(),
+        "`mtls-ca {} --help` exited {:?}: {}",
+        path.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("help is UTF-8")
+}
+
+/// The names listed under `Commands:` in a help text (without clap's own `help`).
+fn subcommands(help: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut inside = false;
+    for line in help.lines() {
+        if line.trim_end() == "Commands:" {
+            inside = true;
+            continue;
+        }
+        if inside {
+            // Entries are indented by exactly two spaces; wrapped descriptions by more.
+            if line.is_empty() || !line.starts_with("  ") {
+                break;
+            }
+            if line.starts_with("   ") {
+                continue;
+            }
+            let name = line.split_whitespace().next().unwrap_or_default();
+            if name != "help" {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// Every command path (`["issue", "server"]`, ...) with its help text, groups included.
+fn all_commands() -> BTreeMap<Vec<String>, String> {
+    let mut found = BTreeMap::new();
+    let mut todo: Vec<Vec<String>> = subcommands(&help(&[]))
+        .into_iter()
+        .map(|c| vec![c])
+        .collect();
+    while let Some(path) = todo.pop() {
+        let text = help(&path);
+        for sub in subcommands(&text) {
+            let mut p = path.clone();
+            p.push(sub);
+            todo.push(p);
+        }
+        found.insert(path, text);
+    }
+    assert!(
+        found.len() >= 15,
+        "discovered only {found:?} commands: has the help format changed?"
+    );
+    found
+}
+
+fn is_group(help: &str) -> bool {
+    help.lines().any(|l| l.trim_end() == "Commands:")
+}
+
+/// Every `--long-flag` token in a text.
+fn long_flags(text: &str) -> BTreeSet<String> {
+    let mut flags = BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i + 2 < bytes.len() {
+        let starts = bytes[i] == b'-'
+            && bytes[i + 1] == b'-'
+            && bytes[i + 2].is_ascii_lowercase()
+            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'-'));
+        if starts {
+            let mut j = i + 2;
+            while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'-') {
+                j += 1;
+            }
+            // `--passphrase-*` speaks of a family of flags, not of one.
+            if bytes.get(j) != Some(&b'*') {
+                flags.insert(text[i..j].trim_end_matches('-').to_string());
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    flags
+}
+
+/// The long flags a help text declares in its `Options:` section.
+fn declared_flags(help: &str) -> BTreeSet<String> {
+    let mut flags = BTreeSet::new();
+    let mut inside = false;
+    for line in help.lines() {
+        if line.trim_end() == "Options:" {
+            inside = true;
+            continue;
+        }
+        if inside {
+            if line.is_empty() || !line.starts_with(' ') {
+                break;
+            }
+            let t = line.trim_start();
+            let t = t.strip_prefix("-q, ").unwrap_or(t);
+            let t = t.strip_prefix("-h, ").unwrap_or(t);
+            let t = t.strip_prefix("-V, ").unwrap_or(t);
+            if let Some(rest) = t.strip_prefix("--") {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect();
+                flags.insert(format!("--{name}"));
+            }
+        }
+    }
+    flags
+}
+
+fn cli_md() -> String {
+    std::fs::read_to_string(repo().join("docs/cli.md")).expect("read docs/cli.md")
+}
+
+/// docs/cli.md sections: `## `mtls-ca CMD`[, `mtls-ca CMD2`]` headings, each with the command
+/// paths it covers, the flags of its first fenced block (the synopsis) and its whole text.
+struct Section {
+    commands: Vec<Vec<String>>,
+    synopsis_flags: BTreeSet<String>,
+    text: String,
+}
+
+fn cli_sections(md: &str) -> Vec<Section> {
+    let mut sections = Vec::new();
+    let mut current: Option<(Vec<Vec<String>>, String)> = None;
+    let flush = |cur: Option<(Vec<Vec<String>>, String)>, out: &mut Vec<Section>| {
+        if let Some((commands, text)) = cur {
+            let synopsis = text
+                .split("```")
+                .nth(1)
+                .unwrap_or_else(|| panic!("docs/cli.md: no synopsis block for {commands:?}"));
+            out.push(Section {
+                commands,
+                synopsis_flags: long_flags(synopsis),
+                text,
+            });
+        }
+    };
+    for line in md.lines() {
+        if line.starts_with("## ") {
+            flush(current.take(), &mut sections);
+            let commands: Vec<Vec<String>> = line
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter_map(|c| c.strip_prefix("mtls-ca "))
+                .map(|c| c.split_whitespace().map(str::to_string).collect())
+                .collect();
+            if !commands.is_empty() {
+                current = Some((commands, String::new()));
+            }
+            continue;
+        }
+        if let Some((_, text)) = current.as_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    flush(current, &mut sections);
+    sections
+}
+
+#[test]
+fn every_command_help_has_examples_and_exit_codes() {
+    let mut missing = Vec::new();
+    let top = help(&[]);
+    for (name, text) in std::iter::once((vec![], top)).chain(all_commands()) {
+        for heading in ["EXAMPLES:", "EXIT CODES:"] {
+            if !text.lines().any(|l| l.trim_end() == heading) {
+                missing.push(format!("`mtls-ca {} --help` lacks {heading}", name.join(" ")));
+            }
+        }
+        // Every EXIT CODES section lists 0 and 2 (usage errors are always possible).
+        if let Some(codes) = text.split("EXIT CODES:").nth(1) {
+            for code in ["0", "2"] {
+                if !codes
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{code} ")))
+                {
+                    missing.push(format!(
+                        "`mtls-ca {} --help` EXIT CODES lacks {code}",
+                        name.join(" ")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn help_examples_use_flags_the_command_has() {
+    // An example line `mtls-ca issue client ... --flag` must name a flag of `issue client`.
+    let commands = all_commands();
+    let mut wrong = Vec::new();
+    for (path, text) in &commands {
+        let Some(examples) = text.split("EXAMPLES:").nth(1) else {
+            continue;
+        };
+        let examples = examples.split("\n\n").next().unwrap_or_default();
+        for line in examples.lines() {
+            // Only the mtls-ca invocation (up to a pipe or && chain) is checked.
+            let cmd = line
+                .split(" | ")
+                .next()
+                .unwrap_or_default()
+                .split(" && ")
+                .next()
+                .unwrap_or_default()
+                .split(" || ")
+                .next()
+                .unwrap_or_default();
+            let Some(rest) = cmd.trim().strip_prefix("mtls-ca") else {
+                continue;
+            };
+            // Which command does the example run? The longest known path its words start with.
+            let words: Vec<String> = rest
+                .split_whitespace()
+                .filter(|w| !w.starts_with('-'))
+                .map(str::to_string)
+                .collect();
+            let target = commands
+                .keys()
+                .filter(|p| words.starts_with(p) || contains_path(&words, p))
+                .max_by_key(|p| p.len());
+            let Some(target) = target else { continue };
+            let declared = declared_flags(&commands[target]);
+            for flag in long_flags(cmd) {
+                if !declared.contains(&flag) {
+                    wrong.push(format!(
+                        "`mtls-ca {} --help` example uses {flag}, which `{}` does not have: {line}",
+                        path.join(" "),
+                        target.join(" ")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// True when `path` occurs in `words` right after global options' values were skipped, e.g.
+/// `mtls-ca --dir pki/issuing init` has words `["pki/issuing", "init"]`.
+fn contains_path(words: &[String], path: &[String]) -> bool {
+    words.windows(path.len()).take(2).any(|w| w == path)
+}
+
+#[test]
+fn cli_md_documents_every_command_and_exactly_its_flags() {
+    let md = cli_md();
+    let sections = cli_sections(&md);
+    let commands = all_commands();
+    let mut problems = Vec::new();
+
+    // Global options: the top-level help's flags, documented in the global section.
+    let top = declared_flags(&help(&[]));
+    let global_doc = md
+        .split("## Global options")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("docs/cli.md has a `## Global options` section");
+    for flag in &top {
+        if !long_flags(global_doc).contains(flag) {
+            problems.push(format!(
+                "global option {flag} is not in docs/cli.md's Global options"
+            ));
+        }
+    }
+
+    let mut documented = BTreeSet::new();
+    for section in &sections {
+        for path in &section.commands {
+            documented.insert(path.clone());
+            let Some(text) = commands.get(path) else {
+                problems.push(format!(
+                    "docs/cli.md documents `mtls-ca {}`, which does not exist",
+                    path.join(" ")
+                ));
+                continue;
+            };
+            let has: BTreeSet<String> = declared_flags(text)
+                .into_iter()
+                .filter(|f| !GLOBAL_FLAGS.contains(&f.as_str()))
+                .collect();
+            let doc: BTreeSet<String> = section
+                .synopsis_flags
+                .iter()
+                .filter(|f| !GLOBAL_FLAGS.contains(&f.as_str()))
+                .cloned()
+                .collect();
+            for f in has.difference(&doc) {
+                problems.push(format!(
+                    "`mtls-ca {} --help` has {f}; docs/cli.md's synopsis does not",
+                    path.join(" ")
+                ));
+            }
+            for f in doc.difference(&has) {
+                problems.push(format!(
+                    "docs/cli.md's synopsis of `mtls-ca {}` has {f}; its --help does not",
+                    path.join(" ")
+                ));
+            }
+        }
+    }
+    for (path, text) in &commands {
+        if !is_group(text) && !documented.contains(path) {
+            problems.push(format!(
+                "`mtls-ca {}` has no `## `mtls-ca {}`` section in docs/cli.md",
+                path.join(" "),
+                path.join(" ")
+            ));
+        }
+    }
+
+    // Any flag the page mentions anywhere must exist on some command (catches typos in prose).
+    let every: BTreeSet<String> = commands
+        .values()
+        .flat_map(|t| declared_flags(t))
+        .chain(top)
+        .collect();
+    for section in &sections {
+        for f in long_flags(&section.text) {
+            if !every.contains(&f) {
+                problems.push(format!(
+                    "docs/cli.md (section {:?}) mentions {f}, which no command has",
+                    section.commands
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A fenced block of the README marked runnable, with the exit code its last command documents.
+struct Runnable {
+    line: usize,
+    script: String,
+    exit: i32,
+}
+
+/// Blocks preceded by `<!-- runnable -->` (or `<!-- runnable exit=N -->`) on the line before
+/// their opening fence (```sh or ```console).
+fn runnable_blocks(md: &str) -> Vec<Runnable> {
+    let lines: Vec<&str> = md.lines().collect();
+    let mut blocks = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let marker = lines[i].trim();
+        if let Some(attrs) = marker
+            .strip_prefix("<!-- runnable")
+            .and_then(|r| r.strip_suffix("-->"))
+        {
+            let exit = attrs
+                .split_whitespace()
+                .find_map(|a| a.strip_prefix("exit="))
+                .map(|n| n.parse().expect("exit=N"))
+                .unwrap_or(0);
+            let fence = lines.get(i + 1).map(|l| l.trim()).unwrap_or_default();
+            assert!(
+                fence == "```sh" || fence == "```console",
+                "README.md line {}: a runnable marker must precede a ```sh or ```console block",
+                i + 1
+            );
+            let mut script = String::new();
+            let mut j = i + 2;
+            while j < lines.len() && lines[j].trim() != "```" {
+                // ```console blocks: commands start with `$ `, other lines are output.
+                if fence == "```console" {
+                    if let Some(cmd) = lines[j].strip_prefix("$ ") {
+                        script.push_str(cmd);
+                        script.push('\n');
+                    }
+                } else {
+                    script.push_str(lines[j]);
+                    script.push('\n');
+                }
+                j += 1;
+            }
+            blocks.push(Runnable {
+                line: i + 1,
+                script,
+                exit,
+            });
+            i = j;
+        }
+        i += 1;
+    }
+    blocks
+}
+
+#[test]
+fn readme_runnable_blocks_run() {
+    let md = std::fs::read_to_string(repo().join("README.md")).expect("read README.md");
+    let blocks = runnable_blocks(&md);
+    assert!(
+        blocks.len() >= 5,
+        "README.md has only {} runnable blocks",
+        blocks.len()
+    );
+    let bin_dir = common::bin().parent().unwrap().to_path_buf();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
+    )
+    .unwrap();
+    // The blocks are one tour: they run in order in one directory, each building on the last.
+    let dir = common::tempdir();
+    for block in &blocks {
+        let out = run_block(dir.path(), &path, &block.script);
+        assert_eq!(
+            out.status.code(),
+            Some(block.exit),
+            "README.md block at line {} exited {:?}, documented {}\n--- script\n{}--- stdout\n{}\n--- stderr\n{}",
+            block.line,
+            out.status.code(),
+            block.exit,
+            block.script,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn run_block(dir: &Path, path: &std::ffi::OsStr, script: &str) -> std::process::Output {
+    // Every line but the last must succeed (`set -e`); the block's exit code is the last one's.
+    Command::new("bash")
+        .arg("-euo")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .env_remove("MTLS_CA_DIR")
+        .env_remove("MTLS_CA_DEBUG")
+        .output()
+        .expect("run bash")
+}
+
+#[test]
+fn runnable_marker_parsing() {
+    let md = "x\n<!-- runnable -->\n```sh\na\nb\n```\n<!-- runnable exit=1 -->\n```console\n$ c\nout\n```\n```sh\nnot run\n```\n";
+    let blocks = runnable_blocks(md);
+    assert_eq!(blocks.len(), 2);
+    assert_eq!(blocks[0].script, "a\nb\n");
+    assert_eq!((blocks[1].script.as_str(), blocks[1].exit), ("c\n", 1));
+}
+
+#[test]
+fn flag_parsing() {
+    assert_eq!(
+        long_flags("mtls-ca x --p12-passphrase-env V [--out STEM]... a--b `--json` --passphrase-*"),
+        ["--json", "--out", "--p12-passphrase-env"]
+            .map(String::from)
+            .into()
+    );
+}

@@ -203,7 +203,10 @@ fn every_command_help_has_examples_and_exit_codes() {
     for (name, text) in std::iter::once((vec![], top)).chain(all_commands()) {
         for heading in ["EXAMPLES:", "EXIT CODES:"] {
             if !text.lines().any(|l| l.trim_end() == heading) {
-                missing.push(format!("`mtls-ca {} --help` lacks {heading}", name.join(" ")));
+                missing.push(format!(
+                    "`mtls-ca {} --help` lacks {heading}",
+                    name.join(" ")
+                ));
             }
         }
         // Every EXIT CODES section lists 0 and 2 (usage errors are always possible).
@@ -224,10 +227,45 @@ fn every_command_help_has_examples_and_exit_codes() {
     assert!(missing.is_empty(), "{}", missing.join("\n"));
 }
 
+/// Problems with one `mtls-ca …` invocation: flags the command it runs does not have.
+fn check_invocation(
+    invocation: &str,
+    commands: &BTreeMap<Vec<String>, String>,
+    top: &BTreeSet<String>,
+) -> Vec<String> {
+    // Only the mtls-ca invocation itself (up to a pipe, a chain, a comment or inline code's end).
+    let mut cmd = invocation;
+    for stop in [" | ", " && ", " || ", "`", " #", ";", " (", " 2>", " >"] {
+        cmd = cmd.split(stop).next().unwrap_or_default();
+    }
+    let Some(rest) = cmd.trim().strip_prefix("mtls-ca") else {
+        return vec![];
+    };
+    // Which command does it run? The longest known path its first words start with.
+    let words: Vec<String> = rest
+        .split_whitespace()
+        .filter(|w| !w.starts_with('-'))
+        .map(str::to_string)
+        .collect();
+    let Some(target) = commands
+        .keys()
+        .filter(|p| contains_path(&words, p))
+        .max_by_key(|p| p.len())
+    else {
+        return vec![];
+    };
+    let declared = declared_flags(&commands[target]);
+    long_flags(cmd)
+        .into_iter()
+        .filter(|f| !declared.contains(f) && !top.contains(f))
+        .map(|f| format!("`{}` has no {f}: {}", target.join(" "), invocation.trim()))
+        .collect()
+}
+
 #[test]
 fn help_examples_use_flags_the_command_has() {
-    // An example line `mtls-ca issue client ... --flag` must name a flag of `issue client`.
     let commands = all_commands();
+    let top = declared_flags(&help(&[]));
     let mut wrong = Vec::new();
     for (path, text) in &commands {
         let Some(examples) = text.split("EXAMPLES:").nth(1) else {
@@ -235,39 +273,33 @@ fn help_examples_use_flags_the_command_has() {
         };
         let examples = examples.split("\n\n").next().unwrap_or_default();
         for line in examples.lines() {
-            // Only the mtls-ca invocation (up to a pipe or && chain) is checked.
-            let cmd = line
-                .split(" | ")
-                .next()
-                .unwrap_or_default()
-                .split(" && ")
-                .next()
-                .unwrap_or_default()
-                .split(" || ")
-                .next()
-                .unwrap_or_default();
-            let Some(rest) = cmd.trim().strip_prefix("mtls-ca") else {
-                continue;
-            };
-            // Which command does the example run? The longest known path its words start with.
-            let words: Vec<String> = rest
-                .split_whitespace()
-                .filter(|w| !w.starts_with('-'))
-                .map(str::to_string)
-                .collect();
-            let target = commands
-                .keys()
-                .filter(|p| words.starts_with(p) || contains_path(&words, p))
-                .max_by_key(|p| p.len());
-            let Some(target) = target else { continue };
-            let declared = declared_flags(&commands[target]);
-            for flag in long_flags(cmd) {
-                if !declared.contains(&flag) {
-                    wrong.push(format!(
-                        "`mtls-ca {} --help` example uses {flag}, which `{}` does not have: {line}",
-                        path.join(" "),
-                        target.join(" ")
-                    ));
+            for p in check_invocation(line, &commands, &top) {
+                wrong.push(format!("`mtls-ca {} --help` example: {p}", path.join(" ")));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn docs_use_flags_the_commands_have() {
+    // Every `mtls-ca CMD … --flag` written in README.md and docs/*.md names a flag CMD has.
+    let commands = all_commands();
+    let top = declared_flags(&help(&[]));
+    let mut files = vec![repo().join("README.md")];
+    for entry in std::fs::read_dir(repo().join("docs")).expect("read docs/") {
+        let path = entry.expect("docs entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
+    let mut wrong = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read doc");
+        for (n, line) in text.lines().enumerate() {
+            for (i, _) in line.match_indices("mtls-ca ") {
+                for p in check_invocation(&line[i..], &commands, &top) {
+                    wrong.push(format!("{}:{}: {p}", file.display(), n + 1));
                 }
             }
         }
@@ -434,11 +466,9 @@ fn readme_runnable_blocks_run() {
         blocks.len()
     );
     let bin_dir = common::bin().parent().unwrap().to_path_buf();
-    let path = std::env::join_paths(
-        std::iter::once(bin_dir).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )),
-    )
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
     .unwrap();
     // The blocks are one tour: they run in order in one directory, each building on the last.
     let dir = common::tempdir();

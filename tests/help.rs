@@ -522,3 +522,192 @@ fn flag_parsing() {
             .into()
     );
 }
+
+/// docs/cli.md's "Top-level keys" table: each label (`issue --batch`, …) with its keys.
+fn documented_json_keys(md: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let table = md
+        .split("### Top-level keys")
+        .nth(1)
+        .expect("docs/cli.md has a `### Top-level keys` table")
+        .split("\n### ")
+        .next()
+        .unwrap_or_default();
+    let mut rows = BTreeMap::new();
+    for line in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').collect();
+        let ticked = |cell: &str| -> Vec<String> {
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect()
+        };
+        let keys: BTreeSet<String> = ticked(cells[2]).into_iter().collect();
+        for label in ticked(cells[1]) {
+            rows.insert(label, keys.clone());
+        }
+    }
+    rows
+}
+
+fn keys_of(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not a JSON object: {v}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn cli_md_json_keys_are_the_real_ones() {
+    let documented = documented_json_keys(&cli_md());
+    let dir = common::tempdir();
+    let d = dir.path();
+    let mut real: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut run = |label: &str, args: &[&str], code: i32| {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = common::mtls(d, &full).expect_code(code);
+        real.insert(label.to_string(), keys_of(&out.json()));
+    };
+    /// The arguments with `--dir pki/issuing` (the intermediate) in front.
+    fn with<'a>(rest: &[&'a str]) -> Vec<&'a str> {
+        let mut v = vec!["--dir", "pki/issuing"];
+        v.extend_from_slice(rest);
+        v
+    }
+    run("init", &["init", "--cn", "Example Root CA"], 0);
+    run(
+        "ca init",
+        &with(&[
+            "ca",
+            "init",
+            "--parent",
+            "pki",
+            "--cn",
+            "Example Issuing CA",
+        ]),
+        0,
+    );
+    run(
+        "issue server",
+        &with(&["issue", "server", "--cn", "api.example.com", "--out", "api"]),
+        0,
+    );
+    run(
+        "issue client",
+        &with(&["issue", "client", "--cn", "alice", "--out", "alice"]),
+        0,
+    );
+    std::fs::write(d.join("hosts.csv"), "svc1.example.com,10.0.0.1,svc1\n").unwrap();
+    run(
+        "issue --batch",
+        &with(&["issue", "server", "--batch", "hosts.csv"]),
+        0,
+    );
+    run(
+        "csr",
+        &["csr", "--cn", "web.example.com", "--out", "web"],
+        0,
+    );
+    run(
+        "sign",
+        &with(&["sign", "web.csr", "--profile", "server"]),
+        0,
+    );
+    run("renew", &with(&["renew", "--cert", "api.crt"]), 0);
+    run(
+        "renew --expiring-within",
+        &with(&["renew", "--expiring-within", "1d"]),
+        0,
+    );
+    run("revoke", &with(&["revoke", "--cert", "svc1.crt"]), 0);
+    run("crl", &with(&["crl"]), 0);
+    run("crl --check", &with(&["crl", "--check"]), 0);
+    run("list", &with(&["list"]), 0);
+    run("inspect", &["inspect", "api.fullchain.crt"], 0);
+    run(
+        "verify",
+        &["verify", "api.fullchain.crt", "--host", "api.example.com"],
+        0,
+    );
+    run(
+        "export",
+        &with(&["export", "curl", "--client", "alice", "--out", "c"]),
+        0,
+    );
+    std::fs::write(
+        d.join("err.log"),
+        "curl: (58) could not load PEM client certificate\n",
+    )
+    .unwrap();
+    run("explain", &["explain", "err.log"], 1);
+    run("quickstart", &["quickstart", "--out", "qs"], 0);
+
+    // probe needs a server: `mtls-ca serve` on a free port.
+    let port = common::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut serve = Command::new(common::bin())
+        .args([
+            "--dir",
+            "pki/issuing",
+            "serve",
+            "--server",
+            "api",
+            "--listen",
+            &listen,
+        ])
+        .current_dir(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start mtls-ca serve");
+    let mut up = false;
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(&listen).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if up {
+        run(
+            "probe",
+            &with(&[
+                "probe",
+                &listen,
+                "--servername",
+                "api.example.com",
+                "--cert",
+                "alice.fullchain.crt",
+                "--key",
+                "alice.key",
+            ]),
+            0,
+        );
+    }
+    serve.kill().ok();
+    serve.wait().ok();
+    assert!(up, "mtls-ca serve did not listen on {listen}");
+
+    run("ca rotate", &["ca", "rotate"], 0);
+
+    let mut problems = Vec::new();
+    for (label, keys) in &real {
+        match documented.get(label) {
+            None => problems.push(format!("docs/cli.md's key table has no row for `{label}`")),
+            Some(doc) if doc != keys => problems.push(format!(
+                "`{label}`: docs/cli.md lists {doc:?}, the output has {keys:?}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for label in documented.keys() {
+        if !real.contains_key(label) {
+            problems.push(format!(
+                "docs/cli.md's key table row `{label}` is not tested here"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

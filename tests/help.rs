@@ -477,7 +477,7 @@ fn readme_runnable_blocks_run() {
         assert_eq!(
             out.status.code(),
             Some(block.exit),
-            "README.md block at line {} exited {:?}, documented {}\n--- script\n{}--- stdout\n{}\n--- stderr\n{}",
+            "README.md block at line {} exited {:?}, documented {} (a missing tool: run scripts/test)\n--- script\n{}--- stdout\n{}\n--- stderr\n{}",
             block.line,
             out.status.code(),
             block.exit,
@@ -710,4 +710,65 @@ fn cli_md_json_keys_are_the_real_ones() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn doc_links_resolve() {
+    // Every relative link in README.md and docs/*.md names a file that exists, and its
+    // #anchor a heading of that file.
+    let mut files = vec![repo().join("README.md"), repo().join("CHANGELOG.md")];
+    for entry in std::fs::read_dir(repo().join("docs")).expect("read docs/") {
+        let path = entry.expect("docs entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
+    let mut broken = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read doc");
+        for (_, rest) in text.match_indices("](").map(|(i, _)| (i, &text[i + 2..])) {
+            let Some(target) = rest.split(')').next() else {
+                continue;
+            };
+            if target.contains("://") || target.starts_with("mailto:") || target.contains(' ') {
+                continue;
+            }
+            let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let linked = if path.is_empty() {
+                file.clone()
+            } else {
+                file.parent().unwrap().join(path)
+            };
+            if !linked.exists() {
+                broken.push(format!("{}: {target}: no such file", file.display()));
+                continue;
+            }
+            if !anchor.is_empty() {
+                let body = std::fs::read_to_string(&linked).unwrap_or_default();
+                let found = body
+                    .lines()
+                    .filter_map(|l| l.strip_prefix('#'))
+                    .map(|l| slug(l.trim_start_matches('#')))
+                    .any(|s| s == anchor);
+                if !found {
+                    broken.push(format!("{}: {target}: no such heading", file.display()));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
 }

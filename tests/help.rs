@@ -486,6 +486,59 @@ fn readme_runnable_blocks_run() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The tour's certificates and CRLs: the first root was rotated away (pki/ca-<prefix>.crt).
+    let d = dir.path();
+    let old_root = std::fs::read_dir(d.join("pki"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("ca-")
+                && name.ends_with(".crt")
+                && name != "ca-chain.crt"
+                && name != "ca-bundle.crt"
+        })
+        .expect("the README's `ca rotate` keeps the old root as pki/ca-<prefix>.crt");
+    lint_all(
+        d,
+        &old_root,
+        &d.join("pki/issuing/ca.crt"),
+        &[
+            "api.crt",
+            "alice.crt",
+            "bulk/svc1.crt",
+            "bulk/svc2.crt",
+            "web.crt",
+        ],
+        &["pki/crl.pem", "pki/issuing/crl.pem"],
+    );
+    common::pkilint_cert(d, &d.join("pki/ca.crt"));
+}
+
+/// Every certificate and CRL a test here made passes pkilint and `openssl verify`: `leaves` were
+/// issued by `issuing`, which was issued by the root `root` (or is the root).
+fn lint_all(dir: &Path, root: &Path, issuing: &Path, leaves: &[&str], crls: &[&str]) {
+    common::pkilint_cert(dir, root);
+    if issuing != root {
+        common::pkilint_cert(dir, issuing);
+        common::pkilint_chain(dir, root, issuing);
+    }
+    let issuing_s = issuing.to_str().unwrap();
+    let root_s = root.to_str().unwrap();
+    for leaf in leaves {
+        let leaf = dir.join(leaf);
+        common::pkilint_cert(dir, &leaf);
+        common::pkilint_chain(dir, issuing, &leaf);
+        let leaf_s = leaf.to_str().unwrap();
+        common::openssl(
+            dir,
+            &["verify", "-CAfile", root_s, "-untrusted", issuing_s, leaf_s],
+        )
+        .ok();
+    }
+    for crl in crls {
+        common::pkilint_crl(dir, &dir.join(crl));
+    }
 }
 
 fn run_block(dir: &Path, path: &std::ffi::OsStr, script: &str) -> std::process::Output {
@@ -642,7 +695,11 @@ fn cli_md_json_keys_are_the_real_ones() {
     )
     .unwrap();
     run("explain", &["explain", "err.log"], 1);
-    run("quickstart", &["quickstart", "--out", "qs"], 0);
+    run(
+        "quickstart",
+        &["quickstart", "--out", "qs", "--server", "qs.example.com"],
+        0,
+    );
 
     // probe needs a server: `mtls-ca serve` on a free port.
     let port = common::free_port();
@@ -689,6 +746,21 @@ fn cli_md_json_keys_are_the_real_ones() {
     serve.kill().ok();
     serve.wait().ok();
     assert!(up, "mtls-ca serve did not listen on {listen}");
+
+    lint_all(
+        d,
+        &d.join("pki/ca.crt"),
+        &d.join("pki/issuing/ca.crt"),
+        &["api.crt", "alice.crt", "svc1.crt", "web.crt"],
+        &["pki/issuing/crl.pem"],
+    );
+    lint_all(
+        d,
+        &d.join("qs/pki/ca.crt"),
+        &d.join("qs/pki/ca.crt"),
+        &["qs/server.crt", "qs/client.crt"],
+        &[],
+    );
 
     run("ca rotate", &["ca", "rotate"], 0);
 

@@ -365,6 +365,7 @@ impl Ca {
             cert: ca::with_ext(&it.stem, "crt"),
             key: ca::with_ext(&it.stem, "key"),
             fullchain: ca::with_ext(&it.stem, "fullchain.crt"),
+            p12: None,
         };
         if !opts.force {
             for p in [&files.cert, &files.key, &files.fullchain] {

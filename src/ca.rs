@@ -165,6 +165,9 @@ pub struct IssuedFiles {
     pub key: PathBuf,
     /// Leaf + intermediates (issue) or this CA + parents (init).
     pub fullchain: PathBuf,
+    /// The PKCS#12 file, when `--p12` wrote one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p12: Option<PathBuf>,
 }
 
 /// An open CA.
@@ -347,6 +350,7 @@ impl Ca {
                 cert: dir.join(CA_CERT),
                 key: dir.join(CA_KEY),
                 fullchain: dir.join(CA_CHAIN),
+                p12: None,
             },
             written,
             warnings,
@@ -522,6 +526,7 @@ impl Ca {
                 PathBuf::new()
             },
             fullchain: with_ext(&stem, "fullchain.crt"),
+            p12: None,
         };
         for p in [&files.cert, &files.key, &files.fullchain] {
             if !p.as_os_str().is_empty() && !force && std::fs::symlink_metadata(p).is_ok() {

@@ -333,8 +333,8 @@ pub struct CrlCheck {
     pub path: PathBuf,
     /// True when the CRL exists, verifies with a CA of this directory and is fresh.
     pub ok: bool,
-    /// The CRL number, if readable.
-    pub number: Option<String>,
+    /// The CRL number, if readable (a JSON number, like `crl --json`'s; `None` beyond u64).
+    pub number: Option<u64>,
     /// nextUpdate, if readable.
     #[serde(with = "time::serde::rfc3339::option")]
     pub next_update: Option<OffsetDateTime>,
@@ -378,7 +378,7 @@ pub fn check(dir: &Path, path: &Path, now: OffsetDateTime) -> Result<CrlCheck> {
             return Ok(report);
         }
     };
-    report.number = crl.crl_number().map(|n| n.to_string());
+    report.number = crl.crl_number().and_then(|n| n.to_string().parse().ok());
     let mut cas = vec![dir.join(CA_CERT)];
     cas.extend(crate::rotate::retired_cert_paths(dir));
     let mut verified = false;

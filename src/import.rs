@@ -167,6 +167,7 @@ pub fn import(
             cert: dir.join(CA_CERT),
             key: dir.join(CA_KEY),
             fullchain: dir.join(CA_CHAIN),
+            p12: None,
         },
         written,
         warnings,

@@ -256,6 +256,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
             cert: dir.join(CA_CERT),
             key: dir.join(CA_KEY),
             fullchain: dir.join(CA_CHAIN),
+            p12: None,
         },
         written,
         warnings,

@@ -22,7 +22,9 @@ pub fn run(dir: &Path, a: &CrlArgs, out: &Output) -> anyhow::Result<Outcome> {
             out.status(format!(
                 "{}: fresh, CRL number {}, next update {}",
                 path.display(),
-                report.number.as_deref().unwrap_or("?"),
+                report
+                    .number
+                    .map_or_else(|| "?".to_string(), |n| n.to_string()),
                 report
                     .next_update
                     .map(mtls_ca::ca::fmt_date)

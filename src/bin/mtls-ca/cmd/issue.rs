@@ -39,6 +39,7 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
     )?;
     let mut issued = ca.issue(&opts, super::now())?;
     if let Some((passphrase, out_file)) = p12 {
+        issued.files.p12 = Some(out_file.clone());
         let profile = if a.p12_legacy {
             mtls_ca::pkcs12::P12Profile::Legacy
         } else {

@@ -304,7 +304,7 @@ pub struct ProbeArgs {
     pub no_resumption: bool,
 }
 
-const SERVE_HELP: &str = "Answers every request with the verified client's subject, SANs, serial and issuer, and\nlogs every failed handshake with its reason on stderr. Ctrl-C stops it.\n\nEXAMPLES:\n  mtls-ca serve --server server --listen 127.0.0.1:8443\n  mtls-ca serve --server certs/api --ca pki/ca.crt --optional\n\nEXIT CODES:\n  0  stopped\n  2  usage, input or I/O error (bad files, address in use)";
+const SERVE_HELP: &str = "Answers every request with the verified client's subject, SANs, serial and issuer, and\nlogs every failed handshake with its reason on stderr. Ctrl-C stops it.\n\nEXAMPLES:\n  mtls-ca serve --server server --listen 127.0.0.1:8443\n  mtls-ca serve --server certs/api --ca pki/ca.crt --optional\n\nEXIT CODES:\n  0  (never: it serves until stopped; Ctrl-C ends it with the signal status, 130)\n  2  usage, input or I/O error (bad files, address in use)";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {

@@ -172,6 +172,7 @@ fn first_der(pem_bytes: &[u8]) -> Vec<u8> {
 
 fn keygen(c: &mut Criterion) {
     let mut g = c.benchmark_group("keygen");
+    g.sample_size(50);
     for kt in [KeyType::EcdsaP256, KeyType::EcdsaP384, KeyType::Ed25519] {
         g.bench_function(kt.as_str(), |b| {
             b.iter(|| black_box(keys::generate(kt).expect("keygen")))
@@ -183,7 +184,7 @@ fn keygen(c: &mut Criterion) {
     g.sampling_mode(SamplingMode::Flat)
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(5));
+        .measurement_time(Duration::from_secs(8));
     for kt in [KeyType::Rsa2048, KeyType::Rsa3072, KeyType::Rsa4096] {
         g.bench_function(kt.as_str(), |b| {
             b.iter(|| black_box(keys::generate(kt).expect("keygen")))
@@ -196,7 +197,7 @@ fn keygen(c: &mut Criterion) {
 /// sign, self-check, record, three files. A fresh output stem per iteration.
 fn issue(c: &mut Criterion) {
     let mut g = c.benchmark_group("issue");
-    g.measurement_time(Duration::from_secs(5));
+    g.sample_size(50).measurement_time(Duration::from_secs(5));
     for (name, on_tmpfs) in [
         ("client_ecdsa_p256", false),
         ("client_ecdsa_p256_tmpfs", true),
@@ -377,7 +378,8 @@ fn copy_dir(from: &Path, to: &Path) {
 fn crl(c: &mut Criterion) {
     let mut g = c.benchmark_group("crl");
     let n = crl_entries();
-    g.sample_size(20)
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
         .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Elements(n as u64));
     let mut fixture: Option<CrlFixture> = None;
@@ -409,7 +411,7 @@ fn batch(c: &mut Criterion) {
     g.sampling_mode(SamplingMode::Flat)
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(10))
+        .measurement_time(Duration::from_secs(15))
         .throughput(Throughput::Elements(n as u64));
     let mut fixture: Option<(TempDir, Ca, usize)> = None;
     g.bench_function(format!("issue_{n}_clients"), |b| {

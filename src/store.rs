@@ -48,6 +48,7 @@ CREATE TABLE certificates (
     superseded_by     TEXT
 );
 CREATE INDEX certificates_expiry ON certificates (state, not_after);
+CREATE INDEX certificates_revoked ON certificates (ca_serial, state, revoked_at);
 ";
 
 /// A certificate as recorded at issuance.

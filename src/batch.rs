@@ -334,7 +334,7 @@ impl Ca {
                 chain.extend(intermediates.iter().cloned());
                 fs.public(&p.files.fullchain, ca::pem_chain(&chain));
             }
-            fs.commit_bulk(opts.force)
+            fs.commit_bulk(opts.force, threads)
                 .map_err(|e| line_err(chunk[0].line, e))?;
             for (p, serial) in prepared.iter().zip(&serials) {
                 summary.certificates.push(BatchIssued {

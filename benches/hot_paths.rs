@@ -348,6 +348,7 @@ impl CrlFixture {
                 sha256: sha256.clone(),
                 stem: None,
                 ca_serial: Some(ca_serial.clone()),
+                renews: None,
             })
             .collect();
         ca.store().record_many(&recs, NOW).expect("record_many");

@@ -296,6 +296,7 @@ fn verify(c: &mut Criterion) {
                 at: NOW,
                 cert_label: "leaf.crt".into(),
                 candidates: Vec::new(),
+                candidate_files: Vec::new(),
             };
             b.iter(|| {
                 let r = verify::verify(black_box(&input)).expect("verify");

@@ -718,6 +718,7 @@ fn judge_server_chain(
         at: now,
         cert_label: "server.crt".into(),
         candidates: Vec::new(),
+        candidate_files: Vec::new(),
     };
     // What only a live connection knows: the server sent nothing but its leaf, and that leaf's
     // issuer is not a trusted root, so the intermediate is what is missing on the server.

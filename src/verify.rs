@@ -80,6 +80,9 @@ pub struct Input {
     /// Certificates found nearby (a sibling fullchain, the CA's chain file) that may be a missing
     /// intermediate; used only to explain an unknown issuer, never to validate.
     pub candidates: Vec<Vec<u8>>,
+    /// Files that may hold such candidates; read only when an issuer is actually missing, so a
+    /// valid certificate costs no extra reads.
+    pub candidate_files: Vec<PathBuf>,
 }
 
 /// One problem: a stable code, what is wrong, how to fix it.
@@ -213,12 +216,6 @@ pub fn load(
         }
         None => None,
     };
-    let mut candidates = Vec::new();
-    for c in &f.candidates {
-        if let Ok(v) = crate::x509::read_certs(c) {
-            candidates.extend(v);
-        }
-    }
     Ok(Input {
         leaf,
         intermediates,
@@ -229,7 +226,8 @@ pub fn load(
         key_spki,
         at,
         cert_label: f.cert.display().to_string(),
-        candidates,
+        candidates: Vec::new(),
+        candidate_files: f.candidates.clone(),
     })
 }
 
@@ -939,8 +937,13 @@ fn unknown_issuer(
     let want = last.as_ref().map(|c| c.issuer().as_raw().to_vec());
     let self_issued = last.as_ref().is_some_and(is_self_issued);
     if !self_issued {
-        let found: Vec<Vec<u8>> = input
-            .candidates
+        let mut candidates = input.candidates.clone();
+        for f in &input.candidate_files {
+            if let Ok(v) = crate::x509::read_certs(f) {
+                candidates.extend(v);
+            }
+        }
+        let found: Vec<Vec<u8>> = candidates
             .iter()
             .filter(|c| {
                 parse(c).is_some_and(|c| {
@@ -951,7 +954,7 @@ fn unknown_issuer(
             .collect();
         if !found.is_empty() {
             let mut more = input.intermediates.clone();
-            more.extend(input.candidates.iter().cloned());
+            more.extend(candidates.iter().cloned());
             let name = ServerName::try_from("invalid.invalid").expect("static name");
             let ok = match rustls_check(input, purpose, &name, &more, false) {
                 Ok(()) => true,

@@ -126,6 +126,7 @@ fn run_verify(leaf: Vec<u8>, intermediates: Vec<Vec<u8>>, roots: Vec<Vec<u8>>, c
             at: at(),
             cert_label: "fuzz.crt".into(),
             candidates: intermediates.clone(),
+            candidate_files: Vec::new(),
         };
         let _ = mtls_ca::verify::verify(&input);
     }
@@ -193,6 +194,7 @@ fn unmutated_seeds_are_understood() {
         at: at(),
         cert_label: "api.example.com.crt".into(),
         candidates: vec![],
+        candidate_files: Vec::new(),
     };
     let r = mtls_ca::verify::verify(&input).unwrap();
     assert!(!r.valid);

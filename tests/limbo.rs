@@ -54,6 +54,7 @@ fn report(case: &serde_json::Value) -> mtls_ca::Result<verify::Report> {
         at,
         cert_label: case["id"].as_str().unwrap_or("case").to_string(),
         candidates: vec![],
+        candidate_files: Vec::new(),
     };
     verify::verify(&input)
 }

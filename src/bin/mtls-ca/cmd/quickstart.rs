@@ -62,7 +62,7 @@ pub fn run(a: &QuickstartArgs, out: &Output) -> anyhow::Result<Outcome> {
         .unwrap_or_else(|| "localhost".into());
     let next = vec![
         format!(
-            "openssl s_server -accept 8443 -www -cert {d}/server.fullchain.crt -key {d}/server.key -CAfile {d}/pki/ca.crt -Verify 1"
+            "openssl s_server -accept 8443 -www -cert {d}/server.fullchain.crt -key {d}/server.key -CAfile {d}/pki/ca.crt -Verify 1 -verify_return_error"
         ),
         format!(
             "curl --cert {d}/client.crt --key {d}/client.key --cacert {d}/pki/ca.crt https://{host}:8443/"
@@ -85,6 +85,10 @@ pub fn run(a: &QuickstartArgs, out: &Output) -> anyhow::Result<Outcome> {
     super::describe_issued(out, "root CA", &ca_issued);
     super::describe_issued(out, "server certificate", &server);
     super::describe_issued(out, "client certificate", &client);
+    for w in &p12_written {
+        out.status(format!("wrote {} (0600)", w.path.display()));
+    }
+    out.status(format!("wrote an nginx config in {}/nginx", a.out.display()));
     out.status("");
     out.status("try it: start a server that demands a client certificate (terminal 1):");
     out.status(format!("  {}", next[0]));
@@ -92,13 +96,7 @@ pub fn run(a: &QuickstartArgs, out: &Output) -> anyhow::Result<Outcome> {
     out.status(format!("  {}", next[1]));
     out.status(format!("  {}", next[2]));
     out.status(format!("  {}", next[next.len() - 1]));
-    for w in &p12_written {
-        out.status(format!("wrote {} (0600)", w.path.display()));
-    }
-    out.status(format!(
-        "or serve with nginx (config in {}/nginx):",
-        a.out.display()
-    ));
+    out.status("or serve the same certificates with nginx:");
     for s in &nginx.start {
         out.status(format!("  {s}"));
     }

@@ -88,7 +88,10 @@ pub fn run(a: &QuickstartArgs, out: &Output) -> anyhow::Result<Outcome> {
     for w in &p12_written {
         out.status(format!("wrote {} (0600)", w.path.display()));
     }
-    out.status(format!("wrote an nginx config in {}/nginx", a.out.display()));
+    out.status(format!(
+        "wrote an nginx config in {}/nginx",
+        a.out.display()
+    ));
     out.status("");
     out.status("try it: start a server that demands a client certificate (terminal 1):");
     out.status(format!("  {}", next[0]));

@@ -580,8 +580,7 @@ fn attempt(
                 if state.peer_has_closed() || body.len() > 64 * 1024 {
                     break;
                 }
-                if let Some((_, text)) = http_complete(&body) {
-                    let _ = text;
+                if http_complete(&body) {
                     break;
                 }
             }
@@ -624,8 +623,12 @@ fn tls_error(e: std::io::Error) -> rustls::Error {
     }
 }
 
-/// A complete HTTP response (headers + Content-Length body), if we have one.
-fn http_complete(body: &[u8]) -> Option<(u16, String)> {
+/// True when `body` holds a complete HTTP response (headers and a Content-Length body).
+fn http_complete(body: &[u8]) -> bool {
+    http_complete_inner(body).is_some()
+}
+
+fn http_complete_inner(body: &[u8]) -> Option<(u16, String)> {
     let text = String::from_utf8_lossy(body);
     let (head, rest) = text.split_once("\r\n\r\n")?;
     let len = head.lines().find_map(|l| {
@@ -891,6 +894,15 @@ fn judge_client(report: &mut ProbeReport, at: &Attempt, opts: &ProbeOptions) {
     }
     if !report.client_cert_sent {
         return required_not_sent(report);
+    }
+    if at.eof_without_answer {
+        // No alert, no answer: some servers drop a rejected client silently.
+        report.diagnosis.push(finding(
+            "no_answer",
+            "the server closed the connection after the handshake without answering the request",
+            "look at the server's log (mtls-ca explain LOG): it may have rejected the client certificate silently; for a non-HTTP service this is expected",
+        ));
+        return;
     }
     if at.timed_out && http.is_none() {
         report

@@ -573,3 +573,49 @@ fn nginx_answers_in_http_and_resumes_sessions() {
     assert_eq!(codes(&j), ["client_cert_rejected"]);
     assert_eq!(j["client_cert_accepted"], false);
 }
+
+#[test]
+fn a_server_that_hangs_up_after_the_handshake_is_not_called_a_success() {
+    let t = tempdir();
+    let d = t.path();
+    setup(d);
+    let port = free_port();
+    // Python's ssl module: demands a client certificate, completes the handshake, then closes
+    // without a word (what some servers do with a client they reject after the handshake).
+    let script = r#"import socket, ssl
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain('srv.fullchain.crt', 'srv.key')
+ctx.load_verify_locations('pki/ca.crt')
+ctx.verify_mode = ssl.CERT_REQUIRED
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', PORT))
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    try:
+        t = ctx.wrap_socket(c, server_side=True)
+        t.unwrap()
+    except Exception:
+        pass
+    c.close()
+"#
+    .replace("PORT", &port.to_string());
+    std::fs::write(d.join("hangup.py"), script).unwrap();
+    let _srv = Server::start(d, "python3", &["hangup.py"], port);
+    let (r, j) = probe(
+        d,
+        port,
+        &[
+            "--cert",
+            "alice.crt",
+            "--key",
+            "alice.key",
+            "--no-resumption",
+        ],
+    );
+    assert_eq!(r.code, 1, "{j}");
+    assert_eq!(codes(&j), ["no_answer"]);
+    assert_eq!(j["client_cert_accepted"], serde_json::Value::Null);
+    assert_eq!(j["client_cert_requested"], true);
+}

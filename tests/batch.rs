@@ -299,3 +299,45 @@ fn json_lines_from_stdin_for_servers() {
     pkilint_cert(d, &d.join("s/api1.crt"));
     pkilint_cert(d, &d.join("api2.example.com.crt"));
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    // `mtls-ca list | head -1` on a big store: the broken pipe ends the command with exit 0.
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    std::fs::write(d.join("fleet.csv"), csv(1500, None)).unwrap();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "-q",
+            "issue",
+            "client",
+            "--batch",
+            "fleet.csv",
+        ],
+    )
+    .ok();
+    let mut child = std::process::Command::new(bin())
+        .args(["--dir", "pki", "list"])
+        .current_dir(d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Read;
+        let mut first = [0u8; 100];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        // The pipe's read end is dropped here, long before the ~200 KB listing is written.
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -170,6 +170,18 @@ pub struct IssuedFiles {
     pub p12: Option<PathBuf>,
 }
 
+impl IssuedFiles {
+    /// The files of a CA directory: `ca.crt`, `ca.key`, `ca-chain.crt`.
+    pub fn of_ca(dir: &Path) -> IssuedFiles {
+        IssuedFiles {
+            cert: dir.join(CA_CERT),
+            key: dir.join(CA_KEY),
+            fullchain: dir.join(CA_CHAIN),
+            p12: None,
+        }
+    }
+}
+
 /// An open CA.
 #[derive(Debug)]
 pub struct Ca {
@@ -346,12 +358,7 @@ impl Ca {
             &cert_der,
             profile,
             key_type,
-            IssuedFiles {
-                cert: dir.join(CA_CERT),
-                key: dir.join(CA_KEY),
-                fullchain: dir.join(CA_CHAIN),
-                p12: None,
-            },
+            IssuedFiles::of_ca(dir),
             written,
             warnings,
         )?;

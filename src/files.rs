@@ -139,13 +139,7 @@ impl FileSet {
             if let Err(e) = fs::hard_link(tmp, &f.path) {
                 restore(&f.path, backup.as_deref());
                 rollback(&placed);
-                return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    Error::FileExists {
-                        path: f.path.clone(),
-                    }
-                } else {
-                    Error::io(&f.path, e)
-                });
+                return Err(create_err(&f.path, e));
             }
             placed.push(Written {
                 path: f.path.clone(),
@@ -254,13 +248,7 @@ fn write_group(group: &[Pending], force: bool) -> Result<Vec<Written>> {
             }
             restore(&f.path, backup.as_deref());
             rollback(&placed);
-            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::FileExists {
-                    path: f.path.clone(),
-                }
-            } else {
-                Error::io(&f.path, e)
-            });
+            return Err(create_err(&f.path, e));
         }
         placed.push(Written {
             path: f.path.clone(),
@@ -275,6 +263,17 @@ fn rollback(placed: &[Written]) {
     for w in placed.iter().rev() {
         let _ = fs::remove_file(&w.path);
         restore(&w.path, w.backup.as_deref());
+    }
+}
+
+/// The error for a failed exclusive create: "already exists" (with its `--force` hint) or I/O.
+fn create_err(path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::AlreadyExists {
+        Error::FileExists {
+            path: path.to_path_buf(),
+        }
+    } else {
+        Error::io(path, e)
     }
 }
 

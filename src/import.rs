@@ -163,12 +163,7 @@ pub fn import(
         &cert_der,
         profile,
         key_type,
-        IssuedFiles {
-            cert: dir.join(CA_CERT),
-            key: dir.join(CA_KEY),
-            fullchain: dir.join(CA_CHAIN),
-            p12: None,
-        },
+        IssuedFiles::of_ca(dir),
         written,
         warnings,
     )?;

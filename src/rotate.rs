@@ -252,12 +252,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         &der,
         Profile::Root,
         key_type,
-        IssuedFiles {
-            cert: dir.join(CA_CERT),
-            key: dir.join(CA_KEY),
-            fullchain: dir.join(CA_CHAIN),
-            p12: None,
-        },
+        IssuedFiles::of_ca(&dir),
         written,
         warnings,
     )?;

@@ -128,17 +128,7 @@ fn render(plan: Plan, force: bool, out: &Output) -> anyhow::Result<Outcome> {
     }
     out.status(format!("{} {} export", out.bold("wrote"), done.target));
     for w in &done.files {
-        let mode = if w.mode == mtls_ca::files::PRIVATE {
-            " (0600, keep it secret)"
-        } else {
-            ""
-        };
-        let bak = w
-            .backup
-            .as_ref()
-            .map(|b| format!(" (previous kept as {})", b.display()))
-            .unwrap_or_default();
-        out.status(format!("  {}{mode}{bak}", w.path.display()));
+        out.status(format!("  {}", super::written_line(w)));
     }
     if !done.start.is_empty() {
         out.status("start:");

@@ -69,19 +69,25 @@ pub fn describe_issued(out: &Output, what: &str, i: &mtls_ca::ca::Issued) {
     ));
     for (n, w) in i.written.iter().enumerate() {
         let label = if n == 0 { "  wrote   " } else { "          " };
-        let mode = if w.mode == mtls_ca::files::PRIVATE {
-            " (0600, keep it secret)"
-        } else {
-            ""
-        };
-        let bak = w
-            .backup
-            .as_ref()
-            .map(|b| format!(" (previous kept as {})", b.display()))
-            .unwrap_or_default();
-        out.status(format!("{label}{}{mode}{bak}", w.path.display()));
+        out.status(format!("{label}{}", written_line(w)));
     }
     for w in &i.warnings {
         out.warn(w);
     }
+}
+
+/// One written file for status output: its path, `(0600, keep it secret)` for private files, and
+/// where `--force` kept the previous one.
+pub fn written_line(w: &mtls_ca::files::Written) -> String {
+    let mode = if w.mode == mtls_ca::files::PRIVATE {
+        " (0600, keep it secret)"
+    } else {
+        ""
+    };
+    let bak = w
+        .backup
+        .as_ref()
+        .map(|b| format!(" (previous kept as {})", b.display()))
+        .unwrap_or_default();
+    format!("{}{mode}{bak}", w.path.display())
 }

@@ -86,7 +86,7 @@ pub fn run(a: &QuickstartArgs, out: &Output) -> anyhow::Result<Outcome> {
     super::describe_issued(out, "server certificate", &server);
     super::describe_issued(out, "client certificate", &client);
     for w in &p12_written {
-        out.status(format!("wrote {} (0600)", w.path.display()));
+        out.status(format!("wrote {}", super::written_line(w)));
     }
     out.status(format!(
         "wrote an nginx config in {}/nginx",

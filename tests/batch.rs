@@ -341,3 +341,46 @@ fn a_reader_that_goes_away_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    std::fs::write(d.join("a.csv"), csv(300, None)).unwrap();
+    std::fs::write(
+        d.join("b.csv"),
+        csv(300, None).replace("c/client", "b/client"),
+    )
+    .unwrap();
+    // On a pseudo-terminal (script from util-linux): a progress line per chunk.
+    let cmd = format!(
+        "{} --dir pki issue client --batch a.csv --chunk 100",
+        bin().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(d)
+        .output()
+        .expect("script (util-linux): run scripts/test");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for n in [100, 200, 300] {
+        assert!(text.contains(&format!("issued {n}/300")), "{text}");
+    }
+    // Not on a terminal: silent but for the summary line.
+    let r = mtls(
+        d,
+        &[
+            "--dir", "pki", "issue", "client", "--batch", "b.csv", "--chunk", "100",
+        ],
+    )
+    .ok();
+    assert!(!r.stderr.contains("issued 100/300"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("created 300 client certificates in 3 chunk(s)"),
+        "{}",
+        r.stderr
+    );
+}

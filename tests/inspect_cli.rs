@@ -242,34 +242,7 @@ fn same_as_openssl(d: &Path, cert: &str, form: &str, o: &serde_json::Value) {
 fn every_object_mtls_ca_writes() {
     let t = tempdir();
     let d = t.path();
-    mtls(d, &["init", "--cn", "Example Root CA"]).ok();
-    mtls(
-        d,
-        &[
-            "--dir",
-            "pki/issuing",
-            "init",
-            "--parent",
-            "pki",
-            "--cn",
-            "Example Issuing CA",
-        ],
-    )
-    .ok();
-    mtls(
-        d,
-        &[
-            "--dir",
-            "pki/issuing",
-            "issue",
-            "server",
-            "--cn",
-            "api.example.com",
-            "--san",
-            "10.0.0.5",
-        ],
-    )
-    .ok();
+    root_issuing_server(d);
     mtls(
         d,
         &[

@@ -312,3 +312,40 @@ pub fn start_nginx(dir: &Path, conf: &Path, port: u16) -> Server {
     let c = conf.display().to_string();
     Server::start(dir, "nginx", &["-p", &p, "-c", &c, "-e", "stderr"], port)
 }
+
+/// The PKI many tests start from: a root CA in `pki` ("Example Root CA"), an issuing CA in
+/// `pki/issuing` ("Example Issuing CA") and a server certificate `api.example.com.crt` for
+/// api.example.com and 10.0.0.5 issued by it, all checked with pkilint.
+pub fn root_issuing_server(d: &Path) {
+    mtls(d, &["init", "--cn", "Example Root CA"]).ok();
+    let issuing = [
+        "--dir",
+        "pki/issuing",
+        "init",
+        "--parent",
+        "pki",
+        "--cn",
+        "Example Issuing CA",
+    ];
+    mtls(d, &issuing).ok();
+    let server = [
+        "--dir",
+        "pki/issuing",
+        "issue",
+        "server",
+        "--cn",
+        "api.example.com",
+        "--san",
+        "10.0.0.5",
+    ];
+    mtls(d, &server).ok();
+    pkilint_cert(d, &d.join("pki/ca.crt"));
+    pkilint_cert(d, &d.join("pki/issuing/ca.crt"));
+    pkilint_chain(d, &d.join("pki/ca.crt"), &d.join("pki/issuing/ca.crt"));
+    pkilint_cert(d, &d.join("api.example.com.crt"));
+    pkilint_chain(
+        d,
+        &d.join("pki/issuing/ca.crt"),
+        &d.join("api.example.com.crt"),
+    );
+}

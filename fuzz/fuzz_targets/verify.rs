@@ -32,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
             at: now,
             cert_label: "fuzz.crt".into(),
             candidates: vec![parts[1].clone()],
+            candidate_files: Vec::new(),
         };
         let _ = mtls_ca::verify::verify(&input);
     }

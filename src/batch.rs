@@ -156,6 +156,13 @@ pub fn parse(text: &str, source: &Path, out_dir: Option<&Path>) -> Result<Vec<Ba
             stem,
         });
     }
+    if items.is_empty() {
+        return Err(Error::bad_file(
+            source,
+            "no certificate lines (only blank lines, comments or a header)",
+            "write one line per certificate: cn,sans,out",
+        ));
+    }
     Ok(items)
 }
 
@@ -507,5 +514,6 @@ mod tests {
         assert!(parse("{\"cn\": 1}\n", Path::new("b"), None).is_err());
         assert!(parse("a,b,c,d\n", Path::new("b"), None).is_err());
         assert!(parse("\"a,b\n", Path::new("b"), None).is_err());
+        assert!(parse("cn,sans,out\n# nothing\n\n", Path::new("b"), None).is_err());
     }
 }

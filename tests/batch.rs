@@ -210,6 +210,18 @@ fn duplicates_files_in_the_way_and_unwritable_dirs_are_refused_with_nothing_writ
     )
     .expect_code(2);
     assert!(r.stderr.contains("dir.csv:1:"), "{}", r.stderr);
+    // A file with no certificate lines.
+    std::fs::write(d.join("none.csv"), "cn,sans,out\n# nobody yet\n").unwrap();
+    let r = mtls(
+        d,
+        &["--dir", "pki", "issue", "client", "--batch", "none.csv"],
+    )
+    .expect_code(2);
+    assert!(
+        r.stderr.contains("none.csv: no certificate lines"),
+        "{}",
+        r.stderr
+    );
     // Garbage and bad JSON.
     std::fs::write(d.join("bad.jsonl"), "{\"cn\": \"x\", \"oops\": 1}\n").unwrap();
     let r = mtls(

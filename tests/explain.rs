@@ -236,4 +236,17 @@ fn nothing_to_explain_exits_0_and_bad_input_exits_2() {
     let r = mtls(d, &["explain", "missing.log"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.starts_with("error: missing.log"), "{}", r.stderr);
+    // Binary data is not a log: refused, not "explained" as unrecognised lines.
+    std::fs::write(
+        d.join("core.bin"),
+        b"\x7fELF\x02\x01\x00\x00garbage\n\x00\x01",
+    )
+    .unwrap();
+    let r = mtls(d, &["explain", "core.bin"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with("error: core.bin: binary data"),
+        "{}",
+        r.stderr
+    );
 }

@@ -37,6 +37,14 @@ pub fn run(a: &ExplainArgs, out: &Output) -> anyhow::Result<Outcome> {
         if n == 0 {
             break;
         }
+        if buf.contains(&0) {
+            return Err(mtls_ca::Error::BadFile {
+                path: path.clone(),
+                reason: "binary data (NUL bytes), not a log".into(),
+                hint: "give a text log file (nginx error.log, HAProxy log, curl output), or - for stdin".into(),
+            }
+            .into());
+        }
         lines.push(String::from_utf8_lossy(&buf).trim_end().to_string());
     }
     let e = explain::explain_lines(lines.iter().map(String::as_str));

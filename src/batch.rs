@@ -28,6 +28,8 @@ use crate::serial::Serial;
 
 /// Lines per chunk by default.
 pub const DEFAULT_CHUNK: usize = 1000;
+/// Longest line of a batch file.
+pub const MAX_LINE: usize = 16 * 1024;
 /// Largest batch file accepted.
 pub const MAX_BATCH_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -105,6 +107,13 @@ pub fn parse(text: &str, source: &Path, out_dir: Option<&Path>) -> Result<Vec<Ba
     let mut stems: HashMap<PathBuf, usize> = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
+        if raw.len() > MAX_LINE {
+            return Err(bad(
+                line,
+                format!("line longer than {MAX_LINE} bytes"),
+                "one certificate per line: cn,sans,out",
+            ));
+        }
         let l = raw.trim();
         if l.is_empty() || l.starts_with('#') {
             continue;

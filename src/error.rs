@@ -37,7 +37,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// A value given on the command line (or in a batch file) is not acceptable.
-    #[error("invalid {what} {value:?}: {reason}")]
+    #[error("invalid {what} {:?}: {reason}", shorten(value))]
     InvalidValue {
         /// What the value is for, e.g. "--san" or "--days".
         what: &'static str,
@@ -217,6 +217,18 @@ impl Error {
             reason: reason.into(),
             hint: hint.into(),
         }
+    }
+}
+
+/// A value as shown in an error: at most 80 characters, so that a hostile 100 MB value still
+/// gives a one-line error.
+fn shorten(value: &str) -> String {
+    const MAX: usize = 80;
+    if value.chars().count() <= MAX {
+        value.to_string()
+    } else {
+        let head: String = value.chars().take(MAX).collect();
+        format!("{head}… ({} characters)", value.chars().count())
     }
 }
 

@@ -396,3 +396,36 @@ fn progress_shows_on_a_terminal_only() {
         r.stderr
     );
 }
+
+#[test]
+fn a_hostile_batch_line_gets_a_short_error_fast() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    // A 5 MB single line: refused on its length, and the error stays one short line.
+    std::fs::write(d.join("huge.csv"), "A".repeat(5 * 1024 * 1024)).unwrap();
+    let r = mtls(
+        d,
+        &["--dir", "pki", "issue", "client", "--batch", "huge.csv"],
+    )
+    .expect_code(2);
+    assert!(
+        r.stderr.contains("huge.csv:1: line longer than"),
+        "{}",
+        &r.stderr[..200.min(r.stderr.len())]
+    );
+    assert!(
+        r.stderr.len() < 400,
+        "error output of {} bytes",
+        r.stderr.len()
+    );
+    // A long value on the command line is shortened in the error too.
+    let cn = "B".repeat(5000);
+    let r = mtls(d, &["--dir", "pki", "issue", "client", "--cn", &cn]).expect_code(2);
+    assert!(
+        r.stderr.contains("(5000 characters)"),
+        "{}",
+        &r.stderr[..200.min(r.stderr.len())]
+    );
+    assert!(r.stderr.len() < 400);
+}

@@ -8,60 +8,9 @@ use std::time::Duration;
 
 /// Root CA, a server cert, a good client, a client from another CA, an expired client.
 fn setup(d: &Path) {
-    mtls(d, &["--dir", "pki", "init", "--cn", "Explain Root"]).ok();
-    mtls(
-        d,
-        &[
-            "--dir",
-            "pki",
-            "issue",
-            "server",
-            "--cn",
-            "api.example.com",
-            "--out",
-            "srv",
-        ],
-    )
-    .ok();
-    mtls(
-        d,
-        &[
-            "--dir", "pki", "issue", "client", "--cn", "alice", "--out", "alice",
-        ],
-    )
-    .ok();
-    mtls(d, &["--dir", "other", "init", "--cn", "Other Root"]).ok();
-    mtls(
-        d,
-        &[
-            "--dir", "other", "issue", "client", "--cn", "mallory", "--out", "mallory",
-        ],
-    )
-    .ok();
-    let mut ca = mtls_ca::ca::Ca::open(&d.join("pki")).unwrap();
-    ca.issue(
-        &mtls_ca::ca::IssueOptions {
-            profile: mtls_ca::profile::Profile::Client,
-            cn: "old".into(),
-            sans: vec![],
-            days: Some(30),
-            key_type: mtls_ca::keys::KeyType::EcdsaP256,
-            stem: d.join("old"),
-            force: false,
-            allow_long_validity: false,
-        },
-        time::OffsetDateTime::now_utc() - time::Duration::days(400),
-    )
-    .unwrap();
-    for c in [
-        "pki/ca.crt",
-        "srv.crt",
-        "alice.crt",
-        "mallory.crt",
-        "old.crt",
-    ] {
-        pkilint_cert(d, &d.join(c));
-    }
+    root_server_client(d, "Explain Root");
+    other_ca_client(d);
+    expired_client(d, "old", 400);
 }
 
 /// curl to the server with the given client files; returns curl's result.

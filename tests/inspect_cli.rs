@@ -33,19 +33,7 @@ fn openssl_pki(d: &Path) {
         "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:ossl.example.com,IP:10.1.2.3\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n",
     )
     .unwrap();
-    openssl(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "oca.key",
-        ],
-    )
-    .ok();
+    openssl_p256_key(d, "oca.key");
     openssl(
         d,
         &[
@@ -923,19 +911,7 @@ fn control_characters_are_escaped() {
         "[req]\ndistinguished_name=dn\nutf8=yes\n[dn]\n[v3]\nbasicConstraints=critical,CA:FALSE\n",
     )
     .unwrap();
-    openssl(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "k.pem",
-        ],
-    )
-    .ok();
+    openssl_p256_key(d, "k.pem");
     // A CN with an ANSI escape sequence and a bidi override.
     openssl(
         d,

@@ -309,19 +309,7 @@ fn import_the_seed_openssl_rsa_ca_and_issue_from_it() {
 fn import_a_two_ou_ca_keeps_the_issuer_bytes() {
     let t = tempdir();
     let d = t.path();
-    openssl(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "ca.key",
-        ],
-    )
-    .ok();
+    openssl_p256_key(d, "ca.key");
     openssl(
         d,
         &[

@@ -14,37 +14,6 @@ fn s_server(cwd: &Path, extra: &[&str]) -> Server {
     Server::start(cwd, "openssl", &args, port)
 }
 
-/// A root CA with a server cert (api.example.com + 127.0.0.1) and a client cert.
-fn setup(d: &Path) {
-    mtls(d, &["--dir", "pki", "init", "--cn", "Probe Root"]).ok();
-    mtls(
-        d,
-        &[
-            "--dir",
-            "pki",
-            "issue",
-            "server",
-            "--cn",
-            "api.example.com",
-            "--san",
-            "127.0.0.1",
-            "--out",
-            "srv",
-        ],
-    )
-    .ok();
-    mtls(
-        d,
-        &[
-            "--dir", "pki", "issue", "client", "--cn", "alice", "--out", "alice",
-        ],
-    )
-    .ok();
-    for c in ["pki/ca.crt", "srv.crt", "alice.crt"] {
-        pkilint_cert(d, &d.join(c));
-    }
-}
-
 fn probe(d: &Path, port: u16, extra: &[&str]) -> (Run, serde_json::Value) {
     let target = format!("127.0.0.1:{port}");
     let mut args = vec![
@@ -77,7 +46,7 @@ fn codes(j: &serde_json::Value) -> Vec<String> {
 fn demanding_openssl_server_all_client_cases() {
     let t = tempdir();
     let d = t.path();
-    setup(d);
+    root_server_client(d, "Probe Root");
     let srv = s_server(
         d,
         &[
@@ -162,14 +131,7 @@ fn demanding_openssl_server_all_client_cases() {
     assert_eq!(j["alert"], "certificate_required");
 
     // A certificate from another CA: unknown_ca, and the hint names the CA the server accepts.
-    mtls(d, &["--dir", "other", "init", "--cn", "Other Root"]).ok();
-    mtls(
-        d,
-        &[
-            "--dir", "other", "issue", "client", "--cn", "mallory", "--out", "mallory",
-        ],
-    )
-    .ok();
+    other_ca_client(d);
     let (r, j) = probe(
         d,
         srv.port,
@@ -189,22 +151,7 @@ fn demanding_openssl_server_all_client_cases() {
     assert_eq!(codes(&j), ["client_cert_wrong_purpose"]);
 
     // An expired client certificate, issued by the library with a clock two years back.
-    let mut ca = mtls_ca::ca::Ca::open(&d.join("pki")).unwrap();
-    let past = time::OffsetDateTime::now_utc() - time::Duration::days(730);
-    ca.issue(
-        &mtls_ca::ca::IssueOptions {
-            profile: mtls_ca::profile::Profile::Client,
-            cn: "old".into(),
-            sans: vec![],
-            days: Some(30),
-            key_type: mtls_ca::keys::KeyType::EcdsaP256,
-            stem: d.join("old"),
-            force: false,
-            allow_long_validity: false,
-        },
-        past,
-    )
-    .unwrap();
+    expired_client(d, "old", 730);
     let (r, j) = probe(d, srv.port, &["--cert", "old.crt", "--key", "old.key"]);
     assert_eq!(r.code, 1);
     assert_eq!(codes(&j), ["client_cert_expired"]);
@@ -259,7 +206,7 @@ fn demanding_openssl_server_all_client_cases() {
 fn tls12_and_optional_servers() {
     let t = tempdir();
     let d = t.path();
-    setup(d);
+    root_server_client(d, "Probe Root");
     // TLS 1.2: the missing certificate shows as handshake_failure, still diagnosed as required.
     let srv = s_server(
         d,
@@ -475,7 +422,7 @@ fn closed_port_and_silent_server_exit_2_within_the_timeout() {
 fn serve_demands_and_reports_clients() {
     let t = tempdir();
     let d = t.path();
-    setup(d);
+    root_server_client(d, "Probe Root");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let me = bin().display().to_string();
@@ -538,15 +485,8 @@ fn serve_demands_and_reports_clients() {
 fn nginx_answers_in_http_and_resumes_sessions() {
     let t = tempdir();
     let d = t.path();
-    setup(d);
-    mtls(d, &["--dir", "other", "init", "--cn", "Other Root"]).ok();
-    mtls(
-        d,
-        &[
-            "--dir", "other", "issue", "client", "--cn", "mallory", "--out", "mallory",
-        ],
-    )
-    .ok();
+    root_server_client(d, "Probe Root");
+    other_ca_client(d);
     let port = free_port();
     let conf = nginx_conf(
         d,
@@ -578,7 +518,7 @@ fn nginx_answers_in_http_and_resumes_sessions() {
 fn a_server_that_hangs_up_after_the_handshake_is_not_called_a_success() {
     let t = tempdir();
     let d = t.path();
-    setup(d);
+    root_server_client(d, "Probe Root");
     let port = free_port();
     // Python's ssl module: demands a client certificate, completes the handshake, then closes
     // without a word (what some servers do with a client they reject after the handshake).

@@ -821,19 +821,7 @@ fn host_only_in_cn() {
         "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:other.example.com\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n",
     )
     .unwrap();
-    openssl(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "ca.key",
-        ],
-    )
-    .ok();
+    openssl_p256_key(d, "ca.key");
     openssl(
         d,
         &[
@@ -855,19 +843,7 @@ fn host_only_in_cn() {
         ],
     )
     .ok();
-    openssl(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "leaf.key",
-        ],
-    )
-    .ok();
+    openssl_p256_key(d, "leaf.key");
     openssl(
         d,
         &[

@@ -96,6 +96,23 @@ pub fn openssl(cwd: &Path, args: &[&str]) -> Run {
     tool(cwd, "openssl", args)
 }
 
+/// `openssl genpkey` of an ECDSA P-256 key into `out` (what the seed recipe's openssl users run).
+pub fn openssl_p256_key(cwd: &Path, out: &str) {
+    openssl(
+        cwd,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            out,
+        ],
+    )
+    .ok();
+}
+
 /// pkilint `lint_pkix_cert -s WARNING` must report nothing for `cert`.
 #[track_caller]
 pub fn pkilint_cert(cwd: &Path, cert: &Path) {
@@ -348,4 +365,61 @@ pub fn root_issuing_server(d: &Path) {
         &d.join("pki/issuing/ca.crt"),
         &d.join("api.example.com.crt"),
     );
+}
+
+/// A root CA in `pki` named `root_cn`, a server certificate `srv` (api.example.com, 127.0.0.1)
+/// and a client certificate `alice` from it, all checked with pkilint.
+pub fn root_server_client(d: &Path, root_cn: &str) {
+    mtls(d, &["--dir", "pki", "init", "--cn", root_cn]).ok();
+    let server = [
+        "--dir",
+        "pki",
+        "issue",
+        "server",
+        "--cn",
+        "api.example.com",
+        "--san",
+        "127.0.0.1",
+        "--out",
+        "srv",
+    ];
+    mtls(d, &server).ok();
+    let client = [
+        "--dir", "pki", "issue", "client", "--cn", "alice", "--out", "alice",
+    ];
+    mtls(d, &client).ok();
+    for c in ["pki/ca.crt", "srv.crt", "alice.crt"] {
+        pkilint_cert(d, &d.join(c));
+    }
+}
+
+/// A second, unrelated CA in `other` ("Other Root") and its client certificate `mallory`.
+pub fn other_ca_client(d: &Path) {
+    mtls(d, &["--dir", "other", "init", "--cn", "Other Root"]).ok();
+    let client = [
+        "--dir", "other", "issue", "client", "--cn", "mallory", "--out", "mallory",
+    ];
+    mtls(d, &client).ok();
+    pkilint_cert(d, &d.join("mallory.crt"));
+}
+
+/// A client certificate `stem` from the CA in `d/pki`, already expired: issued through the
+/// library with a clock `days_ago` days back, valid for 30 days.
+pub fn expired_client(d: &Path, stem: &str, days_ago: i64) {
+    let mut ca = mtls_ca::ca::Ca::open(&d.join("pki")).unwrap();
+    ca.issue(
+        &mtls_ca::ca::IssueOptions {
+            profile: mtls_ca::profile::Profile::Client,
+            cn: stem.into(),
+            sans: vec![],
+            days: Some(30),
+            key_type: mtls_ca::keys::KeyType::EcdsaP256,
+            stem: d.join(stem),
+            force: false,
+            allow_long_validity: false,
+        },
+        time::OffsetDateTime::now_utc() - time::Duration::days(days_ago),
+    )
+    .unwrap();
+    pkilint_cert(d, &d.join(format!("{stem}.crt")));
 }

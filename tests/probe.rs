@@ -301,6 +301,25 @@ fn server_without_its_intermediate() {
     .ok();
     pkilint_chain(d, &d.join("root/ca.crt"), &d.join("int/ca.crt"));
     pkilint_chain(d, &d.join("int/ca.crt"), &d.join("srv.crt"));
+    let probe_bob = |port: u16| {
+        let target = format!("127.0.0.1:{port}");
+        mtls(
+            d,
+            &[
+                "--json",
+                "probe",
+                &target,
+                "--servername",
+                "api.example.com",
+                "--ca",
+                "root/ca.crt",
+                "--cert",
+                "bob.fullchain.crt",
+                "--key",
+                "bob.key",
+            ],
+        )
+    };
     // Leaf only; client verification store given with -verifyCAfile so openssl cannot
     // auto-complete the server chain from it.
     let srv = s_server(
@@ -316,23 +335,7 @@ fn server_without_its_intermediate() {
             "2",
         ],
     );
-    let target = format!("127.0.0.1:{}", srv.port);
-    let r = mtls(
-        d,
-        &[
-            "--json",
-            "probe",
-            &target,
-            "--servername",
-            "api.example.com",
-            "--ca",
-            "root/ca.crt",
-            "--cert",
-            "bob.fullchain.crt",
-            "--key",
-            "bob.key",
-        ],
-    );
+    let r = probe_bob(srv.port);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     let j = r.json();
     assert_eq!(codes(&j), ["server_missing_intermediate"]);
@@ -358,23 +361,7 @@ fn server_without_its_intermediate() {
             "2",
         ],
     );
-    let target = format!("127.0.0.1:{}", srv.port);
-    let r = mtls(
-        d,
-        &[
-            "--json",
-            "probe",
-            &target,
-            "--servername",
-            "api.example.com",
-            "--ca",
-            "root/ca.crt",
-            "--cert",
-            "bob.fullchain.crt",
-            "--key",
-            "bob.key",
-        ],
-    );
+    let r = probe_bob(srv.port);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.json()["server_chain"].as_array().unwrap().len(), 2);
 }

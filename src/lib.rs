@@ -4,50 +4,37 @@
 //! binary does: it never prints, never reads the clock or the environment on its own (times and
 //! paths are parameters), and reports failures as one typed [`Error`] with a hint.
 //!
-//! Map of the modules:
-//! - [`ca`]: a CA directory: `init`, `open`, `issue`.
-//! - [`profile`]: every extension of every certificate (root, intermediate, server, client).
-//! - [`keys`]: key types, generation (ring; RSA with the `rsa` crate), loading openssl formats.
-//! - [`names`]: SAN parsing and validation.
-//! - [`serial`]: random 159-bit serial numbers.
-//! - [`store`]: the SQLite store that tracks every serial.
+//! Map of the modules, grouped by layer (layers point down only: `diagnose` and `export` use `ca`,
+//! `ca` uses `pki`; `files` and `error` serve every layer):
+//! - [`pki`]: the building blocks, none of which knows a CA directory:
+//!   [`der`], [`pem`], [`x509`] (reading and checking encoded objects), [`names`] (SANs),
+//!   [`keys`] (key types, generation, openssl formats), [`keycrypt`] and [`secret`] (encrypted keys,
+//!   passphrases), [`serial`] (random 159-bit serials), [`duration`] (validity),
+//!   [`profile`] (every extension of every certificate), [`pkcs12`] (`.p12` files).
+//! - [`ca`]: a CA directory: `init`, `open`, `issue`; [`store`] (the SQLite store that tracks every
+//!   serial), [`batch`], [`csr`], [`lifecycle`] (renew, revoke), [`crl`], [`import`] (adopting an
+//!   openssl CA), [`rotate`] (CA rollover).
+//! - [`diagnose`]: [`inspect`] (any PEM/DER/PKCS#12 input described, with warnings), [`verify`]
+//!   (path validation with rustls' own verifiers, as a report with fixes), [`fetch`] (a live
+//!   server's chain), [`probe`] (an mTLS handshake against a server), [`serve`] (a test server),
+//!   [`explain`] (handshake errors in logs).
+//! - [`export`]: configs and bundles for gateways and clients.
 //! - [`files`]: safe, all-or-nothing file writing (0600 keys, no overwrite, `.bak` on force).
-//! - [`pem`], [`x509`], [`der`]: reading and checking encoded objects.
-//! - [`csr`], [`lifecycle`], [`crl`], [`import`], [`rotate`], [`keycrypt`], [`secret`]: the
-//!   certificate lifecycle (CSRs, renew/revoke, CRLs, CA adoption and rollover, encrypted keys).
-//! - [`export`]: configs and bundles for gateways and clients; [`pkcs12`]: `.p12` files.
-//! - [`inspect`]: any PEM/DER/PKCS#12 input described, with warnings; [`fetch`]: a live server's chain.
-//! - [`verify`]: path validation with rustls' own verifiers, as a report with fixes.
+//! - [`error`]: the one typed [`Error`], each variant with a hint.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod batch;
 pub mod ca;
-pub mod crl;
-pub mod csr;
-pub mod der;
-pub mod duration;
+pub mod diagnose;
 pub mod error;
-pub mod explain;
 pub mod export;
-pub mod fetch;
 pub mod files;
-pub mod import;
-pub mod inspect;
-pub mod keycrypt;
-pub mod keys;
-pub mod lifecycle;
-pub mod names;
-pub mod pem;
-pub mod pkcs12;
-pub mod probe;
-pub mod profile;
-pub mod rotate;
-pub mod secret;
-pub mod serial;
-pub mod serve;
-pub mod store;
-pub mod verify;
-pub mod x509;
+pub mod pki;
+
+// The flat paths of the first release (`mtls_ca::store`, `mtls_ca::verify`, …) stay valid: benches,
+// fuzz targets and tests use them.
+pub use ca::{batch, crl, csr, import, lifecycle, rotate, store};
+pub use diagnose::{explain, fetch, inspect, probe, serve, verify};
+pub use pki::{der, duration, keycrypt, keys, names, pem, pkcs12, profile, secret, serial, x509};
 
 pub use error::{Error, Result};

@@ -6,6 +6,14 @@
 //! validate → check the output files are free → generate the key → reserve the serial → sign →
 //! self-check → record → write files. Nothing is written unless every earlier step succeeded.
 
+pub mod batch;
+pub mod crl;
+pub mod csr;
+pub mod import;
+pub mod lifecycle;
+pub mod rotate;
+pub mod store;
+
 use std::path::{Path, PathBuf};
 
 use rcgen::{DistinguishedName, DnType, DnValue, KeyPair, PublicKeyData};

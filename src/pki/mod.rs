@@ -1,0 +1,16 @@
+//! The PKI building blocks: encodings, names, keys, serials, durations and certificate profiles.
+//!
+//! Nothing here knows a CA directory or its store: these modules take and return values, so the
+//! `ca` layer above can combine them. Layers point down only: `ca` uses `pki`, never the reverse.
+
+pub mod der;
+pub mod duration;
+pub mod keycrypt;
+pub mod keys;
+pub mod names;
+pub mod pem;
+pub mod pkcs12;
+pub mod profile;
+pub mod secret;
+pub mod serial;
+pub mod x509;

@@ -22,8 +22,7 @@ use crate::serial::Serial;
 use crate::store::Store;
 use crate::x509;
 
-/// Default CRL file name inside the CA directory.
-pub const CRL_FILE: &str = "crl.pem";
+pub use super::layout::CRL_FILE;
 /// Default nextUpdate distance, in days.
 pub const CRL_DAYS: u32 = 7;
 /// `crl --check` fails when nextUpdate is closer than this.
@@ -251,12 +250,8 @@ pub fn generate(
             continue;
         }
         let key = r.load_key(ca)?;
-        let name = format!(
-            "{}-{}.pem",
-            out.file_stem().and_then(|s| s.to_str()).unwrap_or("crl"),
-            r.prefix()
-        );
-        signers.push((r.cert_der, key, out.with_file_name(name)));
+        let path = crate::ca::layout::retired_crl(out, &r.serial);
+        signers.push((r.cert_der, key, path));
     }
     crl_signer_ski(ca.cert_der())?;
     for (cert_der, _, _) in &signers {
@@ -380,7 +375,7 @@ pub fn check(dir: &Path, path: &Path, now: OffsetDateTime) -> Result<CrlCheck> {
     };
     report.number = crl.crl_number().and_then(|n| n.to_string().parse().ok());
     let mut cas = vec![dir.join(CA_CERT)];
-    cas.extend(crate::rotate::retired_cert_paths(dir));
+    cas.extend(crate::ca::layout::retired_cert_paths(dir));
     let mut verified = false;
     for p in cas {
         let Ok(certs) = x509::read_certs(&p) else {

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod crl;
 pub mod csr;
 pub mod import;
+pub mod layout;
 pub mod lifecycle;
 pub mod rotate;
 pub mod store;
@@ -27,17 +28,10 @@ use crate::keys::{self, KeyType};
 use crate::names::San;
 use crate::profile::{self, Constraints, Profile};
 use crate::serial::Serial;
-use crate::store::{Record, Store, STORE_FILE};
+use crate::store::{Record, Store};
 use crate::x509;
 
-/// `ca.crt`.
-pub const CA_CERT: &str = "ca.crt";
-/// `ca.key`.
-pub const CA_KEY: &str = "ca.key";
-/// `ca-chain.crt`.
-pub const CA_CHAIN: &str = "ca-chain.crt";
-/// Every file whose presence means "a CA lives here" (init refuses the directory).
-pub const CA_FILES: [&str; 3] = [CA_CERT, CA_KEY, STORE_FILE];
+pub use layout::{with_ext, CA_CERT, CA_CHAIN, CA_FILES, CA_KEY};
 
 /// How far notBefore is backdated to absorb clock skew.
 pub const BACKDATE: Duration = Duration::minutes(5);
@@ -229,15 +223,7 @@ impl Ca {
         parent_passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
         now: OffsetDateTime,
     ) -> Result<(Ca, Issued)> {
-        for name in CA_FILES.iter().chain([CA_CHAIN].iter()) {
-            let p = dir.join(name);
-            if p.exists() && !opts.force {
-                return Err(Error::CaExists {
-                    dir: dir.to_path_buf(),
-                    existing: p,
-                });
-            }
-        }
+        layout::check_free(dir, opts.force)?;
         if let Some(cn) = &opts.cn {
             profile::check_cn(cn)?;
         }
@@ -296,7 +282,7 @@ impl Ca {
             constraints: opts.constraints.clone(),
         };
         crate::files::ensure_private_dir(dir)?;
-        let store_path = dir.join(STORE_FILE);
+        let store_path = layout::store(dir);
         let mut fs = FileSet::new();
         fs.private(dir.join(CA_KEY), key_file_bytes(&key, passphrase)?);
         let (cert_der, serial, chain) = match parent.as_mut() {
@@ -339,7 +325,7 @@ impl Ca {
             // The CAs to trust; `ca rotate` adds the new CA here, so gateways can use it from
             // day one and keep trusting both CAs during a rollover.
             fs.public(
-                dir.join(crate::rotate::CA_BUNDLE),
+                layout::bundle(dir),
                 crate::pem::encode("CERTIFICATE", &cert_der),
             );
         }
@@ -396,15 +382,7 @@ impl Ca {
         dir: &Path,
         passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
     ) -> Result<Ca> {
-        for name in CA_FILES {
-            let p = dir.join(name);
-            if !p.exists() {
-                return Err(Error::NoCa {
-                    dir: dir.to_path_buf(),
-                    missing: p,
-                });
-            }
-        }
+        layout::check_present(dir)?;
         let cert_path = dir.join(CA_CERT);
         let certs = x509::read_certs(&cert_path)?;
         let cert_der = certs.into_iter().next().ok_or_else(|| {
@@ -442,7 +420,7 @@ impl Ca {
         } else {
             vec![cert_der.clone()]
         };
-        let store = Store::open(&dir.join(STORE_FILE))?;
+        let store = Store::open(&layout::store(dir))?;
         Ok(Ca {
             dir: dir.to_path_buf(),
             cert_der,
@@ -805,13 +783,6 @@ pub(crate) fn check_leaf_days(
         }
     }
     Ok(())
-}
-
-pub(crate) fn with_ext(stem: &Path, ext: &str) -> PathBuf {
-    let mut s = stem.as_os_str().to_owned();
-    s.push(".");
-    s.push(ext);
-    PathBuf::from(s)
 }
 
 fn path_is_empty(p: &Path) -> bool {

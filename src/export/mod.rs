@@ -596,13 +596,7 @@ pub fn sh(s: &str) -> String {
     }
 }
 
-/// `STEM.ext`.
-pub fn with_ext(stem: &Path, ext: &str) -> PathBuf {
-    let mut s = stem.as_os_str().to_owned();
-    s.push(".");
-    s.push(ext);
-    PathBuf::from(s)
-}
+pub use crate::ca::layout::with_ext;
 
 /// The files, warnings and instructions of an export, before anything is written.
 #[derive(Debug)]
@@ -779,12 +773,10 @@ fn read_inputs(req: &Request) -> Result<Inputs> {
 
 /// Reads `DIR/ca-chain.crt` (or `DIR/ca.crt`): the CA, then its parents, root last.
 pub fn read_ca_chain(dir: &Path) -> Result<Vec<CaCert>> {
-    let chain_path = dir.join(crate::ca::CA_CHAIN);
-    let cert_path = dir.join(crate::ca::CA_CERT);
-    let path = if chain_path.exists() {
-        chain_path
-    } else if cert_path.exists() {
-        cert_path
+    let path = crate::ca::layout::chain_or_cert(dir);
+    let cert_path = crate::ca::layout::cert(dir);
+    let path = if path.exists() {
+        path
     } else {
         return Err(Error::NoCa {
             dir: dir.to_path_buf(),

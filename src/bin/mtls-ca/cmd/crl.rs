@@ -12,7 +12,7 @@ pub fn run(dir: &Path, a: &CrlArgs, out: &Output) -> anyhow::Result<Outcome> {
     let path = a
         .out
         .clone()
-        .unwrap_or_else(|| dir.join(mtls_ca::crl::CRL_FILE));
+        .unwrap_or_else(|| mtls_ca::ca::layout::crl(dir));
     if a.check {
         let report = mtls_ca::crl::check(dir, &path, super::now())?;
         if out.json {

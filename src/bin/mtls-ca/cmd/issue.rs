@@ -25,7 +25,7 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
             a.p12_passphrase_env.as_deref(),
             true,
         )?;
-        let file = mtls_ca::export::with_ext(&opts.stem, "p12");
+        let file = mtls_ca::ca::layout::with_ext(&opts.stem, "p12");
         if !opts.force && std::fs::symlink_metadata(&file).is_ok() {
             return Err(mtls_ca::Error::FileExists { path: file }.into());
         }

@@ -201,29 +201,6 @@ fn replace_crl_issuer(
     Ok(tlv(0x30, &out))
 }
 
-/// Writes a file by replacing it atomically (temp file in the same directory, then rename).
-pub(crate) fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        return Err(Error::io(
-            dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
-        ));
-    }
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let _ = std::fs::remove_file(&tmp);
-    crate::files::write_new(&tmp, contents, mode)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
-
 /// Makes the CRL of the current CA at `out` (and one per unexpired retired CA next to it).
 pub fn generate(
     ca: &mut Ca,
@@ -290,7 +267,7 @@ pub fn generate(
         files.push((path.clone(), der));
     }
     for (path, der) in files {
-        replace_file(
+        crate::files::replace(
             &path,
             crate::pem::encode("X509 CRL", &der).as_bytes(),
             crate::files::PUBLIC,

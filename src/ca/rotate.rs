@@ -198,10 +198,10 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     }
     // 3. Replace the CA files.
     let pem = crate::pem::encode("CERTIFICATE", &der);
-    crate::crl::replace_file(&dir.join(CA_KEY), &new_key_bytes, crate::files::PRIVATE)?;
-    crate::crl::replace_file(&dir.join(CA_CERT), pem.as_bytes(), crate::files::PUBLIC)?;
-    crate::crl::replace_file(&dir.join(CA_CHAIN), pem.as_bytes(), crate::files::PUBLIC)?;
-    crate::crl::replace_file(
+    crate::files::replace(&dir.join(CA_KEY), &new_key_bytes, crate::files::PRIVATE)?;
+    crate::files::replace(&dir.join(CA_CERT), pem.as_bytes(), crate::files::PUBLIC)?;
+    crate::files::replace(&dir.join(CA_CHAIN), pem.as_bytes(), crate::files::PUBLIC)?;
+    crate::files::replace(
         &dir.join(CA_BUNDLE),
         bundle.as_bytes(),
         crate::files::PUBLIC,

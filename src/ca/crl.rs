@@ -239,7 +239,7 @@ pub fn generate(
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let current_serial = ca.serial_hex()?;
     let revoked = lifecycle::revoked_by(ca.store(), &current_serial)?;
-    let der = sign_crl(ca.cert_der(), &ca.key, &revoked, number, now, next_update)?;
+    let der = sign_crl(ca.cert_der(), ca.key(), &revoked, number, now, next_update)?;
     made.push(describe(
         out,
         &der,

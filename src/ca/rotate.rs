@@ -53,8 +53,8 @@ impl Retired {
             zeroize::Zeroizing::new(crate::files::read_limited(&self.key_path, 1024 * 1024)?);
         let pass = if crate::keycrypt::is_encrypted(&bytes) {
             Some(
-                ca.passphrase
-                    .clone()
+                ca.passphrase()
+                    .cloned()
                     .ok_or_else(|| crate::keycrypt::needs_passphrase(&self.key_path))?,
             )
         } else {
@@ -137,7 +137,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     }
     let key_type = match opts.key_type {
         Some(k) => k,
-        None => KeyType::of(&ca.key)?,
+        None => KeyType::of(ca.key())?,
     };
     // Subject: the old attributes, CN with the next generation suffix.
     let (old_dn, _) = crate::ca::dn_from_x509(old.subject());
@@ -164,7 +164,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     let old_key_bytes =
         zeroize::Zeroizing::new(crate::files::read_limited(&dir.join(CA_KEY), 1024 * 1024)?);
     let key = keys::generate(key_type)?;
-    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase.as_ref())?;
+    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase())?;
     let rng = ring::rand::SystemRandom::new();
     let serial = ca.store().reserve_serial(&rng, now)?;
     let mut params = profile::params(&profile::Request {
@@ -229,9 +229,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         written,
         warnings,
     )?;
-    ca.cert_der = der.clone();
-    ca.chain = vec![der];
-    ca.key = key;
+    ca.replace_root(der, key)?;
     Ok(Rotated {
         new_ca,
         old_serial,

@@ -69,11 +69,7 @@ pub fn options(profile: Profile, a: &IssueArgs) -> anyhow::Result<IssueOptions> 
         profile,
         cn: cn.clone(),
         sans: a.san.clone(),
-        days: a
-            .days
-            .as_deref()
-            .map(|d| mtls_ca::duration::parse_days("--days", d))
-            .transpose()?,
+        days: super::days(a.days.as_deref())?,
         key_type: a.key_type.parse()?,
         stem: a.out.clone().unwrap_or_else(|| default_stem(&cn)),
         force: a.force,
@@ -117,11 +113,7 @@ fn batch(
     let opts = mtls_ca::batch::BatchOptions {
         profile,
         key_type: a.key_type.parse()?,
-        days: a
-            .days
-            .as_deref()
-            .map(|d| mtls_ca::duration::parse_days("--days", d))
-            .transpose()?,
+        days: super::days(a.days.as_deref())?,
         force: a.force,
         chunk: a.chunk,
         threads: a.threads,

@@ -18,8 +18,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::serial::Serial;
 
-/// The store's file name inside the CA directory.
-pub const STORE_FILE: &str = "store.db";
+pub use super::layout::STORE_FILE;
 /// The schema version this code reads and writes.
 pub const SCHEMA_VERSION: i64 = 1;
 /// How long a writer waits for another process's lock before giving up.

@@ -6,7 +6,14 @@
 //! A process killed in between leaves a `reserved` row that is never reused; files are written
 //! only after the record commits, so no certificate file exists without its record.
 //! Writers take SQLite's write lock up front (`BEGIN IMMEDIATE`) and wait for each other (busy
-//! timeout) instead of failing. The journal is WAL with `synchronous=FULL`.
+//! timeout) instead of failing. The journal is WAL with `synchronous=FULL`; records,
+//! revocations and CRL numbers are checkpointed into `store.db` right after they commit, so a
+//! `-wal` file deleted after a crash does not take them along.
+//!
+//! A renewal's record is refused inside its own transaction when the old certificate was
+//! revoked or renewed since it was read (one successor at most, never one of a revoked
+//! certificate). Every loop is bounded; a store SQLite finds corrupt (or one that silently
+//! drops new rows) is reported as [`Error::StoreDamaged`] and nothing is written.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -201,10 +208,7 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     fn err(&self, source: rusqlite::Error) -> Error {
-        Error::Store {
-            path: self.path.clone(),
-            source,
-        }
+        sql_error(&self.path, source)
     }
 
     /// Creates a new, empty store at `path` (which must not exist), mode 0600.
@@ -246,9 +250,12 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| Error::StoreFormat {
-                path: path.to_path_buf(),
-                reason: format!("not an mtls-ca store ({e})"),
+            .map_err(|e| match sql_error(path, e) {
+                Error::Store { source, .. } => Error::StoreFormat {
+                    path: path.to_path_buf(),
+                    reason: format!("not an mtls-ca store ({source})"),
+                },
+                damaged => damaged,
             })?;
         match version.as_deref() {
             Some(v) if v == SCHEMA_VERSION.to_string() => Ok(store),
@@ -268,10 +275,7 @@ impl Store {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|source| Error::Store {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| sql_error(path, source))?;
         let store = Store {
             conn,
             path: path.to_path_buf(),
@@ -338,8 +342,10 @@ impl Store {
         n: usize,
         now: OffsetDateTime,
     ) -> Result<Vec<Serial>> {
+        let path = self.path.clone();
         self.write_tx(|tx, sql| {
             let mut out = Vec::with_capacity(n);
+            let mut ignored = 0;
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO certificates (serial, state, reserved_at) VALUES (?1, 'reserved', ?2)",
@@ -353,6 +359,19 @@ impl Store {
                     == 1
                 {
                     out.push(serial);
+                } else {
+                    // Two random 127-bit serials colliding is practically impossible: rows
+                    // that do not land mean the store is broken. Never spin.
+                    ignored += 1;
+                    if ignored >= MAX_RESERVE_MISSES {
+                        return Err(Error::StoreDamaged {
+                            path: path.clone(),
+                            reason: format!(
+                                "{ignored} fresh serials in a row could not be reserved ({})",
+                                quick_check(tx).err().unwrap_or_else(|| "the store ignores new rows".into())
+                            ),
+                        });
+                    }
                 }
             }
             Ok(out)
@@ -362,7 +381,7 @@ impl Store {
     /// Records signed certificates under their reserved serials, all in one transaction.
     pub fn record_many(&mut self, recs: &[Record], now: OffsetDateTime) -> Result<()> {
         let path = self.path.clone();
-        self.write_tx(|tx, sql| {
+        self.durable_tx(|tx, sql| {
             let mut stmt = tx
                 .prepare_cached(
                     "UPDATE certificates SET state = 'issued', profile = ?2, subject = ?3, sans = ?4,
@@ -400,11 +419,27 @@ impl Store {
                         params![old, rec.serial.hex()],
                     )
                     .map_err(sql)?;
-                    tx.execute(
-                        "UPDATE certificates SET superseded_by = ?2 WHERE serial = ?1",
-                        params![old, rec.serial.hex()],
-                    )
-                    .map_err(sql)?;
+                    // Decided here, under the write lock, not by the check before signing: a
+                    // revocation or another renewal that committed since then wins, and this
+                    // whole transaction (the new record too) is rolled back.
+                    let n = tx
+                        .execute(
+                            "UPDATE certificates SET superseded_by = ?2
+                             WHERE serial = ?1 AND state = 'issued' AND superseded_by IS NULL",
+                            params![old, rec.serial.hex()],
+                        )
+                        .map_err(sql)?;
+                    if n != 1 {
+                        let now_state: Option<(String, Option<String>)> = tx
+                            .query_row(
+                                "SELECT state, superseded_by FROM certificates WHERE serial = ?1",
+                                params![old],
+                                |r| Ok((r.get(0)?, r.get(1)?)),
+                            )
+                            .optional()
+                            .map_err(sql)?;
+                        return Err(renew_conflict(old, now_state));
+                    }
                 }
             }
             Ok(())
@@ -506,7 +541,7 @@ impl Store {
         if res == "ok" {
             Ok(())
         } else {
-            Err(Error::StoreFormat {
+            Err(Error::StoreDamaged {
                 path: self.path.clone(),
                 reason: format!("integrity check: {res}"),
             })
@@ -571,7 +606,7 @@ impl Store {
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<RevokeOutcome> {
-        self.write_tx(|tx, sql| {
+        self.durable_tx(|tx, sql| {
             let n = tx
                 .execute(
                     "UPDATE certificates SET state = 'revoked', revoked_at = ?2, revocation_reason = ?3
@@ -620,7 +655,7 @@ impl Store {
     /// Takes the next CRL number and commits it before anything is signed: numbers strictly
     /// increase, a crash can skip one but never reuse it.
     pub fn next_crl_number(&mut self) -> Result<u64> {
-        self.write_tx(|tx, sql| {
+        self.durable_tx(|tx, sql| {
             let cur: Option<String> = tx
                 .query_row("SELECT value FROM meta WHERE key = 'crl_number'", [], |r| {
                     r.get(0)
@@ -647,10 +682,7 @@ impl Store {
         f: impl FnOnce(&Transaction<'_>, &dyn Fn(rusqlite::Error) -> Error) -> Result<T>,
     ) -> Result<T> {
         let path = self.path.clone();
-        let sql = |source| Error::Store {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| sql_error(&path, source);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -660,9 +692,88 @@ impl Store {
         Ok(out)
     }
 
+    /// [`Store::write_tx`], then the committed pages are copied from the WAL into `store.db`
+    /// at once (PASSIVE: never waits for readers), so that a `-wal` file deleted after a crash
+    /// loses nothing a command reported as done. Best effort: the commit stands either way.
+    /// Used for records, revocations and CRL numbers; reservations skip it (a record's
+    /// checkpoint carries them).
+    fn durable_tx<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>, &dyn Fn(rusqlite::Error) -> Error) -> Result<T>,
+    ) -> Result<T> {
+        let out = self.write_tx(f)?;
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        Ok(out)
+    }
+
     /// The database path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// How many reservations in a row may be ignored before the store counts as broken.
+const MAX_RESERVE_MISSES: u32 = 16;
+
+/// Maps a SQLite error: corruption is reported as a damaged store, anything else as a store
+/// failure.
+fn sql_error(path: &Path, source: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match source.sqlite_error_code() {
+        Some(DatabaseCorrupt | NotADatabase) => Error::StoreDamaged {
+            path: path.to_path_buf(),
+            reason: source.to_string(),
+        },
+        _ => Error::Store {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// SQLite's quick check: Ok when the database is sound, else its first findings.
+fn quick_check(conn: &Connection) -> std::result::Result<(), String> {
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| e.to_string())?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(|e| e.to_string())?;
+    let found: Vec<String> = rows
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    if found.len() == 1 && found[0] == "ok" {
+        Ok(())
+    } else {
+        Err(format!("quick_check: {}", found.join("; ")))
+    }
+}
+
+/// Why a renewal could not be recorded: the old certificate changed after it was checked.
+fn renew_conflict(old: &str, now_state: Option<(String, Option<String>)>) -> Error {
+    match now_state {
+        Some((state, _)) if state == "revoked" => Error::invalid(
+            "serial",
+            old,
+            "this certificate was revoked while it was being renewed: nothing was issued",
+            "issue a new certificate instead (`mtls-ca issue` or `mtls-ca sign`)",
+        ),
+        Some((_, Some(next))) => Error::invalid(
+            "serial",
+            old,
+            format!(
+                "renewed by another process meanwhile: its successor is {next}; nothing was issued"
+            ),
+            format!("use the successor, or renew it: mtls-ca renew {next}"),
+        ),
+        _ => Error::invalid(
+            "serial",
+            old,
+            "this certificate cannot be renewed (it is not an issued certificate of this store)",
+            "see the known serials with `mtls-ca list`",
+        ),
     }
 }
 
@@ -795,6 +906,48 @@ mod tests {
         assert_eq!(
             statuses,
             vec![(old.hex(), Status::Superseded), (new.hex(), Status::Valid)]
+        );
+    }
+
+    #[test]
+    fn a_renewal_is_refused_in_its_transaction_when_the_old_one_changed() {
+        let (_dir, mut store) = fresh();
+        let rng = SystemRandom::new();
+        let old = issue(&mut store, "ca", 30);
+        // Two renewals that both passed their checks: the second one to record loses.
+        let (a, b) = (
+            store.reserve_serial(&rng, NOW).expect("a"),
+            store.reserve_serial(&rng, NOW).expect("b"),
+        );
+        let mut ra = rec(&a, "ca", 30);
+        ra.renews = Some(old.hex());
+        let mut rb = rec(&b, "ca", 30);
+        rb.renews = Some(old.hex());
+        store.record_issued(&ra, NOW).expect("first renewal");
+        let err = store.record_issued(&rb, NOW).expect_err("second renewal");
+        assert!(
+            err.to_string().contains("renewed by another process"),
+            "{err}"
+        );
+        assert!(store.get(&b.hex()).expect("get").is_none(), "rolled back");
+        // A renewal of a certificate revoked meanwhile.
+        let other = issue(&mut store, "ca", 30);
+        let c = store.reserve_serial(&rng, NOW).expect("c");
+        store
+            .revoke(&other.hex(), "key-compromise", NOW)
+            .expect("revoke");
+        let mut rc = rec(&c, "ca", 30);
+        rc.renews = Some(other.hex());
+        let err = store.record_issued(&rc, NOW).expect_err("revoked");
+        assert!(err.to_string().contains("revoked while"), "{err}");
+        assert!(store.get(&c.hex()).expect("get").is_none());
+        assert_eq!(
+            store
+                .get(&other.hex())
+                .expect("get")
+                .expect("other")
+                .superseded_by,
+            None
         );
     }
 

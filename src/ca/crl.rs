@@ -10,7 +10,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, TransactionBehavior};
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
@@ -51,35 +50,7 @@ pub struct CrlMade {
 
 /// Takes the next CRL number and commits it before anything is signed.
 pub fn next_crl_number(store: &mut Store) -> Result<u64> {
-    let path = store.path().to_path_buf();
-    let map = |source| Error::Store {
-        path: path.clone(),
-        source,
-    };
-    let tx = store
-        .conn()
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(map)?;
-    let cur: Option<String> = tx
-        .query_row("SELECT value FROM meta WHERE key = 'crl_number'", [], |r| {
-            r.get(0)
-        })
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })
-        .map_err(map)?;
-    let cur: u64 = cur.as_deref().unwrap_or("0").parse().unwrap_or(0);
-    let next = cur + 1;
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('crl_number', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![next.to_string()],
-    )
-    .map_err(map)?;
-    tx.commit().map_err(map)?;
-    Ok(next)
+    store.next_crl_number()
 }
 
 /// Checks that a CA certificate can sign CRLs (SKI present for the AKI; cRLSign when it has a

@@ -24,6 +24,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
+use crate::diagnose::finding::{Code, Finding, Side};
 use crate::error::{Error, Result};
 use crate::inspect::fmt_name;
 
@@ -85,16 +86,8 @@ pub struct Input {
     pub candidate_files: Vec<PathBuf>,
 }
 
-/// One problem: a stable code, what is wrong, how to fix it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Problem {
-    /// Stable machine-readable code, e.g. `expired`.
-    pub code: String,
-    /// What is wrong, in a sentence.
-    pub message: String,
-    /// How to fix it.
-    pub hint: String,
-}
+/// One problem: a stable code, the side that must act, what is wrong, how to fix it.
+pub type Problem = Finding;
 
 /// The result of a verification.
 #[derive(Debug, Clone, Serialize)]
@@ -115,11 +108,20 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-fn problem(code: &str, message: impl Into<String>, hint: impl Into<String>) -> Problem {
-    Problem {
-        code: code.into(),
-        message: message.into(),
-        hint: hint.into(),
+fn problem(code: Code, message: impl Into<String>, hint: impl Into<String>) -> Problem {
+    // The side is settled once the purpose is known (see `verify`).
+    Finding::new(code, Side::Client, message, hint)
+}
+
+/// Who must act on a verify problem: CRL problems are the verifier's (the gateway's), everything
+/// else belongs to the holder of the certificate.
+fn side_of(code: Code, purpose: Purpose) -> Side {
+    match code {
+        Code::RevocationUnknown | Code::CrlExpired | Code::BadCrl => Side::Gateway,
+        _ => match purpose {
+            Purpose::Server => Side::Server,
+            Purpose::Client => Side::Client,
+        },
     }
 }
 
@@ -523,7 +525,7 @@ pub fn verify(input: &Input) -> Result<Report> {
             &chain,
             &mut warnings,
         );
-        if p.code == "name_mismatch" {
+        if p.code == Code::NameMismatch {
             if server_name.is_some() {
                 name_reported = true;
                 errors.push(p);
@@ -533,7 +535,7 @@ pub fn verify(input: &Input) -> Result<Report> {
                 );
             }
         } else {
-            let unknown = p.code == "revocation_unknown";
+            let unknown = p.code == Code::RevocationUnknown;
             errors.push(p);
             // A missing CRL higher up must not hide a revocation the given CRLs do show.
             if unknown {
@@ -549,7 +551,7 @@ pub fn verify(input: &Input) -> Result<Report> {
                         &chain,
                         &mut warnings,
                     );
-                    if p2.code == "revoked" {
+                    if p2.code == Code::Revoked {
                         errors.insert(0, p2);
                     }
                 }
@@ -572,7 +574,7 @@ pub fn verify(input: &Input) -> Result<Report> {
     };
     if !usable {
         errors.push(problem(
-            "unusable_key",
+            Code::UnusableKey,
             format!(
                 "the certificate's key ({kt}, {bits} bits) cannot sign a TLS handshake a rustls peer accepts"
             ),
@@ -585,7 +587,7 @@ pub fn verify(input: &Input) -> Result<Report> {
     if let Some(spki) = &input.key_spki {
         if spki.as_slice() != leaf.public_key().raw {
             errors.push(problem(
-                "key_mismatch",
+                Code::KeyMismatch,
                 "the key does not belong to this certificate",
                 format!(
                     "use the key that was written with {label} (same STEM, .key), or issue a new certificate for this key"
@@ -603,6 +605,9 @@ pub fn verify(input: &Input) -> Result<Report> {
         .iter()
         .filter_map(|d| parse(d).map(|c| fmt_name(c.subject())))
         .collect();
+    for e in &mut errors {
+        e.side = side_of(e.code, purpose);
+    }
     Ok(Report {
         valid: errors.is_empty(),
         purpose,
@@ -632,7 +637,7 @@ fn name_problem(leaf: &X509Certificate<'_>, purpose: Purpose, host: &str) -> Pro
         ));
     }
     problem(
-        "name_mismatch",
+        Code::NameMismatch,
         message,
         format!(
             "reissue with --san {h}: {}",
@@ -668,13 +673,13 @@ fn explain(
         match e {
             rustls::Error::InvalidCertificate(ce) => ce,
             rustls::Error::InvalidCertRevocationList(crl) => return problem(
-                "bad_crl",
+                Code::BadCrl,
                 format!("a CRL cannot be used: {crl:?}"),
                 "give the CRL the issuing CA published (mtls-ca crl), not an edited or foreign one",
             ),
             other => {
                 return problem(
-                    "invalid_certificate",
+                    Code::InvalidCertificate,
                     format!("rejected: {other}"),
                     "inspect it with `mtls-ca inspect FILE`",
                 )
@@ -700,12 +705,12 @@ fn explain(
             let when = if ago == "today" { "today".to_string() } else { format!("{ago} ago") };
             match which {
                 Some((i, subject)) if i > 0 => problem(
-                    "expired",
+                    Code::Expired,
                     format!("the CA certificate {subject} expired {when} ({})", crate::ca::fmt_date(na)),
                     "renew that CA and reissue the certificates below it",
                 ),
                 _ => problem(
-                    "expired",
+                    Code::Expired,
                     format!("expired {when} ({})", crate::ca::fmt_date(na)),
                     format!("mtls-ca renew --cert {}, then deploy the new files", leaf_file(label)),
                 ),
@@ -724,7 +729,7 @@ fn explain(
                 _ => String::new(),
             };
             problem(
-                "not_yet_valid",
+                Code::NotYetValid,
                 format!(
                     "{who}not valid yet: valid from {} (in {})",
                     crate::ca::fmt_date(nb),
@@ -756,22 +761,22 @@ fn explain(
                     format!("issue one with the right profile: {}", issue_cmd(p, leaf, None)),
                 ),
             };
-            problem("wrong_purpose", message, hint)
+            problem(Code::WrongPurpose, message, hint)
         }
         CertificateError::UnknownIssuer => unknown_issuer(input, leaf, chain, purpose),
         CertificateError::Revoked => match revocation_of(chain, &input.crls) {
             Some((subject, date, reason, true)) => problem(
-                "revoked",
+                Code::Revoked,
                 format!("revoked on {date} ({reason}): {subject}"),
                 "a revoked certificate stays revoked: issue a new one (with a new key) and deploy it",
             ),
             Some((subject, date, reason, false)) => problem(
-                "revoked",
+                Code::Revoked,
                 format!("the CA certificate {subject} was revoked on {date} ({reason})"),
                 "everything below that CA is untrusted: move to a new CA and reissue",
             ),
             None => problem(
-                "revoked",
+                Code::Revoked,
                 "a certificate of the chain is revoked",
                 "issue a new certificate and deploy it",
             ),
@@ -790,7 +795,7 @@ fn explain(
                 .map(|c| format!("{} (issuer of {})", fmt_name(c.issuer()), fmt_name(c.subject())))
                 .collect();
             problem(
-                "revocation_unknown",
+                Code::RevocationUnknown,
                 if missing.is_empty() {
                     "the revocation status of a certificate of the chain is unknown: no usable CRL from its issuer".to_string()
                 } else {
@@ -801,12 +806,12 @@ fn explain(
         }
         CertificateError::ExpiredRevocationList
         | CertificateError::ExpiredRevocationListContext { .. } => problem(
-            "crl_expired",
+            Code::CrlExpired,
             "a CRL is past its nextUpdate",
             "publish a fresh CRL: mtls-ca crl",
         ),
         CertificateError::BadSignature => problem(
-            "bad_signature",
+            Code::BadSignature,
             "a signature in the chain does not verify: the certificate was altered or is signed by another key with the same CA name",
             "get the certificate again from its CA; check that --ca is the CA that really issued it",
         ),
@@ -814,12 +819,12 @@ fn explain(
         CertificateError::UnsupportedSignatureAlgorithm
         | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
         | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => problem(
-            "unsupported_signature_algorithm",
+            Code::UnsupportedSignatureAlgorithm,
             "a certificate of the chain is signed with an algorithm rustls does not accept (e.g. SHA-1, MD5, RSA-PSS with odd parameters, P-521)",
             "reissue it with ECDSA P-256/P-384, Ed25519 or RSA with SHA-256",
         ),
         CertificateError::BadEncoding => problem(
-            "bad_encoding",
+            Code::BadEncoding,
             "a certificate of the chain is not valid DER as rustls reads it",
             "inspect it with `mtls-ca inspect`; reissue it with a conforming tool",
         ),
@@ -827,14 +832,14 @@ fn explain(
             match other.0.downcast_ref::<webpki::Error>() {
                 Some(w) => webpki_problem(w, leaf, purpose, chain, warnings),
                 None => problem(
-                    "invalid_certificate",
+                    Code::InvalidCertificate,
                     format!("rejected: {other}"),
                     "inspect it with `mtls-ca inspect FILE`",
                 ),
             }
         }
         other => problem(
-            "invalid_certificate",
+            Code::InvalidCertificate,
             format!("rejected: {other:?}"),
             "inspect it with `mtls-ca inspect FILE`",
         ),
@@ -853,18 +858,18 @@ fn webpki_problem(
         W::CaUsedAsEndEntity => {
             warnings.push("openssl-based gateways (nginx, HAProxy) accept a CA certificate used as a leaf; rustls does not".into());
             problem(
-                "ca_used_as_leaf",
+                Code::CaUsedAsLeaf,
                 "this is a CA certificate (CA:TRUE), used here as a server or client certificate",
                 format!("issue a leaf from this CA: {}", issue_cmd(purpose, leaf, None)),
             )
         }
         W::EndEntityUsedAsCa => problem(
-            "leaf_used_as_ca",
+            Code::LeafUsedAsCa,
             "a leaf certificate (CA:FALSE) appears as the issuer of another certificate",
             "only a CA (mtls-ca init) may issue certificates",
         ),
         W::PathLenConstraintViolated => problem(
-            "pathlen_exceeded",
+            Code::PathlenExceeded,
             "the chain has more CAs below a CA than its pathLenConstraint allows",
             "create the intermediate with a larger --pathlen on its parent, or issue from a higher CA",
         ),
@@ -873,7 +878,7 @@ fn webpki_problem(
                 warnings.push("a CA of the chain has email or URI name constraints: rustls rejects such chains, openssl-based gateways may accept them".into());
             }
             problem(
-                "name_constraints",
+                Code::NameConstraints,
                 "a name of the certificate is outside the name constraints of its CA",
                 "issue only names the CA permits (see `mtls-ca inspect ca.crt`), or use another CA",
             )
@@ -883,24 +888,24 @@ fn webpki_problem(
                 warnings.push("a CA of the chain has email or URI name constraints: rustls rejects such chains, openssl-based gateways may accept them".into());
             }
             problem(
-                "unsupported_name_type",
+                Code::UnsupportedNameType,
                 "the chain has a name constraint or name of a type rustls does not support (email or URI constraints)",
                 "use a CA constrained by DNS names and IP ranges only",
             )
         }
         W::UnsupportedCriticalExtension => problem(
-            "unsupported_critical_extension",
+            Code::UnsupportedCriticalExtension,
             "a certificate of the chain has a critical extension rustls does not understand",
             "reissue it without that extension (or mark it non-critical)",
         ),
         W::MaximumPathDepthExceeded | W::MaximumPathBuildCallsExceeded | W::MaximumSignatureChecksExceeded | W::MaximumNameConstraintComparisonsExceeded => problem(
-            "chain_too_complex",
+            Code::ChainTooComplex,
             "the chain is too long or too complex to validate",
             "use a chain of at most a few intermediates",
         ),
-        W::CertDistrusted => problem("distrusted", "the certificate is distrusted", "use another CA"),
+        W::CertDistrusted => problem(Code::Distrusted, "the certificate is distrusted", "use another CA"),
         other => problem(
-            "invalid_certificate",
+            Code::InvalidCertificate,
             format!("rejected by rustls: {other}"),
             "inspect it with `mtls-ca inspect FILE`",
         ),
@@ -967,7 +972,7 @@ fn unknown_issuer(
             if ok {
                 let full = fullchain_name(label);
                 return problem(
-                    "missing_intermediate",
+                    Code::MissingIntermediate,
                     match purpose {
                         Purpose::Server => format!(
                             "the server sent its certificate without the intermediate ({issuer}): clients cannot link it to the trusted CA"
@@ -988,7 +993,7 @@ fn unknown_issuer(
             }
         }
         return problem(
-            "unknown_issuer",
+            Code::UnknownIssuer,
             format!(
                 "issued by {issuer}, which is not among the trusted CAs (and no intermediate links it to them)"
             ),
@@ -999,7 +1004,7 @@ fn unknown_issuer(
         );
     }
     problem(
-        "unknown_issuer",
+        Code::UnknownIssuer,
         format!("issued by {issuer}, which is not among the trusted CAs"),
         format!(
             "trust that CA with --ca FILE (peers: add it to their CA bundle), or reissue the certificate from the trusted CA: {}",

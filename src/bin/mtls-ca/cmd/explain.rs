@@ -61,10 +61,10 @@ pub fn run(a: &ExplainArgs, out: &Output) -> anyhow::Result<Outcome> {
                 "\n{} x{} [{}] ({})\n  cause: {}\n  fix:   {}\n  e.g. line {}: {}\n",
                 out.bold("finding"),
                 f.count,
-                f.code,
+                f.code(),
                 f.source,
-                f.cause,
-                f.fix,
+                f.finding.message,
+                f.finding.hint,
                 f.lines[0],
                 f.sample
             ));

@@ -129,7 +129,7 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
             text.push_str(&format!(
                 "{} [{}] {}\n  fix: {}\n",
                 paint("31", "error:"),
-                e.code,
+                e.code_str(),
                 e.message,
                 e.hint
             ));

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::diagnose::finding::{Code, Finding, Scope, Side};
+use crate::diagnose::finding::{sh, Code, Finding, FixContext, Scope, Side};
 
 /// One OpenSSL verify error: number, OpenSSL's text, our code, cause, fix.
 pub struct VerifyError {
@@ -229,8 +229,29 @@ fn from_verify(v: &VerifyError, source: &'static str) -> Hit {
 }
 
 /// What one line says, if anything: `Some(Ok(hit))` a failure, `Some(Err(()))` a success.
-fn classify(line: &str) -> Option<Result<Hit, ()>> {
+fn classify(line: &str, ctx: &FixContext) -> Option<Result<Hit, ()>> {
     let l = line.to_ascii_lowercase();
+    if let Some(h) = classify_known_sources(line, &l, ctx) {
+        return Some(h);
+    }
+    let mut h = classify_generic(line, &l)?;
+    if let Ok(h) = &mut h {
+        if !matches!(h.source, "curl" | "python" | "openssl" | "client") {
+            h.finding.side = gateway_log_side(h.finding.code);
+            if h.finding.message.contains("(OpenSSL error 20:")
+                || h.finding.message.contains("(OpenSSL error 21:")
+            {
+                leaf_only_hint(&mut h.finding);
+            }
+        } else if h.finding.code == Code::ClientCaNotTrusted {
+            h.finding.side = Side::Gateway;
+        }
+    }
+    Some(h)
+}
+
+/// The classic lines (nginx error log, HAProxy, curl, Kong, AWS): what one line says.
+fn classify_generic(line: &str, l: &str) -> Option<Result<Hit, ()>> {
     // nginx error log: "client SSL certificate verify error: (20:unable to get local issuer certificate)"
     if let Some(i) = l.find("certificate verify error: (") {
         let rest = &l[i + "certificate verify error: (".len()..];
@@ -445,13 +466,472 @@ fn classify(line: &str) -> Option<Result<Hit, ()>> {
     None
 }
 
+/// Who must act on a gateway's log line about a client certificate: the client when its
+/// certificate is wrong (expired, revoked, wrong purpose, sent without its intermediate), the
+/// gateway when its trust settings are (CAs, CRLs, depth).
+fn gateway_log_side(code: Code) -> Side {
+    use Code as C;
+    match code {
+        C::CertExpired
+        | C::CertNotYetValid
+        | C::CertRevoked
+        | C::WrongPurpose
+        | C::SelfSignedLeaf
+        | C::NoDigitalSignature
+        | C::LeafWithCaMarkings
+        | C::ProxyCertificate
+        | C::WeakKey
+        | C::BadCertificateEncoding
+        | C::BadSignature
+        | C::MissingIntermediate
+        | C::NoClientCert
+        | C::ClientKeyProblem
+        | C::ClientCertUnreadable
+        | C::NotTls
+        | C::NotListening
+        | C::NameMismatch
+        | C::EmailMismatch
+        | C::IpMismatch => Side::Client,
+        _ => Side::Gateway,
+    }
+}
+
+/// The client tool a line comes from, when it is a client's own error output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tool {
+    Python,
+    Curl,
+    Go,
+    Java,
+    Node,
+}
+
+impl Tool {
+    fn source(self) -> &'static str {
+        match self {
+            Tool::Python => "python",
+            Tool::Curl => "curl",
+            Tool::Go => "go",
+            Tool::Java => "java",
+            Tool::Node => "node",
+        }
+    }
+
+    fn detect(l: &str) -> Option<Tool> {
+        if l.contains("tls handshake error from") || l.contains("tls_error:") {
+            return None; // a Go server (Caddy) or Envoy about its client
+        }
+        if l.contains("sslcertverificationerror")
+            || l.contains("[ssl: certificate_verify_failed]")
+            || l.contains("httpsconnectionpool")
+            || l.contains("urllib3")
+            || l.contains("requests.exceptions")
+        {
+            Some(Tool::Python)
+        } else if l.contains("curl: (") {
+            Some(Tool::Curl)
+        } else if l.contains("pkix path building failed")
+            || l.contains("javax.net.ssl")
+            || l.contains("sun.security.")
+            || l.contains("no subject alternative dns name matching")
+            || l.contains("no subject alternative names matching")
+        {
+            Some(Tool::Java)
+        } else if l.contains("unable_to_verify_leaf_signature")
+            || l.contains("self_signed_cert_in_chain")
+            || l.contains("depth_zero_self_signed_cert")
+            || l.contains("unable_to_get_issuer_cert_locally")
+            || l.contains("err_tls_cert_altname_invalid")
+            || l.contains("cert_has_expired")
+            || l.contains("hostname/ip does not match certificate's altnames")
+            || l.trim_start()
+                .starts_with("error: unable to verify the first certificate")
+            || l.trim_start()
+                .starts_with("error: self-signed certificate in certificate chain")
+        {
+            Some(Tool::Node)
+        } else if l.contains("x509: ") || l.contains("tls: failed to verify certificate") {
+            Some(Tool::Go)
+        } else {
+            None
+        }
+    }
+
+    /// How this tool is told to trust the CA in `ca` (a path).
+    fn trust_fix(self, ca: &str, url: Option<&str>) -> String {
+        let url = url.unwrap_or("https://HOST:PORT/");
+        let q = sh(ca);
+        match self {
+            Tool::Python => format!(
+                "on the client, trust the CA that issued the server certificate: requests.get('{url}', verify='{ca}', cert=('client.crt', 'client.key')) (or export REQUESTS_CA_BUNDLE={q})"
+            ),
+            Tool::Curl => format!(
+                "on the client, trust the CA that issued the server certificate: curl --cacert {q} --cert client.crt --key client.key {url}"
+            ),
+            Tool::Go => format!(
+                "on the client, trust the CA that issued the server certificate: pool := x509.NewCertPool(); pool.AppendCertsFromPEM(os.ReadFile(\"{ca}\")); tls.Config{{RootCAs: pool}} (or run it with SSL_CERT_FILE={q})"
+            ),
+            Tool::Java => format!(
+                "on the client, import the CA into a truststore and use it: keytool -importcert -noprompt -alias mtls-ca -file {q} -keystore truststore.p12 -storetype PKCS12 -storepass changeit; java -Djavax.net.ssl.trustStore=truststore.p12 -Djavax.net.ssl.trustStorePassword=changeit …"
+            ),
+            Tool::Node => format!(
+                "on the client, trust the CA that issued the server certificate: https.request({{ ca: fs.readFileSync('{ca}'), cert, key }}) (or run node with NODE_EXTRA_CA_CERTS={q})"
+            ),
+        }
+    }
+
+    /// The trust fix as one command, when the tool has one that stands alone.
+    fn trust_command(self, ca: &str) -> Option<String> {
+        match self {
+            Tool::Java => Some(format!(
+                "keytool -importcert -noprompt -alias mtls-ca -file {} -keystore truststore.p12 -storetype PKCS12 -storepass changeit",
+                sh(ca)
+            )),
+            _ => None,
+        }
+    }
+
+    /// How this tool connects with a name the server certificate carries.
+    fn name_fix(self) -> &'static str {
+        match self {
+            Tool::Python => "on the client, use a URL whose host is one of the certificate's names (requests.get('https://NAME:PORT/')); map the name to the address in /etc/hosts if DNS lacks it. Or reissue the server certificate with --san for the name the client uses",
+            Tool::Curl => "on the client, connect with a name the certificate carries: curl --resolve NAME:PORT:ADDR https://NAME:PORT/. Or reissue the server certificate with --san for the name the client uses",
+            Tool::Go => "on the client, dial a name the certificate carries, or set tls.Config{ServerName: \"NAME\"} to one of its names. Or reissue the server certificate with --san for the name the client uses",
+            Tool::Java => "on the client, use a URL whose host is one of the certificate's names (Java checks the URL's host against the SANs). Or reissue the server certificate with --san for the name the client uses",
+            Tool::Node => "on the client, connect with a name the certificate carries, or pass servername: 'NAME' to https.request. Or reissue the server certificate with --san for the name the client uses",
+        }
+    }
+}
+
+/// `host='H', port=P` in a requests/urllib3 message, as a URL.
+fn python_url(line: &str) -> Option<String> {
+    let h = line.split("host='").nth(1)?.split('\'').next()?;
+    let p: String = line
+        .split("port=")
+        .nth(1)?
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    if h.is_empty()
+        || p.is_empty()
+        || !h
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+    {
+        return None;
+    }
+    Some(format!("https://{h}:{p}/"))
+}
+
+/// A client tool's own error about the server certificate: the client must act.
+fn client_tool_line(line: &str, l: &str, ctx: &FixContext) -> Option<Hit> {
+    let tool = Tool::detect(l)?;
+    let ca = ctx.dir.join("ca.crt").display().to_string();
+    let url = if tool == Tool::Python {
+        python_url(line)
+    } else {
+        None
+    };
+    let name_mismatch = l.contains("hostname mismatch")
+        || l.contains("no alternative certificate subject name matches")
+        || l.contains("does not match certificate's altnames")
+        || l.contains("err_tls_cert_altname_invalid")
+        || l.contains("no subject alternative")
+        || (l.contains("x509: certificate is valid for") && l.contains(", not "))
+        || l.contains("ip address mismatch");
+    if name_mismatch {
+        return Some(Hit {
+            finding: Finding::new(
+                Code::NameMismatch,
+                Side::Client,
+                format!(
+                    "{} connected with a host name the server certificate does not carry",
+                    tool.source()
+                ),
+                tool.name_fix(),
+            ),
+            source: tool.source(),
+        });
+    }
+    let expired = l.contains("certificate has expired")
+        || l.contains("cert_has_expired")
+        || l.contains("x509: certificate has expired");
+    if expired && !l.contains("alert") {
+        return Some(Hit {
+            finding: Finding::new(
+                Code::CertExpired,
+                Side::Server,
+                format!("{} refused the server certificate: it has expired", tool.source()),
+                format!(
+                    "on the server, renew its certificate (mtls-ca renew --cert SERVER.crt --dir {}) and reload it",
+                    sh(&ctx.dir.display().to_string())
+                ),
+            ),
+            source: tool.source(),
+        });
+    }
+    let untrusted = l.contains("unable to get local issuer certificate")
+        || l.contains("unable to verify the first certificate")
+        || l.contains("unable_to_verify_leaf_signature")
+        || l.contains("unable_to_get_issuer_cert_locally")
+        || l.contains("self-signed certificate in certificate chain")
+        || l.contains("self signed certificate in certificate chain")
+        || l.contains("self_signed_cert_in_chain")
+        || l.contains("depth_zero_self_signed_cert")
+        || l.contains("certificate signed by unknown authority")
+        || l.contains("pkix path building failed")
+        || l.contains("unable to find valid certification path")
+        || l.contains("curl: (60)")
+        || (l.contains("certificate_verify_failed") && tool == Tool::Python);
+    if untrusted {
+        let mut f = Finding::new(
+            Code::ServerUntrusted,
+            Side::Client,
+            format!(
+                "{} does not trust the server's certificate: the CA that issued it is not in the client's trust store (or the server sends no intermediate)",
+                tool.source()
+            ),
+            format!(
+                "{}; if the server's CA is an intermediate, the server must also send it (serve STEM.fullchain.crt)",
+                tool.trust_fix(&ca, url.as_deref())
+            ),
+        );
+        if let Some(c) = tool.trust_command(&ca) {
+            f = f.with_command(c);
+        }
+        return Some(Hit {
+            finding: f,
+            source: tool.source(),
+        });
+    }
+    None
+}
+
+/// Lines from sources with their own formats: client tools, `mtls-ca serve`, Envoy, Caddy (Go
+/// servers) and the access log `mtls-ca export nginx` configures.
+fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Result<Hit, ()>> {
+    if let Some(h) = client_tool_line(line, l, ctx) {
+        return Some(Ok(h));
+    }
+    let dir = sh(&ctx.dir.display().to_string()).into_owned();
+    let mk = |code: Code, side: Side, source: &'static str, cause: String, fix: String| Hit {
+        finding: Finding::new(code, side, cause, fix),
+        source,
+    };
+    // The access log of `mtls-ca export nginx`: ssl_client_verify=NONE|FAILED:reason|SUCCESS.
+    if let Some(i) = l.find("ssl_client_verify=") {
+        let v = &l[i + "ssl_client_verify=".len()..];
+        let serial: Option<String> = line
+            .split(" serial=")
+            .nth(1)
+            .map(|s| {
+                s.chars()
+                    .take_while(|c| c.is_ascii_hexdigit())
+                    .collect::<String>()
+            })
+            .filter(|s| s.len() >= 8);
+        if v.starts_with("success") {
+            return Some(Err(()));
+        }
+        if v.starts_with("none") {
+            return Some(Ok(mk(
+                Code::NoClientCert,
+                Side::Client,
+                "nginx",
+                "the client sent no certificate (ssl_client_verify=NONE; nginx answered 400 \"No required SSL certificate was sent\")".into(),
+                "on the client, pass its certificate and key (curl --cert STEM.fullchain.crt --key STEM.key; requests cert=('STEM.fullchain.crt', 'STEM.key')); if it did, its issuer is not among the CA names nginx sends (ssl_client_certificate)".into(),
+            )));
+        }
+        if let Some(failed) = v.strip_prefix("failed:") {
+            let text: String = failed.chars().take_while(|c| *c != '"').collect();
+            let text = text.split(" subject=").next().unwrap_or("").to_string();
+            if let Some(ve) = verify_error_by_text(&text) {
+                let mut h = from_verify(ve, "nginx");
+                h.finding.side = gateway_log_side(ve.code);
+                if let (Code::CertExpired | Code::CertRevoked, Some(serial)) = (ve.code, &serial) {
+                    let serial = serial.to_ascii_lowercase();
+                    let (cmd, what) = if ve.code == Code::CertExpired {
+                        (ctx.mtls(&ctx.dir, &["renew", serial.as_str()]), "renew it")
+                    } else {
+                        (ctx.mtls(&ctx.dir, &["renew", serial.as_str(), "--rekey"]), "a revoked certificate stays revoked: issue its successor with a new key")
+                    };
+                    h.finding.hint = format!("{what} ({cmd}) and give the client the new files");
+                    h.finding.command = Some(cmd);
+                }
+                if ve.num == 21 || ve.num == 20 {
+                    leaf_only_hint(&mut h.finding);
+                }
+                return Some(Ok(h));
+            }
+        }
+    }
+    // `mtls-ca serve`: "PEER handshake failed: REASON" and "PEER \"GET / HTTP/1.1\" -> 200, client …".
+    if l.contains("\" -> 200, client ") || l.contains("\" -> 200, no client certificate") {
+        return Some(Err(()));
+    }
+    if let Some(i) = l.find(" handshake failed: ") {
+        let r = &l[i..];
+        let serve: &[(&str, Code, Side, &str)] = &[
+            ("the client sent no certificate", Code::NoClientCert, Side::Client, "on the client, pass its certificate and key (curl --cert STEM.fullchain.crt --key STEM.key)"),
+            ("from a ca this server does not trust", Code::UnknownIssuer, Side::Gateway, "if the client's CA is an intermediate, the client must send STEM.fullchain.crt; otherwise start serve with --ca naming the client's CA (or issue the client from this CA)"),
+            ("client certificate has expired", Code::CertExpired, Side::Client, "renew the client certificate (mtls-ca renew --cert STEM.crt) and deploy it"),
+            ("client certificate is not valid yet", Code::CertNotYetValid, Side::Client, "check the clocks of client, CA and server (NTP)"),
+            ("client certificate is revoked", Code::CertRevoked, Side::Client, "issue the client a new certificate (mtls-ca renew --cert STEM.crt --rekey)"),
+            ("not for clients (no clientauth eku)", Code::WrongPurpose, Side::Client, "issue a client certificate: mtls-ca issue client --cn NAME --out STEM"),
+            ("signature is bad", Code::BadSignature, Side::Client, "get the certificate again from the CA that issued it"),
+            ("no crl covers", Code::CrlMissing, Side::Gateway, "give serve a --crl for every CA of the client's chain (mtls-ca crl in each CA directory)"),
+            ("the crl has expired", Code::CrlExpired, Side::Gateway, "publish a fresh CRL (mtls-ca crl) and restart serve with it"),
+        ];
+        for (needle, code, side, fix) in serve {
+            if r.contains(needle) {
+                let fix = fix
+                    .replace(
+                        "mtls-ca renew --cert STEM.crt",
+                        &format!("mtls-ca renew --cert STEM.crt --dir {dir}"),
+                    )
+                    .replace("--out STEM", &format!("--out STEM --dir {dir}"));
+                return Some(Ok(mk(
+                    *code,
+                    *side,
+                    "serve",
+                    format!(
+                        "mtls-ca serve refused the handshake: {}",
+                        line[i + " handshake failed: ".len()..].trim()
+                    ),
+                    fix,
+                )));
+            }
+        }
+        if r.contains("client aborted with alert") {
+            return Some(Ok(Hit {
+                finding: Finding::new(
+                    Code::ServerUntrusted,
+                    Side::Client,
+                    "the client aborted the handshake: it does not trust the server's certificate",
+                    format!("on the client, trust {}/ca.crt (curl --cacert; requests verify=; NODE_EXTRA_CA_CERTS; a Java truststore)", ctx.dir.display()),
+                ),
+                source: "serve",
+            }));
+        }
+    }
+    // Envoy: "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify
+    // cert failed: X509_verify_cert: certificate verification error at depth 0: TEXT:TLS_error_end"
+    if l.contains("tls_error:") || l.contains("openssl_internal:") {
+        if l.contains("peer_did_not_return_a_certificate") {
+            return Some(Ok(mk(Code::NoClientCert, Side::Client, "envoy", "the client sent no certificate and Envoy requires one (require_client_certificate)".into(), "on the client, pass its certificate and key (curl --cert STEM.fullchain.crt --key STEM.key)".into())));
+        }
+        if let Some(i) = l.find("certificate verification error at depth ") {
+            let rest = &l[i + "certificate verification error at depth ".len()..];
+            let text = rest.split_once(": ").map(|x| x.1).unwrap_or("");
+            let text = text.split(":tls_error_end").next().unwrap_or(text);
+            if let Some(ve) = verify_error_by_text(text) {
+                let mut h = from_verify(ve, "envoy");
+                h.finding.side = gateway_log_side(ve.code);
+                h.finding.hint = h
+                    .finding
+                    .hint
+                    .replace(
+                        "ssl_client_certificate / ca-file",
+                        "validation_context.trusted_ca",
+                    )
+                    .replace(
+                        "(nginx ssl_crl / HAProxy crl-file)",
+                        "(validation_context.crl)",
+                    );
+                if ve.num == 20 || ve.num == 21 {
+                    leaf_only_hint(&mut h.finding);
+                }
+                return Some(Ok(h));
+            }
+        }
+        if l.contains("certificate_verify_failed") {
+            return Some(Ok(mk(Code::ClientCertRejected, Side::Gateway, "envoy", "Envoy could not verify the client certificate (CERTIFICATE_VERIFY_FAILED)".into(), "Envoy's debug log (--component-log-level connection:debug) has the reason ('verify cert failed: …'); check the client with mtls-ca verify CERT --purpose client".into())));
+        }
+        if l.contains("tlsv1_alert_unknown_ca")
+            || l.contains("sslv3_alert_certificate_unknown")
+            || l.contains("sslv3_alert_bad_certificate")
+        {
+            return Some(Ok(Hit {
+                finding: Finding::new(
+                    Code::ServerUntrusted,
+                    Side::Client,
+                    "the client rejected Envoy's server certificate (TLS alert)",
+                    format!(
+                        "on the client, trust {}/ca.crt (curl --cacert; requests verify=)",
+                        ctx.dir.display()
+                    ),
+                ),
+                source: "envoy",
+            }));
+        }
+    }
+    // Caddy and other Go servers: "http: TLS handshake error from ADDR: REASON".
+    if let Some(i) = l.find("tls handshake error from ") {
+        let r = &l[i..];
+        let go: &[(&str, Code, Side, &str)] = &[
+            ("client didn't provide a certificate", Code::NoClientCert, Side::Client, "on the client, pass its certificate and key (curl --cert STEM.fullchain.crt --key STEM.key)"),
+            ("certificate signed by unknown authority", Code::UnknownIssuer, Side::Gateway, "if the client's CA is an intermediate, the client must send STEM.fullchain.crt; otherwise add the client's CA to Caddy's client_auth trusted_ca_cert_file (mtls-ca export caddy)"),
+            ("certificate has expired", Code::CertExpired, Side::Client, "renew the client certificate (mtls-ca renew --cert STEM.crt) and deploy it"),
+            ("is not yet valid", Code::CertNotYetValid, Side::Client, "check the clocks of client, CA and server (NTP)"),
+            ("incompatible key usage", Code::WrongPurpose, Side::Client, "issue a client certificate (clientAuth): mtls-ca issue client --cn NAME --out STEM"),
+            ("remote error: tls: bad certificate", Code::ServerUntrusted, Side::Client, "the client does not trust Caddy's certificate: on the client, trust the CA (curl --cacert ca.crt; requests verify=)"),
+            ("remote error: tls: unknown certificate authority", Code::ServerUntrusted, Side::Client, "the client does not trust Caddy's certificate: on the client, trust the CA (curl --cacert ca.crt; requests verify=)"),
+            ("first record does not look like a tls handshake", Code::NotTls, Side::Client, "the client spoke plain HTTP to the TLS port: use https://"),
+        ];
+        for (needle, code, side, fix) in go {
+            if r.contains(needle) {
+                let fix = fix
+                    .replace(
+                        "mtls-ca renew --cert STEM.crt",
+                        &format!("mtls-ca renew --cert STEM.crt --dir {dir}"),
+                    )
+                    .replace("--out STEM", &format!("--out STEM --dir {dir}"));
+                return Some(Ok(mk(
+                    *code,
+                    *side,
+                    "caddy",
+                    format!(
+                        "Caddy (Go TLS) refused the handshake: {}",
+                        line[i + "tls handshake error from ".len()..].trim()
+                    ),
+                    fix,
+                )));
+            }
+        }
+    }
+    None
+}
+
+/// OpenSSL's errors 20/21 for a client certificate: also the sign of a client that sent its leaf
+/// without the intermediate.
+fn leaf_only_hint(f: &mut Finding) {
+    f.message.push_str("; a client that sends only its leaf, without the intermediate that issued it, gets the same error");
+    f.hint = format!(
+        "if the client certificate was issued by an intermediate CA, the client must send the fullchain (curl --cert STEM.fullchain.crt; requests cert=('STEM.fullchain.crt', 'STEM.key')); otherwise {}",
+        f.hint
+    );
+}
+
 /// Explains every line of `text`.
 pub fn explain(text: &str) -> Explanation {
     explain_lines(text.lines())
 }
 
+/// Explains every line of `text`, with fix commands for the CA directory of `ctx`.
+pub fn explain_with(text: &str, ctx: &FixContext) -> Explanation {
+    explain_lines_with(text.lines(), ctx)
+}
+
 /// Explains every line an iterator yields (for streaming large logs).
 pub fn explain_lines<'a, I: IntoIterator<Item = &'a str>>(input: I) -> Explanation {
+    explain_lines_with(input, &FixContext::default())
+}
+
+/// Explains every line an iterator yields, with fix commands for the CA directory of `ctx`.
+pub fn explain_lines_with<'a, I: IntoIterator<Item = &'a str>>(
+    input: I,
+    ctx: &FixContext,
+) -> Explanation {
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
     let mut lines = 0;
     let mut matched = 0;
@@ -462,7 +942,7 @@ pub fn explain_lines<'a, I: IntoIterator<Item = &'a str>>(input: I) -> Explanati
             continue;
         }
         lines += 1;
-        match classify(line) {
+        match classify(line, ctx) {
             Some(Ok(h)) => {
                 matched += 1;
                 let key = (h.finding.code_str().into_owned(), h.source.to_string());

@@ -53,6 +53,7 @@ codes! {
     BadIssuerKey = "bad_issuer_key",
     BadName = "bad_name",
     BadSignature = "bad_signature",
+    ChainOrder = "chain_order",
     CaUsedAsLeaf = "ca_used_as_leaf",
     CaWithoutCrlsign = "ca_without_crlsign",
     CaWithoutKeycertsign = "ca_without_keycertsign",
@@ -302,38 +303,141 @@ pub fn sh(word: &str) -> Cow<'_, str> {
     }
 }
 
-/// What fix commands need to know about the caller: the CA directory it named.
+/// A CA directory and its certificate, as found by [`FixContext::discover`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaDir {
+    /// The directory (as the caller spelled it, joined with the subdirectory).
+    pub dir: PathBuf,
+    /// Its `ca.crt` (DER).
+    pub cert: Vec<u8>,
+}
+
+/// What fix commands need to know about the caller: the CA directory it named and the CA
+/// directories found there (the directory itself and the issuing CAs below it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixContext {
     /// The CA directory as the caller gave it (`--dir`, default `pki`).
     pub dir: PathBuf,
+    /// CA directories found at and below `dir`.
+    pub cas: Vec<CaDir>,
 }
 
 impl Default for FixContext {
     fn default() -> Self {
         FixContext {
             dir: PathBuf::from("pki"),
+            cas: Vec::new(),
         }
     }
 }
 
+fn subject_raw(der: &[u8]) -> Option<Vec<u8>> {
+    use x509_parser::prelude::FromDer;
+    x509_parser::certificate::X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, c)| c.subject().as_raw().to_vec())
+}
+
+fn issuer_raw(der: &[u8]) -> Option<Vec<u8>> {
+    use x509_parser::prelude::FromDer;
+    x509_parser::certificate::X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, c)| c.issuer().as_raw().to_vec())
+}
+
 impl FixContext {
-    /// A context for the CA directory `dir`.
+    /// A context for the CA directory `dir`, without looking at its files.
     pub fn new(dir: &Path) -> Self {
         FixContext {
             dir: dir.to_path_buf(),
+            cas: Vec::new(),
         }
     }
 
-    /// `mtls-ca --dir DIR ARGS…`, each argument quoted for the shell when needed.
+    /// A context for `dir` that knows the CAs in `dir/ca.crt` and `dir/*/ca.crt` (issuing CAs
+    /// made with `init --parent`). Unreadable files are skipped: this only shapes hints.
+    pub fn discover(dir: &Path) -> Self {
+        let mut cas = Vec::new();
+        let mut dirs = vec![dir.to_path_buf()];
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            let mut subs: Vec<PathBuf> = rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect();
+            subs.sort();
+            dirs.extend(subs);
+        }
+        for d in dirs {
+            let f = d.join("ca.crt");
+            if !f.is_file() {
+                continue;
+            }
+            if let Ok(certs) = crate::x509::read_certs(&f) {
+                if let Some(c) = certs.into_iter().next() {
+                    cas.push(CaDir { dir: d, cert: c });
+                }
+            }
+        }
+        FixContext {
+            dir: dir.to_path_buf(),
+            cas,
+        }
+    }
+
+    /// The directory of the CA whose subject is `issuer` (raw DER name), if known.
+    pub fn dir_of_issuer(&self, issuer: &[u8]) -> Option<&Path> {
+        self.cas
+            .iter()
+            .find(|c| subject_raw(&c.cert).as_deref() == Some(issuer))
+            .map(|c| c.dir.as_path())
+    }
+
+    /// The CA directory new leaves should come from, among the CAs `accepted` allows: one that
+    /// issued no other known CA (an issuing CA, never a root with an issuing CA below it).
+    pub fn issuing_dir(&self, accepted: impl Fn(&[u8]) -> bool) -> Option<&Path> {
+        let ok: Vec<&CaDir> = self.cas.iter().filter(|c| accepted(&c.cert)).collect();
+        let is_parent = |p: &CaDir| {
+            let s = subject_raw(&p.cert);
+            self.cas
+                .iter()
+                .any(|c| c.cert != p.cert && issuer_raw(&c.cert) == s && s.is_some())
+        };
+        ok.iter()
+            .find(|c| !is_parent(c))
+            .or_else(|| ok.first())
+            .map(|c| c.dir.as_path())
+    }
+
+    /// The directory to issue a successor of a leaf issued by `issuer` from: that CA's
+    /// directory when known, else the issuing CA of this context, else `dir`.
+    pub fn dir_for_leaf(&self, issuer: &[u8]) -> &Path {
+        self.dir_of_issuer(issuer)
+            .or_else(|| self.issuing_dir(|_| true))
+            .unwrap_or(&self.dir)
+    }
+
+    /// `mtls-ca ARGS… --dir DIR`, each argument quoted for the shell when needed (`--dir` is
+    /// global, so it may come last, where it reads as "in this CA").
     pub fn mtls<S: AsRef<str>>(&self, dir: &Path, args: &[S]) -> String {
-        let mut c = format!("mtls-ca --dir {}", sh(&dir.display().to_string()));
+        let mut c = String::from("mtls-ca");
         for a in args {
             c.push(' ');
             c.push_str(&sh(a.as_ref()));
         }
+        c.push_str(" --dir ");
+        c.push_str(&sh(&dir.display().to_string()));
         c
     }
+}
+
+/// The stem of a certificate file (`gw.fullchain.crt` → `gw`, `certs/a.crt` → `certs/a`).
+pub fn stem_of(label: &str) -> &str {
+    label
+        .strip_suffix(".fullchain.crt")
+        .or_else(|| label.strip_suffix(".crt"))
+        .or_else(|| label.strip_suffix(".pem"))
+        .unwrap_or(label)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
-use crate::diagnose::finding::{Code, Finding, Side};
+use crate::diagnose::finding::{stem_of, Code, Finding, FixContext, Side};
 use crate::error::{Error, Result};
 use crate::inspect::fmt_name;
 
@@ -617,6 +617,195 @@ pub fn verify(input: &Input) -> Result<Report> {
         errors,
         warnings,
     })
+}
+
+/// Verifies like [`verify`], and more as a person needs it: a chain file in the wrong order is
+/// put in order and named as such; a check `--at` a time outside the certificate's validity
+/// still reports every other problem; and every fix that is one command carries that command,
+/// built for the caller's CA directories (`ctx`): the CA that issued the certificate (never a
+/// root with an issuing CA below it), the certificate's own names and stem, `--force` (old files
+/// kept as `.bak`) or `renew`.
+pub fn verify_with(input: &Input, ctx: &FixContext) -> Result<Report> {
+    let here = Path::new(&input.cert_label);
+    let first = crate::x509::parse_cert(&input.leaf, here)?;
+    let is_ca =
+        |c: &X509Certificate<'_>| matches!(c.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+    // A file that lists a CA before the leaf: check the leaf, and say the order is wrong.
+    let mut fixed = input.clone();
+    let mut order_problem = None;
+    if is_ca(&first) {
+        if let Some(pos) = input
+            .intermediates
+            .iter()
+            .position(|d| parse(d).is_some_and(|c| !is_ca(&c)))
+        {
+            let leaf = fixed.intermediates.remove(pos);
+            let old = std::mem::replace(&mut fixed.leaf, leaf);
+            fixed.intermediates.insert(0, old);
+            let leaf_name = parse(&fixed.leaf)
+                .map(|c| fmt_name(c.subject()))
+                .unwrap_or_default();
+            order_problem = Some(problem(
+                Code::ChainOrder,
+                format!(
+                    "{} lists the CA {} before the leaf {leaf_name}: servers send certificates in file order and peers expect the leaf first",
+                    input.cert_label,
+                    fmt_name(first.subject())
+                ),
+                format!(
+                    "write the file leaf first, then its intermediates (the {}.fullchain.crt that issue and renew write is in that order); the leaf is checked below",
+                    stem_of(&input.cert_label)
+                ),
+            ));
+        }
+    }
+    let mut report = verify(&fixed)?;
+    if let Some(mut p) = order_problem {
+        p.side = side_of(p.code, report.purpose);
+        report.errors.insert(0, p);
+        report.valid = false;
+    }
+    // A time outside the leaf's validity hides every path problem: look again inside it.
+    let leaf = crate::x509::parse_cert(&fixed.leaf, here)?;
+    let (nb, na) = crate::x509::validity(&leaf);
+    let time_codes = [Code::Expired, Code::NotYetValid];
+    if report.errors.iter().any(|e| time_codes.contains(&e.code))
+        && (fixed.at < nb || fixed.at > na)
+    {
+        let mut inside = fixed.clone();
+        inside.at = nb + (na - nb) / 2;
+        inside.purpose = Some(report.purpose);
+        if let Ok(r) = verify(&inside) {
+            for e in r.errors {
+                if !time_codes.contains(&e.code) && !report.errors.iter().any(|x| x.code == e.code)
+                {
+                    report.errors.push(e);
+                }
+            }
+        }
+    }
+    let label = stem_of(&input.cert_label).to_string();
+    if matches!(leaf.basic_constraints(), Ok(Some(bc)) if bc.value.ca) {
+        // A CA given as the leaf: its names do not matter and no leaf is issued in its name.
+        report.errors.retain(|e| e.code != Code::NameMismatch);
+        for e in &mut report.errors {
+            if e.hint.contains("mtls-ca issue") && e.code != Code::CaUsedAsLeaf {
+                e.hint = "give the leaf certificate (STEM.crt of the server or client), not a CA certificate".into();
+            }
+        }
+    }
+    let purpose = report.purpose;
+    let host = report.host.clone();
+    for e in &mut report.errors {
+        fix_command(e, &leaf, purpose, host.as_deref(), &label, ctx);
+    }
+    Ok(report)
+}
+
+/// Rewrites the fix of `e` as one runnable command when it is one.
+fn fix_command(
+    e: &mut Problem,
+    leaf: &X509Certificate<'_>,
+    purpose: Purpose,
+    host: Option<&str>,
+    stem: &str,
+    ctx: &FixContext,
+) {
+    let dir = ctx.dir_for_leaf(leaf.issuer().as_raw()).to_path_buf();
+    let kind = |p: Purpose| match p {
+        Purpose::Server => "server",
+        Purpose::Client => "client",
+    };
+    let issue = |p: Purpose, extra_san: Option<&str>, out: &str, force: bool| {
+        let cn = common_name(leaf).unwrap_or_else(|| "NAME".into());
+        let mut a: Vec<String> = vec!["issue".into(), kind(p).into(), "--cn".into(), cn.clone()];
+        for s in sans_text(leaf) {
+            if s != cn {
+                a.extend(["--san".into(), s]);
+            }
+        }
+        if let Some(h) = extra_san {
+            a.extend(["--san".into(), h.to_string()]);
+        }
+        a.extend(["--out".into(), out.to_string()]);
+        if force {
+            a.push("--force".into());
+        }
+        ctx.mtls(&dir, &a)
+    };
+    let leaf_is_ca = matches!(leaf.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+    let (hint, cmd) = match e.code {
+        Code::Expired if !e.message.starts_with("the CA certificate") => {
+            let cmd = ctx.mtls(&dir, &["renew", "--cert", &format!("{stem}.crt")]);
+            (format!("renew it (same names and key type, the old files kept as .bak), then deploy the new files: {cmd}"), cmd)
+        }
+        Code::NameMismatch if !leaf_is_ca => {
+            let Some(h) = host else { return };
+            let cmd = issue(purpose, Some(h), stem, true);
+            (
+                format!(
+                    "reissue with --san {} (the old files kept as .bak), then deploy it: {cmd}",
+                    crate::inspect::escape(h)
+                ),
+                cmd,
+            )
+        }
+        Code::WrongPurpose if !leaf_is_ca => {
+            let out = format!("{stem}-{}", kind(purpose));
+            let cmd = issue(purpose, None, &out, false);
+            (
+                format!(
+                    "issue a separate {} certificate (the {stem} files stay as they are): {cmd}",
+                    kind(purpose)
+                ),
+                cmd,
+            )
+        }
+        Code::UnusableKey if !leaf_is_ca => {
+            let cmd = format!("{} --key-type ecdsa-p256", issue(purpose, None, stem, true));
+            (
+                format!("reissue it with a supported key (the old files kept as .bak): {cmd}"),
+                cmd,
+            )
+        }
+        Code::UnknownIssuer
+            if !leaf_is_ca
+                && e.hint
+                    .contains("reissue the certificate from the trusted CA") =>
+        {
+            let trusted = ctx.issuing_dir(|_| true).unwrap_or(&ctx.dir).to_path_buf();
+            let cn = common_name(leaf).unwrap_or_else(|| "NAME".into());
+            let mut a: Vec<String> = vec![
+                "issue".into(),
+                kind(purpose).into(),
+                "--cn".into(),
+                cn.clone(),
+            ];
+            for s in sans_text(leaf) {
+                if s != cn {
+                    a.extend(["--san".into(), s]);
+                }
+            }
+            a.extend(["--out".into(), stem.to_string(), "--force".into()]);
+            let cmd = ctx.mtls(&trusted, &a);
+            (format!("trust that CA with --ca FILE (peers: add it to their CA bundle), or reissue the certificate from the trusted CA (the old files kept as .bak): {cmd}"), cmd)
+        }
+        Code::CaUsedAsLeaf => {
+            let Some(h) = host else {
+                e.hint = format!("give the leaf certificate ({stem}.crt of the server or client), not a CA certificate; a CA signs leaves, it is never one");
+                return;
+            };
+            let ca_dir = ctx
+                .dir_of_issuer(leaf.subject().as_raw())
+                .unwrap_or(&dir)
+                .to_path_buf();
+            let cmd = ctx.mtls(&ca_dir, &["issue", kind(purpose), "--cn", h, "--out", h]);
+            (format!("give the leaf certificate, not a CA certificate; to make one for {h} from this CA: {cmd}"), cmd)
+        }
+        _ => return,
+    };
+    e.hint = hint;
+    e.command = Some(cmd);
 }
 
 fn name_problem(leaf: &X509Certificate<'_>, purpose: Purpose, host: &str) -> Problem {

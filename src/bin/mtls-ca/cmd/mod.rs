@@ -32,7 +32,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Quickstart(a) => quickstart::run(a, out),
         Command::Probe(a) => probe::run(dir, a, out),
         Command::Serve(a) => serve::run(dir, a, out),
-        Command::Explain(a) => explain::run(a, out),
+        Command::Explain(a) => explain::run(dir, a, out),
         Command::Csr(a) => csr::run(a, out),
         Command::Sign(a) => sign::run(dir, a, out),
         Command::Renew(a) => renew::run(dir, a, out),

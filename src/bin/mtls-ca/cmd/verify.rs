@@ -87,7 +87,8 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
         candidates,
     };
     let input = verify::load(&files, purpose, a.host.clone(), at)?;
-    let report = verify::verify(&input)?;
+    let ctx = mtls_ca::diagnose::finding::FixContext::discover(dir);
+    let report = verify::verify_with(&input, &ctx)?;
     if out.json {
         out.json_doc(&serde_json::to_value(&report)?)?;
     } else {
@@ -130,10 +131,13 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
             text.push_str(&format!(
                 "{} [{}] {}\n  fix: {}\n",
                 paint("31", "error:"),
-                e.code,
+                e.code_str(),
                 e.message,
                 e.hint
             ));
+            if let Some(c) = &e.command {
+                text.push_str(&format!("  run: {c}\n"));
+            }
         }
         for w in &report.warnings {
             text.push_str(&format!("{} {w}\n", paint("33", "warning:")));

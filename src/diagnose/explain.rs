@@ -982,6 +982,15 @@ pub fn escape(s: &str, max: usize) -> String {
     out
 }
 
+/// A fix command of the tables above, with the caller's `--dir` added to the commands that open the CA.
+fn with_dir(fix: &str, dir: &str) -> String {
+    fix.replace(
+        "mtls-ca renew --cert STEM.crt",
+        &format!("mtls-ca renew --cert STEM.crt --dir {dir}"),
+    )
+    .replace("--out STEM", &format!("--out STEM --dir {dir}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1019,13 +1028,4 @@ mod tests {
         assert!(codes.contains(&"unknown_issuer"));
         assert_eq!(codes.iter().filter(|c| **c == "no_client_cert").count(), 2);
     }
-}
-
-/// A fix command of the tables above, with the caller's `--dir` added to the commands that open the CA.
-fn with_dir(fix: &str, dir: &str) -> String {
-    fix.replace(
-        "mtls-ca renew --cert STEM.crt",
-        &format!("mtls-ca renew --cert STEM.crt --dir {dir}"),
-    )
-    .replace("--out STEM", &format!("--out STEM --dir {dir}"))
 }

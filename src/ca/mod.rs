@@ -10,6 +10,7 @@ pub mod batch;
 pub mod crl;
 pub mod csr;
 pub mod import;
+pub mod join;
 pub mod lifecycle;
 pub mod rotate;
 pub mod store;
@@ -229,7 +230,10 @@ impl Ca {
         parent_passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
         now: OffsetDateTime,
     ) -> Result<(Ca, Issued)> {
-        for name in CA_FILES.iter().chain([CA_CHAIN].iter()) {
+        for name in CA_FILES
+            .iter()
+            .chain([CA_CHAIN, crate::store::STORE_URL_FILE].iter())
+        {
             let p = dir.join(name);
             if p.exists() && !opts.force {
                 return Err(Error::CaExists {
@@ -295,6 +299,13 @@ impl Ca {
             pathlen,
             constraints: opts.constraints.clone(),
         };
+        // A shared PostgreSQL store is reached before anything is written: a wrong URL or
+        // password leaves no directory behind.
+        let connect = crate::store::connect_options();
+        let shared = match connect.init_url.as_deref() {
+            Some(url) => Some((url, Store::create_shared(url, &connect)?)),
+            None => None,
+        };
         crate::files::ensure_private_dir(dir)?;
         let store_path = dir.join(STORE_FILE);
         let mut fs = FileSet::new();
@@ -343,10 +354,22 @@ impl Ca {
                 crate::pem::encode("CERTIFICATE", &cert_der),
             );
         }
-        if opts.force {
-            backup_store(&store_path)?;
-        }
-        let mut store = Store::create(&store_path)?;
+        let mut store = match shared {
+            Some((url, store)) => {
+                // Recorded in the directory without its password.
+                fs.public(
+                    dir.join(crate::store::STORE_URL_FILE),
+                    format!("{}\n", crate::store::postgres::without_password(url)),
+                );
+                store
+            }
+            None => {
+                if opts.force {
+                    backup_store(&store_path)?;
+                }
+                Store::create(&store_path)?
+            }
+        };
         if parent.is_none() {
             // A root's own serial is recorded too, so the CA never reuses it.
             let rec = record(&cert_der, &serial, profile, key_type, None, None)?;
@@ -396,8 +419,13 @@ impl Ca {
         dir: &Path,
         passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
     ) -> Result<Ca> {
+        let shared =
+            crate::store::postgres::location(dir, &crate::store::connect_options())?.is_some();
         for name in CA_FILES {
             let p = dir.join(name);
+            if name == STORE_FILE && shared {
+                continue;
+            }
             if !p.exists() {
                 return Err(Error::NoCa {
                     dir: dir.to_path_buf(),
@@ -442,7 +470,7 @@ impl Ca {
         } else {
             vec![cert_der.clone()]
         };
-        let store = Store::open(&dir.join(STORE_FILE))?;
+        let store = Store::open_dir(dir, &crate::store::connect_options())?;
         Ok(Ca {
             dir: dir.to_path_buf(),
             cert_der,

@@ -24,15 +24,14 @@ use postgres::{Client, Config, NoTls, Transaction};
 use ring::rand::SystemRandom;
 use time::OffsetDateTime;
 
-use super::{
-    renew_conflict, status_of, ts, Entry, Record, RevokeOutcome, RevokedRow, Status, StoredCert,
-    MAX_RESERVE_MISSES,
+use super::record::{
+    renew_conflict, reserve_fresh, status_of, ts, Entry, Record, RevokeOutcome, RevokedRow, Status,
+    StoredCert,
 };
 use crate::error::{Error, Result};
 use crate::serial::Serial;
 
-/// The file in a CA directory that names its PostgreSQL store.
-pub const STORE_URL_FILE: &str = "store.url";
+pub use crate::ca::layout::STORE_URL_FILE;
 
 /// What the caller (the binary) read from its environment to reach PostgreSQL.
 #[derive(Debug, Clone, Default)]
@@ -281,29 +280,16 @@ impl PgStore {
                      ON CONFLICT (serial) DO NOTHING",
                 )
                 .map_err(sql)?;
-            let mut out = Vec::with_capacity(n);
-            let mut ignored = 0;
-            while out.len() < n {
-                let serial = Serial::random(rng)?;
-                if tx
-                    .execute(&stmt, &[&serial.hex(), &now.unix_timestamp()])
-                    .map_err(sql)?
-                    == 1
-                {
-                    out.push(serial);
-                } else {
-                    ignored += 1;
-                    if ignored >= MAX_RESERVE_MISSES {
-                        return Err(Error::StoreDamaged {
-                            path: PathBuf::from(redact(&url)),
-                            reason: format!(
-                                "{ignored} fresh serials in a row could not be reserved"
-                            ),
-                        });
-                    }
-                }
-            }
-            Ok(out)
+            let stamp = now.unix_timestamp();
+            reserve_fresh(rng, n, |serial| {
+                Ok(tx.execute(&stmt, &[&serial.hex(), &stamp]).map_err(sql)? == 1)
+            })
+            .map_err(|f| {
+                f.into_error(|misses| Error::StoreDamaged {
+                path: PathBuf::from(redact(&url)),
+                reason: format!("{misses} fresh serials in a row could not be reserved"),
+                })
+            })
         })
     }
 
@@ -586,6 +572,8 @@ mod tls {
     use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+    type Verdict<T> = std::result::Result<T, rustls::Error>;
+
     use crate::error::{Error, Result};
 
     #[derive(Clone)]
@@ -629,7 +617,7 @@ mod tls {
             _: &ServerName<'_>,
             _: &[u8],
             _: UnixTime,
-        ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        ) -> Verdict<ServerCertVerified> {
             Ok(ServerCertVerified::assertion())
         }
 
@@ -638,7 +626,7 @@ mod tls {
             message: &[u8],
             cert: &CertificateDer<'_>,
             dss: &DigitallySignedStruct,
-        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        ) -> Verdict<HandshakeSignatureValid> {
             rustls::crypto::verify_tls12_signature(
                 message,
                 cert,
@@ -652,7 +640,7 @@ mod tls {
             message: &[u8],
             cert: &CertificateDer<'_>,
             dss: &DigitallySignedStruct,
-        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        ) -> Verdict<HandshakeSignatureValid> {
             rustls::crypto::verify_tls13_signature(
                 message,
                 cert,

@@ -15,9 +15,9 @@ use rusqlite::{
 };
 use time::OffsetDateTime;
 
-use super::{
-    renew_conflict, ts, Entry, Record, RevokeOutcome, RevokedRow, Status, StoredCert,
-    MAX_RESERVE_MISSES, SCHEMA_VERSION,
+use super::record::{
+    renew_conflict, reserve_fresh, ts, Entry, Record, RevokeOutcome, RevokedRow, Status,
+    StoredCert, SCHEMA_VERSION,
 };
 use crate::error::{Error, Result};
 use crate::serial::Serial;
@@ -203,37 +203,28 @@ impl SqliteStore {
     ) -> Result<Vec<Serial>> {
         let path = self.path.clone();
         self.write_tx(|tx, sql| {
-            let mut out = Vec::with_capacity(n);
-            let mut ignored = 0;
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO certificates (serial, state, reserved_at) VALUES (?1, 'reserved', ?2)",
                 )
                 .map_err(sql)?;
-            while out.len() < n {
-                let serial = Serial::random(rng)?;
-                if stmt
+            reserve_fresh(rng, n, |serial| {
+                Ok(stmt
                     .execute(params![serial.hex(), now.unix_timestamp()])
                     .map_err(sql)?
-                    == 1
-                {
-                    out.push(serial);
-                } else {
-                    // Two random 127-bit serials colliding is practically impossible: rows
-                    // that do not land mean the store is broken. Never spin.
-                    ignored += 1;
-                    if ignored >= MAX_RESERVE_MISSES {
-                        return Err(Error::StoreDamaged {
-                            path: path.clone(),
-                            reason: format!(
-                                "{ignored} fresh serials in a row could not be reserved ({})",
-                                quick_check(tx).err().unwrap_or_else(|| "the store ignores new rows".into())
-                            ),
-                        });
-                    }
-                }
-            }
-            Ok(out)
+                    == 1)
+            })
+            .map_err(|f| {
+                f.into_error(|misses| Error::StoreDamaged {
+                path: path.clone(),
+                reason: format!(
+                    "{misses} fresh serials in a row could not be reserved ({})",
+                    quick_check(tx)
+                        .err()
+                        .unwrap_or_else(|| "the store ignores new rows".into())
+                ),
+                })
+            })
         })
     }
 

@@ -338,3 +338,55 @@ fn bad_urls_passwords_and_servers_are_one_line_errors() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("store.db"), "{}", r.stderr);
 }
+
+#[test]
+fn sslmode_require_goes_through_rustls() {
+    let pg = Cluster::start();
+    let t = tempdir();
+    let d = t.path();
+    // The server's certificate comes from an mtls-ca CA of its own.
+    mtls(d, &["--dir", "dbca", "init"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "dbca",
+            "issue",
+            "server",
+            "--cn",
+            "127.0.0.1",
+            "--out",
+            "db",
+        ],
+    )
+    .ok();
+    pg.require_tls(&d.join("db.fullchain.crt"), &d.join("db.key"));
+    let plain = pg.url("postgres");
+    let r = mtls_pg(d, &["--dir", "plain", "init", "--store", &plain]);
+    assert_eq!(r.code, 2, "the server refuses plain TCP: {r:?}");
+    assert!(!d.join("plain").exists());
+    let tls = plain.replace("sslmode=disable", "sslmode=require");
+    mtls_pg(d, &["--dir", "ca", "init", "--store", &tls]).ok();
+    // Authenticated against the roots given, too.
+    let r = mtls_env(
+        d,
+        &["--dir", "ca", "issue", "client", "--cn", "c", "--out", "c"],
+        &[
+            ("MTLS_CA_STORE_PASSWORD", PASSWORD),
+            ("MTLS_CA_STORE_CA", "dbca/ca.crt"),
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    // Roots that did not issue the server's certificate: refused, nothing written.
+    mtls(d, &["--dir", "other", "init"]).ok();
+    let r = mtls_env(
+        d,
+        &["--dir", "ca", "issue", "client", "--cn", "e", "--out", "e"],
+        &[
+            ("MTLS_CA_STORE_PASSWORD", PASSWORD),
+            ("MTLS_CA_STORE_CA", "other/ca.crt"),
+        ],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(!d.join("e.crt").exists());
+}

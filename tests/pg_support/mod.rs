@@ -125,6 +125,37 @@ impl Cluster {
         );
     }
 
+    /// Turns TLS on with this certificate and key and refuses every connection without it
+    /// (`hostssl` only), then restarts.
+    pub fn require_tls(&self, cert: &Path, key: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::copy(cert, self.data.join("server.crt")).unwrap();
+        std::fs::copy(key, self.data.join("server.key")).unwrap();
+        std::fs::set_permissions(
+            self.data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        let mut conf = std::fs::read_to_string(self.data.join("postgresql.conf")).unwrap();
+        conf.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(self.data.join("postgresql.conf"), conf).unwrap();
+        let hba = std::fs::read_to_string(self.data.join("pg_hba.conf")).unwrap();
+        let hba: String = hba
+            .lines()
+            .map(|l| {
+                if l.starts_with("host ") {
+                    l.replacen("host ", "hostssl ", 1)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(self.data.join("pg_hba.conf"), hba + "\n").unwrap();
+        chown_to_server(&self.data);
+        self.restart();
+    }
+
     /// Restarts the server (fast shutdown: open connections are cut).
     pub fn restart(&self) {
         self.ctl(&["restart", "-m", "fast", "-w", "-t", "60"]);

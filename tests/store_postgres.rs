@@ -390,3 +390,108 @@ fn sslmode_require_goes_through_rustls() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(!d.join("e.crt").exists());
 }
+
+/// PostgreSQL restarted in the middle of a burst from four hosts: every command completes
+/// (exit 0, its files and its record) or fails with exit 2 and writes nothing; no serial is
+/// used twice; every certificate file has its record afterwards.
+#[test]
+fn a_postgresql_restart_mid_burst_loses_nothing_committed() {
+    const PER_HOST: usize = 10;
+    let pg = Cluster::start();
+    pg.create_db("burst");
+    let t = tempdir();
+    let d = t.path().to_path_buf();
+    let hosts = hosts(&d, &pg, "burst", 4);
+    let workers: Vec<_> = hosts
+        .iter()
+        .cloned()
+        .map(|h| {
+            let d = d.clone();
+            std::thread::spawn(move || {
+                (0..PER_HOST)
+                    .map(|i| {
+                        let stem = format!("out/{h}-{i}");
+                        let cn = format!("{h}-{i}");
+                        let r = mtls_pg(
+                            &d,
+                            &["--dir", &h, "issue", "client", "--cn", &cn, "--out", &stem],
+                        );
+                        (stem, r)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    // Restart once the burst is under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while files_ending(&d.join("out"), ".key").len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the burst never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    pg.restart();
+    let mut ok = 0;
+    let mut failed = 0;
+    for w in workers {
+        for (stem, r) in w.join().unwrap() {
+            assert!(!r.stderr.contains("panicked"), "{r:?}");
+            match r.code {
+                0 => {
+                    assert!(d.join(format!("{stem}.crt")).exists());
+                    ok += 1;
+                }
+                2 => {
+                    assert_eq!(
+                        r.stderr.lines().filter(|l| l.starts_with("error:")).count(),
+                        1,
+                        "{r:?}"
+                    );
+                    for ext in ["crt", "key", "fullchain.crt"] {
+                        assert!(
+                            !d.join(format!("{stem}.{ext}")).exists(),
+                            "{stem}: wrote files"
+                        );
+                    }
+                    failed += 1;
+                }
+                _ => panic!("{stem}: {r:?}"),
+            }
+        }
+    }
+    assert_eq!(ok + failed, 4 * PER_HOST);
+    assert!(ok > 0);
+    let mut c = pg.client("burst");
+    let certs: Vec<PathBuf> = files_ending(&d.join("out"), ".crt")
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".fullchain.crt"))
+        .collect();
+    assert_eq!(certs.len(), ok);
+    let mut serials = HashSet::new();
+    for p in &certs {
+        let der = pem_certs(p).pop().unwrap();
+        let s = serial_hex(&der);
+        assert!(serials.insert(s.clone()), "serial {s} used twice");
+        let row = c
+            .query_one(
+                "SELECT der FROM certificates WHERE serial = $1 AND state = 'issued'",
+                &[&s],
+            )
+            .unwrap();
+        assert_eq!(
+            row.get::<_, Vec<u8>>(0),
+            der,
+            "{}: record differs",
+            p.display()
+        );
+    }
+    // The hosts keep issuing after the restart.
+    mtls_pg(
+        &d,
+        &[
+            "--dir", "h2", "issue", "client", "--cn", "after", "--out", "after",
+        ],
+    )
+    .ok();
+}

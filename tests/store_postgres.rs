@@ -495,3 +495,81 @@ fn a_postgresql_restart_mid_burst_loses_nothing_committed() {
     )
     .ok();
 }
+
+/// `kill -9` of one host's `issue` at growing moments while another host issues: no serial is
+/// reused, every certificate file left has its record, and both hosts keep working.
+#[test]
+fn kill_nine_of_one_host_loses_nothing_committed() {
+    let pg = Cluster::start();
+    pg.create_db("kill");
+    let t = tempdir();
+    let d = t.path().to_path_buf();
+    hosts(&d, &pg, "kill", 2);
+    for i in 0..12u64 {
+        let stem = format!("out/k{i}");
+        let child = Command::new(bin())
+            .args([
+                "--dir",
+                "h1",
+                "issue",
+                "client",
+                "--cn",
+                &format!("k{i}"),
+                "--out",
+                &stem,
+            ])
+            .current_dir(&d)
+            .env("MTLS_CA_STORE_PASSWORD", PASSWORD)
+            .env_remove("MTLS_CA_STORE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let other = format!("out/o{i}");
+        let cn = format!("o{i}");
+        let r = mtls_pg(
+            &d,
+            &[
+                "--dir", "h0", "issue", "client", "--cn", &cn, "--out", &other,
+            ],
+        );
+        std::thread::sleep(std::time::Duration::from_millis(15 * i));
+        let mut k = Killed(child);
+        let _ = k.0.kill();
+        let _ = k.0.wait();
+        r.ok();
+    }
+    let mut c = pg.client("kill");
+    let mut serials = HashSet::new();
+    for p in files_ending(&d.join("out"), ".crt")
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".fullchain.crt"))
+    {
+        let der = pem_certs(&p).pop().unwrap();
+        let s = serial_hex(&der);
+        assert!(serials.insert(s.clone()), "serial {s} used twice");
+        let row = c
+            .query_opt("SELECT der FROM certificates WHERE serial = $1", &[&s])
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} has no record", p.display()));
+        assert_eq!(row.get::<_, Vec<u8>>(0), der);
+    }
+    let n: i64 = c
+        .query_one("SELECT COUNT(DISTINCT serial) FROM certificates", &[])
+        .unwrap()
+        .get(0);
+    let all: i64 = c
+        .query_one("SELECT COUNT(*) FROM certificates", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, all);
+    mtls_pg(
+        &d,
+        &[
+            "--dir", "h1", "issue", "client", "--cn", "after", "--out", "after",
+        ],
+    )
+    .ok();
+    mtls_pg(&d, &["--dir", "h1", "crl"]).ok();
+}

@@ -66,6 +66,16 @@ pub enum Error {
         /// Its permission bits.
         mode: u32,
     },
+    /// A CA directory or file that another user could have changed.
+    #[error("{}: refusing an untrusted CA file: {reason}", path.display())]
+    Untrusted {
+        /// The directory or file.
+        path: PathBuf,
+        /// Why (owner, mode).
+        reason: String,
+        /// The command that fixes it.
+        fix: String,
+    },
     /// A private key does not belong to the certificate it was paired with.
     #[error("{} does not match {}: the key belongs to another certificate", key.display(), cert.display())]
     KeyMismatch {
@@ -170,6 +180,9 @@ impl Error {
             }
             Error::StoreFormat { .. } => {
                 "this store was written by another mtls-ca version or is damaged".into()
+            }
+            Error::Untrusted { fix, .. } => {
+                format!("if the directory is yours and nobody else changed it, run `{fix}`")
             }
             Error::UnknownSerial { .. } => "see the known serials with `mtls-ca list`".into(),
             Error::Connect { hint, .. } => hint.clone(),

@@ -127,8 +127,16 @@ impl FileSet {
                 .map_err(|e| Error::io(&temps[0], std::io::Error::from(e)))?,
         }
         drop(handles);
+        crate::failpoint::hit(
+            "files.temps",
+            temps.first().map_or(Path::new("."), PathBuf::as_path),
+        )?;
         let mut placed: Vec<Written> = Vec::new();
         for (f, tmp) in self.files.iter().zip(temps.iter()) {
+            if let Err(e) = crate::failpoint::hit("files.link", &f.path) {
+                rollback(&placed);
+                return Err(e);
+            }
             let backup = match set_aside(&f.path, force) {
                 Ok(b) => b,
                 Err(e) => {
@@ -226,6 +234,10 @@ impl FileSet {
 fn write_group(group: &[Pending], force: bool) -> Result<Vec<Written>> {
     let mut placed: Vec<Written> = Vec::with_capacity(group.len());
     for f in group {
+        if let Err(e) = crate::failpoint::hit("files.bulk", &f.path) {
+            rollback(&placed);
+            return Err(e);
+        }
         let backup = match set_aside(&f.path, force) {
             Ok(b) => b,
             Err(e) => {
@@ -338,10 +350,13 @@ pub fn create_private_empty(path: &Path) -> Result<()> {
     write_new(path, b"", PRIVATE)
 }
 
-/// Creates the CA directory with mode 0700 (parents 0755); an existing one open to group or
-/// others is tightened to 0700.
-pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+/// Creates the CA directory with mode 0700 (parents 0755). An existing directory that group or
+/// others may write to, or that another user owns, is refused (see [`check_dir_trusted`]): it is
+/// never silently taken over. One that is only readable by others is tightened to 0700, and the
+/// returned warning says so.
+pub fn ensure_private_dir(dir: &Path) -> Result<Option<String>> {
     if dir.is_dir() {
+        check_dir_trusted(dir)?;
         let mode = fs::metadata(dir)
             .map_err(|e| Error::io(dir, e))?
             .permissions()
@@ -349,8 +364,13 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
         if mode & 0o077 != 0 {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
                 .map_err(|e| Error::io(dir, e))?;
+            return Ok(Some(format!(
+                "{} was readable by others (mode {:04o}): tightened to 0700",
+                dir.display(),
+                mode & 0o7777
+            )));
         }
-        return Ok(());
+        return Ok(None);
     }
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::DirBuilder::new()
@@ -363,7 +383,52 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| Error::io(dir, e))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))?;
+    Ok(None)
+}
+
+/// Refuses a CA directory (or a file in it) that another user could have changed: writable by
+/// group or others, or owned by someone other than the user running the command. The error
+/// says which `chmod`/`chown` to run.
+pub fn check_trusted(path: &Path, is_dir: bool) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+    let mode = meta.mode() & 0o7777;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(Error::Untrusted {
+            path: path.to_path_buf(),
+            reason: format!("owned by user {} (this is user {me})", meta.uid()),
+            fix: format!("chown {me} {}", shell_quote(path)),
+        });
+    }
+    if mode & 0o022 != 0 {
+        let want = if is_dir { 0o700 } else { mode & !0o022 };
+        return Err(Error::Untrusted {
+            path: path.to_path_buf(),
+            reason: format!("writable by group or others (mode {mode:04o})"),
+            fix: format!("chmod {want:o} {}", shell_quote(path)),
+        });
+    }
+    Ok(())
+}
+
+/// [`check_trusted`] for a directory.
+pub fn check_dir_trusted(dir: &Path) -> Result<()> {
+    check_trusted(dir, true)
+}
+
+/// `path` quoted for a shell command line when it needs it.
+pub fn shell_quote(path: &Path) -> String {
+    let s = path.display().to_string();
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@%,".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// Reads a whole file, refusing anything larger than `limit` bytes.

@@ -19,6 +19,8 @@
 //!   server's chain), [`probe`] (an mTLS handshake against a server), [`serve`] (a test server),
 //!   [`explain`] (handshake errors in logs).
 //! - [`export`]: configs and bundles for gateways and clients.
+//! - [`failpoint`]: fault injection at write steps, for tests (debug builds only; the one place
+//!   the library acts on a setting from the environment, handed over by the binary).
 //! - [`files`]: safe, all-or-nothing file writing (0600 keys, no overwrite, `.bak` on force).
 //! - [`error`]: the one typed [`Error`], each variant with a hint.
 #![forbid(unsafe_code)]
@@ -28,6 +30,7 @@ pub mod ca;
 pub mod diagnose;
 pub mod error;
 pub mod export;
+pub mod failpoint;
 pub mod files;
 pub mod pki;
 

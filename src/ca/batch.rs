@@ -321,6 +321,7 @@ impl Ca {
             check_writable(&prepared).map_err(|(line, e)| line_err(line, e))?;
             // 2. Reserve every serial of the chunk (committed before signing).
             let serials = self.store.reserve_serials(&self.rng, prepared.len(), now)?;
+            crate::failpoint::hit("batch.reserve", source)?;
             // 3. Keys and signatures on every core.
             let signed =
                 self.sign_parallel(&prepared, &serials, opts, not_before, not_after, threads)?;
@@ -340,6 +341,7 @@ impl Ca {
                 recs.push(rec);
             }
             self.store.record_many(&recs, now)?;
+            crate::failpoint::hit("batch.record", source)?;
             // 5. Files, all or nothing for the chunk.
             let mut fs = FileSet::new();
             let intermediates = self.intermediates().to_vec();

@@ -263,6 +263,7 @@ pub fn generate(
         crl_signer_ski(cert_der)?;
     }
     let number = next_crl_number(ca.store())?;
+    crate::failpoint::hit("crl.number", out)?;
     let mut made = Vec::new();
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let current_serial = ca.serial_hex()?;
@@ -295,6 +296,7 @@ pub fn generate(
         files.push((path.clone(), der));
     }
     for (path, der) in files {
+        crate::failpoint::hit("crl.write", &path)?;
         replace_file(
             &path,
             crate::pem::encode("X509 CRL", &der).as_bytes(),

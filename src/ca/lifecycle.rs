@@ -278,6 +278,7 @@ pub fn revoke(
         path: path.clone(),
         source,
     };
+    crate::failpoint::hit("revoke.before", &path)?;
     let tx = store
         .conn()
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -297,6 +298,7 @@ pub fn revoke(
         )
         .map_err(map)?;
     tx.commit().map_err(map)?;
+    crate::failpoint::hit("revoke.after", &path)?;
     Ok(Revocation {
         serial: c.serial,
         subject,
@@ -380,6 +382,7 @@ pub struct RenewOptions {
 /// superseding the old one.
 pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Issued> {
     let old = find(ca.store(), &opts.target)?;
+    crate::failpoint::hit("renew.start", ca.dir())?;
     let profile = Profile::parse(&old.profile)?;
     if !matches!(profile, Profile::Server | Profile::Client) {
         return Err(Error::invalid(

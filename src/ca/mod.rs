@@ -10,6 +10,7 @@ pub mod batch;
 pub mod crl;
 pub mod csr;
 pub mod import;
+pub mod journal;
 pub mod lifecycle;
 pub mod rotate;
 pub mod store;
@@ -28,6 +29,11 @@ use crate::names::San;
 use crate::profile::{self, Constraints, Profile};
 use crate::serial::Serial;
 use crate::store::{Record, Store, STORE_FILE};
+
+/// The store's write-ahead log.
+const STORE_WAL: &str = "store.db-wal";
+/// The store's shared-memory index.
+const STORE_SHM: &str = "store.db-shm";
 use crate::x509;
 
 /// `ca.crt`.
@@ -229,6 +235,10 @@ impl Ca {
         parent_passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
         now: OffsetDateTime,
     ) -> Result<(Ca, Issued)> {
+        // An init or rotation a crash interrupted is completed or undone first.
+        if dir.is_dir() {
+            journal::recover(dir)?;
+        }
         for name in CA_FILES.iter().chain([CA_CHAIN].iter()) {
             let p = dir.join(name);
             if p.exists() && !opts.force {
@@ -295,13 +305,39 @@ impl Ca {
             pathlen,
             constraints: opts.constraints.clone(),
         };
-        crate::files::ensure_private_dir(dir)?;
+        let dir_warning = crate::files::ensure_private_dir(dir)?;
+        crate::failpoint::hit("init.dir", dir)?;
+        let _lock = journal::lock(dir)?;
+        journal::recover_locked(dir)?;
+        // With --force, every CA file present is set aside as NAME.bak; refuse now (before
+        // anything changes) when a `.bak` name is taken by something a rename cannot replace.
+        let mut backup = Vec::new();
+        if opts.force {
+            for name in CA_FILES
+                .iter()
+                .chain([CA_CHAIN, crate::rotate::CA_BUNDLE, STORE_WAL, STORE_SHM].iter())
+            {
+                let p = dir.join(name);
+                let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                    continue;
+                };
+                let bak = crate::files::bak_name(&p);
+                let in_the_way = std::fs::symlink_metadata(&bak).is_ok_and(|m| m.is_dir());
+                if meta.is_dir() || in_the_way {
+                    return Err(Error::bad_file(
+                        if meta.is_dir() { &p } else { &bak },
+                        "a directory is in the way of replacing the CA files",
+                        "move it out of the CA directory, then run init --force again",
+                    ));
+                }
+                backup.push((*name).to_string());
+            }
+        }
         let store_path = dir.join(STORE_FILE);
-        let mut fs = FileSet::new();
-        fs.private(dir.join(CA_KEY), key_file_bytes(&key, passphrase)?);
         let (cert_der, serial, chain) = match parent.as_mut() {
             Some(p) => {
                 let serial = p.store.reserve_serial(&p.rng, now)?;
+                crate::failpoint::hit("init.parent-reserve", &p.dir)?;
                 let params = profile::params(&make_req(serial.clone()))?;
                 let der = p.sign(&params, &key, &serial)?;
                 let mut chain = vec![der.clone()];
@@ -317,6 +353,7 @@ impl Ca {
                     )?,
                     now,
                 )?;
+                crate::failpoint::hit("init.parent-record", &p.dir)?;
                 (der, serial, chain)
             }
             None => {
@@ -330,38 +367,80 @@ impl Ca {
                 (der.clone(), serial, vec![der])
             }
         };
-        fs.public(
-            dir.join(CA_CERT),
-            crate::pem::encode("CERTIFICATE", &cert_der),
-        );
-        fs.public(dir.join(CA_CHAIN), pem_chain(&chain));
+        let public = |name: &str, b: &[u8]| journal::Staged {
+            name: name.into(),
+            contents: Zeroizing::new(b.to_vec()),
+            mode: crate::files::PUBLIC,
+        };
+        let cert_pem = crate::pem::encode("CERTIFICATE", &cert_der);
+        let mut files = vec![
+            journal::Staged {
+                name: CA_KEY.into(),
+                contents: key_file_bytes(&key, passphrase)?,
+                mode: crate::files::PRIVATE,
+            },
+            public(CA_CERT, cert_pem.as_bytes()),
+            public(CA_CHAIN, pem_chain(&chain).as_bytes()),
+        ];
         if parent.is_none() {
             // The CAs to trust; `ca rotate` adds the new CA here, so gateways can use it from
             // day one and keep trusting both CAs during a rollover.
-            fs.public(
-                dir.join(crate::rotate::CA_BUNDLE),
-                crate::pem::encode("CERTIFICATE", &cert_der),
-            );
+            files.push(public(crate::rotate::CA_BUNDLE, cert_pem.as_bytes()));
         }
-        if opts.force {
-            backup_store(&store_path)?;
-        }
-        let mut store = Store::create(&store_path)?;
-        if parent.is_none() {
-            // A root's own serial is recorded too, so the CA never reuses it.
-            let rec = record(&cert_der, &serial, profile, key_type, None, None)?;
-            let s = store.reserve_serial_exact(&serial, now)?;
-            debug_assert_eq!(s, serial);
-            store.record_issued(&rec, now)?;
-        }
-        let written = match fs.commit(opts.force) {
-            Ok(w) => w,
-            Err(e) => {
-                drop(store);
-                remove_store(&store_path);
-                return Err(e);
-            }
+        // The store is made in the staging directory too, so a crash never leaves a directory
+        // with a store and no CA (or an old CA with a new store).
+        let root_record = match parent {
+            None => Some(record(&cert_der, &serial, profile, key_type, None, None)?),
+            Some(_) => None,
         };
+        journal::apply_with(
+            dir,
+            journal::Change {
+                op: "init",
+                files,
+                backup: backup.clone(),
+                record: None,
+            },
+            |staging| {
+                let mut store = Store::create(&staging.join(STORE_FILE))?;
+                crate::failpoint::hit("init.store", &store_path)?;
+                if let Some(rec) = &root_record {
+                    // A root's own serial is recorded too, so the CA never reuses it.
+                    store.reserve_serial_exact(&serial, now)?;
+                    store.record_issued(rec, now)?;
+                    crate::failpoint::hit("init.record", &store_path)?;
+                }
+                drop(store);
+                Ok(vec![STORE_FILE.to_string()])
+            },
+        )?;
+        let store = Store::open(&store_path)?;
+        let mut written: Vec<Written> = [
+            (dir.join(CA_KEY), crate::files::PRIVATE),
+            (dir.join(CA_CERT), crate::files::PUBLIC),
+            (dir.join(CA_CHAIN), crate::files::PUBLIC),
+        ]
+        .into_iter()
+        .map(|(path, mode)| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let backup = backup
+                .iter()
+                .any(|b| *b == name)
+                .then(|| crate::files::bak_name(&path));
+            Written { path, mode, backup }
+        })
+        .collect();
+        if root_record.is_some() {
+            written.push(Written {
+                path: dir.join(crate::rotate::CA_BUNDLE),
+                mode: crate::files::PUBLIC,
+                backup: backup
+                    .iter()
+                    .any(|b| b == crate::rotate::CA_BUNDLE)
+                    .then(|| crate::files::bak_name(&dir.join(crate::rotate::CA_BUNDLE))),
+            });
+        }
+        warnings.extend(dir_warning);
         let issued = describe(
             &cert_der,
             profile,
@@ -396,6 +475,8 @@ impl Ca {
         dir: &Path,
         passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
     ) -> Result<Ca> {
+        // Complete or undo a multi-file change a crash interrupted (`init`, `ca rotate`).
+        journal::recover(dir)?;
         for name in CA_FILES {
             let p = dir.join(name);
             if !p.exists() {
@@ -561,6 +642,7 @@ impl Ca {
             ),
         };
         let serial = self.store.reserve_serial(&self.rng, now)?;
+        crate::failpoint::hit("issue.reserve", &files.cert)?;
         let params = profile::params(&profile::Request {
             profile,
             cn,
@@ -589,6 +671,7 @@ impl Ca {
         rec.sans = sans.iter().map(San::to_string).collect();
         rec.renews = renews;
         self.store.record_issued(&rec, now)?;
+        crate::failpoint::hit("issue.record", &files.cert)?;
         let mut fs = FileSet::new();
         if let Some(k) = &new_key {
             fs.private(&files.key, to_bytes(keys::to_pkcs8_pem(k)));

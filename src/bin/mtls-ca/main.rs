@@ -19,6 +19,11 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    // Fault injection for the crash tests (debug builds only; see mtls_ca::failpoint).
+    #[cfg(debug_assertions)]
+    if let Some(spec) = std::env::var_os("MTLS_CA_FAILPOINT") {
+        mtls_ca::failpoint::configure(&spec.to_string_lossy());
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

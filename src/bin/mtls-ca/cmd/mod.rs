@@ -25,6 +25,25 @@ use crate::Outcome;
 /// Runs the chosen command.
 pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
     let dir = &cli.global.dir;
+    // A change of the CA directory a crash interrupted (init, ca rotate) is completed or undone
+    // before any command reads the directory.
+    if dir.is_dir()
+        && !matches!(
+            cli.command,
+            Command::Explain(_) | Command::Inspect(_) | Command::Csr(_) | Command::Quickstart(_)
+        )
+    {
+        if let Some(r) = mtls_ca::ca::journal::recover(dir)? {
+            out.warn(match r {
+                mtls_ca::ca::journal::Recovered::Completed { op } => {
+                    format!("completed an interrupted `{op}` in {}", dir.display())
+                }
+                mtls_ca::ca::journal::Recovered::Undone => {
+                    format!("undid an interrupted change in {}", dir.display())
+                }
+            });
+        }
+    }
     match &cli.command {
         Command::Init(a) | Command::Ca(CaCommand::Init(a)) => init::run(dir, a, out),
         Command::Issue(c) => issue::run(dir, c, out),

@@ -1,0 +1,265 @@
+//! Crash safety and hostile directories (issue 16): failpoints injected at the write steps of
+//! `init` and `ca rotate`, batch outputs that try to leave `--out-dir`, a CA certificate that is
+//! not a CA, concurrent CRL publication, untrusted directory permissions.
+//!
+//! Failpoints (`MTLS_CA_FAILPOINT=NAME[:ACTION]`) exist in debug builds only; the tests run the
+//! debug binary.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{mtls, tempdir, Run};
+
+/// Runs `mtls-ca ARGS` in `cwd` with a failpoint set.
+fn mtls_fp(cwd: &Path, fp: &str, args: &[&str]) -> Run {
+    let out = Command::new(common::bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MTLS_CA_DIR")
+        .env("NO_COLOR", "1")
+        .env("MTLS_CA_FAILPOINT", fp)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mtls-ca");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+/// Names in `dir` that a finished command must not leave: staging, journal, temp files.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp") || n == ".mtls-ca.pending" || n == ".mtls-ca.journal")
+        .collect()
+}
+
+fn roots(list: &serde_json::Value) -> Vec<String> {
+    list["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["profile"] == "root")
+        .map(|c| c["serial"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn rotate_killed_or_failed_at_every_step_leaves_the_old_or_the_new_ca() {
+    let t = tempdir();
+    let base = t.path().join("base");
+    mtls(t.path(), &["--dir", "base", "init"]).ok();
+    mtls(
+        t.path(),
+        &[
+            "--dir", "base", "issue", "client", "--cn", "a", "--out", "a",
+        ],
+    )
+    .ok();
+    let old_crt = read(&base.join("ca.crt"));
+    let steps = [
+        "journal.stage",
+        "rotate.commit",
+        "rotate.committed",
+        "rotate.install@1",
+        "rotate.install@2",
+        "rotate.install@3",
+        "rotate.install@4",
+        "rotate.install@5",
+        "rotate.install@6",
+        "rotate.record",
+    ];
+    for step in steps {
+        for action in ["kill", "exit", "error"] {
+            let name = format!("ca-{}-{action}", step.replace('@', "-"));
+            let dir = t.path().join(&name);
+            common::tool(t.path(), "cp", &["-a", "base", &name]).ok();
+            let r = mtls_fp(
+                t.path(),
+                &format!("{step}:{action}"),
+                &["--dir", &name, "ca", "rotate"],
+            );
+            assert_ne!(r.code, 0, "{step}:{action} did not interrupt the rotation");
+            if action == "error" {
+                assert_eq!(r.code, 2, "{step}:{action}: {}", r.stderr);
+            }
+            // The next command completes or undoes the change.
+            let list = mtls(t.path(), &["--dir", &name, "list", "--json"]).ok();
+            let list = list.json();
+            let crt = read(&dir.join("ca.crt"));
+            let new_state = crt != old_crt;
+            let retired: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("ca-") && n.len() == 23)
+                .collect();
+            if new_state {
+                assert_eq!(roots(&list).len(), 2, "{step}:{action}: {list}");
+                assert_eq!(retired.len(), 2, "{step}:{action}: {retired:?}");
+                let bundle = String::from_utf8(read(&dir.join("ca-bundle.crt"))).unwrap();
+                assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2);
+            } else {
+                assert_eq!(roots(&list).len(), 1, "{step}:{action}: {list}");
+                assert!(retired.is_empty(), "{step}:{action}: {retired:?}");
+            }
+            // A commit point exists: failing before it is old state, after it new state.
+            let after_commit = !matches!(step, "journal.stage" | "rotate.commit");
+            assert_eq!(new_state, after_commit, "{step}:{action}");
+            assert!(
+                leftovers(&dir).is_empty(),
+                "{step}:{action}: {:?}",
+                leftovers(&dir)
+            );
+            // ca.key matches ca.crt (open checks it), issuing and CRLs work, a rotation works.
+            mtls(
+                t.path(),
+                &[
+                    "--dir",
+                    &name,
+                    "issue",
+                    "client",
+                    "--cn",
+                    "b",
+                    "--out",
+                    &format!("{name}-b"),
+                ],
+            )
+            .ok();
+            let crl = mtls(t.path(), &["--dir", &name, "crl", "--json"])
+                .ok()
+                .json();
+            let made = crl["crls"].as_array().map_or(0, Vec::len);
+            assert_eq!(
+                made,
+                if new_state { 2 } else { 1 },
+                "{step}:{action}: {crl}"
+            );
+            mtls(t.path(), &["--dir", &name, "ca", "rotate"]).ok();
+        }
+    }
+}
+
+#[test]
+fn init_killed_at_every_step_can_be_run_again() {
+    let t = tempdir();
+    for step in [
+        "init.dir",
+        "journal.stage",
+        "init.store",
+        "init.record",
+        "init.commit",
+        "init.committed",
+        "init.install@1",
+        "init.install@3",
+        "init.install@5",
+    ] {
+        let name = format!("ca-{}", step.replace('@', "-"));
+        let dir = t.path().join(&name);
+        let r = mtls_fp(t.path(), &format!("{step}:kill"), &["--dir", &name, "init"]);
+        assert_ne!(r.code, 0, "{step}");
+        let committed = matches!(step, "init.committed") || step.starts_with("init.install");
+        if committed {
+            // The next command completes it: a whole CA.
+            mtls(t.path(), &["--dir", &name, "list"]).ok();
+            mtls(
+                t.path(),
+                &[
+                    "--dir",
+                    &name,
+                    "issue",
+                    "client",
+                    "--cn",
+                    "x",
+                    "--out",
+                    &format!("{name}-x"),
+                ],
+            )
+            .ok();
+        } else {
+            // Nothing half-made is left: init runs again.
+            mtls(t.path(), &["--dir", &name, "init"]).ok();
+        }
+        assert!(leftovers(&dir).is_empty(), "{step}: {:?}", leftovers(&dir));
+        for f in ["ca.crt", "ca.key", "ca-chain.crt", "store.db"] {
+            assert!(dir.join(f).exists(), "{step}: {f}");
+        }
+    }
+}
+
+#[test]
+fn failed_init_force_keeps_the_old_ca() {
+    let t = tempdir();
+    let dir = t.path().join("ca");
+    mtls(t.path(), &["--dir", "ca", "init"]).ok();
+    mtls(
+        t.path(),
+        &["--dir", "ca", "issue", "client", "--cn", "a", "--out", "a"],
+    )
+    .ok();
+    let before = read(&dir.join("ca.crt"));
+    // A directory in the way of a .bak name.
+    std::fs::create_dir(dir.join("store.db.bak")).unwrap();
+    let r = mtls(t.path(), &["--dir", "ca", "init", "--force"]).expect_code(2);
+    assert!(r.stderr.contains("store.db.bak"), "{}", r.stderr);
+    assert_eq!(read(&dir.join("ca.crt")), before);
+    let list = mtls(t.path(), &["--dir", "ca", "list", "--json"])
+        .ok()
+        .json();
+    assert_eq!(list["certificates"].as_array().unwrap().len(), 2);
+    // A failure in the middle (store creation) also keeps it.
+    std::fs::remove_dir(dir.join("store.db.bak")).unwrap();
+    for step in ["init.store:error", "init.commit:error", "init.store:kill"] {
+        let r = mtls_fp(t.path(), step, &["--dir", "ca", "init", "--force"]);
+        assert_ne!(r.code, 0, "{step}");
+        assert_eq!(read(&dir.join("ca.crt")), before, "{step}");
+        let list = mtls(t.path(), &["--dir", "ca", "list", "--json"])
+            .ok()
+            .json();
+        assert_eq!(list["certificates"].as_array().unwrap().len(), 2, "{step}");
+        assert!(!dir.join("ca.crt.bak").exists(), "{step}");
+    }
+    // A force that is killed after its commit point ends as the new CA with the old one kept.
+    let r = mtls_fp(
+        t.path(),
+        "init.install@2:kill",
+        &["--dir", "ca", "init", "--force"],
+    );
+    assert_ne!(r.code, 0);
+    let list = mtls(t.path(), &["--dir", "ca", "list", "--json"])
+        .ok()
+        .json();
+    assert_eq!(list["certificates"].as_array().unwrap().len(), 1);
+    assert_ne!(read(&dir.join("ca.crt")), before);
+    assert_eq!(read(&dir.join("ca.crt.bak")), before);
+    assert!(dir.join("store.db.bak").exists());
+}
+
+#[test]
+fn init_refuses_a_shared_directory_instead_of_taking_it_over() {
+    let t = tempdir();
+    let dir = t.path().join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let r = mtls(t.path(), &["--dir", "shared", "init"]).expect_code(2);
+    assert!(
+        r.stderr.contains("writable by group or others"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("chmod 700"), "{}", r.stderr);
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o1777, "init must not chmod a shared directory");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+}

@@ -263,3 +263,176 @@ fn init_refuses_a_shared_directory_instead_of_taking_it_over() {
     assert_eq!(mode, 0o1777, "init must not chmod a shared directory");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
 }
+
+#[test]
+fn batch_outputs_cannot_escape_out_dir_and_replace_another_cas_key() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "ca1", "init"]).ok();
+    mtls(d, &["--dir", "cax", "init"]).ok();
+    let cax_key = read(&d.join("cax/ca.key"));
+    let cax_crt = read(&d.join("cax/ca.crt"));
+    // The reproduction of issue 16, High 2.
+    std::fs::write(d.join("b.csv"), "evil.example.com,,../../cax/ca\n").unwrap();
+    std::fs::create_dir_all(d.join("outd/sub")).unwrap();
+    let r = mtls(
+        d,
+        &[
+            "--dir",
+            "ca1",
+            "issue",
+            "server",
+            "--batch",
+            "b.csv",
+            "--out-dir",
+            "outd/sub",
+            "--force",
+        ],
+    )
+    .expect_code(2);
+    assert!(r.stderr.contains("b.csv:1"), "{}", r.stderr);
+    assert!(r.stderr.contains(".."), "{}", r.stderr);
+    assert_eq!(read(&d.join("cax/ca.key")), cax_key);
+    assert_eq!(read(&d.join("cax/ca.crt")), cax_crt);
+    // Nothing was recorded either.
+    let list = mtls(d, &["--dir", "ca1", "list", "--json"]).ok().json();
+    assert_eq!(list["certificates"].as_array().unwrap().len(), 1);
+    // Absolute paths, NUL and newlines (JSON lines can carry them) are refused too.
+    let abs = d.join("cax/ca").display().to_string();
+    for line in [
+        format!("evil.example.com,,{abs}"),
+        format!("{{\"cn\": \"evil.example.com\", \"out\": {:?}}}", abs),
+        "{\"cn\": \"evil.example.com\", \"out\": \"a\\nb\"}".to_string(),
+        "{\"cn\": \"evil.example.com\", \"out\": \"a\\u0000b\"}".to_string(),
+        "{\"cn\": \"evil.example.com\", \"out\": \"../x\"}".to_string(),
+        "evil.example.com,,sub/../../x".to_string(),
+    ] {
+        std::fs::write(d.join("b.csv"), format!("{line}\n")).unwrap();
+        let r = mtls(
+            d,
+            &[
+                "--dir",
+                "ca1",
+                "issue",
+                "server",
+                "--batch",
+                "b.csv",
+                "--out-dir",
+                "outd/sub",
+                "--force",
+            ],
+        )
+        .expect_code(2);
+        assert!(r.stderr.contains("b.csv:1"), "{line}: {}", r.stderr);
+    }
+    assert_eq!(read(&d.join("cax/ca.key")), cax_key);
+    // A relative stem in a subdirectory of --out-dir is fine.
+    std::fs::write(d.join("b.csv"), "ok.example.com,,team/ok\n").unwrap();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "ca1",
+            "issue",
+            "server",
+            "--batch",
+            "b.csv",
+            "--out-dir",
+            "outd/sub",
+        ],
+    )
+    .ok();
+    assert!(d.join("outd/sub/team/ok.crt").exists());
+}
+
+#[test]
+fn a_ca_directory_whose_ca_crt_is_not_a_ca_is_refused() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "ca1", "init"]).ok();
+    mtls(d, &["--dir", "cax", "init"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "ca1",
+            "issue",
+            "server",
+            "--cn",
+            "leaf.example.com",
+            "--out",
+            "leaf",
+        ],
+    )
+    .ok();
+    // What the batch escape did: a leaf and its key in place of cax's CA files.
+    std::fs::copy(d.join("leaf.crt"), d.join("cax/ca.crt")).unwrap();
+    std::fs::copy(d.join("leaf.key"), d.join("cax/ca.key")).unwrap();
+    let r = mtls(
+        d,
+        &["--dir", "cax", "issue", "client", "--cn", "x", "--out", "x"],
+    )
+    .expect_code(2);
+    assert!(r.stderr.contains("not a CA certificate"), "{}", r.stderr);
+    assert!(!d.join("x.crt").exists());
+    for args in [
+        &["--dir", "cax", "crl"][..],
+        &["--dir", "cax", "ca", "rotate"][..],
+    ] {
+        mtls(d, args).expect_code(2);
+    }
+}
+
+#[test]
+fn a_foreign_ca_pair_is_not_this_stores_ca() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "ca1", "init"]).ok();
+    mtls(d, &["--dir", "ca2", "init"]).ok();
+    mtls(
+        d,
+        &["--dir", "ca1", "issue", "client", "--cn", "a", "--out", "a"],
+    )
+    .ok();
+    mtls(d, &["--dir", "ca1", "revoke", "--cert", "a.crt"]).ok();
+    for f in ["ca.crt", "ca.key", "ca-chain.crt"] {
+        std::fs::copy(d.join("ca2").join(f), d.join("ca1").join(f)).unwrap();
+    }
+    // crl would otherwise publish a CRL without the earlier revocation.
+    let r = mtls(d, &["--dir", "ca1", "crl"]).expect_code(2);
+    assert!(
+        r.stderr.contains("is not the CA of the store"),
+        "{}",
+        r.stderr
+    );
+    assert!(!d.join("ca1/crl.pem").exists());
+}
+
+#[test]
+fn untrusted_permissions_are_refused_with_the_fix() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "ca", "init"]).ok();
+    std::fs::set_permissions(d.join("ca"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let r = mtls(
+        d,
+        &["--dir", "ca", "issue", "client", "--cn", "a", "--out", "a"],
+    )
+    .expect_code(2);
+    assert!(
+        r.stderr.contains("writable by group or others"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("chmod 700"), "{}", r.stderr);
+    std::fs::set_permissions(d.join("ca"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(d.join("ca/ca.crt"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let r = mtls(d, &["--dir", "ca", "ca", "rotate"]).expect_code(2);
+    assert!(r.stderr.contains("chmod 644"), "{}", r.stderr);
+    std::fs::set_permissions(d.join("ca/ca.crt"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    mtls(
+        d,
+        &["--dir", "ca", "issue", "client", "--cn", "a", "--out", "a"],
+    )
+    .ok();
+}

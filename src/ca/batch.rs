@@ -141,12 +141,18 @@ pub fn parse(text: &str, source: &Path, out_dir: Option<&Path>) -> Result<Vec<Ba
             ));
         }
         let rel = match out {
-            Some(o) if !o.is_empty() => PathBuf::from(o),
+            Some(o) if !o.is_empty() => confined_stem(&o).map_err(|r| {
+                bad(
+                    line,
+                    r,
+                    "give out as a relative name inside --out-dir (no leading /, no .., no control characters)",
+                )
+            })?,
             _ => default_stem(&cn),
         };
         let stem = match out_dir {
-            Some(d) if rel.is_relative() => d.join(rel),
-            _ => rel,
+            Some(d) => d.join(rel),
+            None => rel,
         };
         if let Some(first) = stems.insert(stem.clone(), line) {
             return Err(bad(
@@ -173,6 +179,35 @@ pub fn parse(text: &str, source: &Path, out_dir: Option<&Path>) -> Result<Vec<Ba
         ));
     }
     Ok(items)
+}
+
+/// An `out` value of a batch line as a path that stays inside the output directory: relative,
+/// without `..`, without control characters (NUL, newline, …), not ending in `/`. A batch file
+/// comes from elsewhere; it must never choose where outside `--out-dir` files are written.
+pub fn confined_stem(out: &str) -> std::result::Result<PathBuf, String> {
+    use std::path::Component;
+    if out.chars().any(char::is_control) {
+        return Err("out contains a control character (NUL, newline, …)".into());
+    }
+    if out.len() > 1024 {
+        return Err("out is longer than 1024 bytes".into());
+    }
+    let p = Path::new(out);
+    if out.ends_with('/') || p.file_name().is_none() {
+        return Err("out must end in a file name stem".into());
+    }
+    for c in p.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                return Err("out may not contain ..: it must stay inside --out-dir".into())
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("out may not be an absolute path: it must stay inside --out-dir".into())
+            }
+        }
+    }
+    Ok(p.components().collect())
 }
 
 /// The CN made filename-safe (`*.example.com` → `wildcard.example.com`).

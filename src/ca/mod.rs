@@ -486,6 +486,14 @@ impl Ca {
                 });
             }
         }
+        // A directory (or file) another user could change is not trusted with a CA key.
+        crate::files::check_dir_trusted(dir)?;
+        for name in [CA_CERT, CA_KEY, STORE_FILE, CA_CHAIN] {
+            let p = dir.join(name);
+            if name != CA_CHAIN || std::fs::symlink_metadata(&p).is_ok() {
+                crate::files::check_trusted(&p, false)?;
+            }
+        }
         let cert_path = dir.join(CA_CERT);
         let certs = x509::read_certs(&cert_path)?;
         let cert_der = certs.into_iter().next().ok_or_else(|| {
@@ -511,6 +519,7 @@ impl Ca {
         };
         let key = keys::load_private_key_with(&key_bytes, &key_path, pass.as_ref())?;
         let cert = x509::parse_cert(&cert_der, &cert_path)?;
+        check_is_ca(&cert, &cert_path)?;
         if cert.public_key().raw != key.subject_public_key_info().as_slice() {
             return Err(Error::KeyMismatch {
                 key: key_path,
@@ -524,6 +533,17 @@ impl Ca {
             vec![cert_der.clone()]
         };
         let store = Store::open(&dir.join(STORE_FILE))?;
+        // ca.crt + ca.key must be this store's CA: a pair dropped in from elsewhere would sign
+        // under serials the store tracks for another CA and make CRLs that drop its revocations.
+        let serial = Serial::from_bytes(cert.raw_serial()).hex();
+        let (known, issued_any) = store.ca_standing(&serial)?;
+        if !known && issued_any {
+            return Err(Error::bad_file(
+                &cert_path,
+                format!("this CA certificate (serial {serial}) is not the CA of the store in this directory"),
+                "put back the CA files this directory was made with, or use another --dir for this CA (see `mtls-ca doctor`)",
+            ));
+        }
         Ok(Ca {
             dir: dir.to_path_buf(),
             cert_der,
@@ -846,6 +866,36 @@ pub(crate) fn validity(
         }
     }
     Ok((not_before, not_after))
+}
+
+/// Refuses a certificate that may not sign certificates: no basicConstraints CA:TRUE, or a
+/// keyUsage without keyCertSign (e.g. a leaf put in place of `ca.crt`).
+pub fn check_is_ca(
+    cert: &x509_parser::certificate::X509Certificate<'_>,
+    path: &Path,
+) -> Result<()> {
+    let is_ca = cert
+        .basic_constraints()
+        .ok()
+        .flatten()
+        .is_some_and(|bc| bc.value.ca);
+    let can_sign = match cert.key_usage() {
+        Ok(Some(ku)) => ku.value.key_cert_sign(),
+        Ok(None) => true,
+        Err(_) => false,
+    };
+    if !is_ca || !can_sign {
+        return Err(Error::bad_file(
+            path,
+            if !is_ca {
+                "not a CA certificate (basicConstraints CA:TRUE is missing): refusing to sign with it"
+            } else {
+                "its keyUsage lacks keyCertSign: refusing to sign with it"
+            },
+            "restore the CA certificate this directory was made with (ca-*.crt, a backup), or check the directory with `mtls-ca doctor`",
+        ));
+    }
+    Ok(())
 }
 
 /// `YYYY-MM-DD`.

@@ -436,3 +436,70 @@ fn untrusted_permissions_are_refused_with_the_fix() {
     )
     .ok();
 }
+
+fn crl_number(d: &Path, dir: &str) -> u64 {
+    let c = mtls(d, &["--dir", dir, "crl", "--check", "--json"]).json();
+    c["number"]
+        .as_u64()
+        .or_else(|| c["crls"][0]["number"].as_u64())
+        .unwrap_or_else(|| panic!("no number in {c}"))
+}
+
+#[test]
+fn concurrent_crl_runs_never_publish_an_older_crl_over_a_newer_one() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "ca", "init"]).ok();
+    mtls(
+        d,
+        &["--dir", "ca", "issue", "client", "--cn", "a", "--out", "a"],
+    )
+    .ok();
+    // The slow run takes its number, then pauses before writing (issue 16, High 3).
+    let slow = Command::new(common::bin())
+        .args(["--dir", "ca", "crl"])
+        .current_dir(d)
+        .env("MTLS_CA_FAILPOINT", "crl.write:sleep-1500")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    mtls(
+        d,
+        &[
+            "--dir",
+            "ca",
+            "revoke",
+            "--cert",
+            "a.crt",
+            "--reason",
+            "key-compromise",
+        ],
+    )
+    .ok();
+    let fast = mtls(d, &["--dir", "ca", "crl", "--json"]).ok().json();
+    let slow = slow.wait_with_output().unwrap();
+    assert!(slow.status.success());
+    assert_eq!(fast["crls"][0]["revoked"], 1, "{fast}");
+    // The published CRL is the newest, and lists the revocation.
+    assert_eq!(crl_number(d, "ca"), 2);
+    let r = mtls(
+        d,
+        &[
+            "verify",
+            "a.crt",
+            "--ca",
+            "ca/ca.crt",
+            "--crl",
+            "ca/crl.pem",
+        ],
+    );
+    assert_ne!(r.code, 0, "the revoked certificate verified: {}", r.stdout);
+    // A CRL file is never replaced by one with a lower number (here: another CA's run).
+    mtls(d, &["--dir", "ca2", "init"]).ok();
+    let before = read(&d.join("ca/crl.pem"));
+    let r = mtls(d, &["--dir", "ca2", "crl", "--out", "ca/crl.pem"]).expect_code(2);
+    assert!(r.stderr.contains("newer"), "{}", r.stderr);
+    assert_eq!(read(&d.join("ca/crl.pem")), before);
+}

@@ -243,6 +243,9 @@ pub fn generate(
     }
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let next_update = now + Duration::days(i64::from(days));
+    // Publication is serialised: the CRL number is taken and the files written under the
+    // directory lock, so a slower process can never put an older CRL over a newer one.
+    let _lock = crate::ca::journal::lock(ca.dir())?;
     let retired = crate::rotate::retired(ca)?;
     // Load every key first: a wrong passphrase must fail before the number is taken.
     let mut signers: Vec<(Vec<u8>, rcgen::KeyPair, PathBuf)> = Vec::new();
@@ -297,6 +300,17 @@ pub fn generate(
     }
     for (path, der) in files {
         crate::failpoint::hit("crl.write", &path)?;
+        // Never replace a CRL by one with a lower number (another directory's run, a restored
+        // store): the newer one may list revocations the older one lacks.
+        if let Some(have) = existing_number(&path) {
+            if have > number {
+                return Err(Error::bad_file(
+                    &path,
+                    format!("holds CRL #{have}, newer than #{number} made now: not replaced"),
+                    "check that the store is the newest one (restored from an old backup?); see `mtls-ca doctor`",
+                ));
+            }
+        }
         replace_file(
             &path,
             crate::pem::encode("X509 CRL", &der).as_bytes(),
@@ -304,6 +318,22 @@ pub fn generate(
         )?;
     }
     Ok(made)
+}
+
+/// The CRL number of the CRL file at `path`, if it holds a readable one.
+pub fn existing_number(path: &Path) -> Option<u64> {
+    let bytes = crate::files::read_limited(path, 64 * 1024 * 1024).ok()?;
+    let der = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        crate::pem::parse_all(&bytes, path)
+            .ok()?
+            .into_iter()
+            .find(|b| b.label == "X509 CRL")?
+            .der
+    } else {
+        bytes
+    };
+    let (_, crl) = CertificateRevocationList::from_der(&der).ok()?;
+    crl.crl_number()?.to_string().parse().ok()
 }
 
 fn describe(

@@ -175,8 +175,22 @@ impl Error {
             }
             Error::Validity(_, hint) => hint.clone(),
             Error::Io { .. } => "check that the path exists and is writable".into(),
-            Error::Store { .. } => {
-                "another process may hold the store for too long; retry, or check the disk".into()
+            Error::Store { source, .. } => {
+                use rusqlite::ErrorCode as C;
+                match source.sqlite_error_code() {
+                    Some(C::DatabaseBusy | C::DatabaseLocked) => {
+                        "another process holds the store for too long; retry".into()
+                    }
+                    Some(C::DiskFull) => "the disk is full: free some space and retry".into(),
+                    Some(C::ReadOnly | C::PermissionDenied | C::CannotOpen) => {
+                        "check that the CA directory and store.db are writable by this user".into()
+                    }
+                    Some(C::DatabaseCorrupt | C::NotADatabase) => {
+                        "the store is damaged: run `mtls-ca doctor` and restore store.db from a backup"
+                            .into()
+                    }
+                    _ => "check the disk (space, I/O errors) and run `mtls-ca doctor`".into(),
+                }
             }
             Error::StoreFormat { .. } => {
                 "this store was written by another mtls-ca version or is damaged".into()

@@ -91,8 +91,15 @@ impl FileSet {
         Ok(())
     }
 
-    /// Writes every file, or none. With `force`, existing files are first renamed to `*.bak`.
+    /// Writes every file, or none. With `force`, existing files are first renamed to `*.bak`,
+    /// under an exclusive lock on each target directory, so two forced writes of one stem never
+    /// leave files from both.
     pub fn commit(self, force: bool) -> Result<Vec<Written>> {
+        let _locks = if force {
+            lock_dirs(self.paths())?
+        } else {
+            Vec::new()
+        };
         self.check_free(force)?;
         let mut temps: Vec<PathBuf> = Vec::new();
         let result = self.commit_inner(force, &mut temps);
@@ -176,6 +183,11 @@ impl FileSet {
     /// restored). Durability comes from one `syncfs(2)` per filesystem at the end, instead of one
     /// fsync per file.
     pub fn commit_bulk(self, force: bool, threads: usize) -> Result<Vec<Written>> {
+        let _locks = if force {
+            lock_dirs(self.paths())?
+        } else {
+            Vec::new()
+        };
         self.check_free(force)?;
         let mut dirs = std::collections::BTreeSet::new();
         for f in &self.files {
@@ -227,6 +239,63 @@ impl FileSet {
         }
         Ok(placed)
     }
+}
+
+/// Takes an exclusive `flock` on every directory the paths are in (sorted, so two processes
+/// never deadlock), creating missing ones; released when the handles are dropped.
+fn lock_dirs<'a>(paths: impl Iterator<Item = &'a Path>) -> Result<Vec<File>> {
+    let dirs: std::collections::BTreeSet<PathBuf> = paths
+        .map(|p| match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        })
+        .collect();
+    let mut out = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        if !d.is_dir() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&d)
+                .map_err(|e| Error::io(&d, e))?;
+        }
+        let f = File::open(&d).map_err(|e| Error::io(&d, e))?;
+        f.lock().map_err(|e| Error::io(&d, e))?;
+        out.push(f);
+    }
+    Ok(out)
+}
+
+/// Checks, before anything is reserved or signed, that files can be created where `paths`
+/// go: missing directories are made (0755) and a probe file is created and removed in each.
+/// Catches a read-only or missing output directory before the store changes.
+pub fn check_creatable<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+    let dirs: std::collections::BTreeSet<PathBuf> = paths
+        .into_iter()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        })
+        .collect();
+    for d in dirs {
+        if !d.is_dir() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&d)
+                .map_err(|e| Error::io(&d, e))?;
+        }
+        let probe = temp_name(&d.join("probe"));
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE)
+            .open(&probe)
+            .map_err(|e| Error::io(&d, e))?;
+        let _ = fs::remove_file(&probe);
+    }
+    Ok(())
 }
 
 /// Writes one group of a bulk set in place; on failure removes what it wrote and returns the

@@ -503,3 +503,86 @@ fn concurrent_crl_runs_never_publish_an_older_crl_over_a_newer_one() {
     assert!(r.stderr.contains("newer"), "{}", r.stderr);
     assert_eq!(read(&d.join("ca/crl.pem")), before);
 }
+
+#[test]
+fn two_forced_writes_of_one_stem_never_mix_their_files() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "ca", "init"]).ok();
+    mtls(
+        d,
+        &["--dir", "ca", "issue", "client", "--cn", "s", "--out", "s"],
+    )
+    .ok();
+    // One writer pauses between placing its key and its certificate (issue 16, Medium 7).
+    let slow = Command::new(common::bin())
+        .args([
+            "--dir", "ca", "issue", "client", "--cn", "s", "--out", "s", "--force",
+        ])
+        .current_dir(d)
+        .env("MTLS_CA_FAILPOINT", "files.link@2:sleep-1200")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    mtls(
+        d,
+        &[
+            "--dir", "ca", "issue", "client", "--cn", "s", "--out", "s", "--force",
+        ],
+    )
+    .ok();
+    assert!(slow.wait_with_output().unwrap().status.success());
+    mtls(
+        d,
+        &["verify", "s.crt", "--ca", "ca/ca.crt", "--key", "s.key"],
+    )
+    .ok();
+    mtls(
+        d,
+        &[
+            "verify",
+            "s.crt.bak",
+            "--ca",
+            "ca/ca.crt",
+            "--key",
+            "s.key.bak",
+        ],
+    )
+    .ok();
+}
+
+#[test]
+fn an_output_that_cannot_be_created_changes_nothing_in_the_store() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "ca", "init"]).ok();
+    std::fs::write(d.join("afile"), b"x").unwrap();
+    let r = mtls(
+        d,
+        &[
+            "--dir", "ca", "issue", "client", "--cn", "a", "--out", "afile/a",
+        ],
+    )
+    .expect_code(2);
+    assert!(!r.stderr.contains("another process"), "{}", r.stderr);
+    let list = mtls(d, &["--dir", "ca", "list", "--json"]).ok().json();
+    assert_eq!(list["certificates"].as_array().unwrap().len(), 1, "{list}");
+}
+
+#[test]
+fn an_error_with_stderr_a_closed_pipe_exits_2() {
+    let t = tempdir();
+    let mut child = Command::new(common::bin())
+        .args(["--dir", "nowhere", "issue", "client", "--cn", "a"])
+        .current_dir(t.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{status:?}");
+}

@@ -387,8 +387,25 @@ impl Ca {
                 chain.extend(intermediates.iter().cloned());
                 fs.public(&p.files.fullchain, ca::pem_chain(&chain));
             }
-            fs.commit_bulk(opts.force, threads)
-                .map_err(|e| line_err(chunk[0].line, e))?;
+            fs.commit_bulk(opts.force, threads).map_err(|e| {
+                // The chunk's records are committed: say so, never "nothing was issued".
+                let first = prepared.first().map_or(0, |p| p.line);
+                let last = prepared.last().map_or(0, |p| p.line);
+                Error::bad_file(
+                    source,
+                    format!(
+                        "writing the files of lines {first}-{last} failed after their {} certificates were recorded ({}): {}",
+                        prepared.len(),
+                        if issued_before > 0 {
+                            format!("{issued_before} of earlier chunks were issued and written")
+                        } else {
+                            "no earlier chunk".into()
+                        },
+                        one_line(&e)
+                    ),
+                    "fix the cause (disk space, permissions), revoke the certificates `mtls-ca doctor` lists as recorded without files, then retry those lines",
+                )
+            })?;
             for (p, serial) in prepared.iter().zip(&serials) {
                 summary.certificates.push(BatchIssued {
                     line: p.line,

@@ -661,6 +661,11 @@ impl Ca {
                 key_type,
             ),
         };
+        // The outputs must be creatable before the store changes (a read-only directory is
+        // refused with nothing reserved or recorded).
+        crate::files::check_creatable(
+            [&files.cert, &files.key, &files.fullchain].map(PathBuf::as_path),
+        )?;
         let serial = self.store.reserve_serial(&self.rng, now)?;
         crate::failpoint::hit("issue.reserve", &files.cert)?;
         let params = profile::params(&profile::Request {

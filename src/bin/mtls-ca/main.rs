@@ -1,6 +1,15 @@
 //! The `mtls-ca` binary: parse the command line, call the library, print, exit 0/1/2.
 #![forbid(unsafe_code)]
 
+/// `eprintln!` that never panics: with stderr a closed pipe, an error still exits 2 (not
+/// SIGABRT from a panic in a release build).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod cli;
 mod cli_lifecycle;
 mod cmd;
@@ -47,15 +56,15 @@ fn report(e: &anyhow::Error) -> ExitCode {
             return ExitCode::SUCCESS;
         }
     }
-    eprintln!("error: {}", one_line(&e.to_string()));
+    say!("error: {}", one_line(&e.to_string()));
     if let Some(lib) = e.downcast_ref::<mtls_ca::Error>() {
         if let Some(h) = lib.hint() {
-            eprintln!("hint: {}", one_line(&h));
+            say!("hint: {}", one_line(&h));
         }
     }
     if std::env::var_os("MTLS_CA_DEBUG").is_some_and(|v| v != "0") {
         for cause in e.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
+            say!("  caused by: {cause}");
         }
     }
     ExitCode::from(2)

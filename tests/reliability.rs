@@ -586,3 +586,87 @@ fn an_error_with_stderr_a_closed_pipe_exits_2() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(2), "{status:?}");
 }
+
+#[test]
+fn doctor_finds_and_repairs_what_crashes_leave() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "ca", "init"]).ok();
+    mtls(
+        d,
+        &["--dir", "ca", "issue", "client", "--cn", "a", "--out", "a"],
+    )
+    .ok();
+    mtls(d, &["--dir", "ca", "doctor"]).ok();
+    // A kill after the record, before the files are linked: temp files (one a key) and a
+    // record without files. A rotation killed after its commit point.
+    mtls_fp(
+        d,
+        "files.temps:kill",
+        &["--dir", "ca", "issue", "client", "--cn", "b", "--out", "b"],
+    );
+    mtls_fp(d, "rotate.committed:kill", &["--dir", "ca", "ca", "rotate"]);
+    let r = mtls(d, &["--json", "--dir", "ca", "doctor"])
+        .expect_code(1)
+        .json();
+    let codes: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"interrupted-change"), "{r}");
+    assert!(codes.contains(&"temp-file"), "{r}");
+    assert!(codes.contains(&"record-without-files"), "{r}");
+    // doctor alone changes nothing.
+    assert!(d.join("ca/.mtls-ca.journal").exists());
+    let r = mtls(d, &["--json", "--dir", "ca", "doctor", "--repair"])
+        .expect_code(1)
+        .json();
+    assert!(!d.join("ca/.mtls-ca.journal").exists());
+    let unrepaired: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["repaired"] == false)
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(unrepaired, ["record-without-files"], "{r}");
+    let temp: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(temp.is_empty(), "{temp:?}");
+    // The fix it gives (revoke) settles the rest.
+    let serial = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "record-without-files")
+        .unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    mtls(d, &["--dir", "ca", "revoke", &serial]).ok();
+    mtls(d, &["--dir", "ca", "doctor"]).ok();
+    // A leaf in place of ca.crt, a key readable by others, a stale CRL are reported.
+    mtls(d, &["--dir", "ca", "crl", "--days", "1"]).ok();
+    let later = mtls(d, &["--json", "--dir", "ca", "doctor"]);
+    assert_eq!(later.code, 0, "{}", later.stdout);
+    std::fs::copy(d.join("a.crt"), d.join("ca/ca.crt")).unwrap();
+    let r = mtls(d, &["--json", "--dir", "ca", "doctor"])
+        .expect_code(1)
+        .json();
+    let codes: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"not-a-ca"), "{r}");
+    assert!(codes.contains(&"key-mismatch"), "{r}");
+}

@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod crl;
 pub mod csr;
+pub mod doctor;
 pub mod import;
 pub mod journal;
 pub mod lifecycle;

@@ -2,6 +2,7 @@
 
 mod crl;
 mod csr;
+pub mod doctor;
 mod explain;
 pub mod export;
 mod init;
@@ -30,7 +31,11 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
     if dir.is_dir()
         && !matches!(
             cli.command,
-            Command::Explain(_) | Command::Inspect(_) | Command::Csr(_) | Command::Quickstart(_)
+            Command::Explain(_)
+                | Command::Inspect(_)
+                | Command::Csr(_)
+                | Command::Quickstart(_)
+                | Command::Doctor(_)
         )
     {
         if let Some(r) = mtls_ca::ca::journal::recover(dir)? {
@@ -61,6 +66,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Export(a) => export::run(dir, a, out),
         Command::Inspect(a) => inspect::run(a, out),
         Command::Verify(a) => verify::run(dir, a, out),
+        Command::Doctor(a) => doctor::run(dir, a, out),
     }
 }
 

@@ -113,6 +113,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The store fails SQLite's integrity check (or a write it needs cannot land): it is not
+    /// used.
+    #[error("store {} is damaged: {reason}", path.display())]
+    StoreDamaged {
+        /// The database file.
+        path: PathBuf,
+        /// What the check found.
+        reason: String,
+    },
     /// A serial number is not known to the store.
     #[error("no certificate with serial {serial} in this CA's store")]
     UnknownSerial {
@@ -198,6 +207,11 @@ impl Error {
             Error::Untrusted { fix, .. } => {
                 format!("if the directory is yours and nobody else changed it, run `{fix}`")
             }
+            Error::StoreDamaged { path, .. } => format!(
+                "nothing was written; stop using this CA directory and restore {} (with its -wal file) from a backup; `sqlite3 {} .recover` can salvage the records",
+                path.display(),
+                path.display()
+            ),
             Error::UnknownSerial { .. } => "see the known serials with `mtls-ca list`".into(),
             Error::Connect { hint, .. } => hint.clone(),
             Error::BatchLine { hint, issued, .. } => {

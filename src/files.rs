@@ -140,17 +140,7 @@ impl FileSet {
         )?;
         let mut placed: Vec<Written> = Vec::new();
         for (f, tmp) in self.files.iter().zip(temps.iter()) {
-            if let Err(e) = crate::failpoint::hit("files.link", &f.path) {
-                rollback(&placed);
-                return Err(e);
-            }
-            let backup = match set_aside(&f.path, force) {
-                Ok(b) => b,
-                Err(e) => {
-                    rollback(&placed);
-                    return Err(e);
-                }
-            };
+            let backup = place_step("files.link", &f.path, force, &placed)?;
             if let Err(e) = fs::hard_link(tmp, &f.path) {
                 restore(&f.path, backup.as_deref());
                 rollback(&placed);
@@ -244,21 +234,9 @@ impl FileSet {
 /// Takes an exclusive `flock` on every directory the paths are in (sorted, so two processes
 /// never deadlock), creating missing ones; released when the handles are dropped.
 fn lock_dirs<'a>(paths: impl Iterator<Item = &'a Path>) -> Result<Vec<File>> {
-    let dirs: std::collections::BTreeSet<PathBuf> = paths
-        .map(|p| match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        })
-        .collect();
+    let dirs = made_parent_dirs(paths)?;
     let mut out = Vec::with_capacity(dirs.len());
     for d in dirs {
-        if !d.is_dir() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(&d)
-                .map_err(|e| Error::io(&d, e))?;
-        }
         let f = File::open(&d).map_err(|e| Error::io(&d, e))?;
         f.lock().map_err(|e| Error::io(&d, e))?;
         out.push(f);
@@ -266,26 +244,34 @@ fn lock_dirs<'a>(paths: impl Iterator<Item = &'a Path>) -> Result<Vec<File>> {
     Ok(out)
 }
 
-/// Checks, before anything is reserved or signed, that files can be created where `paths`
-/// go: missing directories are made (0755) and a probe file is created and removed in each.
-/// Catches a read-only or missing output directory before the store changes.
-pub fn check_creatable<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+/// The directories `paths` are in (`.` for bare names), sorted, each created (0755) if missing.
+fn made_parent_dirs<'a>(
+    paths: impl Iterator<Item = &'a Path>,
+) -> Result<std::collections::BTreeSet<PathBuf>> {
     let dirs: std::collections::BTreeSet<PathBuf> = paths
-        .into_iter()
-        .filter(|p| !p.as_os_str().is_empty())
         .map(|p| match p.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         })
         .collect();
-    for d in dirs {
+    for d in &dirs {
         if !d.is_dir() {
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o755)
-                .create(&d)
-                .map_err(|e| Error::io(&d, e))?;
+                .create(d)
+                .map_err(|e| Error::io(d, e))?;
         }
+    }
+    Ok(dirs)
+}
+
+/// Checks, before anything is reserved or signed, that files can be created where `paths`
+/// go: missing directories are made (0755) and a probe file is created and removed in each.
+/// Catches a read-only or missing output directory before the store changes.
+pub fn check_creatable<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+    let paths = paths.into_iter().filter(|p| !p.as_os_str().is_empty());
+    for d in made_parent_dirs(paths)? {
         let probe = temp_name(&d.join("probe"));
         OpenOptions::new()
             .write(true)
@@ -303,17 +289,7 @@ pub fn check_creatable<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<
 fn write_group(group: &[Pending], force: bool) -> Result<Vec<Written>> {
     let mut placed: Vec<Written> = Vec::with_capacity(group.len());
     for f in group {
-        if let Err(e) = crate::failpoint::hit("files.bulk", &f.path) {
-            rollback(&placed);
-            return Err(e);
-        }
-        let backup = match set_aside(&f.path, force) {
-            Ok(b) => b,
-            Err(e) => {
-                rollback(&placed);
-                return Err(e);
-            }
-        };
+        let backup = place_step("files.bulk", &f.path, force, &placed)?;
         let res = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -368,6 +344,14 @@ fn set_aside(path: &Path, force: bool) -> Result<Option<PathBuf>> {
     Ok(Some(bak))
 }
 
+/// One placing step of a file set: the failpoint `fp`, then [`set_aside`]; on failure what was
+/// placed so far is removed again.
+fn place_step(fp: &str, path: &Path, force: bool, placed: &[Written]) -> Result<Option<PathBuf>> {
+    crate::failpoint::hit(fp, path)
+        .and_then(|()| set_aside(path, force))
+        .inspect_err(|_| rollback(placed))
+}
+
 /// Puts a file set aside by [`set_aside`] back.
 fn restore(path: &Path, backup: Option<&Path>) {
     if let Some(bak) = backup {
@@ -412,6 +396,30 @@ fn write_new_unsynced(path: &Path, contents: &[u8], mode: u32) -> Result<File> {
         .map_err(|e| Error::io(path, e))?;
     f.write_all(contents).map_err(|e| Error::io(path, e))?;
     Ok(f)
+}
+
+/// Writes `path` by replacing it atomically (a temp file in the same directory, fsynced, then
+/// renamed over it): readers see the old contents or the new, never a mix.
+pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+        ));
+    }
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let _ = std::fs::remove_file(&tmp);
+    write_new(&tmp, contents, mode)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
 }
 
 /// Creates an empty private (0600) file, failing if it exists.
@@ -521,5 +529,55 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mtls-ca-files-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn replace_swaps_contents_and_sets_mode() {
+        let d = tmpdir("replace");
+        let p = d.join("crl.pem");
+        replace(&p, b"one", PUBLIC).unwrap();
+        replace(&p, b"two", PRIVATE).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            PRIVATE
+        );
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "no temp file left");
+        assert!(replace(&d.join("missing/x"), b"", PUBLIC).is_err());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn commit_is_all_or_nothing() {
+        let d = tmpdir("commit");
+        fs::write(d.join("b.crt"), b"old").unwrap();
+        let mut set = FileSet::new();
+        set.private(d.join("a.key"), Zeroizing::new(b"key".to_vec()));
+        set.public(d.join("b.crt"), b"new".to_vec());
+        assert!(matches!(set.commit(false), Err(Error::FileExists { .. })));
+        assert!(!d.join("a.key").exists());
+        let mut set = FileSet::new();
+        set.private(d.join("a.key"), Zeroizing::new(b"key".to_vec()));
+        set.public(d.join("b.crt"), b"new".to_vec());
+        let w = set.commit(true).unwrap();
+        assert_eq!(w[1].backup.as_deref(), Some(d.join("b.crt.bak").as_path()));
+        assert_eq!(fs::read(d.join("b.crt.bak")).unwrap(), b"old");
+        assert_eq!(
+            fs::metadata(d.join("a.key")).unwrap().permissions().mode() & 0o777,
+            PRIVATE
+        );
+        fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -355,7 +355,7 @@ impl Ca {
             }
             check_writable(&prepared).map_err(|(line, e)| line_err(line, e))?;
             // 2. Reserve every serial of the chunk (committed before signing).
-            let serials = self.store.reserve_serials(&self.rng, prepared.len(), now)?;
+            let serials = self.reserve_serials(prepared.len(), now)?;
             crate::failpoint::hit("batch.reserve", source)?;
             // 3. Keys and signatures on every core.
             let signed =
@@ -375,7 +375,7 @@ impl Ca {
                 rec.sans = p.sans.iter().map(San::to_string).collect();
                 recs.push(rec);
             }
-            self.store.record_many(&recs, now)?;
+            self.store().record_many(&recs, now)?;
             crate::failpoint::hit("batch.record", source)?;
             // 5. Files, all or nothing for the chunk.
             let mut fs = FileSet::new();

@@ -69,7 +69,7 @@ pub fn run(dir: &Path, repair: bool, now: OffsetDateTime) -> Result<Report> {
             "an interrupted `init` or `ca rotate` that had not reached its commit point"
         };
         let staged = journal::staged_files(dir).len();
-        let repaired = repair && journal::recover(dir)?.is_some();
+        let repaired = repair && crate::ca::recover(dir)?.is_some();
         add(
             "interrupted-change",
             &dir.join(if committed {

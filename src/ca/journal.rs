@@ -12,7 +12,8 @@
 //! A crash before the commit point leaves a staging directory without a journal: the change is
 //! undone (the staging directory removed). A crash after it leaves the journal: the change is
 //! completed. Every step of the completion is idempotent, so a crash during recovery is recovered
-//! by the next one. [`recover`] runs from [`crate::ca::Ca::open_with`], from `init` and from
+//! by the next one. Recovery ([`crate::ca::recover`]) runs from [`crate::ca::Ca::open_with`],
+//! from every command of the binary that reads a CA directory, from `init` and from
 //! `doctor --repair`, under the directory lock ([`DirLock`]) that every multi-file change and every
 //! CRL publication holds, so two processes never complete or undo the same change at once.
 
@@ -21,7 +22,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -107,6 +107,10 @@ pub struct Change {
     pub record: Option<PendingRecord>,
 }
 
+/// Makes the store record of a change ([`Journal::record`]) unless the store already holds it;
+/// supplied by the CA layer, so this module needs nothing above the store.
+pub type Recorder<'a> = &'a dyn Fn(&Path, &PendingRecord) -> Result<()>;
+
 /// What [`recover`] did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -134,16 +138,16 @@ pub fn pending(dir: &Path) -> Option<bool> {
 
 /// Completes or undoes an interrupted change of `dir`, if there is one. Takes the directory
 /// lock; call [`recover_locked`] when already holding it.
-pub fn recover(dir: &Path) -> Result<Option<Recovered>> {
+pub fn recover(dir: &Path, record: Recorder<'_>) -> Result<Option<Recovered>> {
     if pending(dir).is_none() {
         return Ok(None);
     }
     let _lock = lock(dir)?;
-    recover_locked(dir)
+    recover_locked(dir, record)
 }
 
 /// [`recover`] for a caller that holds the directory lock.
-pub fn recover_locked(dir: &Path) -> Result<Option<Recovered>> {
+pub fn recover_locked(dir: &Path, record: Recorder<'_>) -> Result<Option<Recovered>> {
     match pending(dir) {
         None => Ok(None),
         Some(true) => {
@@ -156,7 +160,7 @@ pub fn recover_locked(dir: &Path) -> Result<Option<Recovered>> {
                     "run `mtls-ca doctor` and restore the CA directory from a backup",
                 )
             })?;
-            roll_forward(dir, &j)?;
+            roll_forward(dir, &j, record)?;
             Ok(Some(Recovered::Completed { op: j.op }))
         }
         Some(false) => {
@@ -168,8 +172,8 @@ pub fn recover_locked(dir: &Path) -> Result<Option<Recovered>> {
 
 /// Makes `change` in `dir`: stage, commit, install. The caller holds the directory lock and has
 /// run [`recover_locked`].
-pub fn apply(dir: &Path, change: Change) -> Result<()> {
-    apply_with(dir, change, |_| Ok(Vec::new()))
+pub fn apply(dir: &Path, change: Change, record: Recorder<'_>) -> Result<()> {
+    apply_with(dir, change, record, |_| Ok(Vec::new()))
 }
 
 /// Like [`apply`]; `extra` makes more files in the staging directory (e.g. a new store) and
@@ -177,6 +181,7 @@ pub fn apply(dir: &Path, change: Change) -> Result<()> {
 pub fn apply_with(
     dir: &Path,
     change: Change,
+    record: Recorder<'_>,
     extra: impl FnOnce(&Path) -> Result<Vec<String>>,
 ) -> Result<()> {
     let staging = dir.join(STAGING);
@@ -207,7 +212,7 @@ pub fn apply_with(
         return Err(e);
     }
     crate::failpoint::hit(&format!("{}.committed", change.op), &dir.join(JOURNAL))?;
-    roll_forward(dir, &j)
+    roll_forward(dir, &j, record)
 }
 
 fn stage(staging: &Path, files: &[Staged]) -> Result<()> {
@@ -245,7 +250,7 @@ fn write_journal(dir: &Path, j: &Journal) -> Result<()> {
 }
 
 /// Installs a committed change; every step can run again after a crash.
-fn roll_forward(dir: &Path, j: &Journal) -> Result<()> {
+fn roll_forward(dir: &Path, j: &Journal, record: Recorder<'_>) -> Result<()> {
     let staging = dir.join(STAGING);
     for name in j.files.iter().chain(j.backup.iter()) {
         check_name(dir, name)?;
@@ -277,7 +282,7 @@ fn roll_forward(dir: &Path, j: &Journal) -> Result<()> {
     // 3. The store record.
     if let Some(r) = &j.record {
         crate::failpoint::hit(&format!("{}.record", j.op), &dir.join(JOURNAL))?;
-        ensure_recorded(dir, r)?;
+        record(dir, r)?;
     }
     // 4. Done: drop the staging directory, then the journal.
     if staging.exists() {
@@ -306,32 +311,6 @@ fn check_name(dir: &Path, name: &str) -> Result<()> {
     }
 }
 
-fn ensure_recorded(dir: &Path, r: &PendingRecord) -> Result<()> {
-    let store_path = dir.join(crate::store::STORE_FILE);
-    let mut store = crate::store::Store::open(&store_path)?;
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(&r.der)
-        .map_err(|e| {
-            Error::bad_file(
-                &dir.join(JOURNAL),
-                format!("bad certificate in the journal ({e})"),
-                "restore the CA directory from a backup",
-            )
-        })?;
-    let c = crate::x509::parse_cert(&der, &dir.join(JOURNAL))?;
-    let serial = crate::serial::Serial::from_bytes(c.raw_serial());
-    match crate::lifecycle::find(&mut store, &crate::lifecycle::Target::Serial(serial.hex())) {
-        Ok(_) => return Ok(()),
-        Err(Error::UnknownSerial { .. }) => {}
-        Err(e) => return Err(e),
-    }
-    let profile = crate::profile::Profile::parse(&r.profile)?;
-    let key_type: crate::keys::KeyType = r.key_type.parse()?;
-    let rec = crate::ca::record(&der, &serial, profile, key_type, None, None)?;
-    let at = OffsetDateTime::from_unix_timestamp(r.at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    store.record_issued(&rec, at)
-}
-
 fn undo(dir: &Path) -> Result<()> {
     let staging = dir.join(STAGING);
     fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
@@ -349,6 +328,21 @@ fn sync_dir(dir: &Path) {
 /// Base64 of a certificate, for [`PendingRecord::der`].
 pub fn encode_der(der: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(der)
+}
+
+impl PendingRecord {
+    /// The certificate, DER.
+    pub fn der(&self, dir: &Path) -> Result<Vec<u8>> {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.der)
+            .map_err(|e| {
+                Error::bad_file(
+                    &dir.join(JOURNAL),
+                    format!("bad certificate in the journal ({e})"),
+                    "restore the CA directory from a backup",
+                )
+            })
+    }
 }
 
 /// The staged files still waiting in `dir`'s staging directory (for `doctor`).

@@ -18,15 +18,14 @@ use time::OffsetDateTime;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 
 use crate::ca::journal;
-use crate::ca::{Ca, Issued, IssuedFiles, CA_CERT, CA_CHAIN, CA_KEY, ROOT_DAYS};
+use crate::ca::{layout, Ca, Issued, IssuedFiles, CA_CERT, CA_CHAIN, CA_KEY, ROOT_DAYS};
 use crate::error::{Error, Result};
 use crate::keys::{self, KeyType};
 use crate::profile::{self, Constraints, Profile};
 use crate::serial::Serial;
 use crate::x509;
 
-/// The bundle of every CA to trust during an overlap.
-pub const CA_BUNDLE: &str = "ca-bundle.crt";
+pub use crate::ca::layout::{retired_cert_paths, CA_BUNDLE};
 
 /// A retired CA kept in the directory.
 #[derive(Debug, Clone)]
@@ -46,7 +45,7 @@ pub struct Retired {
 impl Retired {
     /// The serial prefix used in file names.
     pub fn prefix(&self) -> String {
-        prefix_of(&self.serial)
+        layout::retired_prefix(&self.serial)
     }
 
     /// Loads its key (with the CA's passphrase when encrypted) and checks it matches.
@@ -55,8 +54,8 @@ impl Retired {
             zeroize::Zeroizing::new(crate::files::read_limited(&self.key_path, 1024 * 1024)?);
         let pass = if crate::keycrypt::is_encrypted(&bytes) {
             Some(
-                ca.passphrase
-                    .clone()
+                ca.passphrase()
+                    .cloned()
                     .ok_or_else(|| crate::keycrypt::needs_passphrase(&self.key_path))?,
             )
         } else {
@@ -75,31 +74,6 @@ impl Retired {
     }
 }
 
-fn prefix_of(serial: &str) -> String {
-    serial.chars().take(16).collect()
-}
-
-/// The `ca-<16 hex>.crt` files of a directory (retired CAs), sorted.
-pub fn retired_cert_paths(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(hex) = name
-                .strip_prefix("ca-")
-                .and_then(|n| n.strip_suffix(".crt"))
-            {
-                if hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                    out.push(e.path());
-                }
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Every retired CA of `ca`'s directory.
 pub fn retired(ca: &Ca) -> Result<Vec<Retired>> {
     let mut out = Vec::new();
@@ -108,7 +82,7 @@ pub fn retired(ca: &Ca) -> Result<Vec<Retired>> {
         let c = x509::parse_cert(&certs[0], &p)?;
         out.push(Retired {
             serial: Serial::from_bytes(c.raw_serial()).hex(),
-            key_path: p.with_extension("key"),
+            key_path: layout::retired_key_of(&p),
             cert_path: p.clone(),
             not_after: x509::validity(&c).1,
             cert_der: certs[0].clone(),
@@ -146,7 +120,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     let dir = ca.dir().to_path_buf();
     // One multi-file change of the directory at a time; finish or undo an interrupted one first.
     let _lock = journal::lock(&dir)?;
-    journal::recover_locked(&dir)?;
+    journal::recover_locked(&dir, &crate::ca::record_pending)?;
     let on_disk = x509::read_certs(&dir.join(CA_CERT))?;
     if on_disk.first().map(Vec::as_slice) != Some(ca.cert_der()) {
         return Err(Error::bad_file(
@@ -166,9 +140,8 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         ));
     }
     let old_serial = Serial::from_bytes(old.raw_serial()).hex();
-    let prefix = prefix_of(&old_serial);
-    let old_cert_path = dir.join(format!("ca-{prefix}.crt"));
-    let old_key_path = dir.join(format!("ca-{prefix}.key"));
+    let old_cert_path = layout::retired_cert(&dir, &old_serial);
+    let old_key_path = layout::retired_key(&dir, &old_serial);
     for p in [&old_cert_path, &old_key_path] {
         if std::fs::symlink_metadata(p).is_ok() {
             return Err(Error::bad_file(
@@ -180,7 +153,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     }
     let key_type = match opts.key_type {
         Some(k) => k,
-        None => KeyType::of(&ca.key)?,
+        None => KeyType::of(ca.key())?,
     };
     // Subject: the old attributes, CN with the next generation suffix.
     let (old_dn, _) = crate::ca::dn_from_x509(old.subject());
@@ -207,7 +180,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     let old_key_bytes =
         zeroize::Zeroizing::new(crate::files::read_limited(&dir.join(CA_KEY), 1024 * 1024)?);
     let key = keys::generate(key_type)?;
-    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase.as_ref())?;
+    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase())?;
     let rng = ring::rand::SystemRandom::new();
     let serial = ca.store().reserve_serial(&rng, now)?;
     let mut params = profile::params(&profile::Request {
@@ -282,7 +255,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
             at: now.unix_timestamp(),
         }),
     };
-    journal::apply(&dir, change)?;
+    journal::apply(&dir, change, &crate::ca::record_pending)?;
     let written = [
         (old_cert_path.clone(), crate::files::PUBLIC),
         (old_key_path.clone(), crate::files::PRIVATE),
@@ -306,9 +279,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         written,
         warnings,
     )?;
-    ca.cert_der = der.clone();
-    ca.chain = vec![der];
-    ca.key = key;
+    ca.replace_root(der, key)?;
     Ok(Rotated {
         new_ca,
         old_serial,

@@ -190,9 +190,6 @@ pub fn generate(
     }
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let next_update = now + Duration::days(i64::from(days));
-    // Publication is serialised: the CRL number is taken and the files written under the
-    // directory lock, so a slower process can never put an older CRL over a newer one.
-    let _lock = crate::ca::journal::lock(ca.dir())?;
     let retired = crate::rotate::retired(ca)?;
     // Load every key first: a wrong passphrase must fail before the number is taken.
     let mut signers: Vec<(Vec<u8>, rcgen::KeyPair, PathBuf)> = Vec::new();
@@ -208,6 +205,10 @@ pub fn generate(
     for (cert_der, _, _) in &signers {
         crl_signer_ski(cert_der)?;
     }
+    // Publication is serialised: the CRL number is taken and the files written under the
+    // directory lock, so a slower process can never put an older CRL over a newer one. (Taken
+    // after the checks, so a refused run leaves the directory exactly as it was.)
+    let _lock = crate::ca::journal::lock(ca.dir())?;
     let number = next_crl_number(ca.store())?;
     crate::failpoint::hit("crl.number", out)?;
     let mut made = Vec::new();

@@ -118,17 +118,6 @@ pub struct Rotated {
 /// Replaces the CA of `ca`'s directory by a new one, keeping the old one as a retired CA.
 pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<Rotated> {
     let dir = ca.dir().to_path_buf();
-    // One multi-file change of the directory at a time; finish or undo an interrupted one first.
-    let _lock = journal::lock(&dir)?;
-    journal::recover_locked(&dir, &crate::ca::record_pending)?;
-    let on_disk = x509::read_certs(&dir.join(CA_CERT))?;
-    if on_disk.first().map(Vec::as_slice) != Some(ca.cert_der()) {
-        return Err(Error::bad_file(
-            &dir.join(CA_CERT),
-            "the CA changed while this command ran (another `ca rotate`?)",
-            "run the command again",
-        ));
-    }
     let old_der = ca.cert_der().to_vec();
     let old = x509::parse_cert(&old_der, &dir.join(CA_CERT))?;
     if old.subject().as_raw() != old.issuer().as_raw() {
@@ -150,6 +139,19 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
                 "move it out of the CA directory if it is not this CA's (see `mtls-ca doctor`), then rotate again",
             ));
         }
+    }
+    // One multi-file change of the directory at a time (taken after the read-only checks, so a
+    // refused rotation leaves the directory exactly as it was); finish or undo an interrupted
+    // one first, and make sure the CA is still the one this process opened.
+    let _lock = journal::lock(&dir)?;
+    journal::recover_locked(&dir, &crate::ca::record_pending)?;
+    let on_disk = x509::read_certs(&dir.join(CA_CERT))?;
+    if on_disk.first().map(Vec::as_slice) != Some(ca.cert_der()) {
+        return Err(Error::bad_file(
+            &dir.join(CA_CERT),
+            "the CA changed while this command ran (another `ca rotate`?)",
+            "run the command again",
+        ));
     }
     let key_type = match opts.key_type {
         Some(k) => k,

@@ -670,3 +670,33 @@ fn doctor_finds_and_repairs_what_crashes_leave() {
     assert!(codes.contains(&"not-a-ca"), "{r}");
     assert!(codes.contains(&"key-mismatch"), "{r}");
 }
+
+#[test]
+fn doctor_reports_empty_files_a_killed_batch_leaves() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "ca", "init"]).ok();
+    std::fs::write(d.join("b.csv"), "b1.example.com,,b1\nb2.example.com,,b2\n").unwrap();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "ca",
+            "issue",
+            "server",
+            "--batch",
+            "b.csv",
+            "--out-dir",
+            "o",
+        ],
+    )
+    .ok();
+    mtls(d, &["--dir", "ca", "doctor"]).ok();
+    std::fs::write(d.join("o/b2.key"), b"").unwrap();
+    let r = mtls(d, &["--json", "--dir", "ca", "doctor"])
+        .expect_code(1)
+        .json();
+    let f = &r["findings"][0];
+    assert_eq!(f["code"], "empty-file", "{r}");
+    assert!(f["path"].as_str().unwrap().ends_with("o/b2.key"), "{r}");
+}

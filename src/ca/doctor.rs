@@ -263,6 +263,23 @@ pub fn run(dir: &Path, repair: bool, now: OffsetDateTime) -> Result<Report> {
                 ),
                 Ok(_) => {}
             }
+            // A kill during a batch's in-place writes can leave an empty key file.
+            let key = crate::ca::with_ext(&stem, "key");
+            if std::fs::metadata(&key).is_ok_and(|m| m.len() == 0) {
+                add(
+                    "empty-file",
+                    &key,
+                    format!(
+                        "the key file of certificate {} is empty (a write was interrupted)",
+                        e.serial
+                    ),
+                    format!(
+                        "revoke it (mtls-ca --dir {dq} revoke {}) and issue again",
+                        e.serial
+                    ),
+                    false,
+                );
+            }
         }
     }
     // 5. Leftover temporary files (private keys among them) and files without records.

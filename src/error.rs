@@ -66,6 +66,16 @@ pub enum Error {
         /// Its permission bits.
         mode: u32,
     },
+    /// A CA directory or file that another user could have changed.
+    #[error("{}: refusing an untrusted CA file: {reason}", path.display())]
+    Untrusted {
+        /// The directory or file.
+        path: PathBuf,
+        /// Why (owner, mode).
+        reason: String,
+        /// The command that fixes it.
+        fix: String,
+    },
     /// A private key does not belong to the certificate it was paired with.
     #[error("{} does not match {}: the key belongs to another certificate", key.display(), cert.display())]
     KeyMismatch {
@@ -176,6 +186,7 @@ impl Error {
             Error::StoreFormat { .. } => "store_format",
             Error::StoreDamaged { .. } => "store_damaged",
             Error::Database { .. } => "database",
+            Error::Untrusted { .. } => "untrusted",
             Error::UnknownSerial { .. } => "unknown_serial",
             Error::Crypto(_) => "crypto",
             Error::SelfCheck(_) => "self_check",
@@ -207,11 +218,28 @@ impl Error {
             }
             Error::Validity(_, hint) => hint.clone(),
             Error::Io { .. } => "check that the path exists and is writable".into(),
-            Error::Store { .. } => {
-                "another process may hold the store for too long; retry, or check the disk".into()
+            Error::Store { source, .. } => {
+                use rusqlite::ErrorCode as C;
+                match source.sqlite_error_code() {
+                    Some(C::DatabaseBusy | C::DatabaseLocked) => {
+                        "another process holds the store for too long; retry".into()
+                    }
+                    Some(C::DiskFull) => "the disk is full: free some space and retry".into(),
+                    Some(C::ReadOnly | C::PermissionDenied | C::CannotOpen) => {
+                        "check that the CA directory and store.db are writable by this user".into()
+                    }
+                    Some(C::DatabaseCorrupt | C::NotADatabase) => {
+                        "the store is damaged: run `mtls-ca doctor` and restore store.db from a backup"
+                            .into()
+                    }
+                    _ => "check the disk (space, I/O errors) and run `mtls-ca doctor`".into(),
+                }
             }
             Error::StoreFormat { .. } => {
                 "this store was written by another mtls-ca version or is damaged".into()
+            }
+            Error::Untrusted { fix, .. } => {
+                format!("if the directory is yours and nobody else changed it, run `{fix}`")
             }
             Error::StoreDamaged { path, .. } => format!(
                 "nothing was written; stop using this CA directory and restore {} (with its -wal file) from a backup; `sqlite3 {} .recover` can salvage the records",

@@ -91,8 +91,15 @@ impl FileSet {
         Ok(())
     }
 
-    /// Writes every file, or none. With `force`, existing files are first renamed to `*.bak`.
+    /// Writes every file, or none. With `force`, existing files are first renamed to `*.bak`,
+    /// under an exclusive lock on each target directory, so two forced writes of one stem never
+    /// leave files from both.
     pub fn commit(self, force: bool) -> Result<Vec<Written>> {
+        let _locks = if force {
+            lock_dirs(self.paths())?
+        } else {
+            Vec::new()
+        };
         self.check_free(force)?;
         let mut temps: Vec<PathBuf> = Vec::new();
         let result = self.commit_inner(force, &mut temps);
@@ -127,15 +134,13 @@ impl FileSet {
                 .map_err(|e| Error::io(&temps[0], std::io::Error::from(e)))?,
         }
         drop(handles);
+        crate::failpoint::hit(
+            "files.temps",
+            temps.first().map_or(Path::new("."), PathBuf::as_path),
+        )?;
         let mut placed: Vec<Written> = Vec::new();
         for (f, tmp) in self.files.iter().zip(temps.iter()) {
-            let backup = match set_aside(&f.path, force) {
-                Ok(b) => b,
-                Err(e) => {
-                    rollback(&placed);
-                    return Err(e);
-                }
-            };
+            let backup = place_step("files.link", &f.path, force, &placed)?;
             if let Err(e) = fs::hard_link(tmp, &f.path) {
                 restore(&f.path, backup.as_deref());
                 rollback(&placed);
@@ -168,6 +173,11 @@ impl FileSet {
     /// restored). Durability comes from one `syncfs(2)` per filesystem at the end, instead of one
     /// fsync per file.
     pub fn commit_bulk(self, force: bool, threads: usize) -> Result<Vec<Written>> {
+        let _locks = if force {
+            lock_dirs(self.paths())?
+        } else {
+            Vec::new()
+        };
         self.check_free(force)?;
         let mut dirs = std::collections::BTreeSet::new();
         for f in &self.files {
@@ -221,18 +231,65 @@ impl FileSet {
     }
 }
 
+/// Takes an exclusive `flock` on every directory the paths are in (sorted, so two processes
+/// never deadlock), creating missing ones; released when the handles are dropped.
+fn lock_dirs<'a>(paths: impl Iterator<Item = &'a Path>) -> Result<Vec<File>> {
+    let dirs = made_parent_dirs(paths)?;
+    let mut out = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        let f = File::open(&d).map_err(|e| Error::io(&d, e))?;
+        f.lock().map_err(|e| Error::io(&d, e))?;
+        out.push(f);
+    }
+    Ok(out)
+}
+
+/// The directories `paths` are in (`.` for bare names), sorted, each created (0755) if missing.
+fn made_parent_dirs<'a>(
+    paths: impl Iterator<Item = &'a Path>,
+) -> Result<std::collections::BTreeSet<PathBuf>> {
+    let dirs: std::collections::BTreeSet<PathBuf> = paths
+        .map(|p| match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        })
+        .collect();
+    for d in &dirs {
+        if !d.is_dir() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(d)
+                .map_err(|e| Error::io(d, e))?;
+        }
+    }
+    Ok(dirs)
+}
+
+/// Checks, before anything is reserved or signed, that files can be created where `paths`
+/// go: missing directories are made (0755) and a probe file is created and removed in each.
+/// Catches a read-only or missing output directory before the store changes.
+pub fn check_creatable<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+    let paths = paths.into_iter().filter(|p| !p.as_os_str().is_empty());
+    for d in made_parent_dirs(paths)? {
+        let probe = temp_name(&d.join("probe"));
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE)
+            .open(&probe)
+            .map_err(|e| Error::io(&d, e))?;
+        let _ = fs::remove_file(&probe);
+    }
+    Ok(())
+}
+
 /// Writes one group of a bulk set in place; on failure removes what it wrote and returns the
 /// error.
 fn write_group(group: &[Pending], force: bool) -> Result<Vec<Written>> {
     let mut placed: Vec<Written> = Vec::with_capacity(group.len());
     for f in group {
-        let backup = match set_aside(&f.path, force) {
-            Ok(b) => b,
-            Err(e) => {
-                rollback(&placed);
-                return Err(e);
-            }
-        };
+        let backup = place_step("files.bulk", &f.path, force, &placed)?;
         let res = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -285,6 +342,14 @@ fn set_aside(path: &Path, force: bool) -> Result<Option<PathBuf>> {
     let bak = bak_name(path);
     fs::rename(path, &bak).map_err(|e| Error::io(path, e))?;
     Ok(Some(bak))
+}
+
+/// One placing step of a file set: the failpoint `fp`, then [`set_aside`]; on failure what was
+/// placed so far is removed again.
+fn place_step(fp: &str, path: &Path, force: bool, placed: &[Written]) -> Result<Option<PathBuf>> {
+    crate::failpoint::hit(fp, path)
+        .and_then(|()| set_aside(path, force))
+        .inspect_err(|_| rollback(placed))
 }
 
 /// Puts a file set aside by [`set_aside`] back.
@@ -362,10 +427,13 @@ pub fn create_private_empty(path: &Path) -> Result<()> {
     write_new(path, b"", PRIVATE)
 }
 
-/// Creates the CA directory with mode 0700 (parents 0755); an existing one open to group or
-/// others is tightened to 0700.
-pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+/// Creates the CA directory with mode 0700 (parents 0755). An existing directory that group or
+/// others may write to, or that another user owns, is refused (see [`check_dir_trusted`]): it is
+/// never silently taken over. One that is only readable by others is tightened to 0700, and the
+/// returned warning says so.
+pub fn ensure_private_dir(dir: &Path) -> Result<Option<String>> {
     if dir.is_dir() {
+        check_dir_trusted(dir)?;
         let mode = fs::metadata(dir)
             .map_err(|e| Error::io(dir, e))?
             .permissions()
@@ -373,8 +441,13 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
         if mode & 0o077 != 0 {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
                 .map_err(|e| Error::io(dir, e))?;
+            return Ok(Some(format!(
+                "{} was readable by others (mode {:04o}): tightened to 0700",
+                dir.display(),
+                mode & 0o7777
+            )));
         }
-        return Ok(());
+        return Ok(None);
     }
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::DirBuilder::new()
@@ -387,7 +460,52 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| Error::io(dir, e))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))?;
+    Ok(None)
+}
+
+/// Refuses a CA directory (or a file in it) that another user could have changed: writable by
+/// group or others, or owned by someone other than the user running the command. The error
+/// says which `chmod`/`chown` to run.
+pub fn check_trusted(path: &Path, is_dir: bool) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+    let mode = meta.mode() & 0o7777;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(Error::Untrusted {
+            path: path.to_path_buf(),
+            reason: format!("owned by user {} (this is user {me})", meta.uid()),
+            fix: format!("chown {me} {}", shell_quote(path)),
+        });
+    }
+    if mode & 0o022 != 0 {
+        let want = if is_dir { 0o700 } else { mode & !0o022 };
+        return Err(Error::Untrusted {
+            path: path.to_path_buf(),
+            reason: format!("writable by group or others (mode {mode:04o})"),
+            fix: format!("chmod {want:o} {}", shell_quote(path)),
+        });
+    }
+    Ok(())
+}
+
+/// [`check_trusted`] for a directory.
+pub fn check_dir_trusted(dir: &Path) -> Result<()> {
+    check_trusted(dir, true)
+}
+
+/// `path` quoted for a shell command line when it needs it.
+pub fn shell_quote(path: &Path) -> String {
+    let s = path.display().to_string();
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@%,".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// Reads a whole file, refusing anything larger than `limit` bytes.

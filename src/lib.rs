@@ -21,6 +21,8 @@
 //!   [`explain`] (handshake errors in logs).
 //! - [`export`]: configs and bundles for gateways and clients ([`export::inputs`] is what every
 //!   target renderer shares).
+//! - [`failpoint`]: fault injection at write steps, for tests (debug builds only; the one place
+//!   the library acts on a setting from the environment, handed over by the binary).
 //! - [`files`]: every file write: all-or-nothing sets (0600 keys, no overwrite, `.bak` on force)
 //!   and atomic replace-in-place.
 //! - [`error`]: the one typed [`Error`], each variant with a hint.
@@ -31,6 +33,7 @@ pub mod ca;
 pub mod diagnose;
 pub mod error;
 pub mod export;
+pub mod failpoint;
 pub mod files;
 pub mod pki;
 

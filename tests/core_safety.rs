@@ -59,11 +59,17 @@ fn modes_under_umask_000() {
     pkilint_chain(d, &d.join("pki/ca.crt"), &d.join("pki/sub/ca.crt"));
     pkilint_chain(d, &d.join("pki/ca.crt"), &d.join("out/srv.crt"));
     pkilint_chain(d, &d.join("pki/sub/ca.crt"), &d.join("cli.crt"));
-    // An existing, open CA directory is tightened to 0700 by init.
+    // An existing CA directory others may write to is refused, untouched (issue 16); one that
+    // is only readable by others is tightened to 0700 by init.
     std::fs::create_dir(d.join("existing")).unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(d.join("existing"), std::fs::Permissions::from_mode(0o777))
+            .unwrap();
+        let r = mtls_umask000(d, &["--dir", "existing", "init"]).expect_code(2);
+        assert!(r.stderr.contains("chmod 700"), "{}", r.stderr);
+        assert_eq!(mode(&d.join("existing")), 0o777);
+        std::fs::set_permissions(d.join("existing"), std::fs::Permissions::from_mode(0o755))
             .unwrap();
     }
     mtls_umask000(d, &["--dir", "existing", "init"]).ok();

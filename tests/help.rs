@@ -678,6 +678,7 @@ fn cli_md_json_keys_are_the_real_ones() {
     run("crl", &with(&["crl"]), 0);
     run("crl --check", &with(&["crl", "--check"]), 0);
     run("list", &with(&["list"]), 0);
+    run("doctor", &with(&["doctor"]), 0);
     run("inspect", &["inspect", "api.fullchain.crt"], 0);
     run(
         "verify",

@@ -141,12 +141,18 @@ pub fn parse(text: &str, source: &Path, out_dir: Option<&Path>) -> Result<Vec<Ba
             ));
         }
         let rel = match out {
-            Some(o) if !o.is_empty() => PathBuf::from(o),
+            Some(o) if !o.is_empty() => confined_stem(&o).map_err(|r| {
+                bad(
+                    line,
+                    r,
+                    "give out as a relative name inside --out-dir (no leading /, no .., no control characters)",
+                )
+            })?,
             _ => default_stem(&cn),
         };
         let stem = match out_dir {
-            Some(d) if rel.is_relative() => d.join(rel),
-            _ => rel,
+            Some(d) => d.join(rel),
+            None => rel,
         };
         if let Some(first) = stems.insert(stem.clone(), line) {
             return Err(bad(
@@ -173,6 +179,35 @@ pub fn parse(text: &str, source: &Path, out_dir: Option<&Path>) -> Result<Vec<Ba
         ));
     }
     Ok(items)
+}
+
+/// An `out` value of a batch line as a path that stays inside the output directory: relative,
+/// without `..`, without control characters (NUL, newline, …), not ending in `/`. A batch file
+/// comes from elsewhere; it must never choose where outside `--out-dir` files are written.
+pub fn confined_stem(out: &str) -> std::result::Result<PathBuf, String> {
+    use std::path::Component;
+    if out.chars().any(char::is_control) {
+        return Err("out contains a control character (NUL, newline, …)".into());
+    }
+    if out.len() > 1024 {
+        return Err("out is longer than 1024 bytes".into());
+    }
+    let p = Path::new(out);
+    if out.ends_with('/') || p.file_name().is_none() {
+        return Err("out must end in a file name stem".into());
+    }
+    for c in p.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                return Err("out may not contain ..: it must stay inside --out-dir".into())
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("out may not be an absolute path: it must stay inside --out-dir".into())
+            }
+        }
+    }
+    Ok(p.components().collect())
 }
 
 /// The CN made filename-safe (`*.example.com` → `wildcard.example.com`).
@@ -321,6 +356,7 @@ impl Ca {
             check_writable(&prepared).map_err(|(line, e)| line_err(line, e))?;
             // 2. Reserve every serial of the chunk (committed before signing).
             let serials = self.reserve_serials(prepared.len(), now)?;
+            crate::failpoint::hit("batch.reserve", source)?;
             // 3. Keys and signatures on every core.
             let signed =
                 self.sign_parallel(&prepared, &serials, opts, not_before, not_after, threads)?;
@@ -340,6 +376,7 @@ impl Ca {
                 recs.push(rec);
             }
             self.store().record_many(&recs, now)?;
+            crate::failpoint::hit("batch.record", source)?;
             // 5. Files, all or nothing for the chunk.
             let mut fs = FileSet::new();
             let intermediates = self.intermediates().to_vec();
@@ -350,8 +387,25 @@ impl Ca {
                 chain.extend(intermediates.iter().cloned());
                 fs.public(&p.files.fullchain, ca::pem_chain(&chain));
             }
-            fs.commit_bulk(opts.force, threads)
-                .map_err(|e| line_err(chunk[0].line, e))?;
+            fs.commit_bulk(opts.force, threads).map_err(|e| {
+                // The chunk's records are committed: say so, never "nothing was issued".
+                let first = prepared.first().map_or(0, |p| p.line);
+                let last = prepared.last().map_or(0, |p| p.line);
+                Error::bad_file(
+                    source,
+                    format!(
+                        "writing the files of lines {first}-{last} failed after their {} certificates were recorded ({}): {}",
+                        prepared.len(),
+                        if issued_before > 0 {
+                            format!("{issued_before} of earlier chunks were issued and written")
+                        } else {
+                            "no earlier chunk".into()
+                        },
+                        one_line(&e)
+                    ),
+                    "fix the cause (disk space, permissions), revoke the certificates `mtls-ca doctor` lists as recorded without files, then retry those lines",
+                )
+            })?;
             for (p, serial) in prepared.iter().zip(&serials) {
                 summary.certificates.push(BatchIssued {
                     line: p.line,

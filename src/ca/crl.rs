@@ -205,7 +205,12 @@ pub fn generate(
     for (cert_der, _, _) in &signers {
         crl_signer_ski(cert_der)?;
     }
+    // Publication is serialised: the CRL number is taken and the files written under the
+    // directory lock, so a slower process can never put an older CRL over a newer one. (Taken
+    // after the checks, so a refused run leaves the directory exactly as it was.)
+    let _lock = crate::ca::journal::lock(ca.dir())?;
     let number = next_crl_number(ca.store())?;
+    crate::failpoint::hit("crl.number", out)?;
     let mut made = Vec::new();
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let current_serial = ca.serial_hex()?;
@@ -238,6 +243,18 @@ pub fn generate(
         files.push((path.clone(), der));
     }
     for (path, der) in files {
+        crate::failpoint::hit("crl.write", &path)?;
+        // Never replace a CRL by one with a lower number (another directory's run, a restored
+        // store): the newer one may list revocations the older one lacks.
+        if let Some(have) = existing_number(&path) {
+            if have > number {
+                return Err(Error::bad_file(
+                    &path,
+                    format!("holds CRL #{have}, newer than #{number} made now: not replaced"),
+                    "check that the store is the newest one (restored from an old backup?); see `mtls-ca doctor`",
+                ));
+            }
+        }
         crate::files::replace(
             &path,
             crate::pem::encode("X509 CRL", &der).as_bytes(),
@@ -245,6 +262,22 @@ pub fn generate(
         )?;
     }
     Ok(made)
+}
+
+/// The CRL number of the CRL file at `path`, if it holds a readable one.
+pub fn existing_number(path: &Path) -> Option<u64> {
+    let bytes = crate::files::read_limited(path, 64 * 1024 * 1024).ok()?;
+    let der = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        crate::pem::parse_all(&bytes, path)
+            .ok()?
+            .into_iter()
+            .find(|b| b.label == "X509 CRL")?
+            .der
+    } else {
+        bytes
+    };
+    let (_, crl) = CertificateRevocationList::from_der(&der).ok()?;
+    crl.crl_number()?.to_string().parse().ok()
 }
 
 fn describe(

@@ -203,7 +203,9 @@ pub fn revoke(
             "to replace the CA, run `mtls-ca ca rotate`",
         ));
     }
+    crate::failpoint::hit("revoke.before", store.path())?;
     let r = store.revoke(&c.serial, reason.as_str(), now)?;
+    crate::failpoint::hit("revoke.after", store.path())?;
     Ok(Revocation {
         serial: c.serial,
         subject,
@@ -265,6 +267,7 @@ pub struct RenewOptions {
 /// superseding the old one.
 pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Issued> {
     let old = find(ca.store(), &opts.target)?;
+    crate::failpoint::hit("renew.start", ca.dir())?;
     let profile = Profile::parse(&old.profile)?;
     if !matches!(profile, Profile::Server | Profile::Client) {
         return Err(Error::invalid(

@@ -9,8 +9,10 @@
 pub mod batch;
 pub mod crl;
 pub mod csr;
+pub mod doctor;
 pub mod import;
 pub mod join;
+pub mod journal;
 pub mod layout;
 pub mod lifecycle;
 pub mod rotate;
@@ -29,7 +31,12 @@ use crate::keys::{self, KeyType};
 use crate::names::San;
 use crate::profile::{self, Constraints, Profile};
 use crate::serial::Serial;
-use crate::store::{Record, Store};
+use crate::store::{Record, Store, STORE_FILE};
+
+/// The store's write-ahead log.
+const STORE_WAL: &str = "store.db-wal";
+/// The store's shared-memory index.
+const STORE_SHM: &str = "store.db-shm";
 use crate::x509;
 
 pub use layout::{with_ext, CA_CERT, CA_CHAIN, CA_FILES, CA_KEY};
@@ -258,6 +265,10 @@ impl Ca {
         parent_passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
         now: OffsetDateTime,
     ) -> Result<(Ca, Issued)> {
+        // An init or rotation a crash interrupted is completed or undone first.
+        if dir.is_dir() {
+            recover(dir)?;
+        }
         layout::check_free(dir, opts.force)?;
         if let Some(cn) = &opts.cn {
             profile::check_cn(cn)?;
@@ -323,13 +334,39 @@ impl Ca {
             Some(url) => Some((url, Store::create_shared(url, &connect)?)),
             None => None,
         };
-        crate::files::ensure_private_dir(dir)?;
+        let dir_warning = crate::files::ensure_private_dir(dir)?;
+        crate::failpoint::hit("init.dir", dir)?;
+        let _lock = journal::lock(dir)?;
+        journal::recover_locked(dir, &record_pending)?;
+        // With --force, every CA file present is set aside as NAME.bak; refuse now (before
+        // anything changes) when a `.bak` name is taken by something a rename cannot replace.
+        let mut backup = Vec::new();
+        if opts.force {
+            for name in CA_FILES
+                .iter()
+                .chain([CA_CHAIN, layout::CA_BUNDLE, STORE_WAL, STORE_SHM].iter())
+            {
+                let p = dir.join(name);
+                let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                    continue;
+                };
+                let bak = crate::files::bak_name(&p);
+                let in_the_way = std::fs::symlink_metadata(&bak).is_ok_and(|m| m.is_dir());
+                if meta.is_dir() || in_the_way {
+                    return Err(Error::bad_file(
+                        if meta.is_dir() { &p } else { &bak },
+                        "a directory is in the way of replacing the CA files",
+                        "move it out of the CA directory, then run init --force again",
+                    ));
+                }
+                backup.push((*name).to_string());
+            }
+        }
         let store_path = layout::store(dir);
-        let mut fs = FileSet::new();
-        fs.private(dir.join(CA_KEY), key_file_bytes(&key, passphrase)?);
         let (cert_der, serial, chain) = match parent.as_mut() {
             Some(p) => {
                 let serial = p.reserve_serial(now)?;
+                crate::failpoint::hit("init.parent-reserve", p.dir())?;
                 let params = profile::params(&make_req(serial.clone()))?;
                 let der = p.sign(&params, &key, &serial)?;
                 let mut chain = vec![der.clone()];
@@ -345,6 +382,7 @@ impl Ca {
                     )?,
                     now,
                 )?;
+                crate::failpoint::hit("init.parent-record", &p.dir)?;
                 (der, serial, chain)
             }
             None => {
@@ -358,50 +396,114 @@ impl Ca {
                 (der.clone(), serial, vec![der])
             }
         };
-        fs.public(
-            dir.join(CA_CERT),
-            crate::pem::encode("CERTIFICATE", &cert_der),
-        );
-        fs.public(dir.join(CA_CHAIN), pem_chain(&chain));
+        let public = |name: &str, b: &[u8]| journal::Staged {
+            name: name.into(),
+            contents: Zeroizing::new(b.to_vec()),
+            mode: crate::files::PUBLIC,
+        };
+        let cert_pem = crate::pem::encode("CERTIFICATE", &cert_der);
+        let mut files = vec![
+            journal::Staged {
+                name: CA_KEY.into(),
+                contents: key_file_bytes(&key, passphrase)?,
+                mode: crate::files::PRIVATE,
+            },
+            public(CA_CERT, cert_pem.as_bytes()),
+            public(CA_CHAIN, pem_chain(&chain).as_bytes()),
+        ];
         if parent.is_none() {
             // The CAs to trust; `ca rotate` adds the new CA here, so gateways can use it from
             // day one and keep trusting both CAs during a rollover.
-            fs.public(
-                layout::bundle(dir),
-                crate::pem::encode("CERTIFICATE", &cert_der),
-            );
+            files.push(public(layout::CA_BUNDLE, cert_pem.as_bytes()));
         }
-        let mut store = match shared {
+        // A shared PostgreSQL store is recorded in the directory by its URL, without the password.
+        let mut shared_store = match shared {
             Some((url, store)) => {
-                // Recorded in the directory without its password.
-                fs.public(
-                    dir.join(crate::store::STORE_URL_FILE),
-                    format!("{}\n", crate::store::postgres::without_password(url)),
-                );
-                store
+                files.push(public(
+                    crate::store::STORE_URL_FILE,
+                    format!("{}\n", crate::store::postgres::without_password(url)).as_bytes(),
+                ));
+                Some(store)
             }
-            None => {
-                if opts.force {
-                    backup_store(&store_path)?;
+            None => None,
+        };
+        let wrote_url = shared_store.is_some();
+        // The store is made in the staging directory too, so a crash never leaves a directory
+        // with a store and no CA (or an old CA with a new store).
+        let root_record = match parent {
+            None => Some(record(&cert_der, &serial, profile, key_type, None, None)?),
+            Some(_) => None,
+        };
+        let mut local_store: Option<Store> = None;
+        journal::apply_with(
+            dir,
+            journal::Change {
+                op: "init",
+                files,
+                backup: backup.clone(),
+                record: None,
+            },
+            &record_pending,
+            |staging| {
+                let (store, names) = match shared_store.as_mut() {
+                    Some(store) => (store, Vec::new()),
+                    None => {
+                        let created = Store::create(&staging.join(STORE_FILE))?;
+                        (
+                            &mut *local_store.insert(created),
+                            vec![STORE_FILE.to_string()],
+                        )
+                    }
+                };
+                crate::failpoint::hit("init.store", &store_path)?;
+                if let Some(rec) = &root_record {
+                    // A root's own serial is recorded too, so the CA never reuses it.
+                    store.reserve_serial_exact(&serial, now)?;
+                    store.record_issued(rec, now)?;
+                    crate::failpoint::hit("init.record", &store_path)?;
                 }
-                Store::create(&store_path)?
-            }
+                Ok(names)
+            },
+        )?;
+        // The staged SQLite store was moved into place: open it there.
+        drop(local_store);
+        let store = match shared_store {
+            Some(store) => store,
+            None => Store::open(&store_path)?,
         };
-        if parent.is_none() {
-            // A root's own serial is recorded too, so the CA never reuses it.
-            let rec = record(&cert_der, &serial, profile, key_type, None, None)?;
-            let s = store.reserve_serial_exact(&serial, now)?;
-            debug_assert_eq!(s, serial);
-            store.record_issued(&rec, now)?;
+        let mut written: Vec<Written> = [
+            (dir.join(CA_KEY), crate::files::PRIVATE),
+            (dir.join(CA_CERT), crate::files::PUBLIC),
+            (dir.join(CA_CHAIN), crate::files::PUBLIC),
+        ]
+        .into_iter()
+        .map(|(path, mode)| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let backup = backup
+                .iter()
+                .any(|b| *b == name)
+                .then(|| crate::files::bak_name(&path));
+            Written { path, mode, backup }
+        })
+        .collect();
+        if root_record.is_some() {
+            written.push(Written {
+                path: dir.join(layout::CA_BUNDLE),
+                mode: crate::files::PUBLIC,
+                backup: backup
+                    .iter()
+                    .any(|b| b == layout::CA_BUNDLE)
+                    .then(|| crate::files::bak_name(&dir.join(layout::CA_BUNDLE))),
+            });
         }
-        let written = match fs.commit(opts.force) {
-            Ok(w) => w,
-            Err(e) => {
-                drop(store);
-                remove_store(&store_path);
-                return Err(e);
-            }
-        };
+        if wrote_url {
+            written.push(Written {
+                path: dir.join(crate::store::STORE_URL_FILE),
+                mode: crate::files::PUBLIC,
+                backup: None,
+            });
+        }
+        warnings.extend(dir_warning);
         let issued = describe(
             &cert_der,
             profile,
@@ -428,9 +530,20 @@ impl Ca {
         dir: &Path,
         passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
     ) -> Result<Ca> {
+        // Complete or undo a multi-file change a crash interrupted (`init`, `ca rotate`).
+        recover(dir)?;
         let shared =
             crate::store::postgres::location(dir, &crate::store::connect_options())?.is_some();
         layout::check_present_with(dir, shared)?;
+        // A directory (or file) another user could change is not trusted with a CA key.
+        crate::files::check_dir_trusted(dir)?;
+        for name in [CA_CERT, CA_KEY, STORE_FILE, CA_CHAIN] {
+            let p = dir.join(name);
+            let optional = name == CA_CHAIN || (name == STORE_FILE && shared);
+            if !optional || std::fs::symlink_metadata(&p).is_ok() {
+                crate::files::check_trusted(&p, false)?;
+            }
+        }
         let cert_path = dir.join(CA_CERT);
         let certs = x509::read_certs(&cert_path)?;
         let cert_der = certs.into_iter().next().ok_or_else(|| {
@@ -456,6 +569,7 @@ impl Ca {
         };
         let key = keys::load_private_key_with(&key_bytes, &key_path, pass.as_ref())?;
         let cert = x509::parse_cert(&cert_der, &cert_path)?;
+        check_is_ca(&cert, &cert_path)?;
         if cert.public_key().raw != key.subject_public_key_info().as_slice() {
             return Err(Error::KeyMismatch {
                 key: key_path,
@@ -469,6 +583,17 @@ impl Ca {
             vec![cert_der.clone()]
         };
         let store = Store::open_dir(dir, &crate::store::connect_options())?;
+        // ca.crt + ca.key must be this store's CA: a pair dropped in from elsewhere would sign
+        // under serials the store tracks for another CA and make CRLs that drop its revocations.
+        let serial = Serial::from_bytes(cert.raw_serial()).hex();
+        let (known, issued_any) = store.ca_standing(&serial)?;
+        if !known && issued_any {
+            return Err(Error::bad_file(
+                &cert_path,
+                format!("this CA certificate (serial {serial}) is not the CA of the store in this directory"),
+                "put back the CA files this directory was made with, or use another --dir for this CA (see `mtls-ca doctor`)",
+            ));
+        }
         Ca::from_parts(dir, cert_der, key, chain, store, pass)
     }
 
@@ -610,7 +735,13 @@ impl Ca {
                 key_type,
             ),
         };
+        // The outputs must be creatable before the store changes (a read-only directory is
+        // refused with nothing reserved or recorded).
+        crate::files::check_creatable(
+            [&files.cert, &files.key, &files.fullchain].map(PathBuf::as_path),
+        )?;
         let serial = self.reserve_serial(now)?;
+        crate::failpoint::hit("issue.reserve", &files.cert)?;
         let params = profile::params(&profile::Request {
             profile,
             cn,
@@ -639,6 +770,7 @@ impl Ca {
         rec.sans = sans.iter().map(San::to_string).collect();
         rec.renews = renews;
         self.store.record_issued(&rec, now)?;
+        crate::failpoint::hit("issue.record", &files.cert)?;
         let mut fs = FileSet::new();
         if let Some(k) = &new_key {
             fs.private(&files.key, to_bytes(keys::to_pkcs8_pem(k)));
@@ -829,6 +961,36 @@ pub(crate) fn validity(
     Ok((not_before, not_after))
 }
 
+/// Refuses a certificate that may not sign certificates: no basicConstraints CA:TRUE, or a
+/// keyUsage without keyCertSign (e.g. a leaf put in place of `ca.crt`).
+pub fn check_is_ca(
+    cert: &x509_parser::certificate::X509Certificate<'_>,
+    path: &Path,
+) -> Result<()> {
+    let is_ca = cert
+        .basic_constraints()
+        .ok()
+        .flatten()
+        .is_some_and(|bc| bc.value.ca);
+    let can_sign = match cert.key_usage() {
+        Ok(Some(ku)) => ku.value.key_cert_sign(),
+        Ok(None) => true,
+        Err(_) => false,
+    };
+    if !is_ca || !can_sign {
+        return Err(Error::bad_file(
+            path,
+            if !is_ca {
+                "not a CA certificate (basicConstraints CA:TRUE is missing): refusing to sign with it"
+            } else {
+                "its keyUsage lacks keyCertSign: refusing to sign with it"
+            },
+            "restore the CA certificate this directory was made with (ca-*.crt, a backup), or check the directory with `mtls-ca doctor`",
+        ));
+    }
+    Ok(())
+}
+
 /// `YYYY-MM-DD`.
 pub fn fmt_date(t: OffsetDateTime) -> String {
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
@@ -895,6 +1057,29 @@ pub(crate) fn pem_chain(chain: &[Vec<u8>]) -> String {
         .iter()
         .map(|c| crate::pem::encode("CERTIFICATE", c))
         .collect()
+}
+
+/// Completes or undoes a multi-file change of `dir` (`init`, `ca rotate`) that a crash
+/// interrupted, if there is one (see [`journal`]).
+pub fn recover(dir: &Path) -> Result<Option<journal::Recovered>> {
+    journal::recover(dir, &record_pending)
+}
+
+/// The store record a journalled change asks for (the new CA of a rotation), made unless the
+/// store already holds it.
+pub(crate) fn record_pending(dir: &Path, r: &journal::PendingRecord) -> Result<()> {
+    let mut store = Store::open(&layout::store(dir))?;
+    let der = r.der(dir)?;
+    let c = x509::parse_cert(&der, &dir.join(journal::JOURNAL))?;
+    let serial = Serial::from_bytes(c.raw_serial());
+    if store.get(&serial.hex())?.is_some() {
+        return Ok(());
+    }
+    let profile = Profile::parse(&r.profile)?;
+    let key_type: KeyType = r.key_type.parse()?;
+    let rec = record(&der, &serial, profile, key_type, None, None)?;
+    let at = OffsetDateTime::from_unix_timestamp(r.at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    store.record_issued(&rec, at)
 }
 
 pub(crate) fn record(

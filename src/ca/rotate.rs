@@ -7,18 +7,19 @@
 //! the new CA then every retired CA that has not expired, for gateways to trust during the
 //! overlap. The new CA gets the old subject with a generation suffix in the CN (" G2", " G3", …)
 //! so no two CAs share a name, the old key type unless told otherwise, and the old pathLen and
-//! name constraints. The old CA's files are copied into place *before* `ca.key`/`ca.crt` are
-//! replaced, so the old CA can always be recovered.
+//! name constraints. Every file of a rotation is changed through one journalled change
+//! ([`crate::ca::journal`]): a crash at any point leaves a directory that the next command (or
+//! `mtls-ca doctor --repair`) completes or undoes, never a new `ca.key` beside the old `ca.crt`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rcgen::{DnType, DnValue};
 use time::OffsetDateTime;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 
+use crate::ca::journal;
 use crate::ca::{layout, Ca, Issued, IssuedFiles, CA_CERT, CA_CHAIN, CA_KEY, ROOT_DAYS};
 use crate::error::{Error, Result};
-use crate::files::FileSet;
 use crate::keys::{self, KeyType};
 use crate::profile::{self, Constraints, Profile};
 use crate::serial::Serial;
@@ -132,8 +133,25 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     let old_key_path = layout::retired_key(&dir, &old_serial);
     for p in [&old_cert_path, &old_key_path] {
         if std::fs::symlink_metadata(p).is_ok() {
-            return Err(Error::FileExists { path: p.clone() });
+            return Err(Error::bad_file(
+                p,
+                "a retired CA file with the current CA's serial is in the way",
+                "move it out of the CA directory if it is not this CA's (see `mtls-ca doctor`), then rotate again",
+            ));
         }
+    }
+    // One multi-file change of the directory at a time (taken after the read-only checks, so a
+    // refused rotation leaves the directory exactly as it was); finish or undo an interrupted
+    // one first, and make sure the CA is still the one this process opened.
+    let _lock = journal::lock(&dir)?;
+    journal::recover_locked(&dir, &crate::ca::record_pending)?;
+    let on_disk = x509::read_certs(&dir.join(CA_CERT))?;
+    if on_disk.first().map(Vec::as_slice) != Some(ca.cert_der()) {
+        return Err(Error::bad_file(
+            &dir.join(CA_CERT),
+            "the CA changed while this command ran (another `ca rotate`?)",
+            "run the command again",
+        ));
     }
     let key_type = match opts.key_type {
         Some(k) => k,
@@ -182,30 +200,64 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     params.distinguished_name = dn;
     let der = params.self_signed(&key)?.der().to_vec();
     x509::self_check(&der, &der, &serial, true)?;
-    let rec = crate::ca::record(&der, &serial, Profile::Root, key_type, None, None)?;
-    ca.store().record_issued(&rec, now)?;
-    // 1. Keep the old CA (create-exclusive: never overwrites).
-    let mut fs = FileSet::new();
-    fs.public(&old_cert_path, crate::pem::encode("CERTIFICATE", &old_der));
-    fs.private(&old_key_path, old_key_bytes);
-    fs.commit(false)?;
-    // 2. Bundle: new CA first, then every unexpired retired CA (the old one included).
-    let mut bundle = crate::pem::encode("CERTIFICATE", &der);
-    for r in retired(ca)? {
-        if r.not_after > now {
-            bundle.push_str(&crate::pem::encode("CERTIFICATE", &r.cert_der));
-        }
+    // Bundle: new CA first, then every unexpired retired CA (the old one included).
+    let mut retired_now: Vec<(PathBuf, Vec<u8>)> = retired(ca)?
+        .into_iter()
+        .filter(|r| r.not_after > now)
+        .map(|r| (r.cert_path, r.cert_der))
+        .collect();
+    if x509::validity(&old).1 > now {
+        retired_now.push((old_cert_path.clone(), old_der.clone()));
     }
-    // 3. Replace the CA files.
+    retired_now.sort();
+    let mut bundle = crate::pem::encode("CERTIFICATE", &der);
+    for (_, d) in &retired_now {
+        bundle.push_str(&crate::pem::encode("CERTIFICATE", d));
+    }
     let pem = crate::pem::encode("CERTIFICATE", &der);
-    crate::files::replace(&dir.join(CA_KEY), &new_key_bytes, crate::files::PRIVATE)?;
-    crate::files::replace(&dir.join(CA_CERT), pem.as_bytes(), crate::files::PUBLIC)?;
-    crate::files::replace(&dir.join(CA_CHAIN), pem.as_bytes(), crate::files::PUBLIC)?;
-    crate::files::replace(
-        &dir.join(CA_BUNDLE),
-        bundle.as_bytes(),
-        crate::files::PUBLIC,
-    )?;
+    let name = |p: &Path| {
+        p.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let public = |n: String, b: &[u8]| journal::Staged {
+        name: n,
+        contents: zeroize::Zeroizing::new(b.to_vec()),
+        mode: crate::files::PUBLIC,
+    };
+    // One change, completed or undone as a whole even after a crash (see `journal`): the old CA
+    // is kept, the bundle updated, then the CA files replaced, and the new CA recorded.
+    let change = journal::Change {
+        op: "rotate",
+        files: vec![
+            public(
+                name(&old_cert_path),
+                crate::pem::encode("CERTIFICATE", &old_der).as_bytes(),
+            ),
+            journal::Staged {
+                name: name(&old_key_path),
+                contents: old_key_bytes,
+                mode: crate::files::PRIVATE,
+            },
+            public(CA_BUNDLE.into(), bundle.as_bytes()),
+            public(CA_CHAIN.into(), pem.as_bytes()),
+            public(CA_CERT.into(), pem.as_bytes()),
+            journal::Staged {
+                name: CA_KEY.into(),
+                contents: new_key_bytes,
+                mode: crate::files::PRIVATE,
+            },
+        ],
+        backup: Vec::new(),
+        record: Some(journal::PendingRecord {
+            der: journal::encode_der(&der),
+            profile: Profile::Root.as_str().into(),
+            key_type: key_type.as_str().into(),
+            at: now.unix_timestamp(),
+        }),
+    };
+    journal::apply(&dir, change, &crate::ca::record_pending)?;
     let written = [
         (old_cert_path.clone(), crate::files::PUBLIC),
         (old_key_path.clone(), crate::files::PRIVATE),

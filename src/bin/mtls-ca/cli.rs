@@ -97,6 +97,9 @@ pub enum Command {
     /// Check a certificate the way a rustls peer would, and say how to fix what fails.
     #[command(after_help = crate::cmd::verify::HELP)]
     Verify(crate::cmd::verify::VerifyArgs),
+    /// Check a CA directory (interrupted changes, temp files, permissions, store, files, CRLs).
+    #[command(after_help = crate::cmd::doctor::HELP)]
+    Doctor(crate::cmd::doctor::DoctorArgs),
 }
 
 const CA_HELP: &str = "EXAMPLES:\n  mtls-ca ca init --cn 'Example Root CA'\n  mtls-ca --dir pki/issuing ca init --parent pki\n\nEXIT CODES:\n  0  success\n  2  usage, input or I/O error (nothing was written)";

@@ -1,6 +1,15 @@
 //! The `mtls-ca` binary: parse the command line, call the library, print, exit 0/1/2.
 #![forbid(unsafe_code)]
 
+/// `eprintln!` that never panics: with stderr a closed pipe, an error still exits 2 (not
+/// SIGABRT from a panic in a release build).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod cli;
 mod cli_lifecycle;
 mod cmd;
@@ -51,6 +60,11 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
+    // Fault injection for the crash tests (debug builds only; see mtls_ca::failpoint).
+    #[cfg(debug_assertions)]
+    if let Some(spec) = std::env::var_os("MTLS_CA_FAILPOINT") {
+        mtls_ca::failpoint::configure(&spec.to_string_lossy());
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
@@ -126,13 +140,13 @@ fn report(e: &anyhow::Error, out: &output::Output) -> ExitCode {
         }
     }
     let failure = failure_of(e);
-    eprintln!("error: {}", one_line(&failure.message));
+    say!("error: {}", one_line(&failure.message));
     if let Some(h) = &failure.hint {
-        eprintln!("hint: {}", one_line(h));
+        say!("hint: {}", one_line(h));
     }
     if std::env::var_os("MTLS_CA_DEBUG").is_some_and(|v| v != "0") {
         for cause in e.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
+            say!("  caused by: {cause}");
         }
     }
     if out.json && !failure.reported {

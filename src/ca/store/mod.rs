@@ -172,6 +172,13 @@ impl Store {
         each!(self, s => s.integrity_check())
     }
 
+    /// Whether the CA certificate with serial `ca_serial` belongs to this store: `(known,
+    /// issued_any)`, `known` when the store recorded that certificate (a root) or anything issued
+    /// under it, `issued_any` when the store holds any issued certificate at all.
+    pub fn ca_standing(&self, ca_serial: &str) -> Result<(bool, bool)> {
+        each!(self, s => s.ca_standing(ca_serial))
+    }
+
     /// The certificate recorded under `serial` (exact, lowercase hex); None when the serial is
     /// unknown or only reserved.
     pub fn get(&self, serial: &str) -> Result<Option<StoredCert>> {

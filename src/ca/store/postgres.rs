@@ -506,6 +506,20 @@ impl PgStore {
         })
     }
 
+    pub(crate) fn ca_standing(&self, ca_serial: &str) -> Result<(bool, bool)> {
+        let row = self
+            .client
+            .borrow_mut()
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = $1 AND state != 'reserved')
+                     OR EXISTS (SELECT 1 FROM certificates WHERE ca_serial = $1),
+                        EXISTS (SELECT 1 FROM certificates WHERE state != 'reserved')",
+                &[&ca_serial],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok((row.get(0), row.get(1)))
+    }
+
     pub(crate) fn revoked_by(&self, ca_serial: &str) -> Result<Vec<RevokedRow>> {
         let rows = self
             .client

@@ -562,6 +562,21 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the CA certificate with serial `ca_serial` belongs to this store: `(known,
+    /// issued_any)`, `known` when the store recorded that certificate (a root) or anything issued
+    /// under it, `issued_any` when the store holds any issued certificate at all.
+    pub fn ca_standing(&self, ca_serial: &str) -> Result<(bool, bool)> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?1 AND state != 'reserved')
+                     OR EXISTS (SELECT 1 FROM certificates WHERE ca_serial = ?1),
+                        EXISTS (SELECT 1 FROM certificates WHERE state != 'reserved')",
+                params![ca_serial],
+                |r| Ok((r.get::<_, bool>(0)?, r.get::<_, bool>(1)?)),
+            )
+            .map_err(|e| self.err(e))
+    }
 }
 
 /// Maps a SQLite error: corruption is reported as a damaged store, anything else as a store

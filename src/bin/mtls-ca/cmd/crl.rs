@@ -33,7 +33,7 @@ pub fn run(dir: &Path, a: &CrlArgs, out: &Output) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Ok);
         }
         for p in &report.problems {
-            eprintln!("{}: {p}", path.display());
+            say!("{}: {p}", path.display());
         }
         return Ok(Outcome::CheckFailed);
     }

@@ -130,7 +130,7 @@ fn batch(
     };
     let summary = ca.issue_batch(&items, file, &opts, super::now(), &mut progress);
     if tty {
-        eprintln!();
+        say!();
     }
     let summary = summary?;
     if out.json {

@@ -2,6 +2,7 @@
 
 mod crl;
 mod csr;
+pub mod doctor;
 mod explain;
 pub mod export;
 mod init;
@@ -31,6 +32,29 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         _ => None,
     };
     store_env::set(init_url)?;
+    // A change of the CA directory a crash interrupted (init, ca rotate) is completed or undone
+    // before any command reads the directory.
+    if dir.is_dir()
+        && !matches!(
+            cli.command,
+            Command::Explain(_)
+                | Command::Inspect(_)
+                | Command::Csr(_)
+                | Command::Quickstart(_)
+                | Command::Doctor(_)
+        )
+    {
+        if let Some(r) = mtls_ca::ca::recover(dir)? {
+            out.warn(match r {
+                mtls_ca::ca::journal::Recovered::Completed { op } => {
+                    format!("completed an interrupted `{op}` in {}", dir.display())
+                }
+                mtls_ca::ca::journal::Recovered::Undone => {
+                    format!("undid an interrupted change in {}", dir.display())
+                }
+            });
+        }
+    }
     match &cli.command {
         Command::Init(a) | Command::Ca(CaCommand::Init(a)) => init::run(dir, a, out),
         Command::Issue(c) => issue::run(dir, c, out),
@@ -48,6 +72,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Export(a) => export::run(dir, a, out),
         Command::Inspect(a) => inspect::run(a, out),
         Command::Verify(a) => verify::run(dir, a, out),
+        Command::Doctor(a) => doctor::run(dir, a, out),
     }
 }
 

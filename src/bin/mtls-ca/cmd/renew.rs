@@ -52,9 +52,9 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
                     super::describe_issued(out, &format!("successor of {}", i.serial), n)
                 }
                 (_, Some(e)) => {
-                    eprintln!("error: renewing {} ({}): {e}", i.serial, i.subject);
+                    say!("error: renewing {} ({}): {e}", i.serial, i.subject);
                     if let Some(h) = &i.hint {
-                        eprintln!("hint: {h}");
+                        say!("hint: {h}");
                     }
                 }
                 _ => {}

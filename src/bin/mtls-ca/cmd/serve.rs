@@ -75,7 +75,7 @@ pub fn run(dir: &Path, a: &ServeArgs, out: &Output) -> anyhow::Result<Outcome> {
                 }
             };
             if !quiet || line.contains("failed") {
-                eprintln!("{line}");
+                say!("{line}");
             }
         }),
     )?;

@@ -11,6 +11,7 @@ pub mod crl;
 pub mod csr;
 pub mod import;
 pub mod lifecycle;
+pub mod overlap;
 pub mod rotate;
 pub mod store;
 

@@ -24,8 +24,7 @@ use crate::profile::{self, Constraints, Profile};
 use crate::serial::Serial;
 use crate::x509;
 
-/// The bundle of every CA to trust during an overlap.
-pub const CA_BUNDLE: &str = "ca-bundle.crt";
+pub use crate::ca::overlap::CA_BUNDLE;
 
 /// A retired CA kept in the directory.
 #[derive(Debug, Clone)]
@@ -80,23 +79,7 @@ fn prefix_of(serial: &str) -> String {
 
 /// The `ca-<16 hex>.crt` files of a directory (retired CAs), sorted.
 pub fn retired_cert_paths(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(hex) = name
-                .strip_prefix("ca-")
-                .and_then(|n| n.strip_suffix(".crt"))
-            {
-                if hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                    out.push(e.path());
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+    crate::ca::overlap::retired_cert_paths(dir)
 }
 
 /// Every retired CA of `ca`'s directory.
@@ -150,7 +133,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
             "--dir",
             dir.display().to_string(),
             "this is an intermediate CA: rotating it needs its parent",
-            "make a new intermediate with `mtls-ca --dir NEW init --parent PARENT`",
+            "pass --parent PARENT_DIR (the directory of the CA that signed it)",
         ));
     }
     let old_serial = Serial::from_bytes(old.raw_serial()).hex();
@@ -217,12 +200,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     fs.private(&old_key_path, old_key_bytes);
     fs.commit(false)?;
     // 2. Bundle: new CA first, then every unexpired retired CA (the old one included).
-    let mut bundle = crate::pem::encode("CERTIFICATE", &der);
-    for r in retired(ca)? {
-        if r.not_after > now {
-            bundle.push_str(&crate::pem::encode("CERTIFICATE", &r.cert_der));
-        }
-    }
+    let bundle = crate::ca::overlap::bundle_for(&dir, &der, &[], now)?;
     // 3. Replace the CA files.
     let pem = crate::pem::encode("CERTIFICATE", &der);
     crate::crl::replace_file(&dir.join(CA_KEY), &new_key_bytes, crate::files::PRIVATE)?;
@@ -315,4 +293,184 @@ fn carried_constraints(
         }
     }
     (pathlen, cons)
+}
+
+/// Rotates an intermediate CA: a new key and certificate signed by `parent` (the CA that signed
+/// the current one), the same subject with the next generation suffix, the old pathLen and name
+/// constraints, recorded in the parent's store. The old intermediate is kept as a retired CA
+/// exactly as [`rotate`] keeps a root; `ca-chain.crt` becomes the new CA then its parents and
+/// `ca-bundle.crt` the whole overlap (new CA, retired CAs, parents).
+pub fn rotate_intermediate(
+    ca: &mut Ca,
+    parent: &mut Ca,
+    opts: &RotateOptions,
+    now: OffsetDateTime,
+) -> Result<Rotated> {
+    let dir = ca.dir().to_path_buf();
+    let old_der = ca.cert_der().to_vec();
+    let old = x509::parse_cert(&old_der, &dir.join(CA_CERT))?;
+    if old.subject().as_raw() == old.issuer().as_raw() {
+        return Err(Error::invalid(
+            "--parent",
+            parent.dir().display().to_string(),
+            "this is a root CA: it has no parent",
+            "rotate a root without --parent (`mtls-ca ca rotate`)",
+        ));
+    }
+    // The parent directory's current CA, or one it retired (the parent rotated first).
+    let parent_members = crate::ca::overlap::members(parent.dir(), now)?;
+    let signed_by_parent = parent_members.iter().any(|m| {
+        x509::parse_cert(&m.der, &m.cert_path)
+            .map(|p| {
+                old.issuer().as_raw() == p.subject().as_raw()
+                    && old.verify_signature(Some(p.public_key())).is_ok()
+            })
+            .unwrap_or(false)
+    });
+    if !signed_by_parent {
+        return Err(Error::invalid(
+            "--parent",
+            parent.dir().display().to_string(),
+            format!(
+                "the CA there did not sign this one (its issuer is {})",
+                old.issuer()
+            ),
+            "pass --parent with the directory of the CA that signed ca.crt",
+        ));
+    }
+    let old_serial = Serial::from_bytes(old.raw_serial()).hex();
+    let prefix = prefix_of(&old_serial);
+    let old_cert_path = dir.join(format!("ca-{prefix}.crt"));
+    let old_key_path = dir.join(format!("ca-{prefix}.key"));
+    for p in [&old_cert_path, &old_key_path] {
+        if std::fs::symlink_metadata(p).is_ok() {
+            return Err(Error::FileExists { path: p.clone() });
+        }
+    }
+    let key_type = match opts.key_type {
+        Some(k) => k,
+        None => KeyType::of(&ca.key)?,
+    };
+    let (old_dn, _) = crate::ca::dn_from_x509(old.subject());
+    let old_cn = old
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .unwrap_or("mtls-ca Intermediate CA")
+        .to_string();
+    let new_cn = next_generation(&old_cn);
+    profile::check_cn(&new_cn)?;
+    let mut dn = rcgen::DistinguishedName::new();
+    for (ty, v) in old_dn.iter() {
+        if *ty != DnType::CommonName {
+            dn.push(ty.clone(), v.clone());
+        }
+    }
+    dn.push(DnType::CommonName, DnValue::Utf8String(new_cn.clone()));
+    let (pathlen, constraints) = carried_constraints(&old);
+    let mut warnings = Vec::new();
+    let (not_before, not_after) = crate::ca::validity(
+        now,
+        opts.days,
+        crate::ca::INTERMEDIATE_DAYS,
+        Some(parent.not_after()?),
+        &mut warnings,
+    )?;
+    let old_key_bytes =
+        zeroize::Zeroizing::new(crate::files::read_limited(&dir.join(CA_KEY), 1024 * 1024)?);
+    let key = keys::generate(key_type)?;
+    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase.as_ref())?;
+    let serial = parent.store.reserve_serial(&parent.rng, now)?;
+    let mut params = profile::params(&profile::Request {
+        profile: Profile::Intermediate,
+        cn: new_cn,
+        org: None,
+        sans: Vec::new(),
+        key_type,
+        serial: serial.clone(),
+        not_before,
+        not_after,
+        pathlen: Some(pathlen.unwrap_or(0)),
+        constraints,
+    })?;
+    params.distinguished_name = dn;
+    let der = parent.sign(&params, &key, &serial)?;
+    let mut rec = crate::ca::record(
+        &der,
+        &serial,
+        Profile::Intermediate,
+        key_type,
+        None,
+        Some(parent.serial_hex()?),
+    )?;
+    // The old intermediate is recorded as superseded by the new one (so `ca rotate --finish` in
+    // the parent's directory does not count it as still in use).
+    rec.renews = Some(old_serial.clone());
+    parent.store.record_issued(&rec, now)?;
+    let mut chain = vec![der.clone()];
+    chain.extend(parent.chain().iter().cloned());
+    // 1. Keep the old CA and its chain (create-exclusive: never overwrites).
+    let old_chain = crate::files::read_limited(&dir.join(CA_CHAIN), 1024 * 1024)?;
+    let mut fs = FileSet::new();
+    fs.public(&old_cert_path, crate::pem::encode("CERTIFICATE", &old_der));
+    fs.public(
+        crate::ca::overlap::retired_chain_path(&old_cert_path),
+        old_chain,
+    );
+    fs.private(&old_key_path, old_key_bytes);
+    fs.commit(false)?;
+    // 2. The overlap's bundle: new CA, retired CAs (the old one included), parents.
+    let bundle = crate::ca::overlap::bundle_for(&dir, &der, &chain[1..], now)?;
+    // 3. Replace the CA files.
+    let pem = crate::pem::encode("CERTIFICATE", &der);
+    crate::crl::replace_file(&dir.join(CA_KEY), &new_key_bytes, crate::files::PRIVATE)?;
+    crate::crl::replace_file(&dir.join(CA_CERT), pem.as_bytes(), crate::files::PUBLIC)?;
+    crate::crl::replace_file(
+        &dir.join(CA_CHAIN),
+        crate::ca::pem_chain(&chain).as_bytes(),
+        crate::files::PUBLIC,
+    )?;
+    crate::crl::replace_file(
+        &dir.join(CA_BUNDLE),
+        bundle.as_bytes(),
+        crate::files::PUBLIC,
+    )?;
+    let written = [
+        (old_cert_path.clone(), crate::files::PUBLIC),
+        (
+            crate::ca::overlap::retired_chain_path(&old_cert_path),
+            crate::files::PUBLIC,
+        ),
+        (old_key_path.clone(), crate::files::PRIVATE),
+        (dir.join(CA_KEY), crate::files::PRIVATE),
+        (dir.join(CA_CERT), crate::files::PUBLIC),
+        (dir.join(CA_CHAIN), crate::files::PUBLIC),
+        (dir.join(CA_BUNDLE), crate::files::PUBLIC),
+    ]
+    .into_iter()
+    .map(|(path, mode)| crate::files::Written {
+        path,
+        mode,
+        backup: None,
+    })
+    .collect();
+    let new_ca = crate::ca::describe(
+        &der,
+        Profile::Intermediate,
+        key_type,
+        IssuedFiles::of_ca(&dir),
+        written,
+        warnings,
+    )?;
+    ca.cert_der = der;
+    ca.chain = chain;
+    ca.key = key;
+    Ok(Rotated {
+        new_ca,
+        old_serial,
+        old_cert: old_cert_path,
+        old_key: old_key_path,
+        bundle: dir.join(CA_BUNDLE),
+    })
 }

@@ -492,6 +492,17 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Every certificate issued by the CA certificate with serial `ca_serial`, oldest first,
+    /// with the status it has at `now`.
+    pub fn issued_by(&self, ca_serial: &str, now: OffsetDateTime) -> Result<Vec<Entry>> {
+        self.query_entries(
+            "WHERE state != 'reserved' AND ca_serial = ?1 ORDER BY issued_at, rowid",
+            &[&ca_serial],
+            now,
+            None,
+        )
+    }
 }
 
 fn ts(t: i64) -> OffsetDateTime {

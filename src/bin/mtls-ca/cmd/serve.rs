@@ -27,12 +27,7 @@ pub fn run(dir: &Path, a: &ServeArgs, out: &Output) -> anyhow::Result<Outcome> {
     let chain = super::probe::load_certs(&[cert])?;
     let key_pkcs8 = super::probe::load_key(&with_ext(stem, "key"))?;
     let ca_files = if a.ca.is_empty() {
-        let chain = dir.join("ca-chain.crt");
-        vec![if chain.exists() {
-            chain
-        } else {
-            dir.join("ca.crt")
-        }]
+        vec![mtls_ca::ca::overlap::default_trust_file(dir).unwrap_or_else(|| dir.join("ca.crt"))]
     } else {
         a.ca.clone()
     };

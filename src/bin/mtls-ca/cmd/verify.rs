@@ -56,8 +56,9 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
     let mut ca = a.ca.clone();
     let dir_ca = dir.join("ca.crt");
     if ca.is_empty() {
-        if dir_ca.exists() {
-            ca.push(dir_ca.clone());
+        // The directory's whole trust: every CA of a rotation's overlap (ca-bundle.crt).
+        if let Some(f) = mtls_ca::ca::overlap::default_trust_file(dir) {
+            ca.push(f);
         } else {
             return Err(mtls_ca::Error::InvalidValue {
                 what: "--ca",

@@ -18,8 +18,7 @@ use crate::error::{Error, Result};
 use crate::serial::Serial;
 use crate::x509;
 
-/// The bundle of every CA to trust during an overlap.
-pub const CA_BUNDLE: &str = "ca-bundle.crt";
+pub use crate::ca::layout::CA_BUNDLE;
 /// Where `ca rotate --finish` keeps the retired CAs it took out of the overlap.
 pub const FINISHED_DIR: &str = "finished";
 
@@ -108,28 +107,12 @@ pub fn retired_chain_path(cert_path: &Path) -> PathBuf {
 
 /// The serial prefix used in file names.
 pub fn prefix_of(serial: &str) -> String {
-    serial.chars().take(16).collect()
+    crate::ca::layout::retired_prefix(serial)
 }
 
 /// The `ca-<16 hex>.crt` files of a directory (retired CAs still in the overlap), sorted.
 pub fn retired_cert_paths(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(hex) = name
-                .strip_prefix("ca-")
-                .and_then(|n| n.strip_suffix(".crt"))
-            {
-                if hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                    out.push(e.path());
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+    crate::ca::layout::retired_cert_paths(dir)
 }
 
 /// Every CA of the overlap at `now`: the current CA first, then each retired CA that has not
@@ -410,7 +393,7 @@ pub fn finish(dir: &Path, crl_file: &Path, force: bool, now: OffsetDateTime) -> 
     // 1. The bundle without the retired CAs.
     let current: Vec<Member> = all.into_iter().filter(|m| !m.retired).collect();
     let bundle = dir.join(CA_BUNDLE);
-    crate::crl::replace_file(
+    crate::files::replace(
         &bundle,
         bundle_pem(&current).as_bytes(),
         crate::files::PUBLIC,
@@ -432,7 +415,7 @@ pub fn finish(dir: &Path, crl_file: &Path, force: bool, now: OffsetDateTime) -> 
                     .iter()
                     .map(|b| crate::pem::encode("X509 CRL", &b.der))
                     .collect();
-                crate::crl::replace_file(crl_file, pem.as_bytes(), crate::files::PUBLIC)?;
+                crate::files::replace(crl_file, pem.as_bytes(), crate::files::PUBLIC)?;
                 crls.push(crl_file.to_path_buf());
             }
         }
@@ -446,7 +429,7 @@ pub fn finish(dir: &Path, crl_file: &Path, force: bool, now: OffsetDateTime) -> 
         for p in [
             path.with_extension("key"),
             retired_chain_path(path),
-            crate::crl::retired_crl_path(crl_file, &m.prefix()),
+            crate::ca::layout::retired_crl(crl_file, &m.serial),
             path.clone(),
         ] {
             if p.exists() {

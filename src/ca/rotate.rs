@@ -16,7 +16,7 @@ use rcgen::{DnType, DnValue};
 use time::OffsetDateTime;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 
-use crate::ca::{Ca, Issued, IssuedFiles, CA_CERT, CA_CHAIN, CA_KEY, ROOT_DAYS};
+use crate::ca::{layout, Ca, Issued, IssuedFiles, CA_CERT, CA_CHAIN, CA_KEY, ROOT_DAYS};
 use crate::error::{Error, Result};
 use crate::files::FileSet;
 use crate::keys::{self, KeyType};
@@ -24,7 +24,7 @@ use crate::profile::{self, Constraints, Profile};
 use crate::serial::Serial;
 use crate::x509;
 
-pub use crate::ca::overlap::CA_BUNDLE;
+pub use crate::ca::layout::{retired_cert_paths, CA_BUNDLE};
 
 /// A retired CA kept in the directory.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub struct Retired {
 impl Retired {
     /// The serial prefix used in file names.
     pub fn prefix(&self) -> String {
-        prefix_of(&self.serial)
+        layout::retired_prefix(&self.serial)
     }
 
     /// Loads its key (with the CA's passphrase when encrypted) and checks it matches.
@@ -53,8 +53,8 @@ impl Retired {
             zeroize::Zeroizing::new(crate::files::read_limited(&self.key_path, 1024 * 1024)?);
         let pass = if crate::keycrypt::is_encrypted(&bytes) {
             Some(
-                ca.passphrase
-                    .clone()
+                ca.passphrase()
+                    .cloned()
                     .ok_or_else(|| crate::keycrypt::needs_passphrase(&self.key_path))?,
             )
         } else {
@@ -73,15 +73,6 @@ impl Retired {
     }
 }
 
-fn prefix_of(serial: &str) -> String {
-    serial.chars().take(16).collect()
-}
-
-/// The `ca-<16 hex>.crt` files of a directory (retired CAs), sorted.
-pub fn retired_cert_paths(dir: &Path) -> Vec<PathBuf> {
-    crate::ca::overlap::retired_cert_paths(dir)
-}
-
 /// Every retired CA of `ca`'s directory.
 pub fn retired(ca: &Ca) -> Result<Vec<Retired>> {
     let mut out = Vec::new();
@@ -90,7 +81,7 @@ pub fn retired(ca: &Ca) -> Result<Vec<Retired>> {
         let c = x509::parse_cert(&certs[0], &p)?;
         out.push(Retired {
             serial: Serial::from_bytes(c.raw_serial()).hex(),
-            key_path: p.with_extension("key"),
+            key_path: layout::retired_key_of(&p),
             cert_path: p.clone(),
             not_after: x509::validity(&c).1,
             cert_der: certs[0].clone(),
@@ -136,37 +127,9 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
             "pass --parent PARENT_DIR (the directory of the CA that signed it)",
         ));
     }
-    let old_serial = Serial::from_bytes(old.raw_serial()).hex();
-    let prefix = prefix_of(&old_serial);
-    let old_cert_path = dir.join(format!("ca-{prefix}.crt"));
-    let old_key_path = dir.join(format!("ca-{prefix}.key"));
-    for p in [&old_cert_path, &old_key_path] {
-        if std::fs::symlink_metadata(p).is_ok() {
-            return Err(Error::FileExists { path: p.clone() });
-        }
-    }
-    let key_type = match opts.key_type {
-        Some(k) => k,
-        None => KeyType::of(&ca.key)?,
-    };
+    let (old_serial, old_cert_path, old_key_path, key_type) = retired_names(ca, &old, opts)?;
     // Subject: the old attributes, CN with the next generation suffix.
-    let (old_dn, _) = crate::ca::dn_from_x509(old.subject());
-    let old_cn = old
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|a| a.as_str().ok())
-        .unwrap_or("mtls-ca Root CA")
-        .to_string();
-    let new_cn = next_generation(&old_cn);
-    profile::check_cn(&new_cn)?;
-    let mut dn = rcgen::DistinguishedName::new();
-    for (ty, v) in old_dn.iter() {
-        if *ty != DnType::CommonName {
-            dn.push(ty.clone(), v.clone());
-        }
-    }
-    dn.push(DnType::CommonName, DnValue::Utf8String(new_cn.clone()));
+    let (dn, new_cn) = next_subject(&old, "mtls-ca Root CA")?;
     let (pathlen, constraints) = carried_constraints(&old);
     let mut warnings = Vec::new();
     let (not_before, not_after) =
@@ -174,7 +137,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     let old_key_bytes =
         zeroize::Zeroizing::new(crate::files::read_limited(&dir.join(CA_KEY), 1024 * 1024)?);
     let key = keys::generate(key_type)?;
-    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase.as_ref())?;
+    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase())?;
     let rng = ring::rand::SystemRandom::new();
     let serial = ca.store().reserve_serial(&rng, now)?;
     let mut params = profile::params(&profile::Request {
@@ -203,29 +166,17 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     let bundle = crate::ca::overlap::bundle_for(&dir, &der, &[], now)?;
     // 3. Replace the CA files.
     let pem = crate::pem::encode("CERTIFICATE", &der);
-    crate::crl::replace_file(&dir.join(CA_KEY), &new_key_bytes, crate::files::PRIVATE)?;
-    crate::crl::replace_file(&dir.join(CA_CERT), pem.as_bytes(), crate::files::PUBLIC)?;
-    crate::crl::replace_file(&dir.join(CA_CHAIN), pem.as_bytes(), crate::files::PUBLIC)?;
-    crate::crl::replace_file(
-        &dir.join(CA_BUNDLE),
-        bundle.as_bytes(),
-        crate::files::PUBLIC,
+    let written = install(
+        &dir,
+        &new_key_bytes,
+        &pem,
+        &pem,
+        &bundle,
+        &[
+            (old_cert_path.clone(), crate::files::PUBLIC),
+            (old_key_path.clone(), crate::files::PRIVATE),
+        ],
     )?;
-    let written = [
-        (old_cert_path.clone(), crate::files::PUBLIC),
-        (old_key_path.clone(), crate::files::PRIVATE),
-        (dir.join(CA_KEY), crate::files::PRIVATE),
-        (dir.join(CA_CERT), crate::files::PUBLIC),
-        (dir.join(CA_CHAIN), crate::files::PUBLIC),
-        (dir.join(CA_BUNDLE), crate::files::PUBLIC),
-    ]
-    .into_iter()
-    .map(|(path, mode)| crate::files::Written {
-        path,
-        mode,
-        backup: None,
-    })
-    .collect();
     let new_ca = crate::ca::describe(
         &der,
         Profile::Root,
@@ -234,9 +185,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         written,
         warnings,
     )?;
-    ca.cert_der = der.clone();
-    ca.chain = vec![der];
-    ca.key = key;
+    ca.replace_root(der, key)?;
     Ok(Rotated {
         new_ca,
         old_serial,
@@ -244,6 +193,87 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         old_key: old_key_path,
         bundle: dir.join(CA_BUNDLE),
     })
+}
+
+/// The retired names of `old` (`ca-<prefix>.crt`/`.key`, which must not exist yet), its serial,
+/// and the key type of the new CA (`opts`, else the current one's).
+fn retired_names(
+    ca: &Ca,
+    old: &x509_parser::certificate::X509Certificate<'_>,
+    opts: &RotateOptions,
+) -> Result<(String, PathBuf, PathBuf, KeyType)> {
+    let dir = ca.dir();
+    let old_serial = Serial::from_bytes(old.raw_serial()).hex();
+    let old_cert_path = layout::retired_cert(dir, &old_serial);
+    let old_key_path = layout::retired_key(dir, &old_serial);
+    for p in [&old_cert_path, &old_key_path] {
+        if std::fs::symlink_metadata(p).is_ok() {
+            return Err(Error::FileExists { path: p.clone() });
+        }
+    }
+    let key_type = match opts.key_type {
+        Some(k) => k,
+        None => KeyType::of(ca.key())?,
+    };
+    Ok((old_serial, old_cert_path, old_key_path, key_type))
+}
+
+/// The subject of the next generation: `old`'s attributes, its CN (or `default_cn`) with the
+/// next generation suffix.
+fn next_subject(
+    old: &x509_parser::certificate::X509Certificate<'_>,
+    default_cn: &str,
+) -> Result<(rcgen::DistinguishedName, String)> {
+    let (old_dn, _) = crate::ca::dn_from_x509(old.subject());
+    let old_cn = old
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .unwrap_or(default_cn)
+        .to_string();
+    let new_cn = next_generation(&old_cn);
+    profile::check_cn(&new_cn)?;
+    let mut dn = rcgen::DistinguishedName::new();
+    for (ty, v) in old_dn.iter() {
+        if *ty != DnType::CommonName {
+            dn.push(ty.clone(), v.clone());
+        }
+    }
+    dn.push(DnType::CommonName, DnValue::Utf8String(new_cn.clone()));
+    Ok((dn, new_cn))
+}
+
+/// Replaces `ca.key`, `ca.crt`, `ca-chain.crt` and `ca-bundle.crt` (each atomically) and lists
+/// what the rotation wrote: `kept` (the retired CA's files, already written), then those four.
+fn install(
+    dir: &Path,
+    key_bytes: &[u8],
+    cert_pem: &str,
+    chain_pem: &str,
+    bundle: &str,
+    kept: &[(PathBuf, u32)],
+) -> Result<Vec<crate::files::Written>> {
+    use crate::files::{PRIVATE, PUBLIC};
+    let replaced = [
+        (dir.join(CA_KEY), key_bytes, PRIVATE),
+        (dir.join(CA_CERT), cert_pem.as_bytes(), PUBLIC),
+        (dir.join(CA_CHAIN), chain_pem.as_bytes(), PUBLIC),
+        (dir.join(CA_BUNDLE), bundle.as_bytes(), PUBLIC),
+    ];
+    for (path, bytes, mode) in &replaced {
+        crate::files::replace(path, bytes, *mode)?;
+    }
+    Ok(kept
+        .iter()
+        .cloned()
+        .chain(replaced.into_iter().map(|(p, _, m)| (p, m)))
+        .map(|(path, mode)| crate::files::Written {
+            path,
+            mode,
+            backup: None,
+        })
+        .collect())
 }
 
 /// "Example CA" → "Example CA G2"; "Example CA G2" → "Example CA G3".
@@ -338,36 +368,8 @@ pub fn rotate_intermediate(
             "pass --parent with the directory of the CA that signed ca.crt",
         ));
     }
-    let old_serial = Serial::from_bytes(old.raw_serial()).hex();
-    let prefix = prefix_of(&old_serial);
-    let old_cert_path = dir.join(format!("ca-{prefix}.crt"));
-    let old_key_path = dir.join(format!("ca-{prefix}.key"));
-    for p in [&old_cert_path, &old_key_path] {
-        if std::fs::symlink_metadata(p).is_ok() {
-            return Err(Error::FileExists { path: p.clone() });
-        }
-    }
-    let key_type = match opts.key_type {
-        Some(k) => k,
-        None => KeyType::of(&ca.key)?,
-    };
-    let (old_dn, _) = crate::ca::dn_from_x509(old.subject());
-    let old_cn = old
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|a| a.as_str().ok())
-        .unwrap_or("mtls-ca Intermediate CA")
-        .to_string();
-    let new_cn = next_generation(&old_cn);
-    profile::check_cn(&new_cn)?;
-    let mut dn = rcgen::DistinguishedName::new();
-    for (ty, v) in old_dn.iter() {
-        if *ty != DnType::CommonName {
-            dn.push(ty.clone(), v.clone());
-        }
-    }
-    dn.push(DnType::CommonName, DnValue::Utf8String(new_cn.clone()));
+    let (old_serial, old_cert_path, old_key_path, key_type) = retired_names(ca, &old, opts)?;
+    let (dn, new_cn) = next_subject(&old, "mtls-ca Intermediate CA")?;
     let (pathlen, constraints) = carried_constraints(&old);
     let mut warnings = Vec::new();
     let (not_before, not_after) = crate::ca::validity(
@@ -380,8 +382,8 @@ pub fn rotate_intermediate(
     let old_key_bytes =
         zeroize::Zeroizing::new(crate::files::read_limited(&dir.join(CA_KEY), 1024 * 1024)?);
     let key = keys::generate(key_type)?;
-    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase.as_ref())?;
-    let serial = parent.store.reserve_serial(&parent.rng, now)?;
+    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase())?;
+    let serial = parent.reserve_serial(now)?;
     let mut params = profile::params(&profile::Request {
         profile: Profile::Intermediate,
         cn: new_cn,
@@ -407,7 +409,7 @@ pub fn rotate_intermediate(
     // The old intermediate is recorded as superseded by the new one (so `ca rotate --finish` in
     // the parent's directory does not count it as still in use).
     rec.renews = Some(old_serial.clone());
-    parent.store.record_issued(&rec, now)?;
+    parent.store().record_issued(&rec, now)?;
     let mut chain = vec![der.clone()];
     chain.extend(parent.chain().iter().cloned());
     // 1. Keep the old CA and its chain (create-exclusive: never overwrites).
@@ -424,37 +426,21 @@ pub fn rotate_intermediate(
     let bundle = crate::ca::overlap::bundle_for(&dir, &der, &chain[1..], now)?;
     // 3. Replace the CA files.
     let pem = crate::pem::encode("CERTIFICATE", &der);
-    crate::crl::replace_file(&dir.join(CA_KEY), &new_key_bytes, crate::files::PRIVATE)?;
-    crate::crl::replace_file(&dir.join(CA_CERT), pem.as_bytes(), crate::files::PUBLIC)?;
-    crate::crl::replace_file(
-        &dir.join(CA_CHAIN),
-        crate::ca::pem_chain(&chain).as_bytes(),
-        crate::files::PUBLIC,
+    let written = install(
+        &dir,
+        &new_key_bytes,
+        &pem,
+        &crate::ca::pem_chain(&chain),
+        &bundle,
+        &[
+            (old_cert_path.clone(), crate::files::PUBLIC),
+            (
+                crate::ca::overlap::retired_chain_path(&old_cert_path),
+                crate::files::PUBLIC,
+            ),
+            (old_key_path.clone(), crate::files::PRIVATE),
+        ],
     )?;
-    crate::crl::replace_file(
-        &dir.join(CA_BUNDLE),
-        bundle.as_bytes(),
-        crate::files::PUBLIC,
-    )?;
-    let written = [
-        (old_cert_path.clone(), crate::files::PUBLIC),
-        (
-            crate::ca::overlap::retired_chain_path(&old_cert_path),
-            crate::files::PUBLIC,
-        ),
-        (old_key_path.clone(), crate::files::PRIVATE),
-        (dir.join(CA_KEY), crate::files::PRIVATE),
-        (dir.join(CA_CERT), crate::files::PUBLIC),
-        (dir.join(CA_CHAIN), crate::files::PUBLIC),
-        (dir.join(CA_BUNDLE), crate::files::PUBLIC),
-    ]
-    .into_iter()
-    .map(|(path, mode)| crate::files::Written {
-        path,
-        mode,
-        backup: None,
-    })
-    .collect();
     let new_ca = crate::ca::describe(
         &der,
         Profile::Intermediate,
@@ -463,9 +449,7 @@ pub fn rotate_intermediate(
         written,
         warnings,
     )?;
-    ca.cert_der = der;
-    ca.chain = chain;
-    ca.key = key;
+    ca.replace_intermediate(chain, key)?;
     Ok(Rotated {
         new_ca,
         old_serial,

@@ -177,7 +177,7 @@ fn render(r: &probe::ProbeReport, out: &Output) -> String {
         s.push_str(&format!(
             "\n{} [{}] {}\n  fix: {}\n",
             out.bold("problem"),
-            f.code,
+            f.code_str(),
             f.message,
             f.hint
         ));

@@ -10,11 +10,7 @@ use crate::output::Output;
 use crate::Outcome;
 
 pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
-    let days = a
-        .days
-        .as_deref()
-        .map(|d| mtls_ca::duration::parse_days("--days", d))
-        .transpose()?;
+    let days = super::days(a.days.as_deref())?;
     if a.out_dir.is_some() && a.expiring_within.is_none() && a.issuer.is_none() {
         return Err(mtls_ca::Error::InvalidValue {
             what: "--out-dir",

@@ -168,6 +168,47 @@ fn root_rotation_keeps_old_and_new_clients_working_until_the_overlap_ends() {
     for c in ["old-alice.crt", "new-carol.crt", "gw.crt"] {
         mtls(d, &["verify", c]).ok();
     }
+    // ... and with --crl pki/crl.pem takes the retired CA's CRL next to it: old-bob is revoked.
+    mtls(d, &["verify", "old-alice.crt", "--crl", "pki/crl.pem"]).ok();
+    let v = mtls(
+        d,
+        &["--json", "verify", "old-bob.crt", "--crl", "pki/crl.pem"],
+    )
+    .expect_code(1);
+    assert_eq!(v.json()["errors"][0]["code"], "revoked", "{}", v.stdout);
+    // `serve` too: both CAs trusted by default, the retired CA's CRL taken along.
+    {
+        let port = free_port();
+        // A link in the test dir, so the server's log lands there too.
+        std::os::unix::fs::symlink(bin(), d.join("mtls-ca")).unwrap();
+        let listen = format!("127.0.0.1:{port}");
+        let srv = Server::start(
+            d,
+            "./mtls-ca",
+            &[
+                "serve",
+                "--server",
+                "gw",
+                "--listen",
+                &listen,
+                "--crl",
+                "pki/crl.pem",
+            ],
+            port,
+        );
+        let ca = d.join("pki/ca-bundle.crt").display().to_string();
+        for c in ["old-alice", "new-carol"] {
+            call(d, &srv.url(), &ca, &d.join(c).display().to_string())
+                .unwrap_or_else(|e| panic!("serve: {c} must get 200: {e}"));
+        }
+        assert_refused(
+            "serve",
+            d,
+            &srv.url(),
+            &ca,
+            &d.join("old-bob").display().to_string(),
+        );
+    }
     // A client who will not get the renewal keeps its old-CA certificate.
     copy_client(d, "old-alice", "kept-old");
 

@@ -427,3 +427,26 @@ fn crl_file_signed_by(path: &Path, ca_der: &[u8]) -> bool {
     };
     crl.issuer().as_raw() == ca.subject().as_raw() && crl.verify_signature(ca.public_key()).is_ok()
 }
+
+/// `given` CRL files, then the CRL of each retired CA of `dir`'s overlap that `mtls-ca crl`
+/// wrote next to one of them (`crl-<serial prefix>.pem` beside `crl.pem`) and that was not
+/// given: what `--crl pki/crl.pem` means during an overlap.
+pub fn with_retired_siblings(
+    dir: &Path,
+    given: &[PathBuf],
+    now: OffsetDateTime,
+) -> Result<Vec<PathBuf>> {
+    let mut out = given.to_vec();
+    if given.is_empty() || !crate::ca::layout::cert(dir).exists() {
+        return Ok(out);
+    }
+    for m in crate::ca::overlap::retired(dir, now)? {
+        for g in given {
+            let p = crate::ca::layout::retired_crl(g, &m.serial);
+            if p.exists() && !out.contains(&p) && crl_file_signed_by(&p, &m.der) {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -468,3 +468,46 @@ fn crl_signed_by(crl_der: &[u8], ca_der: &[u8]) -> bool {
     };
     crl.issuer().as_raw() == ca.subject().as_raw() && crl.verify_signature(ca.public_key()).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_selections_parse_and_bad_ones_say_what_to_use() {
+        assert_eq!(IssuerSel::parse("retired").unwrap(), IssuerSel::Retired);
+        assert_eq!(IssuerSel::parse(" Current ").unwrap(), IssuerSel::Current);
+        assert_eq!(
+            IssuerSel::parse("5A:01:d2:74").unwrap(),
+            IssuerSel::Prefix("5a01d274".into())
+        );
+        for bad in ["", "old", "5a0", "zzzz", "retire"] {
+            let e = IssuerSel::parse(bad).unwrap_err();
+            assert!(e.hint().unwrap().contains("--issuer retired"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn members_match_by_role_serial_or_key_id() {
+        let m = Member {
+            der: Vec::new(),
+            cert_path: PathBuf::from("pki/ca-5a01d274a9de088b.crt"),
+            key_path: PathBuf::from("pki/ca-5a01d274a9de088b.key"),
+            serial: "5a01d274a9de088bd3c3".into(),
+            key_id: "c0ffee00".into(),
+            not_after: OffsetDateTime::UNIX_EPOCH,
+            retired: true,
+            parents: Vec::new(),
+        };
+        assert!(m.matches(&IssuerSel::Retired));
+        assert!(!m.matches(&IssuerSel::Current));
+        assert!(m.matches(&IssuerSel::Prefix("5a01".into())));
+        assert!(m.matches(&IssuerSel::Prefix("c0ffee".into())));
+        assert!(!m.matches(&IssuerSel::Prefix("dead".into())));
+        assert_eq!(m.prefix(), "5a01d274a9de088b");
+        assert_eq!(
+            retired_chain_path(&m.cert_path),
+            PathBuf::from("pki/ca-5a01d274a9de088b-chain.crt")
+        );
+    }
+}

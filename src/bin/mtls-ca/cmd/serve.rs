@@ -35,7 +35,8 @@ pub fn run(dir: &Path, a: &ServeArgs, out: &Output) -> anyhow::Result<Outcome> {
     };
     let client_cas = super::probe::load_certs(&ca_files)?;
     let mut crls = Vec::new();
-    for f in &a.crl {
+    // During a rotation's overlap, the retired CAs' CRLs next to a given one come along.
+    for f in &mtls_ca::crl::with_retired_siblings(dir, &a.crl, super::now())? {
         let bytes = mtls_ca::files::read_limited(f, 64 * 1024 * 1024)?;
         for b in mtls_ca::pem::parse_all(&bytes, f)? {
             if b.label == "X509 CRL" {

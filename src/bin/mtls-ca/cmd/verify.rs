@@ -84,7 +84,7 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
         ca,
         chain: a.chain.clone(),
         key: a.key.clone(),
-        crls: a.crl.clone(),
+        crls: mtls_ca::crl::with_retired_siblings(dir, &a.crl, at)?,
         candidates,
     };
     let input = verify::load(&files, purpose, a.host.clone(), at)?;

@@ -76,6 +76,25 @@ impl FileSet {
         self.files.iter().map(|f| f.path.as_path())
     }
 
+    /// Takes out of the set every file that already exists with exactly these contents and
+    /// mode (a re-run that changes nothing then writes, and backs up, nothing); returns them.
+    pub fn drop_unchanged(&mut self) -> Vec<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut same = Vec::new();
+        self.files.retain(|f| {
+            let unchanged = fs::symlink_metadata(&f.path)
+                .ok()
+                .filter(|m| m.is_file() && m.permissions().mode() & 0o777 == f.mode)
+                .and_then(|_| fs::read(&f.path).ok())
+                .is_some_and(|old| Zeroizing::new(old).as_slice() == f.contents.as_slice());
+            if unchanged {
+                same.push(f.path.clone());
+            }
+            !unchanged
+        });
+        same
+    }
+
     /// Fails with [`Error::FileExists`] if a file of the set exists and `force` is off.
     pub fn check_free(&self, force: bool) -> Result<()> {
         if force {

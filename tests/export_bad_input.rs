@@ -201,7 +201,9 @@ fn a_crl_near_expiry_warns_and_an_expired_one_is_refused() {
         ])
         .ok();
     assert!(
-        r.stderr.contains("warning:") && r.stderr.contains("expires in 0 days"),
+        r.stderr.contains("warning:")
+            && r.stderr.contains("expires in 1 hour")
+            && r.stderr.contains("nginx rejects every client"),
         "{}",
         r.stderr
     );

@@ -764,6 +764,22 @@ fn cli_md_json_keys_are_the_real_ones() {
     );
 
     run("ca rotate", &["ca", "rotate"], 0);
+    // The intermediate rotates under the new root; its leaves move over; the overlap ends.
+    run(
+        "ca rotate --parent",
+        &with(&["ca", "rotate", "--parent", "pki"]),
+        0,
+    );
+    run(
+        "renew --issuer",
+        &with(&["renew", "--issuer", "retired"]),
+        0,
+    );
+    run(
+        "ca rotate --finish",
+        &with(&["ca", "rotate", "--finish"]),
+        0,
+    );
 
     let mut problems = Vec::new();
     for (label, keys) in &real {

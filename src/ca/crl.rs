@@ -190,6 +190,7 @@ pub fn generate(
     }
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let next_update = now + Duration::days(i64::from(days));
+    // Every retired CA of the overlap (finished and expired ones are not in it).
     let retired = crate::rotate::retired(ca)?;
     // Load every key first: a wrong passphrase must fail before the number is taken.
     let mut signers: Vec<(Vec<u8>, rcgen::KeyPair, PathBuf)> = Vec::new();
@@ -396,4 +397,89 @@ pub fn check(dir: &Path, path: &Path, now: OffsetDateTime) -> Result<CrlCheck> {
     }
     report.ok = report.problems.is_empty();
     Ok(report)
+}
+
+/// Where `crl --out FILE` puts the CRL of the retired CA whose serial starts with `prefix`:
+/// `FILE`'s stem, `-<prefix>.pem`, next to it (`crl-<prefix>.pem` for the default).
+pub fn retired_crl_path(out: &Path, prefix: &str) -> PathBuf {
+    crate::ca::layout::retired_crl(out, prefix)
+}
+
+/// `crl --check` over the whole CRL set: the CRL at `path` and, when it is the current CA's, the
+/// CRL of every retired CA of the overlap next to it ([`retired_crl_path`]), each of which must
+/// be signed by that CA. One report: `ok` only when every file is fine; the problems of the
+/// other files name them.
+pub fn check_set(dir: &Path, path: &Path, now: OffsetDateTime) -> Result<CrlCheck> {
+    let mut report = check(dir, path, now)?;
+    let current = x509::read_certs(&dir.join(CA_CERT))?.remove(0);
+    if !crl_file_signed_by(path, &current) {
+        return Ok(report);
+    }
+    for m in crate::ca::overlap::retired(dir, now)? {
+        let p = retired_crl_path(path, &m.prefix());
+        let sub = check(dir, &p, now)?;
+        for problem in sub.problems {
+            report.problems.push(format!(
+                "{} (retired CA {}): {problem}",
+                p.display(),
+                m.prefix()
+            ));
+        }
+        if p.exists() && !crl_file_signed_by(&p, &m.der) {
+            report.problems.push(format!(
+                "{}: not signed by the retired CA {} (run `mtls-ca crl`)",
+                p.display(),
+                m.prefix()
+            ));
+        }
+    }
+    report.ok = report.problems.is_empty();
+    Ok(report)
+}
+
+fn crl_file_signed_by(path: &Path, ca_der: &[u8]) -> bool {
+    let Ok(bytes) = crate::files::read_limited(path, 64 * 1024 * 1024) else {
+        return false;
+    };
+    let der = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        match crate::pem::parse_all(&bytes, path)
+            .ok()
+            .and_then(|b| b.into_iter().find(|b| b.label == "X509 CRL"))
+        {
+            Some(b) => b.der,
+            None => return false,
+        }
+    } else {
+        bytes
+    };
+    let Ok((_, crl)) = CertificateRevocationList::from_der(&der) else {
+        return false;
+    };
+    let Ok(ca) = x509::parse_cert(ca_der, Path::new(CA_CERT)) else {
+        return false;
+    };
+    crl.issuer().as_raw() == ca.subject().as_raw() && crl.verify_signature(ca.public_key()).is_ok()
+}
+
+/// `given` CRL files, then the CRL of each retired CA of `dir`'s overlap that `mtls-ca crl`
+/// wrote next to one of them (`crl-<serial prefix>.pem` beside `crl.pem`) and that was not
+/// given: what `--crl pki/crl.pem` means during an overlap.
+pub fn with_retired_siblings(
+    dir: &Path,
+    given: &[PathBuf],
+    now: OffsetDateTime,
+) -> Result<Vec<PathBuf>> {
+    let mut out = given.to_vec();
+    if given.is_empty() || !crate::ca::layout::cert(dir).exists() {
+        return Ok(out);
+    }
+    for m in crate::ca::overlap::retired(dir, now)? {
+        for g in given {
+            let p = crate::ca::layout::retired_crl(g, &m.serial);
+            if p.exists() && !out.contains(&p) && crl_file_signed_by(&p, &m.der) {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
 }

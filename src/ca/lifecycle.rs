@@ -58,6 +58,20 @@ pub fn find(store: &mut Store, target: &Target) -> Result<StoredCert> {
                         "give more digits of the serial (see `mtls-ca list`)",
                     ));
                 }
+            } else if !typed.is_empty() {
+                let matches = store.serials_with_prefix(&typed)?;
+                if !matches.is_empty() {
+                    return Err(Error::invalid(
+                        "serial",
+                        s.clone(),
+                        format!(
+                            "prefix too short ({} match{}): give at least 8 hex digits",
+                            matches.len(),
+                            if matches.len() == 1 { "" } else { "es" }
+                        ),
+                        "copy more of the serial from `mtls-ca list`",
+                    ));
+                }
             }
             Err(Error::UnknownSerial { serial: s.clone() })
         }
@@ -394,9 +408,71 @@ pub fn renew_expiring(
     days: Option<u32>,
     now: OffsetDateTime,
 ) -> Result<Vec<BatchItem>> {
-    let due: Vec<Entry> = expiring(ca.store(), now, within)?
+    renew_selected(ca, Some(within), None, out_dir, rekey, days, now)
+}
+
+/// The serials of the CAs of `ca`'s overlap that `sel` names (`--issuer`). A prefix that names
+/// no CA of the overlap is an error that lists them.
+pub fn issuer_serials(
+    dir: &Path,
+    sel: &crate::ca::overlap::IssuerSel,
+    now: OffsetDateTime,
+) -> Result<Vec<String>> {
+    let members = crate::ca::overlap::members(dir, now)?;
+    let found: Vec<String> = members
+        .iter()
+        .filter(|m| m.matches(sel))
+        .map(|m| m.serial.clone())
+        .collect();
+    if found.is_empty() {
+        if let crate::ca::overlap::IssuerSel::Prefix(p) = sel {
+            let known: Vec<String> = members
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{} ({})",
+                        crate::ca::overlap::prefix_of(&m.serial),
+                        if m.retired { "retired" } else { "current" }
+                    )
+                })
+                .collect();
+            return Err(Error::invalid(
+                "--issuer",
+                p.clone(),
+                "no CA of this directory has a serial or key id starting with it",
+                format!("use current, retired, or one of: {}", known.join(", ")),
+            ));
+        }
+    }
+    Ok(found)
+}
+
+/// Renews every valid (unexpired, unrevoked, not yet renewed) server/client certificate that
+/// expires within `within` (when given) and was issued by a CA `issuer` names (when given).
+/// Files are written as [`renew_expiring`] writes them. Failures do not stop the batch.
+pub fn renew_selected(
+    ca: &mut Ca,
+    within: Option<Duration>,
+    issuer: Option<&crate::ca::overlap::IssuerSel>,
+    out_dir: Option<&Path>,
+    rekey: bool,
+    days: Option<u32>,
+    now: OffsetDateTime,
+) -> Result<Vec<BatchItem>> {
+    let issuers = issuer
+        .map(|sel| issuer_serials(ca.dir(), sel, now))
+        .transpose()?;
+    let candidates: Vec<Entry> = match within {
+        Some(w) => expiring(ca.store(), now, w)?,
+        None => ca.store().list(now, Some(crate::store::Status::Valid))?,
+    };
+    let due: Vec<Entry> = candidates
         .into_iter()
         .filter(|e| e.profile == "server" || e.profile == "client")
+        .filter(|e| match &issuers {
+            Some(set) => e.ca_serial.as_ref().is_some_and(|s| set.contains(s)),
+            None => true,
+        })
         .collect();
     let mut out = Vec::new();
     for e in due {
@@ -411,6 +487,12 @@ pub fn renew_expiring(
             ),
             (Some(d), None) => Some(d.join(&e.serial)),
             (None, _) => None,
+        };
+        // A certificate that already lives in `out_dir` (a successor written there by an
+        // earlier run) is renewed in place, its files kept as `.bak`: cron re-runs stay exit 0.
+        let stem = match (stem, &e.stem) {
+            (Some(new), Some(old)) if same_path(&new, Path::new(old)) => None,
+            (stem, _) => stem,
         };
         let opts = RenewOptions {
             target: Target::Serial(e.serial.clone()),
@@ -433,4 +515,15 @@ pub fn renew_expiring(
         });
     }
     Ok(out)
+}
+
+/// True when `a` and `b` name the same path as written (components compared, `.` ignored).
+fn same_path(a: &Path, b: &Path) -> bool {
+    let norm = |p: &Path| -> Vec<std::ffi::OsString> {
+        p.components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .map(|c| c.as_os_str().to_os_string())
+            .collect()
+    };
+    norm(a) == norm(b)
 }

@@ -15,6 +15,7 @@ pub mod join;
 pub mod journal;
 pub mod layout;
 pub mod lifecycle;
+pub mod overlap;
 pub mod rotate;
 pub mod store;
 
@@ -624,6 +625,17 @@ impl Ca {
     pub(crate) fn replace_root(&mut self, cert_der: Vec<u8>, key: KeyPair) -> Result<()> {
         self.cert = CaCert::parse(&cert_der, &layout::cert(&self.dir))?;
         self.chain = vec![cert_der.clone()];
+        self.cert_der = cert_der;
+        self.key = key;
+        Ok(())
+    }
+
+    /// Makes `cert_der` (with its parents, `chain` = this CA then its parents, root last) and
+    /// `key` this CA (after an intermediate's rotation wrote them).
+    pub(crate) fn replace_intermediate(&mut self, chain: Vec<Vec<u8>>, key: KeyPair) -> Result<()> {
+        let cert_der = chain.first().cloned().unwrap_or_default();
+        self.cert = CaCert::parse(&cert_der, &layout::cert(&self.dir))?;
+        self.chain = chain;
         self.cert_der = cert_der;
         self.key = key;
         Ok(())

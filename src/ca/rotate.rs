@@ -125,56 +125,13 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
             "--dir",
             dir.display().to_string(),
             "this is an intermediate CA: rotating it needs its parent",
-            "make a new intermediate with `mtls-ca --dir NEW init --parent PARENT`",
+            "pass --parent PARENT_DIR (the directory of the CA that signed it)",
         ));
     }
-    let old_serial = Serial::from_bytes(old.raw_serial()).hex();
-    let old_cert_path = layout::retired_cert(&dir, &old_serial);
-    let old_key_path = layout::retired_key(&dir, &old_serial);
-    for p in [&old_cert_path, &old_key_path] {
-        if std::fs::symlink_metadata(p).is_ok() {
-            return Err(Error::bad_file(
-                p,
-                "a retired CA file with the current CA's serial is in the way",
-                "move it out of the CA directory if it is not this CA's (see `mtls-ca doctor`), then rotate again",
-            ));
-        }
-    }
-    // One multi-file change of the directory at a time (taken after the read-only checks, so a
-    // refused rotation leaves the directory exactly as it was); finish or undo an interrupted
-    // one first, and make sure the CA is still the one this process opened.
-    let _lock = journal::lock(&dir)?;
-    journal::recover_locked(&dir, &crate::ca::record_pending)?;
-    let on_disk = x509::read_certs(&dir.join(CA_CERT))?;
-    if on_disk.first().map(Vec::as_slice) != Some(ca.cert_der()) {
-        return Err(Error::bad_file(
-            &dir.join(CA_CERT),
-            "the CA changed while this command ran (another `ca rotate`?)",
-            "run the command again",
-        ));
-    }
-    let key_type = match opts.key_type {
-        Some(k) => k,
-        None => KeyType::of(ca.key())?,
-    };
+    let (old_serial, old_cert_path, old_key_path, key_type) = retired_names(ca, &old, opts)?;
+    let _lock = lock_unchanged(ca)?;
     // Subject: the old attributes, CN with the next generation suffix.
-    let (old_dn, _) = crate::ca::dn_from_x509(old.subject());
-    let old_cn = old
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|a| a.as_str().ok())
-        .unwrap_or("mtls-ca Root CA")
-        .to_string();
-    let new_cn = next_generation(&old_cn);
-    profile::check_cn(&new_cn)?;
-    let mut dn = rcgen::DistinguishedName::new();
-    for (ty, v) in old_dn.iter() {
-        if *ty != DnType::CommonName {
-            dn.push(ty.clone(), v.clone());
-        }
-    }
-    dn.push(DnType::CommonName, DnValue::Utf8String(new_cn.clone()));
+    let (dn, new_cn) = next_subject(&old, "mtls-ca Root CA")?;
     let (pathlen, constraints) = carried_constraints(&old);
     let mut warnings = Vec::new();
     let (not_before, not_after) =
@@ -201,78 +158,33 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     let der = params.self_signed(&key)?.der().to_vec();
     x509::self_check(&der, &der, &serial, true)?;
     // Bundle: new CA first, then every unexpired retired CA (the old one included).
-    let mut retired_now: Vec<(PathBuf, Vec<u8>)> = retired(ca)?
-        .into_iter()
-        .filter(|r| r.not_after > now)
-        .map(|r| (r.cert_path, r.cert_der))
-        .collect();
-    if x509::validity(&old).1 > now {
-        retired_now.push((old_cert_path.clone(), old_der.clone()));
-    }
-    retired_now.sort();
-    let mut bundle = crate::pem::encode("CERTIFICATE", &der);
-    for (_, d) in &retired_now {
-        bundle.push_str(&crate::pem::encode("CERTIFICATE", d));
-    }
+    let bundle = crate::ca::overlap::bundle_for(&dir, &der, &[], now)?;
     let pem = crate::pem::encode("CERTIFICATE", &der);
-    let name = |p: &Path| {
-        p.file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned()
-    };
-    let public = |n: String, b: &[u8]| journal::Staged {
-        name: n,
-        contents: zeroize::Zeroizing::new(b.to_vec()),
-        mode: crate::files::PUBLIC,
-    };
-    // One change, completed or undone as a whole even after a crash (see `journal`): the old CA
-    // is kept, the bundle updated, then the CA files replaced, and the new CA recorded.
-    let change = journal::Change {
-        op: "rotate",
-        files: vec![
-            public(
-                name(&old_cert_path),
-                crate::pem::encode("CERTIFICATE", &old_der).as_bytes(),
+    let written = install(
+        &dir,
+        vec![
+            (
+                old_cert_path.clone(),
+                crate::pem::encode("CERTIFICATE", &old_der).into_bytes(),
+                crate::files::PUBLIC,
             ),
-            journal::Staged {
-                name: name(&old_key_path),
-                contents: old_key_bytes,
-                mode: crate::files::PRIVATE,
-            },
-            public(CA_BUNDLE.into(), bundle.as_bytes()),
-            public(CA_CHAIN.into(), pem.as_bytes()),
-            public(CA_CERT.into(), pem.as_bytes()),
-            journal::Staged {
-                name: CA_KEY.into(),
-                contents: new_key_bytes,
-                mode: crate::files::PRIVATE,
-            },
+            (
+                old_key_path.clone(),
+                old_key_bytes.to_vec(),
+                crate::files::PRIVATE,
+            ),
         ],
-        backup: Vec::new(),
-        record: Some(journal::PendingRecord {
+        new_key_bytes,
+        &pem,
+        &pem,
+        &bundle,
+        Some(journal::PendingRecord {
             der: journal::encode_der(&der),
             profile: Profile::Root.as_str().into(),
             key_type: key_type.as_str().into(),
             at: now.unix_timestamp(),
         }),
-    };
-    journal::apply(&dir, change, &crate::ca::record_pending)?;
-    let written = [
-        (old_cert_path.clone(), crate::files::PUBLIC),
-        (old_key_path.clone(), crate::files::PRIVATE),
-        (dir.join(CA_KEY), crate::files::PRIVATE),
-        (dir.join(CA_CERT), crate::files::PUBLIC),
-        (dir.join(CA_CHAIN), crate::files::PUBLIC),
-        (dir.join(CA_BUNDLE), crate::files::PUBLIC),
-    ]
-    .into_iter()
-    .map(|(path, mode)| crate::files::Written {
-        path,
-        mode,
-        backup: None,
-    })
-    .collect();
+    )?;
     let new_ca = crate::ca::describe(
         &der,
         Profile::Root,
@@ -289,6 +201,140 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         old_key: old_key_path,
         bundle: dir.join(CA_BUNDLE),
     })
+}
+
+/// The retired names of `old` (`ca-<prefix>.crt`/`.key`, which must not exist yet), its serial,
+/// and the key type of the new CA (`opts`, else the current one's).
+fn retired_names(
+    ca: &Ca,
+    old: &x509_parser::certificate::X509Certificate<'_>,
+    opts: &RotateOptions,
+) -> Result<(String, PathBuf, PathBuf, KeyType)> {
+    let dir = ca.dir();
+    let old_serial = Serial::from_bytes(old.raw_serial()).hex();
+    let old_cert_path = layout::retired_cert(dir, &old_serial);
+    let old_key_path = layout::retired_key(dir, &old_serial);
+    for p in [&old_cert_path, &old_key_path] {
+        if std::fs::symlink_metadata(p).is_ok() {
+            return Err(Error::bad_file(
+                p,
+                "a retired CA file with the current CA's serial is in the way",
+                "move it out of the CA directory if it is not this CA's (see `mtls-ca doctor`), then rotate again",
+            ));
+        }
+    }
+    let key_type = match opts.key_type {
+        Some(k) => k,
+        None => KeyType::of(ca.key())?,
+    };
+    Ok((old_serial, old_cert_path, old_key_path, key_type))
+}
+
+/// The subject of the next generation: `old`'s attributes, its CN (or `default_cn`) with the
+/// next generation suffix.
+fn next_subject(
+    old: &x509_parser::certificate::X509Certificate<'_>,
+    default_cn: &str,
+) -> Result<(rcgen::DistinguishedName, String)> {
+    let (old_dn, _) = crate::ca::dn_from_x509(old.subject());
+    let old_cn = old
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .unwrap_or(default_cn)
+        .to_string();
+    let new_cn = next_generation(&old_cn);
+    profile::check_cn(&new_cn)?;
+    let mut dn = rcgen::DistinguishedName::new();
+    for (ty, v) in old_dn.iter() {
+        if *ty != DnType::CommonName {
+            dn.push(ty.clone(), v.clone());
+        }
+    }
+    dn.push(DnType::CommonName, DnValue::Utf8String(new_cn.clone()));
+    Ok((dn, new_cn))
+}
+
+/// Takes the directory's change lock (after the read-only checks, so a refused rotation leaves
+/// the directory exactly as it was), finishes or undoes an interrupted change first, and makes
+/// sure the CA on disk is still the one this process opened.
+fn lock_unchanged(ca: &Ca) -> Result<journal::DirLock> {
+    let dir = ca.dir();
+    let lock = journal::lock(dir)?;
+    journal::recover_locked(dir, &crate::ca::record_pending)?;
+    let on_disk = x509::read_certs(&dir.join(CA_CERT))?;
+    if on_disk.first().map(Vec::as_slice) != Some(ca.cert_der()) {
+        return Err(Error::bad_file(
+            &dir.join(CA_CERT),
+            "the CA changed while this command ran (another `ca rotate`?)",
+            "run the command again",
+        ));
+    }
+    Ok(lock)
+}
+
+/// Installs a new CA in `dir` as one journalled change (see `journal`): the retired CA's files
+/// kept under their retired names, the CA files replaced, and (for a root) the new CA recorded,
+/// completed or undone as a whole even after a crash.
+#[allow(clippy::too_many_arguments)]
+fn install(
+    dir: &Path,
+    kept: Vec<(PathBuf, Vec<u8>, u32)>,
+    key_bytes: zeroize::Zeroizing<Vec<u8>>,
+    cert_pem: &str,
+    chain_pem: &str,
+    bundle: &str,
+    record: Option<journal::PendingRecord>,
+) -> Result<Vec<crate::files::Written>> {
+    use crate::files::{PRIVATE, PUBLIC};
+    let name = |p: &Path| {
+        p.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let staged = |n: String, b: &[u8], mode: u32| journal::Staged {
+        name: n,
+        contents: zeroize::Zeroizing::new(b.to_vec()),
+        mode,
+    };
+    let mut files: Vec<journal::Staged> = kept
+        .iter()
+        .map(|(p, b, m)| staged(name(p), b, *m))
+        .collect();
+    files.extend([
+        staged(CA_BUNDLE.into(), bundle.as_bytes(), PUBLIC),
+        staged(CA_CHAIN.into(), chain_pem.as_bytes(), PUBLIC),
+        staged(CA_CERT.into(), cert_pem.as_bytes(), PUBLIC),
+        journal::Staged {
+            name: CA_KEY.into(),
+            contents: key_bytes,
+            mode: PRIVATE,
+        },
+    ]);
+    let change = journal::Change {
+        op: "rotate",
+        files,
+        backup: Vec::new(),
+        record,
+    };
+    journal::apply(dir, change, &crate::ca::record_pending)?;
+    Ok(kept
+        .into_iter()
+        .map(|(p, _, m)| (p, m))
+        .chain([
+            (dir.join(CA_KEY), PRIVATE),
+            (dir.join(CA_CERT), PUBLIC),
+            (dir.join(CA_CHAIN), PUBLIC),
+            (dir.join(CA_BUNDLE), PUBLIC),
+        ])
+        .map(|(path, mode)| crate::files::Written {
+            path,
+            mode,
+            backup: None,
+        })
+        .collect())
 }
 
 /// "Example CA" → "Example CA G2"; "Example CA G2" → "Example CA G3".
@@ -338,4 +384,140 @@ fn carried_constraints(
         }
     }
     (pathlen, cons)
+}
+
+/// Rotates an intermediate CA: a new key and certificate signed by `parent` (the CA that signed
+/// the current one), the same subject with the next generation suffix, the old pathLen and name
+/// constraints, recorded in the parent's store. The old intermediate is kept as a retired CA
+/// exactly as [`rotate`] keeps a root; `ca-chain.crt` becomes the new CA then its parents and
+/// `ca-bundle.crt` the whole overlap (new CA, retired CAs, parents).
+pub fn rotate_intermediate(
+    ca: &mut Ca,
+    parent: &mut Ca,
+    opts: &RotateOptions,
+    now: OffsetDateTime,
+) -> Result<Rotated> {
+    let dir = ca.dir().to_path_buf();
+    let old_der = ca.cert_der().to_vec();
+    let old = x509::parse_cert(&old_der, &dir.join(CA_CERT))?;
+    if old.subject().as_raw() == old.issuer().as_raw() {
+        return Err(Error::invalid(
+            "--parent",
+            parent.dir().display().to_string(),
+            "this is a root CA: it has no parent",
+            "rotate a root without --parent (`mtls-ca ca rotate`)",
+        ));
+    }
+    // The parent directory's current CA, or one it retired (the parent rotated first).
+    let parent_members = crate::ca::overlap::members(parent.dir(), now)?;
+    let signed_by_parent = parent_members.iter().any(|m| {
+        x509::parse_cert(&m.der, &m.cert_path)
+            .map(|p| {
+                old.issuer().as_raw() == p.subject().as_raw()
+                    && old.verify_signature(Some(p.public_key())).is_ok()
+            })
+            .unwrap_or(false)
+    });
+    if !signed_by_parent {
+        return Err(Error::invalid(
+            "--parent",
+            parent.dir().display().to_string(),
+            format!(
+                "the CA there did not sign this one (its issuer is {})",
+                old.issuer()
+            ),
+            "pass --parent with the directory of the CA that signed ca.crt",
+        ));
+    }
+    let (old_serial, old_cert_path, old_key_path, key_type) = retired_names(ca, &old, opts)?;
+    let _lock = lock_unchanged(ca)?;
+    let (dn, new_cn) = next_subject(&old, "mtls-ca Intermediate CA")?;
+    let (pathlen, constraints) = carried_constraints(&old);
+    let mut warnings = Vec::new();
+    let (not_before, not_after) = crate::ca::validity(
+        now,
+        opts.days,
+        crate::ca::INTERMEDIATE_DAYS,
+        Some(parent.not_after()?),
+        &mut warnings,
+    )?;
+    let old_key_bytes =
+        zeroize::Zeroizing::new(crate::files::read_limited(&dir.join(CA_KEY), 1024 * 1024)?);
+    let key = keys::generate(key_type)?;
+    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase())?;
+    let serial = parent.reserve_serial(now)?;
+    let mut params = profile::params(&profile::Request {
+        profile: Profile::Intermediate,
+        cn: new_cn,
+        org: None,
+        sans: Vec::new(),
+        key_type,
+        serial: serial.clone(),
+        not_before,
+        not_after,
+        pathlen: Some(pathlen.unwrap_or(0)),
+        constraints,
+    })?;
+    params.distinguished_name = dn;
+    let der = parent.sign(&params, &key, &serial)?;
+    let mut rec = crate::ca::record(
+        &der,
+        &serial,
+        Profile::Intermediate,
+        key_type,
+        None,
+        Some(parent.serial_hex()?),
+    )?;
+    // The old intermediate is recorded as superseded by the new one (so `ca rotate --finish` in
+    // the parent's directory does not count it as still in use).
+    rec.renews = Some(old_serial.clone());
+    parent.store().record_issued(&rec, now)?;
+    let mut chain = vec![der.clone()];
+    chain.extend(parent.chain().iter().cloned());
+    // The old CA and its chain are kept; the overlap's bundle is the new CA, the retired CAs
+    // (the old one included) and the parents.
+    let old_chain = crate::files::read_limited(&dir.join(CA_CHAIN), 1024 * 1024)?;
+    let bundle = crate::ca::overlap::bundle_for(&dir, &der, &chain[1..], now)?;
+    let pem = crate::pem::encode("CERTIFICATE", &der);
+    let written = install(
+        &dir,
+        vec![
+            (
+                old_cert_path.clone(),
+                crate::pem::encode("CERTIFICATE", &old_der).into_bytes(),
+                crate::files::PUBLIC,
+            ),
+            (
+                crate::ca::overlap::retired_chain_path(&old_cert_path),
+                old_chain,
+                crate::files::PUBLIC,
+            ),
+            (
+                old_key_path.clone(),
+                old_key_bytes.to_vec(),
+                crate::files::PRIVATE,
+            ),
+        ],
+        new_key_bytes,
+        &pem,
+        &crate::ca::pem_chain(&chain),
+        &bundle,
+        None,
+    )?;
+    let new_ca = crate::ca::describe(
+        &der,
+        Profile::Intermediate,
+        key_type,
+        IssuedFiles::of_ca(&dir),
+        written,
+        warnings,
+    )?;
+    ca.replace_intermediate(chain, key)?;
+    Ok(Rotated {
+        new_ca,
+        old_serial,
+        old_cert: old_cert_path,
+        old_key: old_key_path,
+        bundle: dir.join(CA_BUNDLE),
+    })
 }

@@ -435,7 +435,8 @@ const KU_NAMES: [&str; 9] = [
     "decipherOnly",
 ];
 
-fn days_text(n: i64) -> String {
+/// "1 day", "3 days" (of the absolute value).
+pub fn days_text(n: i64) -> String {
     if n.abs() == 1 {
         "1 day".into()
     } else {

@@ -128,7 +128,8 @@ pub struct ProbeReport {
     pub resumed: Option<bool>,
     /// Handshake time of the resumed connection.
     pub resumed_handshake_ms: Option<f64>,
-    /// Milliseconds the resumed handshake saved against the full one.
+    /// Milliseconds the resumed handshake saved against the full one (never negative: a
+    /// resumed handshake that happened to take longer, timing noise, saved 0).
     pub resumption_saved_ms: Option<f64>,
     /// Every problem found.
     pub diagnosis: Vec<Finding>,
@@ -376,8 +377,9 @@ pub fn probe(opts: &ProbeOptions, now: time::OffsetDateTime) -> Result<ProbeRepo
         if let Some(leaf) = report.server_chain.first() {
             if (0..30).contains(&leaf.expires_in_days) {
                 report.warnings.push(format!(
-                    "the server certificate expires in {} days ({}): renew it",
-                    leaf.expires_in_days, leaf.not_after
+                    "the server certificate expires in {} ({}): renew it",
+                    crate::inspect::days_text(leaf.expires_in_days),
+                    leaf.not_after
                 ));
             }
         }
@@ -426,7 +428,8 @@ pub fn probe(opts: &ProbeOptions, now: time::OffsetDateTime) -> Result<ProbeRepo
                     report.handshake_ms,
                     report.resumed_handshake_ms,
                 ) {
-                    report.resumption_saved_ms = Some(((full - resumed) * 100.0).round() / 100.0);
+                    report.resumption_saved_ms =
+                        Some(((full - resumed).max(0.0) * 100.0).round() / 100.0);
                 }
                 if !second.resumed {
                     report.warnings.push(

@@ -397,6 +397,10 @@ fn name_ok(leaf: &[u8], name: &ServerName<'_>) -> bool {
     }
 }
 
+fn utc_date(t: OffsetDateTime) -> time::Date {
+    t.to_offset(time::UtcOffset::UTC).date()
+}
+
 fn days_phrase(days: i64) -> String {
     match days {
         0 => "today".into(),
@@ -875,7 +879,8 @@ fn explain(
                 })
             });
             let na = not_after.unwrap_or_else(|| crate::x509::validity(leaf).1);
-            let ago = days_phrase((at - na).whole_days());
+            // Calendar days (UTC): "today" only when the expiry date is the checked date.
+            let ago = days_phrase((utc_date(at) - utc_date(na)).whole_days());
             let when = if ago == "today" { "today".to_string() } else { format!("{ago} ago") };
             match which {
                 Some((i, subject)) if i > 0 => problem(
@@ -907,7 +912,7 @@ fn explain(
                 format!(
                     "{who}not valid yet: valid from {} (in {})",
                     crate::ca::fmt_date(nb),
-                    days_phrase((nb - at).whole_days().max(0))
+                    days_phrase((utc_date(nb) - utc_date(at)).whole_days().max(0))
                 ),
                 "check the clock of this machine and of the peer (NTP), or wait until then",
             )

@@ -51,11 +51,11 @@ pub fn validate(i: &Inputs, pem: &str) -> Result<Vec<String>> {
             "trust fewer CAs",
         ));
     }
-    if i.chain.len() > MAX_DEPTH {
+    if i.verify_depth() > MAX_DEPTH {
         return Err(refuse(
             format!(
                 "the chain has {} CA levels (AWS allows {MAX_DEPTH})",
-                i.chain.len()
+                i.verify_depth()
             ),
             "issue client certificates from a CA at most four levels deep",
         ));
@@ -101,8 +101,9 @@ pub fn validate(i: &Inputs, pem: &str) -> Result<Vec<String>> {
         let left = (ca.not_after - i.now).whole_days();
         if left < EXPIRY_WARN_DAYS {
             w.push(format!(
-                "{} expires in {left} days ({}): AWS gives no warning; renew it and upload a new truststore version before then",
+                "{} expires in {} ({}): AWS gives no warning; renew it and upload a new truststore version before then",
                 ca.subject,
+                crate::inspect::days_text(left),
                 crate::ca::fmt_date(ca.not_after)
             ));
         }
@@ -111,8 +112,9 @@ pub fn validate(i: &Inputs, pem: &str) -> Result<Vec<String>> {
         let left = (cl.not_after - i.now).whole_days();
         if left < EXPIRY_WARN_DAYS {
             w.push(format!(
-                "the client certificate {} expires in {left} days",
-                cl.stem.display()
+                "the client certificate {} expires in {}",
+                cl.stem.display(),
+                crate::inspect::days_text(left)
             ));
         }
     }

@@ -232,7 +232,7 @@ pub fn render(t: Target, i: &Inputs) -> Result<Rendered> {
             let pass = i.passphrase.as_ref().expect("checked by plan()");
             let ks_name = format!("{}.p12", c.name);
             let mut chain = c.intermediates.clone();
-            if let Some(root) = i.chain.last() {
+            if let Some(root) = i.path_from(c.issuer_index).last().map(|n| &i.chain[*n]) {
                 if !chain.contains(&root.der) {
                     chain.push(root.der.clone());
                 }

@@ -19,8 +19,9 @@ use crate::pkcs12::P12Profile;
 
 /// Default `--listen` address of the server targets.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
-/// A CRL whose nextUpdate is closer than this draws a warning.
-pub const CRL_WARN_DAYS: i64 = 7;
+/// A CRL whose nextUpdate is closer than this many days draws a warning (`mtls-ca crl` makes
+/// them for 7 days, and `crl --check` asks for a new one a day before nextUpdate).
+pub const CRL_WARN_DAYS: i64 = 2;
 
 /// What `export` can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -209,6 +210,10 @@ pub struct CaCert {
     pub is_root: bool,
     /// notAfter.
     pub not_after: OffsetDateTime,
+    /// Index in [`Inputs::chain`] of the CA that signed it (None for a root).
+    pub parent: Option<usize>,
+    /// A retired CA of a rotation (still trusted during the overlap).
+    pub retired: bool,
 }
 
 /// A server or client certificate with its key and chain, read from a stem.
@@ -298,7 +303,9 @@ pub struct Crl {
 /// Everything read and checked, handed to the target renderers.
 #[derive(Debug)]
 pub struct Inputs {
-    /// The CA chain: the issuing CA first, root last.
+    /// Every CA the directory trusts: the issuing CA and its parents (root last), then the
+    /// retired CAs of a rotation while the overlap lasts; each once. `parent` links each to its
+    /// issuer ([`Inputs::path_from`]).
     pub chain: Vec<CaCert>,
     /// `--server`.
     pub server: Option<Leaf>,
@@ -318,6 +325,8 @@ pub struct Inputs {
     pub p12_profile: P12Profile,
     /// The checks' time.
     pub now: OffsetDateTime,
+    /// What was read beyond what was asked (e.g. a retired CA's CRL next to a given one).
+    pub notes: Vec<String>,
 }
 
 /// A parsed `--upstream URL`.
@@ -414,11 +423,14 @@ impl Inputs {
             .collect()
     }
 
-    /// The root alone, PEM.
+    /// The root of the issuing CA alone, PEM.
     pub fn root_pem(&self) -> String {
-        self.chain
+        if self.chain.is_empty() {
+            return String::new();
+        }
+        self.path_from(0)
             .last()
-            .map(|c| crate::pem::encode("CERTIFICATE", &c.der))
+            .map(|i| crate::pem::encode("CERTIFICATE", &self.chain[*i].der))
             .unwrap_or_default()
     }
 
@@ -430,10 +442,29 @@ impl Inputs {
             .collect()
     }
 
-    /// The verify depth a server needs for clients of this CA: the number of CAs in the chain
-    /// (nginx counts the CAs above the leaf; 1 would reject a leaf under an intermediate).
+    /// The verify depth a server needs for clients of this CA: the number of CAs above a leaf
+    /// on the longest path to a root (nginx counts the CAs above the leaf; 1 would reject a leaf
+    /// under an intermediate).
     pub fn verify_depth(&self) -> usize {
-        self.chain.len().max(1)
+        (0..self.chain.len())
+            .map(|i| self.path_from(i).len())
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// The indices of CA `i` and its parents, root last.
+    pub fn path_from(&self, i: usize) -> Vec<usize> {
+        let mut out = vec![i];
+        let mut cur = i;
+        while let Some(p) = self.chain.get(cur).and_then(|c| c.parent) {
+            if out.contains(&p) {
+                break;
+            }
+            out.push(p);
+            cur = p;
+        }
+        out
     }
 
     /// A path inside the output directory.

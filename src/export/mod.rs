@@ -66,6 +66,9 @@ pub struct Exported {
     pub target: String,
     /// Files written.
     pub files: Vec<Written>,
+    /// Files `--force` left alone because their contents would not change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchanged: Vec<PathBuf>,
     /// Warnings.
     pub warnings: Vec<String>,
     /// Start commands.
@@ -77,12 +80,19 @@ pub struct Exported {
 }
 
 impl Plan {
-    /// Writes every file, or none (`force`: existing files are kept as `*.bak`).
-    pub fn commit(self, force: bool) -> Result<Exported> {
+    /// Writes every file, or none (`force`: existing files are kept as `*.bak`, except those
+    /// whose contents would not change: they are left alone, so a re-run makes no `.bak`).
+    pub fn commit(mut self, force: bool) -> Result<Exported> {
+        let unchanged = if force {
+            self.files.drop_unchanged()
+        } else {
+            Vec::new()
+        };
         let files = self.files.commit(force)?;
         Ok(Exported {
             target: self.target,
             files,
+            unchanged,
             warnings: self.warnings,
             start: self.start,
             test: self.test,
@@ -111,13 +121,15 @@ pub fn plan(req: &Request) -> Result<Plan> {
         Target::Bundle => bundle::render(&inputs)?,
     };
     warnings.extend(r.warnings);
+    let mut notes = inputs.notes.clone();
+    notes.extend(r.notes);
     Ok(Plan {
         target: req.target.as_str().into(),
         files: r.files,
         warnings,
         start: r.start,
         test: r.test,
-        notes: r.notes,
+        notes,
     })
 }
 
@@ -155,7 +167,7 @@ fn read_inputs(req: &Request) -> Result<Inputs> {
     let listen = req.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into());
     inputs::check_listen(&listen)?;
     let upstream = req.upstream.as_deref().map(Upstream::parse).transpose()?;
-    let chain = read_ca_chain(&req.ca_dir)?;
+    let chain = read_trust(&req.ca_dir, req.now)?;
     let server = req
         .server
         .as_deref()
@@ -166,10 +178,59 @@ fn read_inputs(req: &Request) -> Result<Inputs> {
         .as_deref()
         .map(|s| read_leaf(s, "--client", &chain, &req.ca_dir))
         .transpose()?;
-    let crls = read_crls(&req.crls, &chain, req.now)?;
+    let mut crls = read_crls(&req.crls, &chain, req.now)?;
+    // The CRL set `mtls-ca crl` writes: a retired CA's CRL lies next to the current CA's
+    // (`crl-<serial prefix>.pem` beside `crl.pem`), so `--crl pki/crl.pem` brings it along.
+    let mut notes = Vec::new();
+    if !req.crls.is_empty() {
+        let mut extra = Vec::new();
+        for (i, ca) in chain.iter().enumerate() {
+            if !ca.retired || crls.iter().any(|c| c.issuer_index == i) {
+                continue;
+            }
+            let prefix = ca_prefix(ca);
+            if let Some(p) = req
+                .crls
+                .iter()
+                .map(|given| crate::crl::retired_crl_path(given, &prefix))
+                .find(|p| p.exists() && !req.crls.contains(p))
+            {
+                extra.push(p);
+            }
+        }
+        if !extra.is_empty() {
+            let found = read_crls(&extra, &chain, req.now)?;
+            for c in &found {
+                notes.push(format!(
+                    "added {} (the CRL of the retired CA {}, made by `mtls-ca crl` next to the one given)",
+                    c.path.display(),
+                    chain[c.issuer_index].subject
+                ));
+            }
+            for c in found {
+                if !crls.iter().any(|x| x.issuer_index == c.issuer_index) {
+                    crls.push(c);
+                }
+            }
+            crls.sort_by_key(|c| c.issuer_index);
+        }
+    }
     if !req.crls.is_empty() && t.needs_crl_per_ca() {
         for (i, ca) in chain.iter().enumerate() {
             if !crls.iter().any(|c| c.issuer_index == i) {
+                let hint = if ca.retired {
+                    format!(
+                        "run `mtls-ca --dir {d} crl` (one CRL per CA of the overlap) and pass --crl {}",
+                        crate::crl::retired_crl_path(
+                            &req.ca_dir.join(crate::crl::CRL_FILE),
+                            &ca_prefix(ca)
+                        )
+                        .display(),
+                        d = req.ca_dir.display()
+                    )
+                } else {
+                    "make one in that CA's directory with `mtls-ca --dir CA_DIR crl` (or `openssl ca -gencrl`) and pass every CRL with --crl".to_string()
+                };
                 return Err(Error::invalid(
                     "--crl",
                     req.crls
@@ -181,7 +242,7 @@ fn read_inputs(req: &Request) -> Result<Inputs> {
                         "no CRL for the CA {:?}: {t} needs one for every CA of the chain, or it rejects every client (\"unable to get certificate CRL\")",
                         ca.subject
                     ),
-                    "make one in that CA's directory with `mtls-ca --dir CA_DIR crl` (or `openssl ca -gencrl`) and pass every CRL with --crl",
+                    hint,
                 ));
             }
         }
@@ -197,6 +258,7 @@ fn read_inputs(req: &Request) -> Result<Inputs> {
         passphrase: req.passphrase.clone(),
         p12_profile: req.p12_profile,
         now: req.now,
+        notes,
     })
 }
 
@@ -223,12 +285,19 @@ pub fn read_ca_chain(dir: &Path) -> Result<Vec<CaCert>> {
                 "the CA directory must hold ca.crt / ca-chain.crt made by `mtls-ca init`",
             ));
         }
+        let is_root = c.subject().as_raw() == c.issuer().as_raw();
+        let n = out.len();
         out.push(CaCert {
             subject: c.subject().to_string(),
-            is_root: c.subject().as_raw() == c.issuer().as_raw(),
+            is_root,
             not_after: x509::validity(&c).1,
             der: der.clone(),
+            parent: None,
+            retired: false,
         });
+        if n > 0 {
+            out[n - 1].parent = Some(n);
+        }
     }
     for w in out.windows(2) {
         let child = x509::parse_cert(&w[0].der, &path)?;
@@ -244,6 +313,56 @@ pub fn read_ca_chain(dir: &Path) -> Result<Vec<CaCert>> {
         }
     }
     Ok(out)
+}
+
+/// Every CA a CA directory trusts (see [`Inputs::chain`]): its chain (`ca-chain.crt`), then the
+/// retired CAs of a rotation that have not expired (each linked to its parent when the chain's
+/// parent signed it).
+pub fn read_trust(dir: &Path, now: OffsetDateTime) -> Result<Vec<CaCert>> {
+    let mut out = read_ca_chain(dir)?;
+    if !dir.join(crate::ca::CA_CERT).exists() {
+        return Ok(out);
+    }
+    for m in crate::ca::overlap::retired(dir, now)? {
+        if out.iter().any(|c| c.der == m.der) {
+            continue;
+        }
+        // The retired CA, then those of its parents not trusted yet (root last), linked.
+        let mut prev: Option<usize> = None;
+        for der in std::iter::once(&m.der).chain(m.parents.iter()) {
+            let idx = match out.iter().position(|c| &c.der == der) {
+                Some(i) => i,
+                None => {
+                    let c = x509::parse_cert(der, &m.cert_path)?;
+                    out.push(CaCert {
+                        subject: c.subject().to_string(),
+                        is_root: c.subject().as_raw() == c.issuer().as_raw(),
+                        not_after: x509::validity(&c).1,
+                        der: der.clone(),
+                        parent: None,
+                        retired: true,
+                    });
+                    out.len() - 1
+                }
+            };
+            if let Some(p) = prev {
+                if out[p].parent.is_none() && p != idx {
+                    out[p].parent = Some(idx);
+                }
+            }
+            prev = Some(idx);
+        }
+    }
+    Ok(out)
+}
+
+/// The serial prefix of a CA certificate, as in `ca-<prefix>.crt` and `crl-<prefix>.pem`.
+fn ca_prefix(ca: &CaCert) -> String {
+    x509::parse_cert(&ca.der, Path::new("<ca>"))
+        .map(|c| {
+            crate::ca::overlap::prefix_of(&crate::serial::Serial::from_bytes(c.raw_serial()).hex())
+        })
+        .unwrap_or_default()
 }
 
 fn read_leaf(stem: &Path, flag: &'static str, chain: &[CaCert], ca_dir: &Path) -> Result<Leaf> {
@@ -302,8 +421,15 @@ fn read_leaf(stem: &Path, flag: &'static str, chain: &[CaCert], ca_dir: &Path) -
                 "pass --dir with the CA directory that issued it",
             )
         })?;
+    let mut path = vec![issuer_index];
+    while let Some(p) = path.last().and_then(|i| chain[*i].parent) {
+        if path.contains(&p) {
+            break;
+        }
+        path.push(p);
+    }
     for (n, c) in full[1..].iter().enumerate() {
-        if chain.get(issuer_index + n).map(|ca| &ca.der) != Some(c) {
+        if path.get(n).map(|i| &chain[*i].der) != Some(c) {
             return Err(Error::bad_file(
                 &fc_path,
                 "its intermediates differ from the CA chain",
@@ -434,11 +560,18 @@ fn common_warnings(t: Target, i: &Inputs) -> Vec<String> {
     let mut w = Vec::new();
     for c in &i.crls {
         if let Some(nu) = c.next_update {
-            let left = (nu - i.now).whole_days();
-            if left < CRL_WARN_DAYS {
+            // `mtls-ca crl` makes CRLs for 7 days and `crl --check` wants a fresh one a day
+            // before: only a CRL that cron should already have replaced is worth a warning.
+            if nu - i.now < time::Duration::days(CRL_WARN_DAYS) && t.supports_crl() {
+                let consequence = if t.needs_crl_per_ca() {
+                    format!("when it does, {t} rejects every client")
+                } else {
+                    "refresh it and re-export before then".to_string()
+                };
                 w.push(format!(
-                    "the CRL {} expires in {left} days ({}): when it does, {t} rejects every client; schedule `mtls-ca crl` before then",
+                    "the CRL {} expires in {} ({}): {consequence}; schedule `mtls-ca crl --check || mtls-ca crl` before then",
                     c.path.display(),
+                    time_left(nu - i.now),
                     crate::ca::fmt_date(nu)
                 ));
             }
@@ -469,11 +602,12 @@ fn common_warnings(t: Target, i: &Inputs) -> Vec<String> {
                 l.stem.display()
             ));
         }
-        let left = (l.not_after - i.now).whole_days();
-        if left < 30 {
+        let left = l.not_after - i.now;
+        if left < time::Duration::days(30) {
             w.push(format!(
-                "the {role} certificate {} expires in {left} days ({}); renew it soon",
+                "the {role} certificate {} expires in {} ({}); renew it soon",
                 l.stem.display(),
+                time_left(left),
                 crate::ca::fmt_date(l.not_after)
             ));
         }
@@ -492,6 +626,24 @@ fn common_warnings(t: Target, i: &Inputs) -> Vec<String> {
         );
     }
     w
+}
+
+/// "3 days", "1 day", "5 hours", "1 minute" (never "1 days").
+pub fn time_left(d: time::Duration) -> String {
+    let unit = |n: i64, one: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {one}s")
+        }
+    };
+    if d.whole_days() >= 1 {
+        unit(d.whole_days(), "day")
+    } else if d.whole_hours() >= 1 {
+        unit(d.whole_hours(), "hour")
+    } else {
+        unit(d.whole_minutes().max(0), "minute")
+    }
 }
 
 /// What `export p12` (and `issue client --p12`) is asked to do.

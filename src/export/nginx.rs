@@ -67,11 +67,15 @@ pub fn server_block(i: &Inputs) -> String {
         q_path(&i.p("ca-bundle.pem"))
     ));
     c.push_str("    ssl_verify_client on;\n");
-    c.push_str(&format!(
-        "    # {} CA(s) above a client certificate: the default depth of 1 would reject it.\n    ssl_verify_depth {};\n",
-        i.chain.len(),
-        i.verify_depth()
-    ));
+    let depth = i.verify_depth();
+    if depth > 1 {
+        c.push_str(&format!(
+            "    # {depth} CAs above a client certificate: nginx's default depth of 1 would reject it.\n"
+        ));
+    } else {
+        c.push_str("    # Client certificates are signed by a root directly: one CA above them.\n");
+    }
+    c.push_str(&format!("    ssl_verify_depth {depth};\n"));
     if i.crls.is_empty() {
         c.push_str("    # No CRL was given: revoked certificates are accepted. With one CRL per CA:\n    # ssl_crl /path/to/crls.pem;\n");
     } else {

@@ -240,7 +240,7 @@ pub struct IssueArgs {
     pub p12_passphrase_env: Option<String>,
 }
 
-const LIST_HELP: &str = "EXAMPLES:\n  mtls-ca list\n  mtls-ca list --status expired\n  mtls-ca list --expiring-within 30d   (CI alarm)\n  mtls-ca --json list | jq '.certificates[] | .serial'\n\nEXIT CODES:\n  0  listed\n  1  --expiring-within: some valid certificate expires inside the window\n  2  usage, input or I/O error";
+const LIST_HELP: &str = "EXAMPLES:\n  mtls-ca list\n  mtls-ca list --status expired\n  mtls-ca list --expiring-within 30d   (CI alarm)\n  mtls-ca list --issuer retired --status valid   (after `ca rotate`: what is left to renew)\n  mtls-ca --json list | jq '.certificates[] | .serial'\n\nEXIT CODES:\n  0  listed\n  1  --expiring-within: some valid certificate expires inside the window\n  2  usage, input or I/O error";
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -250,6 +250,10 @@ pub struct ListArgs {
     /// Only valid certificates expiring within DURATION (30d, 12h…); exit 1 when there are any.
     #[arg(long, value_name = "DURATION")]
     pub expiring_within: Option<String>,
+    /// Only certificates issued by current, retired, or the CA whose serial or key id starts
+    /// with PREFIX.
+    #[arg(long, value_name = "ISSUER")]
+    pub issuer: Option<String>,
 }
 
 const QUICKSTART_HELP: &str = "Makes OUT/pki (the CA), OUT/server.{crt,key,fullchain.crt} for localhost and 127.0.0.1,\nOUT/client.{crt,key,fullchain.crt}, OUT/client.p12 (passphrase in OUT/client.p12.pass) and an nginx\nconfig in OUT/nginx, then prints the commands (openssl or nginx, curl, Python) that try them.\n\nEXAMPLES:\n  mtls-ca quickstart\n  mtls-ca quickstart --out /tmp/mtls --server api.local --client alice\n\nEXIT CODES:\n  0  everything was created\n  2  usage, input or I/O error";

@@ -66,21 +66,26 @@ pub struct SignArgs {
     pub pass: PassArgs,
 }
 
-pub const RENEW_HELP: &str = "Same subject, SANs and profile; new serial; the old certificate is recorded as superseded.\nThe public key is kept unless --rekey. Without --out the new files replace the old ones\n(which are kept as *.bak).\n\nEXAMPLES:\n  mtls-ca renew 3f9a0c12\n  mtls-ca renew --cert api.example.com.crt --rekey\n  mtls-ca renew --expiring-within 30d            (for cron)\n  mtls-ca renew --expiring-within 30d --out-dir renewed/\n\nEXIT CODES:\n  0  renewed (or nothing was due)\n  2  unknown serial, usage, input or I/O error";
+pub const RENEW_HELP: &str = "Same subject, SANs and profile; new serial; the old certificate is recorded as superseded.\nThe public key is kept unless --rekey. Without --out the new files replace the old ones\n(which are kept as *.bak).\n\nEXAMPLES:\n  mtls-ca renew 3f9a0c12\n  mtls-ca renew --cert api.example.com.crt --rekey\n  mtls-ca renew --expiring-within 30d            (for cron)\n  mtls-ca renew --expiring-within 30d --out-dir renewed/\n  mtls-ca renew --issuer retired                 (after `ca rotate`: move leaves to the new CA)\n\nEXIT CODES:\n  0  renewed (or nothing was due)\n  2  unknown serial, usage, input or I/O error";
 
 #[derive(Debug, Args)]
 pub struct RenewArgs {
     /// Serial of the certificate (hex; a unique prefix of 8+ digits is enough).
-    #[arg(value_name = "SERIAL", conflicts_with_all = ["cert", "expiring_within"])]
+    #[arg(value_name = "SERIAL", conflicts_with_all = ["cert", "expiring_within", "issuer"])]
     pub serial: Option<String>,
     /// The certificate file instead of its serial.
-    #[arg(long, value_name = "FILE", conflicts_with = "expiring_within")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["expiring_within", "issuer"])]
     pub cert: Option<PathBuf>,
     /// Renew every valid certificate expiring within DURATION (e.g. 30d).
     #[arg(long, value_name = "DURATION")]
     pub expiring_within: Option<String>,
-    /// With --expiring-within: write successors into DIR instead of over the old files.
-    #[arg(long, value_name = "DIR", requires = "expiring_within")]
+    /// Renew every valid certificate issued by current, retired, or the CA whose serial or key
+    /// id starts with PREFIX (after `ca rotate`: `--issuer retired`).
+    #[arg(long, value_name = "ISSUER", conflicts_with_all = ["serial", "cert"])]
+    pub issuer: Option<String>,
+    /// With --expiring-within or --issuer: write successors into DIR instead of over the old
+    /// files.
+    #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
     /// Make a new key of the same type.
     #[arg(long)]
@@ -89,7 +94,7 @@ pub struct RenewArgs {
     #[arg(long, value_name = "N")]
     pub days: Option<String>,
     /// Output stem (single renewal).
-    #[arg(long, value_name = "STEM", conflicts_with = "expiring_within")]
+    #[arg(long, value_name = "STEM", conflicts_with_all = ["expiring_within", "issuer"])]
     pub out: Option<PathBuf>,
     /// Permit server certificates valid for more than 825 days.
     #[arg(long)]
@@ -134,10 +139,20 @@ pub struct CrlArgs {
     pub pass: PassArgs,
 }
 
-pub const ROTATE_HELP: &str = "A planned CA rollover. The old CA is kept as DIR/ca-<serial prefix>.crt/.key and stays\nvalid for verification and for the CRLs of what it issued; DIR/ca-bundle.crt holds the new CA\nand every unexpired old one: give it to gateways as the trusted client CA during the overlap.\nNew certificates come from the new CA; renew the old ones (`mtls-ca renew --expiring-within`).\n\nEXAMPLES:\n  mtls-ca ca rotate\n  mtls-ca ca rotate --days 1825 --key-type ecdsa-p384\n\nEXIT CODES:\n  0  rotated\n  2  usage, input or I/O error";
+pub const ROTATE_HELP: &str = "A planned CA rollover. The old CA is kept as DIR/ca-<serial prefix>.crt/.key and stays\ntrusted for verification, export and the CRLs of what it issued; DIR/ca-bundle.crt holds the\nnew CA and every unexpired old one: give it to gateways as the trusted client CA during the\noverlap. New certificates come from the new CA; move the old ones with\n`mtls-ca renew --issuer retired`, then end the overlap with `ca rotate --finish`.\nAn intermediate rotates with --parent (the new one is signed by the same parent).\n\nEXAMPLES:\n  mtls-ca ca rotate\n  mtls-ca ca rotate --days 1825 --key-type ecdsa-p384\n  mtls-ca --dir pki/int ca rotate --parent pki\n  mtls-ca renew --issuer retired && mtls-ca ca rotate --finish\n\nEXIT CODES:\n  0  rotated (--finish: the overlap ended)\n  2  usage, input or I/O error; --finish refused while retired CAs have valid leaves";
 
 #[derive(Debug, Args)]
 pub struct RotateArgs {
+    /// End the overlap: drop the retired CAs from ca-bundle.crt and the CRL set (refused while
+    /// they have valid leaves that were not renewed, unless --force).
+    #[arg(long, conflicts_with_all = ["days", "key_type", "parent"])]
+    pub finish: bool,
+    /// With --finish: end the overlap even though retired CAs still have valid leaves.
+    #[arg(long, requires = "finish")]
+    pub force: bool,
+    /// Rotate an intermediate: the directory of the CA that signs the new one (the same parent).
+    #[arg(long, value_name = "PARENT_DIR")]
+    pub parent: Option<PathBuf>,
     /// Validity of the new CA in days (default 3650).
     #[arg(long, value_name = "N")]
     pub days: Option<String>,

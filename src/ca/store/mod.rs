@@ -172,6 +172,12 @@ impl Store {
         each!(self, s => s.integrity_check())
     }
 
+    /// Every certificate issued by the CA certificate with serial `ca_serial`, oldest first,
+    /// with the status it has at `now`.
+    pub fn issued_by(&self, ca_serial: &str, now: OffsetDateTime) -> Result<Vec<Entry>> {
+        each!(self, s => s.issued_by(ca_serial, now))
+    }
+
     /// Whether the CA certificate with serial `ca_serial` belongs to this store: `(known,
     /// issued_any)`, `known` when the store recorded that certificate (a root) or anything issued
     /// under it, `issued_any` when the store holds any issued certificate at all.

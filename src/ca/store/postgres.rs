@@ -426,6 +426,15 @@ impl PgStore {
         )
     }
 
+    pub(crate) fn issued_by(&self, ca_serial: &str, now: OffsetDateTime) -> Result<Vec<Entry>> {
+        self.entries(
+            "WHERE state != 'reserved' AND ca_serial = $1 ORDER BY issued_at, id",
+            &[&ca_serial],
+            now,
+            None,
+        )
+    }
+
     pub(crate) fn count_serials(&self) -> Result<u64> {
         let n: i64 = self
             .client

@@ -563,6 +563,17 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Every certificate issued by the CA certificate with serial `ca_serial`, oldest first,
+    /// with the status it has at `now`.
+    pub fn issued_by(&self, ca_serial: &str, now: OffsetDateTime) -> Result<Vec<Entry>> {
+        self.query_entries(
+            "WHERE state != 'reserved' AND ca_serial = ?1 ORDER BY issued_at, rowid",
+            &[&ca_serial],
+            now,
+            None,
+        )
+    }
+
     /// Whether the CA certificate with serial `ca_serial` belongs to this store: `(known,
     /// issued_any)`, `known` when the store recorded that certificate (a root) or anything issued
     /// under it, `issued_any` when the store holds any issued certificate at all.

@@ -14,7 +14,7 @@ pub fn run(dir: &Path, a: &CrlArgs, out: &Output) -> anyhow::Result<Outcome> {
         .clone()
         .unwrap_or_else(|| mtls_ca::ca::layout::crl(dir));
     if a.check {
-        let report = mtls_ca::crl::check(dir, &path, super::now())?;
+        let report = mtls_ca::crl::check_set(dir, &path, super::now())?;
         if out.json {
             out.json_doc(&serde_json::to_value(&report)?)?;
         }

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::output::Output;
 use crate::Outcome;
 
-pub const HELP: &str = "TARGETS:\n  servers  nginx haproxy caddy apache envoy traefik   (need --server STEM)\n  cloud    k8s-ingress kong aws\n  clients  curl requests httpx node java               (need --client STEM; java needs a passphrase)\n  files    bundle (ca-bundle.pem, crls.pem, STEM.fullchain.crt, STEM.pem)\n           p12 --client STEM (STEM.p12 next to the stem unless --out DIR)\n\nEvery file a config references is copied into DIR and named by absolute path. Without --upstream\nthe servers answer 200 with the verified client's subject; with it they proxy and pass the client\nidentity (X-SSL-Client-Verify, -Subject, -Issuer, -Serial, -Fingerprint).\n\nEXAMPLES:\n  mtls-ca export nginx --server api --client alice --crl pki/crl.pem --out gw\n  nginx -p $PWD/gw -c $PWD/gw/nginx-main.conf -e stderr\n  mtls-ca export haproxy --server api --listen 0.0.0.0:443 --upstream http://127.0.0.1:8080\n  mtls-ca --dir pki/int export aws --crl pki/int/crl.pem --out aws\n  mtls-ca export requests --client alice --out py && python3 py/client_requests.py\n  mtls-ca export p12 --client alice --passphrase-env P12_PASS\n  mtls-ca export java --client alice --passphrase-file pass.txt --p12-legacy\n\nEXIT CODES:\n  0  written\n  2  usage, input or I/O error (nothing was written)";
+pub const HELP: &str = "TARGETS:\n  servers  nginx haproxy caddy apache envoy traefik   (need --server STEM)\n  cloud    k8s-ingress kong aws\n  clients  curl requests httpx node java               (need --client STEM; java needs a passphrase)\n  files    bundle (ca-bundle.pem, crls.pem, STEM.fullchain.crt, STEM.pem)\n           p12 --client STEM (STEM.p12 next to the stem unless --out DIR)\n\nEvery file a config references is copied into DIR and named by absolute path. Without --upstream\nthe servers answer 200 with the verified client's subject; with it they proxy and pass the client\nidentity (X-SSL-Client-Verify, -Subject, -Issuer, -Serial, -Fingerprint).\n\nEXAMPLES:\n  mtls-ca export nginx --server api --client alice --crl pki/crl.pem --out gw\n  nginx -p $PWD/gw -c $PWD/gw/nginx-main.conf -e stderr\n  mtls-ca export haproxy --server api --listen 0.0.0.0:443 --upstream http://127.0.0.1:8080\n  mtls-ca --dir pki/int export aws --server api --out aws\n  mtls-ca export requests --client alice --out py && python3 py/client_requests.py\n  mtls-ca export p12 --client alice --passphrase-env P12_PASS\n  mtls-ca export java --client alice --passphrase-file pass.txt --p12-legacy\n\nEXIT CODES:\n  0  written\n  2  usage, input or I/O error (nothing was written)";
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -129,6 +129,16 @@ fn render(plan: Plan, force: bool, out: &Output) -> anyhow::Result<Outcome> {
     out.status(format!("{} {} export", out.bold("wrote"), done.target));
     for w in &done.files {
         out.status(format!("  {}", super::written_line(w)));
+    }
+    if !done.unchanged.is_empty() {
+        out.status(format!(
+            "  unchanged (not rewritten, no .bak): {}",
+            done.unchanged
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if !done.start.is_empty() {
         out.status("start:");

@@ -305,16 +305,16 @@ fn render_cert(text: &mut String, c: &CertInfo, color: bool) {
         paint(
             color,
             "31",
-            &format!("expired {} days ago", -c.expires_in_days),
+            &format!("expired {} ago", inspect::days_text(c.expires_in_days)),
         )
     } else if c.expires_in_days < inspect::EXPIRY_WARNING_DAYS {
         paint(
             color,
             "33",
-            &format!("expires in {} days", c.expires_in_days),
+            &format!("expires in {}", inspect::days_text(c.expires_in_days)),
         )
     } else {
-        format!("expires in {} days", c.expires_in_days)
+        format!("expires in {}", inspect::days_text(c.expires_in_days))
     };
     line(
         text,

@@ -15,15 +15,30 @@ pub fn run(dir: &Path, a: &ListArgs, out: &Output) -> anyhow::Result<Outcome> {
         .as_deref()
         .map(|w| mtls_ca::duration::parse("--expiring-within", w))
         .transpose()?;
+    let now = super::now();
+    let issuers = a
+        .issuer
+        .as_deref()
+        .map(|i| {
+            let sel = mtls_ca::ca::overlap::IssuerSel::parse(i)?;
+            mtls_ca::lifecycle::issuer_serials(dir, &sel, now)
+        })
+        .transpose()?;
     // Listing needs no key (and so no passphrase): only the store.
     let store = Store::open_dir(dir, &mtls_ca::store::connect_options())?;
-    let now = super::now();
     let entries = match within {
         Some(w) => mtls_ca::lifecycle::expiring(&store, now, w)?
             .into_iter()
             .filter(|e| status.is_none_or(|s| s == e.status))
             .collect(),
         None => store.list(now, status)?,
+    };
+    let entries: Vec<_> = match &issuers {
+        Some(set) => entries
+            .into_iter()
+            .filter(|e| e.ca_serial.as_ref().is_some_and(|s| set.contains(s)))
+            .collect(),
+        None => entries,
     };
     let verdict = if within.is_some() && !entries.is_empty() {
         Outcome::CheckFailed

@@ -98,10 +98,10 @@ pub fn describe_issued(out: &Output, what: &str, i: &mtls_ca::ca::Issued) {
     out.status(format!("  subject  {}", i.subject));
     out.status(format!("  serial   {}", i.serial));
     out.status(format!(
-        "  valid    {} → {} ({} days, {})",
+        "  valid    {} → {} ({}, {})",
         mtls_ca::ca::fmt_date(i.not_before),
         mtls_ca::ca::fmt_date(i.not_after),
-        (i.not_after - i.not_before).whole_days(),
+        mtls_ca::inspect::days_text((i.not_after - i.not_before).whole_days()),
         i.key_type
     ));
     for (n, w) in i.written.iter().enumerate() {

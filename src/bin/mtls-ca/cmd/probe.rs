@@ -25,12 +25,9 @@ pub fn run(dir: &Path, a: &ProbeArgs, out: &Output) -> anyhow::Result<Outcome> {
         .into());
     }
     let ca_files: Vec<PathBuf> = if a.ca.is_empty() {
-        let d = mtls_ca::ca::layout::cert(dir);
-        if d.exists() {
-            vec![d]
-        } else {
-            vec![]
-        }
+        mtls_ca::ca::overlap::default_trust_file(dir)
+            .into_iter()
+            .collect()
     } else {
         a.ca.clone()
     };
@@ -124,10 +121,10 @@ fn render(r: &probe::ProbeReport, out: &Output) -> String {
             "             "
         };
         s.push_str(&format!(
-            "{label}[{i}] {} (issuer {}, expires in {} days){}\n",
+            "{label}[{i}] {} (issuer {}, expires in {}){}\n",
             c.subject,
             c.issuer,
-            c.expires_in_days,
+            mtls_ca::inspect::days_text(c.expires_in_days),
             if c.sans.is_empty() {
                 String::new()
             } else {

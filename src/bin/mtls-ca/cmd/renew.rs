@@ -11,15 +11,44 @@ use crate::Outcome;
 
 pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
     let days = super::days(a.days.as_deref())?;
-    if let Some(w) = &a.expiring_within {
-        let within = mtls_ca::duration::parse("--expiring-within", w)?;
+    if a.out_dir.is_some() && a.expiring_within.is_none() && a.issuer.is_none() {
+        return Err(mtls_ca::Error::InvalidValue {
+            what: "--out-dir",
+            value: a
+                .out_dir
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            reason: "--out-dir is for renewing several certificates".into(),
+            hint: "add --expiring-within DURATION or --issuer ISSUER, or use --out STEM for one"
+                .into(),
+        }
+        .into());
+    }
+    if a.expiring_within.is_some() || a.issuer.is_some() {
+        let within = a
+            .expiring_within
+            .as_deref()
+            .map(|w| mtls_ca::duration::parse("--expiring-within", w))
+            .transpose()?;
+        let issuer = a
+            .issuer
+            .as_deref()
+            .map(mtls_ca::ca::overlap::IssuerSel::parse)
+            .transpose()?;
+        if let Some(sel) = &issuer {
+            // A bad --issuer is refused before the key is unlocked.
+            lifecycle::issuer_serials(dir, sel, super::now())?;
+        }
+        let w = a.expiring_within.clone().unwrap_or_default();
         let mut ca = Ca::open_with(
             dir,
             &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
         )?;
-        let items = lifecycle::renew_expiring(
+        let items = lifecycle::renew_selected(
             &mut ca,
             within,
+            issuer.as_ref(),
             a.out_dir.as_deref(),
             a.rekey,
             days,
@@ -42,9 +71,14 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
             out.json_doc(&doc)?;
         }
         if items.is_empty() {
-            out.status(format!(
-                "nothing to renew: no valid certificate expires within {w}"
-            ));
+            let mut what = String::from("nothing to renew: no valid certificate");
+            if let Some(i) = &a.issuer {
+                what.push_str(&format!(" of issuer {i}"));
+            }
+            if within.is_some() {
+                what.push_str(&format!(" expires within {w}"));
+            }
+            out.status(what);
         }
         for i in &items {
             match (&i.renewed, &i.error) {

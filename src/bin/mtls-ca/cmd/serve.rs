@@ -28,13 +28,15 @@ pub fn run(dir: &Path, a: &ServeArgs, out: &Output) -> anyhow::Result<Outcome> {
     let chain = super::probe::load_certs(&[cert])?;
     let key_pkcs8 = super::probe::load_key(&with_ext(stem, "key"))?;
     let ca_files = if a.ca.is_empty() {
-        vec![layout::chain_or_cert(dir)]
+        vec![mtls_ca::ca::overlap::default_trust_file(dir)
+            .unwrap_or_else(|| layout::chain_or_cert(dir))]
     } else {
         a.ca.clone()
     };
     let client_cas = super::probe::load_certs(&ca_files)?;
     let mut crls = Vec::new();
-    for f in &a.crl {
+    // During a rotation's overlap, the retired CAs' CRLs next to a given one come along.
+    for f in &mtls_ca::crl::with_retired_siblings(dir, &a.crl, super::now())? {
         let bytes = mtls_ca::files::read_limited(f, 64 * 1024 * 1024)?;
         for b in mtls_ca::pem::parse_all(&bytes, f)? {
             if b.label == "X509 CRL" {

@@ -56,8 +56,9 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
     let mut ca = a.ca.clone();
     let dir_ca = layout::cert(dir);
     if ca.is_empty() {
-        if dir_ca.exists() {
-            ca.push(dir_ca.clone());
+        // The directory's whole trust: every CA of a rotation's overlap (ca-bundle.crt).
+        if let Some(f) = mtls_ca::ca::overlap::default_trust_file(dir) {
+            ca.push(f);
         } else {
             return Err(mtls_ca::Error::InvalidValue {
                 what: "--ca",
@@ -82,7 +83,7 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
         ca,
         chain: a.chain.clone(),
         key: a.key.clone(),
-        crls: a.crl.clone(),
+        crls: mtls_ca::crl::with_retired_siblings(dir, &a.crl, at)?,
         candidates,
     };
     let input = verify::load(&files, purpose, a.host.clone(), at)?;

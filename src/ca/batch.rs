@@ -371,7 +371,7 @@ impl Ca {
         profile::check_cn(&it.cn)?;
         let parsed = names::parse_all(&it.sans)?;
         let (cn, sans) = match opts.profile {
-            Profile::Server => {
+            p if p.is_server() => {
                 let sans = profile::server_sans(&it.cn, parsed)?;
                 (sans[0].to_string(), sans)
             }

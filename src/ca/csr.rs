@@ -290,12 +290,12 @@ pub struct SignOptions {
 
 /// Signs a CSR: STEM.crt and STEM.fullchain.crt (no key: it stays with the requester).
 pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issued> {
-    if !matches!(opts.profile, Profile::Server | Profile::Client) {
+    if !opts.profile.is_leaf() {
         return Err(Error::invalid(
             "--profile",
             opts.profile.as_str(),
             "a CSR is signed as a leaf",
-            "use --profile server or --profile client",
+            "use --profile server, client or server-client",
         ));
     }
     let bytes = crate::files::read_limited(&opts.csr, MAX_CSR)?;
@@ -317,7 +317,7 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
     }
     let cn = match (&info.cn, opts.profile) {
         (Some(cn), _) => cn.clone(),
-        (None, Profile::Server) => sans
+        (None, p) if p.is_server() => sans
             .iter()
             .find(|s| matches!(s, San::Dns(_) | San::Ip(_)))
             .map(San::to_string)
@@ -344,7 +344,7 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
         )
     })?;
     let (cn, sans) = match opts.profile {
-        Profile::Server => {
+        p if p.is_server() => {
             let sans = profile::server_sans(&cn, sans).map_err(|_| {
                 Error::bad_file(
                     &opts.csr,

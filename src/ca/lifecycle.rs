@@ -381,7 +381,7 @@ pub struct RenewOptions {
 pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Issued> {
     let old = find(ca.store(), &opts.target)?;
     let profile = Profile::parse(&old.profile)?;
-    if !matches!(profile, Profile::Server | Profile::Client) {
+    if !profile.is_leaf() {
         return Err(Error::invalid(
             "serial",
             old.serial,
@@ -423,7 +423,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
         })?;
     let sans = crate::names::parse_all(&x509::san_strings(&cert))?;
     let sans = match profile {
-        Profile::Server => profile::server_sans(&cn, sans)?,
+        p if p.is_server() => profile::server_sans(&cn, sans)?,
         _ => sans,
     };
     let (nb, na) = x509::validity(&cert);
@@ -451,7 +451,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
             ))
         }
     };
-    let default_days = if profile == Profile::Server
+    let default_days = if profile.is_server()
         && opts.days.is_none()
         && old_days > crate::ca::SERVER_MAX_DAYS
         && !opts.allow_long_validity
@@ -463,9 +463,10 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
     ca.issue_leaf(
         LeafRequest {
             profile,
-            cn: match profile {
-                Profile::Server => sans[0].to_string(),
-                _ => cn,
+            cn: if profile.is_server() {
+                sans[0].to_string()
+            } else {
+                cn
             },
             sans,
             days: opts.days,
@@ -508,7 +509,7 @@ pub fn renew_expiring(
 ) -> Result<Vec<BatchItem>> {
     let due: Vec<Entry> = expiring(ca.store(), now, within)?
         .into_iter()
-        .filter(|e| e.profile == "server" || e.profile == "client")
+        .filter(|e| e.profile != "root" && e.profile != "intermediate")
         .collect();
     let mut out = Vec::new();
     for e in due {

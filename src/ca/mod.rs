@@ -460,7 +460,7 @@ impl Ca {
         let mut warnings = Vec::new();
         let parsed = crate::names::parse_all(&opts.sans)?;
         let (cn, sans) = match opts.profile {
-            Profile::Server => {
+            p if p.is_server() => {
                 let sans = profile::server_sans(&opts.cn, parsed)?;
                 (sans[0].to_string(), sans)
             }
@@ -517,12 +517,12 @@ impl Ca {
             renews,
             mut warnings,
         } = req;
-        if !matches!(profile, Profile::Server | Profile::Client) {
+        if !profile.is_leaf() {
             return Err(Error::invalid(
                 "profile",
                 profile.as_str(),
                 "only server and client certificates are issued to leaves",
-                "use server or client",
+                "use server, client or server-client",
             ));
         }
         let (not_before, not_after) = validity(
@@ -790,7 +790,7 @@ pub(crate) fn check_leaf_days(
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     if let Some(d) = days {
-        if profile == Profile::Server && d > SERVER_MAX_DAYS && !allow_long {
+        if profile.is_server() && d > SERVER_MAX_DAYS && !allow_long {
             return Err(Error::invalid(
                 "--days",
                 d.to_string(),
@@ -798,7 +798,7 @@ pub(crate) fn check_leaf_days(
                 "use --days 398 or less, or pass --allow-long-validity",
             ));
         }
-        if profile == Profile::Server && d > SERVER_WARN_DAYS {
+        if profile.is_server() && d > SERVER_WARN_DAYS {
             warnings.push(format!(
                 "valid for {d} days: public CAs stop at 398; rotate more often"
             ));

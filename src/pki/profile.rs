@@ -29,6 +29,9 @@ pub enum Profile {
     Server,
     /// A TLS client (clientAuth only).
     Client,
+    /// A dual-use leaf, client and server (serverAuth + clientAuth), e.g. a service in a mesh.
+    #[serde(rename = "server-client")]
+    ServerClient,
 }
 
 impl Profile {
@@ -39,6 +42,7 @@ impl Profile {
             Profile::Intermediate => "intermediate",
             Profile::Server => "server",
             Profile::Client => "client",
+            Profile::ServerClient => "server-client",
         }
     }
 
@@ -49,11 +53,12 @@ impl Profile {
             "intermediate" => Ok(Profile::Intermediate),
             "server" => Ok(Profile::Server),
             "client" => Ok(Profile::Client),
+            "server-client" => Ok(Profile::ServerClient),
             _ => Err(Error::invalid(
                 "profile",
                 s,
                 "unknown profile",
-                "use server or client",
+                "use server, client or server-client",
             )),
         }
     }
@@ -61,6 +66,17 @@ impl Profile {
     /// True for root and intermediate.
     pub fn is_ca(self) -> bool {
         matches!(self, Profile::Root | Profile::Intermediate)
+    }
+
+    /// True for the leaf profiles: server, client, server-client.
+    pub fn is_leaf(self) -> bool {
+        !self.is_ca()
+    }
+
+    /// True when the certificate serves TLS (server, server-client): its CN must be a DNS name
+    /// or IP and is added to the SANs.
+    pub fn is_server(self) -> bool {
+        matches!(self, Profile::Server | Profile::ServerClient)
     }
 }
 
@@ -209,18 +225,21 @@ pub fn params(req: &Request) -> Result<CertificateParams> {
             p.name_constraints = req.constraints.to_rcgen();
             p.use_authority_key_identifier_extension = req.profile == Profile::Intermediate;
         }
-        Profile::Server | Profile::Client => {
+        Profile::Server | Profile::Client | Profile::ServerClient => {
             // ExplicitNoCa: critical basicConstraints CA:FALSE, and rcgen then writes the SKI.
             p.is_ca = IsCa::ExplicitNoCa;
             p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            if req.profile == Profile::Server && req.key_type.is_rsa() {
+            if req.profile.is_server() && req.key_type.is_rsa() {
                 p.key_usages.push(KeyUsagePurpose::KeyEncipherment);
             }
-            p.extended_key_usages = vec![if req.profile == Profile::Server {
-                ExtendedKeyUsagePurpose::ServerAuth
-            } else {
-                ExtendedKeyUsagePurpose::ClientAuth
-            }];
+            p.extended_key_usages = match req.profile {
+                Profile::Server => vec![ExtendedKeyUsagePurpose::ServerAuth],
+                Profile::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+                _ => vec![
+                    ExtendedKeyUsagePurpose::ServerAuth,
+                    ExtendedKeyUsagePurpose::ClientAuth,
+                ],
+            };
             p.use_authority_key_identifier_extension = true;
         }
     }

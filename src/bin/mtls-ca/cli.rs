@@ -167,9 +167,13 @@ pub enum IssueCommand {
     /// A TLS client certificate (clientAuth).
     #[command(after_help = ISSUE_CLIENT_HELP)]
     Client(IssueArgs),
+    /// A dual-use certificate (serverAuth + clientAuth), e.g. a service in a mesh; the CN is added to the SANs.
+    #[command(after_help = ISSUE_SERVER_CLIENT_HELP)]
+    ServerClient(IssueArgs),
 }
 
 const ISSUE_SERVER_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates: serve this one)\n\nSAN TYPES:\n  10.0.0.1, ::1 -> IP   name@example.com -> email   spiffe://td/path -> URI   otherwise DNS\n\nEXAMPLES:\n  mtls-ca issue server --cn api.example.com\n  mtls-ca issue server --cn localhost --san 127.0.0.1 --san ::1 --out certs/server\n  mtls-ca issue server --cn '*.internal.example.com' --days 90\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
+const ISSUE_SERVER_CLIENT_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates)\n\nEXAMPLES:\n  mtls-ca issue server-client --cn payments.mesh.example.com\n  mtls-ca issue server-client --cn orders.internal --san spiffe://example.org/ns/prod/sa/orders\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
 const ISSUE_CLIENT_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates), STEM.p12 (0600) with --p12\n\nEXAMPLES:\n  mtls-ca issue client --cn alice --p12 --p12-passphrase-env P12_PASS\n  mtls-ca issue client --cn billing-service\n  mtls-ca issue client --cn alice --san alice@example.com --out clients/alice\n  mtls-ca issue client --cn payments --san spiffe://example.org/ns/prod/sa/payments\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
     let (profile, a) = match c {
         IssueCommand::Server(a) => (Profile::Server, a),
         IssueCommand::Client(a) => (Profile::Client, a),
+        IssueCommand::ServerClient(a) => (Profile::ServerClient, a),
     };
     if let Some(file) = &a.batch {
         return batch(dir, profile, a, file, out);

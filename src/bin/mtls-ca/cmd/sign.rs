@@ -14,12 +14,13 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
     let profile = match a.profile.as_str() {
         "server" => Profile::Server,
         "client" => Profile::Client,
+        "server-client" => Profile::ServerClient,
         other => {
             return Err(mtls_ca::Error::InvalidValue {
                 what: "--profile",
                 value: other.into(),
                 reason: "unknown profile".into(),
-                hint: "use --profile server or --profile client".into(),
+                hint: "use --profile server, client or server-client".into(),
             }
             .into())
         }

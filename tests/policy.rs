@@ -1,0 +1,8 @@
+//! Issue 14, certificate policy: dual-use leaves, name constraints at issuance, subject
+//! attributes, profiles as data, CSR signing rules, key rotation on renewal and the offline-root
+//! ceremony. Real binary; openssl verify and pkilint on every certificate made.
+mod common;
+mod core_support;
+
+#[path = "policy_cases/dual_use.rs"]
+mod dual_use;

@@ -6,3 +6,5 @@ mod core_support;
 
 #[path = "policy_cases/dual_use.rs"]
 mod dual_use;
+#[path = "policy_cases/renew_key.rs"]
+mod renew_key;

@@ -366,8 +366,9 @@ pub fn expiring(store: &Store, now: OffsetDateTime, within: Duration) -> Result<
 pub struct RenewOptions {
     /// Which certificate.
     pub target: Target,
-    /// Make a new key of the same type instead of keeping the public key.
-    pub rekey: bool,
+    /// Keep the old public key instead of making a new key of the same type (the default makes a
+    /// new key: renewing with the same key does not recover from a leaked one).
+    pub reuse_key: bool,
     /// Validity in days (None: the old certificate's validity period).
     pub days: Option<u32>,
     /// Output stem (None: where the old certificate was written; old files are kept as `.bak`).
@@ -431,9 +432,28 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
     let mut warnings = Vec::new();
     crate::ca::check_leaf_days(profile, opts.days, opts.allow_long_validity, &mut warnings)?;
     let key_type: KeyType = old.key_type.parse()?;
-    let key = if opts.rekey {
+    // The CA made the key (issue, batch) when a key file sits next to the old certificate; a
+    // CSR-signed certificate's key stays with its requester, who rotates it with a new CSR.
+    let ca_made_key = old
+        .stem
+        .as_deref()
+        .is_some_and(|s| crate::ca::with_ext(Path::new(s), "key").exists());
+    let key = if !opts.reuse_key && ca_made_key {
         LeafKey::Generate(key_type)
     } else {
+        if opts.reuse_key {
+            warnings.push(
+                "--reuse-key: the old key is kept; if it leaked, the renewed certificate is \
+                 as exposed as the old one"
+                    .into(),
+            );
+        } else {
+            warnings.push(
+                "the CA does not hold this certificate's key (signed from a CSR): the public key \
+                 is kept; to rotate it, have the owner make a new CSR and `mtls-ca sign` it"
+                    .into(),
+            );
+        }
         LeafKey::Public {
             spki: cert.public_key().raw.to_vec(),
             key_type,
@@ -503,7 +523,7 @@ pub fn renew_expiring(
     ca: &mut Ca,
     within: Duration,
     out_dir: Option<&Path>,
-    rekey: bool,
+    reuse_key: bool,
     days: Option<u32>,
     now: OffsetDateTime,
 ) -> Result<Vec<BatchItem>> {
@@ -527,7 +547,7 @@ pub fn renew_expiring(
         };
         let opts = RenewOptions {
             target: Target::Serial(e.serial.clone()),
-            rekey,
+            reuse_key,
             days,
             stem,
             allow_long_validity: false,

@@ -25,7 +25,7 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
             &mut ca,
             within,
             a.out_dir.as_deref(),
-            a.rekey,
+            a.reuse_key,
             days,
             super::now(),
         )?;
@@ -72,7 +72,7 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
     };
     let opts = RenewOptions {
         target,
-        rekey: a.rekey,
+        reuse_key: a.reuse_key,
         days,
         stem: a.out.clone(),
         allow_long_validity: a.allow_long_validity,

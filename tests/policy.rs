@@ -4,6 +4,8 @@
 mod common;
 mod core_support;
 
+#[path = "policy_cases/constraints.rs"]
+mod constraints;
 #[path = "policy_cases/dual_use.rs"]
 mod dual_use;
 #[path = "policy_cases/renew_key.rs"]

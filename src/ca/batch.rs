@@ -295,6 +295,7 @@ impl Ca {
             opts.threads
         };
         let ca_serial = self.serial_hex()?;
+        let constraints = self.chain_constraints()?;
         let mut summary = BatchSummary {
             issued: 0,
             chunks: 0,
@@ -315,7 +316,9 @@ impl Ca {
             // 1. Validate the whole chunk before anything of it happens.
             let mut prepared = Vec::with_capacity(chunk.len());
             for it in chunk {
-                let p = self.prepare(it, opts).map_err(|e| line_err(it.line, e))?;
+                let p = self
+                    .prepare(it, opts, &constraints)
+                    .map_err(|e| line_err(it.line, e))?;
                 prepared.push(p);
             }
             check_writable(&prepared).map_err(|(line, e)| line_err(line, e))?;
@@ -367,7 +370,12 @@ impl Ca {
         Ok(summary)
     }
 
-    fn prepare(&self, it: &BatchItem, opts: &BatchOptions) -> Result<Prepared> {
+    fn prepare(
+        &self,
+        it: &BatchItem,
+        opts: &BatchOptions,
+        constraints: &[crate::name_constraints::CaConstraints],
+    ) -> Result<Prepared> {
         profile::check_cn(&it.cn)?;
         let parsed = names::parse_all(&it.sans)?;
         let (cn, sans) = match opts.profile {
@@ -377,6 +385,7 @@ impl Ca {
             }
             _ => (it.cn.clone(), parsed),
         };
+        ca::check_constraints(constraints, &cn, &sans)?;
         let files = IssuedFiles {
             cert: ca::with_ext(&it.stem, "crt"),
             key: ca::with_ext(&it.stem, "key"),

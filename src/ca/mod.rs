@@ -525,6 +525,7 @@ impl Ca {
                 "use server, client or server-client",
             ));
         }
+        self.check_name_constraints(&cn, &sans)?;
         let (not_before, not_after) = validity(
             now,
             days,
@@ -599,6 +600,25 @@ impl Ca {
         fs.public(&files.fullchain, pem_chain(&fullchain));
         let written = fs.commit(force)?;
         describe(&der, profile, key_type, files, written, warnings)
+    }
+
+    /// Refuses a leaf whose CN or SANs fall outside the name constraints of this CA or of any
+    /// parent up its chain (see [`crate::name_constraints`]).
+    pub fn check_name_constraints(&self, cn: &str, sans: &[San]) -> Result<()> {
+        check_constraints(&self.chain_constraints()?, cn, sans)
+    }
+
+    /// The name constraints of this CA and its parents (only those that have some).
+    pub(crate) fn chain_constraints(&self) -> Result<Vec<crate::name_constraints::CaConstraints>> {
+        let mut chain = Vec::with_capacity(self.chain.len());
+        for der in &self.chain {
+            let c = x509::parse_cert(der, &self.dir.join(CA_CHAIN))?;
+            let nc = crate::name_constraints::of_cert(&c);
+            if !nc.permitted.is_empty() || !nc.excluded.is_empty() {
+                chain.push(nc);
+            }
+        }
+        Ok(chain)
     }
 
     /// Signs `params` for `subject_key` with this CA, fixing the issuer bytes if rcgen could not
@@ -713,6 +733,22 @@ impl Signer<'_> {
         x509::self_check(&der, self.cert_der, serial, false)?;
         Ok(der)
     }
+}
+
+/// [`crate::name_constraints::check`] as an [`Error`] naming the name and the constraint.
+pub(crate) fn check_constraints(
+    chain: &[crate::name_constraints::CaConstraints],
+    cn: &str,
+    sans: &[San],
+) -> Result<()> {
+    crate::name_constraints::check(chain, cn, sans).map_err(|v| {
+        Error::invalid(
+            v.what,
+            v.name,
+            v.reason,
+            "certify only names the CA may certify (see `mtls-ca inspect DIR/ca.crt`), or issue from a CA without these constraints",
+        )
+    })
 }
 
 /// Computes notBefore/notAfter: backdated 5 minutes, `days` (or the default) long, never past

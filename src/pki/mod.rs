@@ -7,6 +7,7 @@ pub mod der;
 pub mod duration;
 pub mod keycrypt;
 pub mod keys;
+pub mod name_constraints;
 pub mod names;
 pub mod pem;
 pub mod pkcs12;

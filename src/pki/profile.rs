@@ -89,12 +89,63 @@ pub struct Constraints {
     pub permit_ip: Vec<(IpAddr, u8)>,
     /// Excluded DNS subtrees.
     pub exclude_dns: Vec<String>,
+    /// Permitted e-mail subtrees: a mailbox, a host, or `.domain` (every host below it).
+    pub permit_email: Vec<String>,
+    /// Excluded IP ranges.
+    pub exclude_ip: Vec<(IpAddr, u8)>,
 }
 
 impl Constraints {
     /// True when no constraint is set.
     pub fn is_empty(&self) -> bool {
-        self.permit_dns.is_empty() && self.permit_ip.is_empty() && self.exclude_dns.is_empty()
+        self.permit_dns.is_empty()
+            && self.permit_ip.is_empty()
+            && self.exclude_dns.is_empty()
+            && self.permit_email.is_empty()
+            && self.exclude_ip.is_empty()
+    }
+
+    /// Parses a `--permit-email` subtree: `name@example.com` (one mailbox), `example.com` (every
+    /// mailbox at that host) or `.example.com` (every host below it).
+    pub fn parse_email(v: &str) -> Result<String> {
+        let bad = |r: &str| {
+            Error::invalid(
+                "--permit-email",
+                v,
+                r,
+                "give a mailbox (a@example.com), a host (example.com) or .example.com",
+            )
+        };
+        if v.contains('@') {
+            return match crate::names::San::parse(v) {
+                Ok(San::Email(e)) => Ok(e),
+                _ => Err(bad("not an e-mail address")),
+            };
+        }
+        let (dot, d) = match v.strip_prefix('.') {
+            Some(d) => (".", d),
+            None => ("", v),
+        };
+        let d = crate::names::parse_dns(d, false).map_err(|r| bad(&r))?;
+        Ok(format!("{dot}{d}"))
+    }
+
+    /// Parses an `--exclude-ip` CIDR.
+    pub fn parse_exclude_cidr(v: &str) -> Result<(IpAddr, u8)> {
+        Self::parse_cidr(v).map_err(|e| match e {
+            Error::InvalidValue {
+                value,
+                reason,
+                hint,
+                ..
+            } => Error::InvalidValue {
+                what: "--exclude-ip",
+                value,
+                reason,
+                hint,
+            },
+            other => other,
+        })
     }
 
     /// Parses a `--permit-dns`/`--exclude-dns` domain.
@@ -137,13 +188,24 @@ impl Constraints {
                 GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(*ip, *len))
             }),
         );
+        permitted.extend(
+            self.permit_email
+                .iter()
+                .map(|e| GeneralSubtree::Rfc822Name(e.clone())),
+        );
+        let mut excluded: Vec<GeneralSubtree> = self
+            .exclude_dns
+            .iter()
+            .map(|d| GeneralSubtree::DnsName(d.clone()))
+            .collect();
+        excluded.extend(
+            self.exclude_ip.iter().map(|(ip, len)| {
+                GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(*ip, *len))
+            }),
+        );
         Some(NameConstraints {
             permitted_subtrees: permitted,
-            excluded_subtrees: self
-                .exclude_dns
-                .iter()
-                .map(|d| GeneralSubtree::DnsName(d.clone()))
-                .collect(),
+            excluded_subtrees: excluded,
         })
     }
 }

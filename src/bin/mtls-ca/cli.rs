@@ -102,6 +102,8 @@ pub enum Command {
 const CA_HELP: &str = "EXAMPLES:\n  mtls-ca ca init --cn 'Example Root CA'\n  mtls-ca --dir pki/issuing ca init --parent pki\n\nEXIT CODES:\n  0  success\n  2  usage, input or I/O error (nothing was written)";
 const ISSUE_HELP: &str = "EXAMPLES:\n  mtls-ca issue server --cn api.example.com --san 10.0.0.5\n  mtls-ca issue client --cn billing-service --san spiffe://example.org/billing\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CaCommand {
     /// Create a CA (same as `mtls-ca init`).
@@ -140,6 +142,12 @@ pub struct InitArgs {
     /// Names in this domain may never be certified (repeatable).
     #[arg(long, value_name = "DOMAIN")]
     pub exclude_dns: Vec<String>,
+    /// Only these e-mail addresses may be certified: a@example.com, example.com or .example.com (repeatable).
+    #[arg(long, value_name = "MAILBOX|DOMAIN")]
+    pub permit_email: Vec<String>,
+    /// Addresses in this range may never be certified (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub exclude_ip: Vec<String>,
     /// Make an intermediate CA signed by the CA in PARENT_DIR.
     #[arg(long, value_name = "PARENT_DIR")]
     pub parent: Option<PathBuf>,

@@ -26,6 +26,16 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
             .iter()
             .map(|d| Constraints::parse_domain("--exclude-dns", d))
             .collect::<Result<_, _>>()?,
+        permit_email: a
+            .permit_email
+            .iter()
+            .map(|e| Constraints::parse_email(e))
+            .collect::<Result<_, _>>()?,
+        exclude_ip: a
+            .exclude_ip
+            .iter()
+            .map(|c| Constraints::parse_exclude_cidr(c))
+            .collect::<Result<_, _>>()?,
     };
     let opts = InitOptions {
         cn: a.cn.clone(),

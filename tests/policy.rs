@@ -10,3 +10,5 @@ mod constraints;
 mod dual_use;
 #[path = "policy_cases/renew_key.rs"]
 mod renew_key;
+#[path = "policy_cases/sign_csr.rs"]
+mod sign_csr;

@@ -12,3 +12,5 @@ mod dual_use;
 mod renew_key;
 #[path = "policy_cases/sign_csr.rs"]
 mod sign_csr;
+#[path = "policy_cases/subject.rs"]
+mod subject;

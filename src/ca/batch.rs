@@ -432,6 +432,7 @@ impl Ca {
                                 profile: opts.profile,
                                 cn: p.cn.clone(),
                                 org: None,
+                                subject: Default::default(),
                                 sans: p.sans.clone(),
                                 key_type: opts.key_type,
                                 serial: serial.clone(),

@@ -417,6 +417,7 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
         LeafRequest {
             profile: opts.profile,
             cn,
+            subject: Default::default(),
             sans,
             days: opts.days,
             default_days: LEAF_DAYS,

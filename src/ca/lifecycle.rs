@@ -483,6 +483,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
     ca.issue_leaf(
         LeafRequest {
             profile,
+            subject: crate::subject::Subject::from_name(cert.subject()),
             cn: if profile.is_server() {
                 sans[0].to_string()
             } else {

@@ -61,6 +61,8 @@ pub struct InitOptions {
     pub cn: Option<String>,
     /// Subject O.
     pub org: Option<String>,
+    /// Further subject attributes (`--subject`).
+    pub subject: crate::subject::Subject,
     /// CA key type.
     pub key_type: KeyType,
     /// Validity in days (None: the default for the kind of CA).
@@ -82,6 +84,8 @@ pub struct IssueOptions {
     pub profile: Profile,
     /// Subject CN.
     pub cn: String,
+    /// Further subject attributes (`--subject`).
+    pub subject: crate::subject::Subject,
     /// Subject alternative names as typed.
     pub sans: Vec<String>,
     /// Validity in days (None: 365, capped by the CA).
@@ -103,6 +107,8 @@ pub struct LeafRequest {
     pub profile: Profile,
     /// Subject CN (validated).
     pub cn: String,
+    /// Further subject attributes, least specific first (the CN goes last).
+    pub subject: crate::subject::Subject,
     /// SANs (validated; for servers, already including the CN).
     pub sans: Vec<San>,
     /// Validity in days (None: `default_days`, capped by the CA).
@@ -287,6 +293,7 @@ impl Ca {
             profile,
             cn: cn.clone(),
             org: opts.org.clone(),
+            subject: opts.subject.clone(),
             sans: Vec::new(),
             key_type,
             serial,
@@ -484,6 +491,7 @@ impl Ca {
             LeafRequest {
                 profile: opts.profile,
                 cn,
+                subject: opts.subject.clone(),
                 sans,
                 days: opts.days,
                 default_days: LEAF_DAYS,
@@ -509,6 +517,7 @@ impl Ca {
         let LeafRequest {
             profile,
             cn,
+            subject,
             sans,
             days,
             default_days,
@@ -566,6 +575,7 @@ impl Ca {
             profile,
             cn,
             org: None,
+            subject,
             sans: sans.clone(),
             key_type,
             serial: serial.clone(),
@@ -889,7 +899,7 @@ pub(crate) fn record(
     Ok(Record {
         serial: serial.clone(),
         profile: profile.as_str().into(),
-        subject: c.subject().to_string(),
+        subject: crate::subject::display(c.subject()),
         sans: x509::san_strings(&c),
         key_type: key_type.as_str().into(),
         not_before: nb,
@@ -914,7 +924,7 @@ pub(crate) fn describe(
     let (nb, na) = x509::validity(&c);
     Ok(Issued {
         serial: Serial::from_bytes(c.raw_serial()).hex(),
-        subject: c.subject().to_string(),
+        subject: crate::subject::display(c.subject()),
         sans: x509::san_strings(&c),
         not_before: nb,
         not_after: na,

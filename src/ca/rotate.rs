@@ -198,6 +198,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         profile: Profile::Root,
         cn: new_cn,
         org: None,
+        subject: Default::default(),
         sans: Vec::new(),
         key_type,
         serial: serial.clone(),

@@ -14,4 +14,5 @@ pub mod pkcs12;
 pub mod profile;
 pub mod secret;
 pub mod serial;
+pub mod subject;
 pub mod x509;

@@ -219,6 +219,8 @@ pub struct Request {
     pub cn: String,
     /// Subject organization, if any.
     pub org: Option<String>,
+    /// Further subject attributes (`--subject`), least specific first; the CN goes last.
+    pub subject: crate::subject::Subject,
     /// Subject alternative names (for servers, already including the CN).
     pub sans: Vec<San>,
     /// The subject key's type (decides keyEncipherment).
@@ -250,7 +252,7 @@ pub fn check_cn(cn: &str) -> Result<()> {
     if cn.chars().any(|c| c.is_control()) {
         return Err(bad("contains control characters"));
     }
-    Ok(())
+    crate::subject::check_chars("--cn", cn)
 }
 
 /// Builds the rcgen parameters for a request: the one place extensions are decided.
@@ -260,7 +262,9 @@ pub fn params(req: &Request) -> Result<CertificateParams> {
     if let Some(org) = &req.org {
         dn.push(DnType::OrganizationName, org.as_str());
     }
-    dn.push(DnType::CommonName, req.cn.as_str());
+    for (ty, value) in req.subject.to_dn(&req.cn).iter() {
+        dn.push(ty.clone(), value.clone());
+    }
     p.distinguished_name = dn;
     p.serial_number = Some(rcgen::SerialNumber::from_slice(req.serial.as_bytes()));
     p.not_before = req.not_before;

@@ -124,6 +124,9 @@ pub struct InitArgs {
     /// Subject organisation.
     #[arg(long, value_name = "ORG")]
     pub org: Option<String>,
+    /// More subject attributes, RFC 4514 (most specific first): 'OU=Security,O=Acme,C=US'.
+    #[arg(long, value_name = "DN", conflicts_with = "org")]
+    pub subject: Option<String>,
     /// Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096.
     #[arg(long, value_name = "T", default_value = "ecdsa-p256")]
     pub key_type: String,
@@ -204,6 +207,9 @@ pub struct IssueArgs {
     /// Subject alternative name: DNS name, IP, email or URI (repeatable).
     #[arg(long, value_name = "VALUE")]
     pub san: Vec<String>,
+    /// Subject attributes besides the CN, RFC 4514 (most specific first): 'OU=Payments,O=Acme,C=US'.
+    #[arg(long, value_name = "DN", conflicts_with = "batch")]
+    pub subject: Option<String>,
     /// Validity in days (default 365, capped by the CA's own expiry).
     #[arg(long, value_name = "N")]
     pub days: Option<String>,

@@ -287,17 +287,12 @@ pub fn escape(v: &str) -> String {
         let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
             || (i == 0 && (c == '#' || c == ' '))
             || (i == n - 1 && c == ' ');
+        // Control and bidi characters are left to the caller's terminal escaping (`inspect`
+        // shows them as `\u{1b}`); mtls-ca never puts them in a name it issues.
         if special {
             out.push('\\');
-            out.push(c);
-        } else if c.is_control() {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("\\{b:02X}"));
-            }
-        } else {
-            out.push(c);
         }
+        out.push(c);
     }
     out
 }

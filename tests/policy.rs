@@ -4,6 +4,8 @@
 mod common;
 mod core_support;
 
+#[path = "policy_cases/ceremony.rs"]
+mod ceremony;
 #[path = "policy_cases/constraints.rs"]
 mod constraints;
 #[path = "policy_cases/dual_use.rs"]

@@ -101,6 +101,8 @@ pub fn make(opts: &CsrOptions) -> Result<CsrMade> {
 pub struct CsrInfo {
     /// The subject CN, if any.
     pub cn: Option<String>,
+    /// The subject's C/ST/L/O/OU attributes (used when signing a CA).
+    pub subject: crate::subject::Subject,
     /// Requested SANs (validated).
     pub sans: Vec<San>,
     /// The SubjectPublicKeyInfo, DER.
@@ -216,6 +218,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<CsrInfo> {
     }
     ignored.dedup();
     Ok(CsrInfo {
+        subject: crate::subject::Subject::from_name(&info.subject),
         cn,
         sans,
         spki,

@@ -7,6 +7,7 @@
 //! self-check → record → write files. Nothing is written unless every earlier step succeeded.
 
 pub mod batch;
+pub mod ceremony;
 pub mod crl;
 pub mod csr;
 pub mod import;

@@ -160,9 +160,13 @@ pub struct InitArgs {
     /// Encrypt ca.key (PKCS#8, PBKDF2-SHA256 600k + AES-256-CBC) with a passphrase.
     #[arg(long)]
     pub encrypt_key: bool,
-    /// Adopt an existing CA certificate (with --import-key) instead of creating one.
-    #[arg(long, value_name = "FILE", requires = "import_key")]
+    /// Adopt an existing CA certificate (with --import-key) instead of creating one; without
+    /// --import-key, complete a CA started with --csr (its key is DIR/ca.key).
+    #[arg(long, value_name = "FILE")]
     pub import_cert: Option<PathBuf>,
+    /// Offline-root ceremony: only write DIR/ca.key and DIR/ca.csr for the root to sign.
+    #[arg(long, conflicts_with_all = ["import_cert", "parent"])]
+    pub csr: bool,
     /// The private key of --import-cert (PKCS#8, SEC1 or PKCS#1; encrypted PKCS#8 too).
     #[arg(long, value_name = "FILE", requires = "import_cert")]
     pub import_key: Option<PathBuf>,

@@ -44,9 +44,12 @@ pub struct SignArgs {
     /// The CSR file (PEM or DER).
     #[arg(value_name = "CSR")]
     pub csr: PathBuf,
-    /// server or client.
+    /// server, client, server-client, or intermediate (the CSR of a new CA, see `init`).
     #[arg(long, value_name = "PROFILE")]
     pub profile: String,
+    /// With --profile intermediate: allow N CAs below the new one (default 0).
+    #[arg(long, value_name = "N")]
+    pub pathlen: Option<u8>,
     /// Approved SAN (repeatable): requested SANs not listed are left out.
     #[arg(long, value_name = "VALUE")]
     pub san: Vec<String>,

@@ -86,6 +86,7 @@ fn new_ca(dir: &Path, cn: &str) -> Ca {
     Ca::init(
         &dir.join("pki"),
         &InitOptions {
+            subject: Default::default(),
             cn: Some(cn.into()),
             org: None,
             key_type: KeyType::EcdsaP256,
@@ -103,6 +104,7 @@ fn new_ca(dir: &Path, cn: &str) -> Ca {
 
 fn client_opts(cn: &str, stem: PathBuf) -> IssueOptions {
     IssueOptions {
+        subject: Default::default(),
         profile: Profile::Client,
         cn: cn.into(),
         sans: Vec::new(),

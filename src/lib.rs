@@ -41,6 +41,9 @@ pub mod pki;
 // fuzz targets and tests use them.
 pub use ca::{batch, crl, csr, import, lifecycle, rotate, store};
 pub use diagnose::{explain, fetch, inspect, probe, serve, verify};
-pub use pki::{der, duration, keycrypt, keys, names, pem, pkcs12, profile, secret, serial, x509};
+pub use pki::{
+    der, duration, keycrypt, keys, name_constraints, names, pem, pkcs12, profile, secret, serial,
+    subject, x509,
+};
 
 pub use error::{Error, Result};

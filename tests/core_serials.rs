@@ -41,6 +41,7 @@ fn ten_thousand_serials() {
     let (mut ca, root) = Ca::init(
         &d.join("pki"),
         &InitOptions {
+            subject: Default::default(),
             cn: Some("Serial Test Root".into()),
             org: None,
             key_type: KeyType::EcdsaP256,
@@ -60,6 +61,7 @@ fn ten_thousand_serials() {
         let issued = ca
             .issue(
                 &IssueOptions {
+                    subject: Default::default(),
                     profile: if i % 2 == 0 {
                         Profile::Client
                     } else {

@@ -65,7 +65,9 @@ fn renew_keeps_key_and_names_and_supersedes() {
     let old = serial_of(d, "api.crt");
     let old_pub = pubkey(d, "api.crt");
     let old_key = std::fs::read(d.join("api.key")).unwrap();
-    let j = mtls(d, &["--json", "renew", &old]).ok().json();
+    let r = mtls(d, &["--json", "renew", &old, "--reuse-key"]).ok();
+    assert!(r.stderr.contains("--reuse-key"), "{}", r.stderr);
+    let j = r.json();
     let new = j["serial"].as_str().unwrap().to_string();
     assert_ne!(new, old);
     assert_eq!(
@@ -73,7 +75,7 @@ fn renew_keeps_key_and_names_and_supersedes() {
         serde_json::json!(["api.example.com", "10.0.0.7"])
     );
     assert_eq!(j["profile"], "server");
-    // Written over the old files (kept as .bak); the key is untouched and still matches.
+    // Written over the old files (kept as .bak); with --reuse-key the key is untouched.
     assert_eq!(serial_of(d, "api.crt"), new);
     assert_eq!(serial_of(d, "api.crt.bak"), old);
     assert_eq!(std::fs::read(d.join("api.key")).unwrap(), old_key);
@@ -99,7 +101,7 @@ fn renew_keeps_key_and_names_and_supersedes() {
     let r = mtls(d, &["renew", &old]).expect_code(2);
     assert!(r.stderr.contains(&new), "{}", r.stderr);
 
-    // --rekey by file, to a new stem: a new key of the same type.
+    // By file, to a new stem: a new key of the same type (the default; --rekey says it again).
     mtls(
         d,
         &[
@@ -210,8 +212,14 @@ fn expiring_within_lists_and_renews_for_cron() {
     .ok();
     pkilint_cert(d, &d.join("renewed/soon.crt"));
     pkilint_chain(d, &d.join("pki/ca.crt"), &d.join("renewed/soon.crt"));
-    // Same key (kept), new serial, old one superseded; nothing is due any more.
-    assert_eq!(pubkey(d, "renewed/soon.crt"), pubkey(d, "soon.crt"));
+    // A new key (the default), new serial, old one superseded; nothing is due any more.
+    assert_ne!(pubkey(d, "renewed/soon.crt"), pubkey(d, "soon.crt"));
+    assert_eq!(
+        pubkey(d, "renewed/soon.crt"),
+        openssl(d, &["pkey", "-in", "renewed/soon.key", "-pubout"])
+            .ok()
+            .stdout
+    );
     assert_eq!(status(d, &soon), "superseded");
     mtls(d, &["list", "--expiring-within", "30d"]).ok();
     let r = mtls(d, &["renew", "--expiring-within", "30d"]).ok();

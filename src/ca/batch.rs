@@ -330,6 +330,7 @@ impl Ca {
             opts.threads
         };
         let ca_serial = self.serial_hex()?;
+        let constraints = self.chain_constraints()?;
         let mut summary = BatchSummary {
             issued: 0,
             chunks: 0,
@@ -350,7 +351,9 @@ impl Ca {
             // 1. Validate the whole chunk before anything of it happens.
             let mut prepared = Vec::with_capacity(chunk.len());
             for it in chunk {
-                let p = self.prepare(it, opts).map_err(|e| line_err(it.line, e))?;
+                let p = self
+                    .prepare(it, opts, &constraints)
+                    .map_err(|e| line_err(it.line, e))?;
                 prepared.push(p);
             }
             check_writable(&prepared).map_err(|(line, e)| line_err(line, e))?;
@@ -421,16 +424,22 @@ impl Ca {
         Ok(summary)
     }
 
-    fn prepare(&self, it: &BatchItem, opts: &BatchOptions) -> Result<Prepared> {
+    fn prepare(
+        &self,
+        it: &BatchItem,
+        opts: &BatchOptions,
+        constraints: &[crate::name_constraints::CaConstraints],
+    ) -> Result<Prepared> {
         profile::check_cn(&it.cn)?;
         let parsed = names::parse_all(&it.sans)?;
         let (cn, sans) = match opts.profile {
-            Profile::Server => {
+            p if p.is_server() => {
                 let sans = profile::server_sans(&it.cn, parsed)?;
                 (sans[0].to_string(), sans)
             }
             _ => (it.cn.clone(), parsed),
         };
+        ca::check_constraints(constraints, &cn, &sans)?;
         let files = IssuedFiles {
             cert: ca::with_ext(&it.stem, "crt"),
             key: ca::with_ext(&it.stem, "key"),
@@ -477,6 +486,7 @@ impl Ca {
                                 profile: opts.profile,
                                 cn: p.cn.clone(),
                                 org: None,
+                                subject: Default::default(),
                                 sans: p.sans.clone(),
                                 key_type: opts.key_type,
                                 serial: serial.clone(),

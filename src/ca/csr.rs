@@ -101,6 +101,8 @@ pub fn make(opts: &CsrOptions) -> Result<CsrMade> {
 pub struct CsrInfo {
     /// The subject CN, if any.
     pub cn: Option<String>,
+    /// The subject's C/ST/L/O/OU attributes (used when signing a CA).
+    pub subject: crate::subject::Subject,
     /// Requested SANs (validated).
     pub sans: Vec<San>,
     /// The SubjectPublicKeyInfo, DER.
@@ -150,14 +152,15 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<CsrInfo> {
             "the CSR is signed with SHA-1 or MD5, which are refused".into(),
         ));
     }
+    let info = &csr.certification_request_info;
+    let spki = info.subject_pki.raw.to_vec();
+    // An unsupported key is refused as such, before a signature check that could not succeed.
+    let key_type = spki_key_type(&spki).map_err(bad)?;
     csr.verify_signature().map_err(|e| {
         bad(format!(
             "the CSR's signature does not verify ({e}): it was altered or is damaged"
         ))
     })?;
-    let info = &csr.certification_request_info;
-    let spki = info.subject_pki.raw.to_vec();
-    let key_type = spki_key_type(&spki).map_err(bad)?;
     let cn = info
         .subject
         .iter_common_name()
@@ -175,12 +178,13 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<CsrInfo> {
             match e {
                 ParsedExtension::SubjectAlternativeName(san) => {
                     for n in &san.general_names {
-                        let text = match n {
-                            GeneralName::DNSName(s)
-                            | GeneralName::RFC822Name(s)
-                            | GeneralName::URI(s) => s.to_string(),
+                        // Each SAN keeps the type the CSR gave it.
+                        let typed = match n {
+                            GeneralName::DNSName(v) => San::typed("dns", v),
+                            GeneralName::RFC822Name(v) => San::typed("email", v),
+                            GeneralName::URI(v) => San::typed("uri", v),
                             GeneralName::IPAddress(b) => match crate::x509::ip_from_bytes(b) {
-                                Some(ip) => ip.to_string(),
+                                Some(ip) => Ok(San::Ip(ip)),
                                 None => {
                                     return Err(bad("a SAN holds a malformed IP address".into()))
                                 }
@@ -190,7 +194,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<CsrInfo> {
                                 continue;
                             }
                         };
-                        let s = San::parse(&text).map_err(|e| {
+                        let s = typed.map_err(|e| {
                             bad(format!("the CSR requests an unacceptable SAN: {e}"))
                         })?;
                         if !sans.contains(&s) {
@@ -214,6 +218,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<CsrInfo> {
     }
     ignored.dedup();
     Ok(CsrInfo {
+        subject: crate::subject::Subject::from_name(&info.subject),
         cn,
         sans,
         spki,
@@ -250,7 +255,7 @@ pub fn spki_key_type(spki: &[u8]) -> std::result::Result<KeyType, String> {
         }
         "1.3.101.112" => Ok(KeyType::Ed25519),
         "1.2.840.113549.1.1.1" => match p.parsed() {
-            Ok(PublicKey::RSA(r)) => match r.key_size() {
+            Ok(PublicKey::RSA(r)) => match rsa_bits(r.modulus) {
                 2048 => Ok(KeyType::Rsa2048),
                 3072 => Ok(KeyType::Rsa3072),
                 4096 => Ok(KeyType::Rsa4096),
@@ -263,10 +268,32 @@ pub fn spki_key_type(spki: &[u8]) -> std::result::Result<KeyType, String> {
             },
             _ => Err("bad RSA public key".into()),
         },
+        "1.3.101.113" => {
+            Err("unsupported key: Ed448; use Ed25519, ECDSA P-256/P-384 or RSA".into())
+        }
+        "1.2.840.10040.4.1" => {
+            Err("unsupported key: DSA; use ECDSA P-256/P-384, Ed25519 or RSA".into())
+        }
+        "1.3.101.110" | "1.3.101.111" => Err(
+            "unsupported key: X25519/X448 cannot sign; use Ed25519, ECDSA P-256/P-384 or RSA"
+                .into(),
+        ),
+        "1.2.840.113549.1.1.10" => {
+            Err("unsupported key: RSA-PSS keys; use a plain RSA (rsaEncryption) key".into())
+        }
         other => Err(format!(
             "unsupported key algorithm {other}; use ECDSA P-256/P-384, Ed25519 or RSA 2048-4096"
         )),
     }
+}
+
+/// The exact size in bits of an RSA modulus (big-endian, possibly with leading zero bytes).
+pub fn rsa_bits(modulus: &[u8]) -> usize {
+    let m: &[u8] = match modulus.iter().position(|b| *b != 0) {
+        Some(i) => &modulus[i..],
+        None => return 0,
+    };
+    m.len() * 8 - m[0].leading_zeros() as usize
 }
 
 /// Options of `sign`.
@@ -290,12 +317,12 @@ pub struct SignOptions {
 
 /// Signs a CSR: STEM.crt and STEM.fullchain.crt (no key: it stays with the requester).
 pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issued> {
-    if !matches!(opts.profile, Profile::Server | Profile::Client) {
+    if !opts.profile.is_leaf() {
         return Err(Error::invalid(
             "--profile",
             opts.profile.as_str(),
             "a CSR is signed as a leaf",
-            "use --profile server or --profile client",
+            "use --profile server, client or server-client",
         ));
     }
     let bytes = crate::files::read_limited(&opts.csr, MAX_CSR)?;
@@ -306,10 +333,16 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
         .map(|i| format!("the CSR asked for {i}: ignored"))
         .collect();
     let mut sans = info.sans.clone();
+    // Approved names compared as text, so that any SAN type (urn: URIs too) can be approved.
+    let approved: Vec<String> = opts
+        .sans
+        .iter()
+        .map(|v| San::parse(v).map_or_else(|_| v.trim().to_string(), |s| s.to_string()))
+        .collect();
+    let is_approved = |s: &str| approved.iter().any(|a| a.eq_ignore_ascii_case(s));
     if !opts.sans.is_empty() {
-        let allowed = crate::names::parse_all(&opts.sans)?;
         let (keep, dropped): (Vec<San>, Vec<San>) =
-            sans.into_iter().partition(|s| allowed.contains(s));
+            sans.into_iter().partition(|s| is_approved(&s.to_string()));
         for d in dropped {
             warnings.push(format!("requested SAN {d} is not in --san: left out"));
         }
@@ -317,7 +350,7 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
     }
     let cn = match (&info.cn, opts.profile) {
         (Some(cn), _) => cn.clone(),
-        (None, Profile::Server) => sans
+        (None, p) if p.is_server() => sans
             .iter()
             .find(|s| matches!(s, San::Dns(_) | San::Ip(_)))
             .map(San::to_string)
@@ -344,7 +377,7 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
         )
     })?;
     let (cn, sans) = match opts.profile {
-        Profile::Server => {
+        p if p.is_server() => {
             let sans = profile::server_sans(&cn, sans).map_err(|_| {
                 Error::bad_file(
                     &opts.csr,
@@ -352,20 +385,29 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
                     "make the CSR with --cn HOST, or sign it with --profile client",
                 )
             })?;
-            if !opts.sans.is_empty() {
-                let allowed = crate::names::parse_all(&opts.sans)?;
-                if !allowed.contains(&sans[0]) {
-                    return Err(Error::invalid(
-                        "--san",
-                        opts.sans.join(","),
-                        format!("the CSR's CN {} is not among the approved names", sans[0]),
-                        "add it with --san, or ask for a CSR with another CN",
-                    ));
-                }
+            if !opts.sans.is_empty() && !is_approved(&sans[0].to_string()) {
+                return Err(Error::invalid(
+                    "--san",
+                    opts.sans.join(","),
+                    format!("the CSR's CN {} is not among the approved names", sans[0]),
+                    "add it with --san, or ask for a CSR with another CN",
+                ));
             }
             (sans[0].to_string(), sans)
         }
-        _ => (cn, sans),
+        _ => {
+            // The approval covers the subject too: a client CSR with CN=admin signed with
+            // `--san alice@example.com` must not come out as CN=admin.
+            if !opts.sans.is_empty() && !is_approved(&cn) {
+                return Err(Error::invalid(
+                    "--san",
+                    opts.sans.join(","),
+                    format!("the CSR's subject CN {cn:?} is not among the approved names"),
+                    format!("approve it with --san {cn:?}, or ask for a CSR with an approved CN"),
+                ));
+            }
+            (cn, sans)
+        }
     };
     crate::ca::check_leaf_days(
         opts.profile,
@@ -378,6 +420,7 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
         LeafRequest {
             profile: opts.profile,
             cn,
+            subject: Default::default(),
             sans,
             days: opts.days,
             default_days: LEAF_DAYS,

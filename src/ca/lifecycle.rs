@@ -267,8 +267,9 @@ pub fn expiring(store: &Store, now: OffsetDateTime, within: Duration) -> Result<
 pub struct RenewOptions {
     /// Which certificate.
     pub target: Target,
-    /// Make a new key of the same type instead of keeping the public key.
-    pub rekey: bool,
+    /// Keep the old public key instead of making a new key of the same type (the default makes a
+    /// new key: renewing with the same key does not recover from a leaked one).
+    pub reuse_key: bool,
     /// Validity in days (None: the old certificate's validity period).
     pub days: Option<u32>,
     /// Output stem (None: where the old certificate was written; old files are kept as `.bak`).
@@ -283,7 +284,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
     let old = find(ca.store(), &opts.target)?;
     crate::failpoint::hit("renew.start", ca.dir())?;
     let profile = Profile::parse(&old.profile)?;
-    if !matches!(profile, Profile::Server | Profile::Client) {
+    if !profile.is_leaf() {
         return Err(Error::invalid(
             "serial",
             old.serial,
@@ -325,7 +326,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
         })?;
     let sans = crate::names::parse_all(&x509::san_strings(&cert))?;
     let sans = match profile {
-        Profile::Server => profile::server_sans(&cn, sans)?,
+        p if p.is_server() => profile::server_sans(&cn, sans)?,
         _ => sans,
     };
     let (nb, na) = x509::validity(&cert);
@@ -333,9 +334,28 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
     let mut warnings = Vec::new();
     crate::ca::check_leaf_days(profile, opts.days, opts.allow_long_validity, &mut warnings)?;
     let key_type: KeyType = old.key_type.parse()?;
-    let key = if opts.rekey {
+    // The CA made the key (issue, batch) when a key file sits next to the old certificate; a
+    // CSR-signed certificate's key stays with its requester, who rotates it with a new CSR.
+    let ca_made_key = old
+        .stem
+        .as_deref()
+        .is_some_and(|s| crate::ca::with_ext(Path::new(s), "key").exists());
+    let key = if !opts.reuse_key && ca_made_key {
         LeafKey::Generate(key_type)
     } else {
+        if opts.reuse_key {
+            warnings.push(
+                "--reuse-key: the old key is kept; if it leaked, the renewed certificate is \
+                 as exposed as the old one"
+                    .into(),
+            );
+        } else {
+            warnings.push(
+                "the CA does not hold this certificate's key (signed from a CSR): the public key \
+                 is kept; to rotate it, have the owner make a new CSR and `mtls-ca sign` it"
+                    .into(),
+            );
+        }
         LeafKey::Public {
             spki: cert.public_key().raw.to_vec(),
             key_type,
@@ -353,7 +373,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
             ))
         }
     };
-    let default_days = if profile == Profile::Server
+    let default_days = if profile.is_server()
         && opts.days.is_none()
         && old_days > crate::ca::SERVER_MAX_DAYS
         && !opts.allow_long_validity
@@ -365,9 +385,11 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
     ca.issue_leaf(
         LeafRequest {
             profile,
-            cn: match profile {
-                Profile::Server => sans[0].to_string(),
-                _ => cn,
+            subject: crate::subject::Subject::from_name(cert.subject()),
+            cn: if profile.is_server() {
+                sans[0].to_string()
+            } else {
+                cn
             },
             sans,
             days: opts.days,
@@ -404,11 +426,11 @@ pub fn renew_expiring(
     ca: &mut Ca,
     within: Duration,
     out_dir: Option<&Path>,
-    rekey: bool,
+    reuse_key: bool,
     days: Option<u32>,
     now: OffsetDateTime,
 ) -> Result<Vec<BatchItem>> {
-    renew_selected(ca, Some(within), None, out_dir, rekey, days, now)
+    renew_selected(ca, Some(within), None, out_dir, reuse_key, days, now)
 }
 
 /// The serials of the CAs of `ca`'s overlap that `sel` names (`--issuer`). A prefix that names
@@ -455,7 +477,7 @@ pub fn renew_selected(
     within: Option<Duration>,
     issuer: Option<&crate::ca::overlap::IssuerSel>,
     out_dir: Option<&Path>,
-    rekey: bool,
+    reuse_key: bool,
     days: Option<u32>,
     now: OffsetDateTime,
 ) -> Result<Vec<BatchItem>> {
@@ -468,7 +490,7 @@ pub fn renew_selected(
     };
     let due: Vec<Entry> = candidates
         .into_iter()
-        .filter(|e| e.profile == "server" || e.profile == "client")
+        .filter(|e| e.profile != "root" && e.profile != "intermediate")
         .filter(|e| match &issuers {
             Some(set) => e.ca_serial.as_ref().is_some_and(|s| set.contains(s)),
             None => true,
@@ -496,7 +518,7 @@ pub fn renew_selected(
         };
         let opts = RenewOptions {
             target: Target::Serial(e.serial.clone()),
-            rekey,
+            reuse_key,
             days,
             stem,
             allow_long_validity: false,

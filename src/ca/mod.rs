@@ -7,6 +7,7 @@
 //! self-check → record → write files. Nothing is written unless every earlier step succeeded.
 
 pub mod batch;
+pub mod ceremony;
 pub mod crl;
 pub mod csr;
 pub mod doctor;
@@ -64,6 +65,8 @@ pub struct InitOptions {
     pub cn: Option<String>,
     /// Subject O.
     pub org: Option<String>,
+    /// Further subject attributes (`--subject`).
+    pub subject: crate::subject::Subject,
     /// CA key type.
     pub key_type: KeyType,
     /// Validity in days (None: the default for the kind of CA).
@@ -85,6 +88,8 @@ pub struct IssueOptions {
     pub profile: Profile,
     /// Subject CN.
     pub cn: String,
+    /// Further subject attributes (`--subject`).
+    pub subject: crate::subject::Subject,
     /// Subject alternative names as typed.
     pub sans: Vec<String>,
     /// Validity in days (None: 365, capped by the CA).
@@ -106,6 +111,8 @@ pub struct LeafRequest {
     pub profile: Profile,
     /// Subject CN (validated).
     pub cn: String,
+    /// Further subject attributes, least specific first (the CN goes last).
+    pub subject: crate::subject::Subject,
     /// SANs (validated; for servers, already including the CN).
     pub sans: Vec<San>,
     /// Validity in days (None: `default_days`, capped by the CA).
@@ -320,6 +327,7 @@ impl Ca {
             profile,
             cn: cn.clone(),
             org: opts.org.clone(),
+            subject: opts.subject.clone(),
             sans: Vec::new(),
             key_type,
             serial,
@@ -647,7 +655,7 @@ impl Ca {
         let mut warnings = Vec::new();
         let parsed = crate::names::parse_all(&opts.sans)?;
         let (cn, sans) = match opts.profile {
-            Profile::Server => {
+            p if p.is_server() => {
                 let sans = profile::server_sans(&opts.cn, parsed)?;
                 (sans[0].to_string(), sans)
             }
@@ -671,6 +679,7 @@ impl Ca {
             LeafRequest {
                 profile: opts.profile,
                 cn,
+                subject: opts.subject.clone(),
                 sans,
                 days: opts.days,
                 default_days: LEAF_DAYS,
@@ -696,6 +705,7 @@ impl Ca {
         let LeafRequest {
             profile,
             cn,
+            subject,
             sans,
             days,
             default_days,
@@ -704,14 +714,15 @@ impl Ca {
             renews,
             mut warnings,
         } = req;
-        if !matches!(profile, Profile::Server | Profile::Client) {
+        if !profile.is_leaf() {
             return Err(Error::invalid(
                 "profile",
                 profile.as_str(),
                 "only server and client certificates are issued to leaves",
-                "use server or client",
+                "use server, client or server-client",
             ));
         }
+        self.check_name_constraints(&cn, &sans)?;
         let (not_before, not_after) = validity(
             now,
             days,
@@ -758,6 +769,7 @@ impl Ca {
             profile,
             cn,
             org: None,
+            subject,
             sans: sans.clone(),
             key_type,
             serial: serial.clone(),
@@ -793,6 +805,25 @@ impl Ca {
         fs.public(&files.fullchain, pem_chain(&fullchain));
         let written = fs.commit(force)?;
         describe(&der, profile, key_type, files, written, warnings)
+    }
+
+    /// Refuses a leaf whose CN or SANs fall outside the name constraints of this CA or of any
+    /// parent up its chain (see [`crate::name_constraints`]).
+    pub fn check_name_constraints(&self, cn: &str, sans: &[San]) -> Result<()> {
+        check_constraints(&self.chain_constraints()?, cn, sans)
+    }
+
+    /// The name constraints of this CA and its parents (only those that have some).
+    pub(crate) fn chain_constraints(&self) -> Result<Vec<crate::name_constraints::CaConstraints>> {
+        let mut chain = Vec::with_capacity(self.chain.len());
+        for der in &self.chain {
+            let c = x509::parse_cert(der, &self.dir.join(CA_CHAIN))?;
+            let nc = crate::name_constraints::of_cert(&c);
+            if !nc.permitted.is_empty() || !nc.excluded.is_empty() {
+                chain.push(nc);
+            }
+        }
+        Ok(chain)
     }
 
     /// Signs `params` for `subject_key` with this CA, fixing the issuer bytes if rcgen could not
@@ -923,6 +954,22 @@ impl Signer<'_> {
     }
 }
 
+/// [`crate::name_constraints::check`] as an [`Error`] naming the name and the constraint.
+pub(crate) fn check_constraints(
+    chain: &[crate::name_constraints::CaConstraints],
+    cn: &str,
+    sans: &[San],
+) -> Result<()> {
+    crate::name_constraints::check(chain, cn, sans).map_err(|v| {
+        Error::invalid(
+            v.what,
+            v.name,
+            v.reason,
+            "certify only names the CA may certify (see `mtls-ca inspect DIR/ca.crt`), or issue from a CA without these constraints",
+        )
+    })
+}
+
 /// Computes notBefore/notAfter: backdated 5 minutes, `days` (or the default) long, never past
 /// `cap` (the issuer's notAfter): an explicit `days` beyond it is refused, the default is capped.
 pub(crate) fn validity(
@@ -1028,7 +1075,7 @@ pub(crate) fn check_leaf_days(
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     if let Some(d) = days {
-        if profile == Profile::Server && d > SERVER_MAX_DAYS && !allow_long {
+        if profile.is_server() && d > SERVER_MAX_DAYS && !allow_long {
             return Err(Error::invalid(
                 "--days",
                 d.to_string(),
@@ -1036,7 +1083,7 @@ pub(crate) fn check_leaf_days(
                 "use --days 398 or less, or pass --allow-long-validity",
             ));
         }
-        if profile == Profile::Server && d > SERVER_WARN_DAYS {
+        if profile.is_server() && d > SERVER_WARN_DAYS {
             warnings.push(format!(
                 "valid for {d} days: public CAs stop at 398; rotate more often"
             ));
@@ -1107,7 +1154,7 @@ pub(crate) fn record(
     Ok(Record {
         serial: serial.clone(),
         profile: profile.as_str().into(),
-        subject: c.subject().to_string(),
+        subject: crate::subject::display(c.subject()),
         sans: x509::san_strings(&c),
         key_type: key_type.as_str().into(),
         not_before: nb,
@@ -1132,7 +1179,7 @@ pub(crate) fn describe(
     let (nb, na) = x509::validity(&c);
     Ok(Issued {
         serial: Serial::from_bytes(c.raw_serial()).hex(),
-        subject: c.subject().to_string(),
+        subject: crate::subject::display(c.subject()),
         sans: x509::san_strings(&c),
         not_before: nb,
         not_after: na,

@@ -146,6 +146,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         profile: Profile::Root,
         cn: new_cn,
         org: None,
+        subject: Default::default(),
         sans: Vec::new(),
         key_type,
         serial: serial.clone(),
@@ -370,11 +371,16 @@ fn carried_constraints(
                     match (&st.base, permitted) {
                         (GeneralName::DNSName(d), true) => cons.permit_dns.push(d.to_string()),
                         (GeneralName::DNSName(d), false) => cons.exclude_dns.push(d.to_string()),
-                        (GeneralName::IPAddress(b), true) if b.len() == 8 || b.len() == 32 => {
+                        (GeneralName::RFC822Name(m), true) => cons.permit_email.push(m.to_string()),
+                        (GeneralName::IPAddress(b), p) if b.len() == 8 || b.len() == 32 => {
                             let half = b.len() / 2;
                             if let Some(ip) = x509::ip_from_bytes(&b[..half]) {
                                 let len: u32 = b[half..].iter().map(|x| x.count_ones()).sum();
-                                cons.permit_ip.push((ip, len as u8));
+                                if p {
+                                    cons.permit_ip.push((ip, len as u8));
+                                } else {
+                                    cons.exclude_ip.push((ip, len as u8));
+                                }
                             }
                         }
                         _ => {}
@@ -457,6 +463,7 @@ pub fn rotate_intermediate(
         not_after,
         pathlen: Some(pathlen.unwrap_or(0)),
         constraints,
+        subject: Default::default(),
     })?;
     params.distinguished_name = dn;
     let der = parent.sign(&params, &key, &serial)?;

@@ -47,7 +47,7 @@ pub fn escape(s: &str) -> String {
 
 /// A distinguished name as `CN=…, O=…` (certificate order), escaped.
 pub fn fmt_name(name: &X509Name<'_>) -> String {
-    let s = name.to_string();
+    let s = crate::subject::display(name);
     if s.is_empty() {
         "(empty name)".into()
     } else {

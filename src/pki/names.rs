@@ -209,6 +209,43 @@ fn parse_uri(v: &str, scheme_end: usize) -> std::result::Result<San, String> {
     Ok(San::Uri(format!("{scheme}://{rest}")))
 }
 
+impl San {
+    /// A name whose type is already known (a CSR's or certificate's SAN): validated for that
+    /// type, never re-guessed (a URI stays a URI, a DNS name that looks like an IP stays DNS
+    /// and is refused as such).
+    pub fn typed(kind: &str, v: &str) -> std::result::Result<San, String> {
+        if v.chars().any(|c| c.is_control()) {
+            return Err("contains control characters".into());
+        }
+        if v.len() > MAX_SAN_LEN {
+            return Err("longer than 2048 characters".into());
+        }
+        match kind {
+            "dns" => parse_dns(v, true).map(San::Dns),
+            "email" => parse_email(v),
+            "uri" => match v.find("://") {
+                Some(idx) => parse_uri(v, idx),
+                None => {
+                    // scheme:rest without an authority (urn:uuid:…): the scheme must be valid.
+                    let (scheme, rest) = v.split_once(':').ok_or("not a URI (no scheme)")?;
+                    let ok = scheme
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic())
+                        && scheme
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+                    if !ok || rest.is_empty() || !v.is_ascii() || v.contains(' ') {
+                        return Err(format!("not a valid URI: {v:?}"));
+                    }
+                    Ok(San::Uri(format!("{}:{rest}", scheme.to_ascii_lowercase())))
+                }
+            },
+            _ => Err(format!("unsupported SAN type {kind}")),
+        }
+    }
+}
+
 /// Parses many `--san` values, dropping exact duplicates and keeping the first order.
 pub fn parse_all(values: &[String]) -> Result<Vec<San>> {
     let mut out: Vec<San> = Vec::with_capacity(values.len());

@@ -29,6 +29,9 @@ pub enum Profile {
     Server,
     /// A TLS client (clientAuth only).
     Client,
+    /// A dual-use leaf, client and server (serverAuth + clientAuth), e.g. a service in a mesh.
+    #[serde(rename = "server-client")]
+    ServerClient,
 }
 
 impl Profile {
@@ -39,6 +42,7 @@ impl Profile {
             Profile::Intermediate => "intermediate",
             Profile::Server => "server",
             Profile::Client => "client",
+            Profile::ServerClient => "server-client",
         }
     }
 
@@ -49,11 +53,12 @@ impl Profile {
             "intermediate" => Ok(Profile::Intermediate),
             "server" => Ok(Profile::Server),
             "client" => Ok(Profile::Client),
+            "server-client" => Ok(Profile::ServerClient),
             _ => Err(Error::invalid(
                 "profile",
                 s,
                 "unknown profile",
-                "use server or client",
+                "use server, client or server-client",
             )),
         }
     }
@@ -61,6 +66,17 @@ impl Profile {
     /// True for root and intermediate.
     pub fn is_ca(self) -> bool {
         matches!(self, Profile::Root | Profile::Intermediate)
+    }
+
+    /// True for the leaf profiles: server, client, server-client.
+    pub fn is_leaf(self) -> bool {
+        !self.is_ca()
+    }
+
+    /// True when the certificate serves TLS (server, server-client): its CN must be a DNS name
+    /// or IP and is added to the SANs.
+    pub fn is_server(self) -> bool {
+        matches!(self, Profile::Server | Profile::ServerClient)
     }
 }
 
@@ -73,12 +89,63 @@ pub struct Constraints {
     pub permit_ip: Vec<(IpAddr, u8)>,
     /// Excluded DNS subtrees.
     pub exclude_dns: Vec<String>,
+    /// Permitted e-mail subtrees: a mailbox, a host, or `.domain` (every host below it).
+    pub permit_email: Vec<String>,
+    /// Excluded IP ranges.
+    pub exclude_ip: Vec<(IpAddr, u8)>,
 }
 
 impl Constraints {
     /// True when no constraint is set.
     pub fn is_empty(&self) -> bool {
-        self.permit_dns.is_empty() && self.permit_ip.is_empty() && self.exclude_dns.is_empty()
+        self.permit_dns.is_empty()
+            && self.permit_ip.is_empty()
+            && self.exclude_dns.is_empty()
+            && self.permit_email.is_empty()
+            && self.exclude_ip.is_empty()
+    }
+
+    /// Parses a `--permit-email` subtree: `name@example.com` (one mailbox), `example.com` (every
+    /// mailbox at that host) or `.example.com` (every host below it).
+    pub fn parse_email(v: &str) -> Result<String> {
+        let bad = |r: &str| {
+            Error::invalid(
+                "--permit-email",
+                v,
+                r,
+                "give a mailbox (a@example.com), a host (example.com) or .example.com",
+            )
+        };
+        if v.contains('@') {
+            return match crate::names::San::parse(v) {
+                Ok(San::Email(e)) => Ok(e),
+                _ => Err(bad("not an e-mail address")),
+            };
+        }
+        let (dot, d) = match v.strip_prefix('.') {
+            Some(d) => (".", d),
+            None => ("", v),
+        };
+        let d = crate::names::parse_dns(d, false).map_err(|r| bad(&r))?;
+        Ok(format!("{dot}{d}"))
+    }
+
+    /// Parses an `--exclude-ip` CIDR.
+    pub fn parse_exclude_cidr(v: &str) -> Result<(IpAddr, u8)> {
+        Self::parse_cidr(v).map_err(|e| match e {
+            Error::InvalidValue {
+                value,
+                reason,
+                hint,
+                ..
+            } => Error::InvalidValue {
+                what: "--exclude-ip",
+                value,
+                reason,
+                hint,
+            },
+            other => other,
+        })
     }
 
     /// Parses a `--permit-dns`/`--exclude-dns` domain.
@@ -121,13 +188,24 @@ impl Constraints {
                 GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(*ip, *len))
             }),
         );
+        permitted.extend(
+            self.permit_email
+                .iter()
+                .map(|e| GeneralSubtree::Rfc822Name(e.clone())),
+        );
+        let mut excluded: Vec<GeneralSubtree> = self
+            .exclude_dns
+            .iter()
+            .map(|d| GeneralSubtree::DnsName(d.clone()))
+            .collect();
+        excluded.extend(
+            self.exclude_ip.iter().map(|(ip, len)| {
+                GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(*ip, *len))
+            }),
+        );
         Some(NameConstraints {
             permitted_subtrees: permitted,
-            excluded_subtrees: self
-                .exclude_dns
-                .iter()
-                .map(|d| GeneralSubtree::DnsName(d.clone()))
-                .collect(),
+            excluded_subtrees: excluded,
         })
     }
 }
@@ -141,6 +219,8 @@ pub struct Request {
     pub cn: String,
     /// Subject organization, if any.
     pub org: Option<String>,
+    /// Further subject attributes (`--subject`), least specific first; the CN goes last.
+    pub subject: crate::subject::Subject,
     /// Subject alternative names (for servers, already including the CN).
     pub sans: Vec<San>,
     /// The subject key's type (decides keyEncipherment).
@@ -172,7 +252,7 @@ pub fn check_cn(cn: &str) -> Result<()> {
     if cn.chars().any(|c| c.is_control()) {
         return Err(bad("contains control characters"));
     }
-    Ok(())
+    crate::subject::check_chars("--cn", cn)
 }
 
 /// Builds the rcgen parameters for a request: the one place extensions are decided.
@@ -182,7 +262,9 @@ pub fn params(req: &Request) -> Result<CertificateParams> {
     if let Some(org) = &req.org {
         dn.push(DnType::OrganizationName, org.as_str());
     }
-    dn.push(DnType::CommonName, req.cn.as_str());
+    for (ty, value) in req.subject.to_dn(&req.cn).iter() {
+        dn.push(ty.clone(), value.clone());
+    }
     p.distinguished_name = dn;
     p.serial_number = Some(rcgen::SerialNumber::from_slice(req.serial.as_bytes()));
     p.not_before = req.not_before;
@@ -209,18 +291,21 @@ pub fn params(req: &Request) -> Result<CertificateParams> {
             p.name_constraints = req.constraints.to_rcgen();
             p.use_authority_key_identifier_extension = req.profile == Profile::Intermediate;
         }
-        Profile::Server | Profile::Client => {
+        Profile::Server | Profile::Client | Profile::ServerClient => {
             // ExplicitNoCa: critical basicConstraints CA:FALSE, and rcgen then writes the SKI.
             p.is_ca = IsCa::ExplicitNoCa;
             p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            if req.profile == Profile::Server && req.key_type.is_rsa() {
+            if req.profile.is_server() && req.key_type.is_rsa() {
                 p.key_usages.push(KeyUsagePurpose::KeyEncipherment);
             }
-            p.extended_key_usages = vec![if req.profile == Profile::Server {
-                ExtendedKeyUsagePurpose::ServerAuth
-            } else {
-                ExtendedKeyUsagePurpose::ClientAuth
-            }];
+            p.extended_key_usages = match req.profile {
+                Profile::Server => vec![ExtendedKeyUsagePurpose::ServerAuth],
+                Profile::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+                _ => vec![
+                    ExtendedKeyUsagePurpose::ServerAuth,
+                    ExtendedKeyUsagePurpose::ClientAuth,
+                ],
+            };
             p.use_authority_key_identifier_extension = true;
         }
     }

@@ -409,6 +409,7 @@ pub fn expired_client(d: &Path, stem: &str, days_ago: i64) {
     let mut ca = mtls_ca::ca::Ca::open(&d.join("pki")).unwrap();
     ca.issue(
         &mtls_ca::ca::IssueOptions {
+            subject: Default::default(),
             profile: mtls_ca::profile::Profile::Client,
             cn: stem.into(),
             sans: vec![],

@@ -126,6 +126,9 @@ pub struct InitArgs {
     /// Subject organisation.
     #[arg(long, value_name = "ORG")]
     pub org: Option<String>,
+    /// More subject attributes, RFC 4514 (most specific first): 'OU=Security,O=Acme,C=US'.
+    #[arg(long, value_name = "DN", conflicts_with = "org")]
+    pub subject: Option<String>,
     /// Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096.
     #[arg(long, value_name = "T", default_value = "ecdsa-p256")]
     pub key_type: String,
@@ -144,6 +147,12 @@ pub struct InitArgs {
     /// Names in this domain may never be certified (repeatable).
     #[arg(long, value_name = "DOMAIN")]
     pub exclude_dns: Vec<String>,
+    /// Only these e-mail addresses may be certified: a@example.com, example.com or .example.com (repeatable).
+    #[arg(long, value_name = "MAILBOX|DOMAIN")]
+    pub permit_email: Vec<String>,
+    /// Addresses in this range may never be certified (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub exclude_ip: Vec<String>,
     /// Make an intermediate CA signed by the CA in PARENT_DIR.
     #[arg(long, value_name = "PARENT_DIR")]
     pub parent: Option<PathBuf>,
@@ -153,9 +162,13 @@ pub struct InitArgs {
     /// Encrypt ca.key (PKCS#8, PBKDF2-SHA256 600k + AES-256-CBC) with a passphrase.
     #[arg(long)]
     pub encrypt_key: bool,
-    /// Adopt an existing CA certificate (with --import-key) instead of creating one.
-    #[arg(long, value_name = "FILE", requires = "import_key")]
+    /// Adopt an existing CA certificate (with --import-key) instead of creating one; without
+    /// --import-key, complete a CA started with --csr (its key is DIR/ca.key).
+    #[arg(long, value_name = "FILE")]
     pub import_cert: Option<PathBuf>,
+    /// Offline-root ceremony: only write DIR/ca.key and DIR/ca.csr for the root to sign.
+    #[arg(long, conflicts_with_all = ["import_cert", "parent"])]
+    pub csr: bool,
     /// The private key of --import-cert (PKCS#8, SEC1 or PKCS#1; encrypted PKCS#8 too).
     #[arg(long, value_name = "FILE", requires = "import_cert")]
     pub import_key: Option<PathBuf>,
@@ -179,9 +192,13 @@ pub enum IssueCommand {
     /// A TLS client certificate (clientAuth).
     #[command(after_help = ISSUE_CLIENT_HELP)]
     Client(IssueArgs),
+    /// A dual-use certificate (serverAuth + clientAuth), e.g. a service in a mesh; the CN is added to the SANs.
+    #[command(after_help = ISSUE_SERVER_CLIENT_HELP)]
+    ServerClient(IssueArgs),
 }
 
 const ISSUE_SERVER_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates: serve this one)\n\nSAN TYPES:\n  10.0.0.1, ::1 -> IP   name@example.com -> email   spiffe://td/path -> URI   otherwise DNS\n\nEXAMPLES:\n  mtls-ca issue server --cn api.example.com\n  mtls-ca issue server --cn localhost --san 127.0.0.1 --san ::1 --out certs/server\n  mtls-ca issue server --cn '*.internal.example.com' --days 90\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
+const ISSUE_SERVER_CLIENT_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates)\n\nEXAMPLES:\n  mtls-ca issue server-client --cn payments.mesh.example.com\n  mtls-ca issue server-client --cn orders.internal --san spiffe://example.org/ns/prod/sa/orders\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
 const ISSUE_CLIENT_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates), STEM.p12 (0600) with --p12\n\nEXAMPLES:\n  mtls-ca issue client --cn alice --p12 --p12-passphrase-env P12_PASS\n  mtls-ca issue client --cn billing-service\n  mtls-ca issue client --cn alice --san alice@example.com --out clients/alice\n  mtls-ca issue client --cn payments --san spiffe://example.org/ns/prod/sa/payments\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
 
 #[derive(Debug, Args)]
@@ -204,6 +221,9 @@ pub struct IssueArgs {
     /// Subject alternative name: DNS name, IP, email or URI (repeatable).
     #[arg(long, value_name = "VALUE")]
     pub san: Vec<String>,
+    /// Subject attributes besides the CN, RFC 4514 (most specific first): 'OU=Payments,O=Acme,C=US'.
+    #[arg(long, value_name = "DN", conflicts_with = "batch")]
+    pub subject: Option<String>,
     /// Validity in days (default 365, capped by the CA's own expiry).
     #[arg(long, value_name = "N")]
     pub days: Option<String>,

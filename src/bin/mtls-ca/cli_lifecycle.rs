@@ -44,9 +44,12 @@ pub struct SignArgs {
     /// The CSR file (PEM or DER).
     #[arg(value_name = "CSR")]
     pub csr: PathBuf,
-    /// server or client.
+    /// server, client, server-client, or intermediate (the CSR of a new CA, see `init`).
     #[arg(long, value_name = "PROFILE")]
     pub profile: String,
+    /// With --profile intermediate: allow N CAs below the new one (default 0).
+    #[arg(long, value_name = "N")]
+    pub pathlen: Option<u8>,
     /// Approved SAN (repeatable): requested SANs not listed are left out.
     #[arg(long, value_name = "VALUE")]
     pub san: Vec<String>,
@@ -66,7 +69,7 @@ pub struct SignArgs {
     pub pass: PassArgs,
 }
 
-pub const RENEW_HELP: &str = "Same subject, SANs and profile; new serial; the old certificate is recorded as superseded.\nThe public key is kept unless --rekey. Without --out the new files replace the old ones\n(which are kept as *.bak).\n\nEXAMPLES:\n  mtls-ca renew 3f9a0c12\n  mtls-ca renew --cert api.example.com.crt --rekey\n  mtls-ca renew --expiring-within 30d            (for cron)\n  mtls-ca renew --expiring-within 30d --out-dir renewed/\n  mtls-ca renew --issuer retired                 (after `ca rotate`: move leaves to the new CA)\n\nEXIT CODES:\n  0  renewed (or nothing was due)\n  2  unknown serial, usage, input or I/O error";
+pub const RENEW_HELP: &str = "Same subject, SANs and profile; new serial; the old certificate is recorded as superseded.\nA new key of the same type is made (renewing with the old key does not recover from a leak);\n--reuse-key keeps it, with a warning. A CSR-signed certificate keeps its public key (the CA\nnever held the key). Without --out the new files replace the old ones\n(which are kept as *.bak).\n\nEXAMPLES:\n  mtls-ca renew 3f9a0c12\n  mtls-ca renew --cert api.example.com.crt --reuse-key\n  mtls-ca renew --expiring-within 30d            (for cron)\n  mtls-ca renew --expiring-within 30d --out-dir renewed/\n  mtls-ca renew --issuer retired                 (after `ca rotate`: move leaves to the new CA)\n\nEXIT CODES:\n  0  renewed (or nothing was due)\n  2  unknown serial, usage, input or I/O error";
 
 #[derive(Debug, Args)]
 pub struct RenewArgs {
@@ -87,9 +90,12 @@ pub struct RenewArgs {
     /// files.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
-    /// Make a new key of the same type.
-    #[arg(long)]
+    /// Make a new key of the same type (the default; kept for scripts).
+    #[arg(long, conflicts_with = "reuse_key")]
     pub rekey: bool,
+    /// Keep the old key (warns: a leaked key stays usable).
+    #[arg(long)]
+    pub reuse_key: bool,
     /// Validity in days (default: the old certificate's).
     #[arg(long, value_name = "N")]
     pub days: Option<String>,

@@ -49,8 +49,24 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
             .iter()
             .map(|d| Constraints::parse_domain("--exclude-dns", d))
             .collect::<Result<_, _>>()?,
+        permit_email: a
+            .permit_email
+            .iter()
+            .map(|e| Constraints::parse_email(e))
+            .collect::<Result<_, _>>()?,
+        exclude_ip: a
+            .exclude_ip
+            .iter()
+            .map(|c| Constraints::parse_exclude_cidr(c))
+            .collect::<Result<_, _>>()?,
     };
     let opts = InitOptions {
+        subject: a
+            .subject
+            .as_deref()
+            .map(mtls_ca::subject::Subject::parse)
+            .transpose()?
+            .unwrap_or_default(),
         cn: a.cn.clone(),
         org: a.org.clone(),
         key_type: a.key_type.parse()?,
@@ -65,7 +81,37 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
     } else {
         None
     };
+    if a.csr {
+        let made = mtls_ca::ca::ceremony::make_csr(
+            dir,
+            opts.cn.as_deref().unwrap_or("mtls-ca Intermediate CA"),
+            &opts.subject,
+            opts.key_type,
+            encrypt.as_ref(),
+        )?;
+        if out.json {
+            out.json_doc(&serde_json::to_value(&made)?)?;
+        }
+        out.status(format!(
+            "created CA key {} (0600) and CSR {} for {}",
+            made.key.display(),
+            made.csr.display(),
+            made.subject
+        ));
+        out.status(format!(
+            "next: on the root's host, mtls-ca --dir ROOT sign {} --profile intermediate --out STEM; then here: mtls-ca --dir {} init --import-cert STEM.crt",
+            made.csr.display(),
+            dir.display()
+        ));
+        return Ok(Outcome::Ok);
+    }
     let (_ca, issued) = match (&a.import_cert, &a.import_key) {
+        (Some(cert), None) => mtls_ca::ca::ceremony::complete(
+            dir,
+            cert,
+            &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+            super::now(),
+        )?,
         (Some(cert), Some(key)) => mtls_ca::import::import(
             dir,
             &mtls_ca::import::ImportOptions {

@@ -13,6 +13,7 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
     let (profile, a) = match c {
         IssueCommand::Server(a) => (Profile::Server, a),
         IssueCommand::Client(a) => (Profile::Client, a),
+        IssueCommand::ServerClient(a) => (Profile::ServerClient, a),
     };
     if let Some(file) = &a.batch {
         return batch(dir, profile, a, file, out);
@@ -66,6 +67,12 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
 pub fn options(profile: Profile, a: &IssueArgs) -> anyhow::Result<IssueOptions> {
     let cn = a.cn.clone().unwrap_or_default();
     Ok(IssueOptions {
+        subject: a
+            .subject
+            .as_deref()
+            .map(mtls_ca::subject::Subject::parse)
+            .transpose()?
+            .unwrap_or_default(),
         profile,
         cn: cn.clone(),
         sans: a.san.clone(),

@@ -16,6 +16,7 @@ pub fn run(a: &QuickstartArgs, out: &Output) -> anyhow::Result<Outcome> {
     let (mut ca, ca_issued) = Ca::init(
         &pki,
         &InitOptions {
+            subject: Default::default(),
             cn: Some("mtls-ca Quickstart Root CA".into()),
             org: None,
             key_type,
@@ -29,6 +30,7 @@ pub fn run(a: &QuickstartArgs, out: &Output) -> anyhow::Result<Outcome> {
     )?;
     let server = ca.issue(
         &IssueOptions {
+            subject: Default::default(),
             profile: Profile::Server,
             cn: a.server.clone(),
             sans: vec!["127.0.0.1".into(), "::1".into()],
@@ -42,6 +44,7 @@ pub fn run(a: &QuickstartArgs, out: &Output) -> anyhow::Result<Outcome> {
     )?;
     let client = ca.issue(
         &IssueOptions {
+            subject: Default::default(),
             profile: Profile::Client,
             cn: a.client.clone(),
             sans: Vec::new(),

@@ -50,7 +50,7 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
             within,
             issuer.as_ref(),
             a.out_dir.as_deref(),
-            a.rekey,
+            a.reuse_key,
             days,
             super::now(),
         )?;
@@ -114,7 +114,7 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
     };
     let opts = RenewOptions {
         target,
-        rekey: a.rekey,
+        reuse_key: a.reuse_key,
         days,
         stem: a.out.clone(),
         allow_long_validity: a.allow_long_validity,

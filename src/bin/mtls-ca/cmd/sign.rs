@@ -14,12 +14,39 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
     let profile = match a.profile.as_str() {
         "server" => Profile::Server,
         "client" => Profile::Client,
+        "server-client" => Profile::ServerClient,
+        "intermediate" => {
+            let mut ca = Ca::open_with(
+                dir,
+                &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+            )?;
+            let stem = a.out.clone().unwrap_or_else(|| a.csr.with_extension(""));
+            let days = a
+                .days
+                .as_deref()
+                .map(|d| mtls_ca::duration::parse_days("--days", d))
+                .transpose()?;
+            let issued = mtls_ca::ca::ceremony::sign_intermediate(
+                &mut ca,
+                &a.csr,
+                a.pathlen,
+                days,
+                &stem,
+                a.force,
+                super::now(),
+            )?;
+            if out.json {
+                out.json_doc(&serde_json::to_value(&issued)?)?;
+            }
+            super::describe_issued(out, "intermediate CA (from CSR)", &issued);
+            return Ok(Outcome::Ok);
+        }
         other => {
             return Err(mtls_ca::Error::InvalidValue {
                 what: "--profile",
                 value: other.into(),
                 reason: "unknown profile".into(),
-                hint: "use --profile server or --profile client".into(),
+                hint: "use --profile server, client or server-client".into(),
             }
             .into())
         }

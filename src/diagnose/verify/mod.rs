@@ -8,7 +8,7 @@
 //! `profiles.md`. A failed check is a [`Report`] with `valid: false`, never an `Err`: errors are
 //! only for inputs that cannot be used at all.
 
-mod openssl;
+pub mod openssl;
 mod rustls;
 
 use std::path::{Path, PathBuf};

@@ -8,8 +8,10 @@
 //! `profiles.md`. A failed check is a [`Report`] with `valid: false`, never an `Err`: errors are
 //! only for inputs that cannot be used at all.
 
+mod crls;
 pub mod openssl;
 mod rustls;
+pub mod strict;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -111,7 +113,98 @@ pub struct Report {
     pub errors: Vec<Problem>,
     /// Things that do not change rustls' verdict but matter elsewhere.
     pub warnings: Vec<String>,
+    /// The verdict of each engine that ran (`rustls`, `openssl`), with its own errors.
+    pub engines: Vec<Verdict>,
+    /// With `--strict`: what RFC 5280 forbids in the chain even where both engines accept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub strict: Vec<Problem>,
 }
+
+/// Which verdicts `verify` computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// rustls only (rustls-based servers and clients).
+    Rustls,
+    /// The OpenSSL family only (nginx, HAProxy, Kong, Apache).
+    Openssl,
+    /// Both; the certificate is valid only when both accept.
+    #[default]
+    All,
+}
+
+impl Engine {
+    /// Parses `rustls` / `openssl` / `all`.
+    pub fn parse(s: &str) -> Result<Engine> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rustls" => Ok(Engine::Rustls),
+            "openssl" => Ok(Engine::Openssl),
+            "all" | "both" => Ok(Engine::All),
+            _ => Err(Error::invalid(
+                "--engine",
+                s,
+                "unknown engine",
+                "use --engine rustls, --engine openssl or --engine all",
+            )),
+        }
+    }
+
+    fn rustls(self) -> bool {
+        self != Engine::Openssl
+    }
+
+    fn openssl(self) -> bool {
+        self != Engine::Rustls
+    }
+}
+
+/// How [`verify_with`] decides.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The engines to run (default: both).
+    pub engine: Engine,
+    /// Also reject what RFC 5280 forbids where both engines accept.
+    pub strict: bool,
+    /// A name for each CRL of `Input::crls` (its file), used in warnings and errors.
+    pub crl_names: Vec<String>,
+    /// Warnings from loading (e.g. files of a CRL directory that are not CRLs).
+    pub notes: Vec<String>,
+}
+
+/// One engine's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// `rustls` or `openssl`.
+    pub engine: &'static str,
+    /// The gateways and clients that decide like it.
+    pub stands_for: &'static str,
+    /// True when this engine accepts.
+    pub valid: bool,
+    /// Its problems; OpenSSL's carry `openssl_error` (the X509_V_ERR number nginx logs).
+    pub errors: Vec<EngineProblem>,
+}
+
+/// A problem as one engine reports it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EngineProblem {
+    /// Stable code.
+    pub code: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+    /// OpenSSL's `X509_V_ERR_*` number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openssl_error: Option<u32>,
+    /// Depth in the chain (0 = the certificate itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depth: Option<usize>,
+}
+
+/// Who decides like rustls.
+pub const RUSTLS_STANDS_FOR: &str = "rustls-based servers and clients";
+/// Who decides like OpenSSL.
+pub const OPENSSL_STANDS_FOR: &str = "nginx, HAProxy, Kong, Apache (OpenSSL)";
 
 fn problem(code: &str, message: impl Into<String>, hint: impl Into<String>) -> Problem {
     Problem {
@@ -392,8 +485,191 @@ fn issue_cmd(purpose: Purpose, leaf: &X509Certificate<'_>, extra_san: Option<&st
     cmd
 }
 
-/// Verifies `input` the way a rustls peer would and explains the result.
+/// Verifies `input` the way a rustls peer would and explains the result (the rustls engine only;
+/// [`verify_with`] runs both).
 pub fn verify(input: &Input) -> Result<Report> {
+    verify_with(
+        input,
+        &Options {
+            engine: Engine::Rustls,
+            ..Options::default()
+        },
+    )
+}
+
+/// Verifies `input` with the engines of `opts` (and the RFC 5280 rules with `strict`).
+pub fn verify_with(input: &Input, opts: &Options) -> Result<Report> {
+    let crl_name = |i: usize| {
+        opts.crl_names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("CRL #{}", i + 1))
+    };
+    // CRLs one by one: what rustls cannot use is left out (a warning), never fatal.
+    let sorted = crls::sort_for_rustls(input);
+    let mut warnings: Vec<String> = opts.notes.clone();
+    for (i, why) in &sorted.unusable {
+        warnings.push(format!("{}: not used by rustls: {why}", crl_name(*i)));
+    }
+    let rin = Input {
+        crls: sorted
+            .usable
+            .iter()
+            .map(|i| input.crls[*i].clone())
+            .collect(),
+        ..input.clone()
+    };
+    let mut report = verify_rustls(&rin)?;
+    report.warnings.splice(0..0, warnings);
+    let rustls_problems = report.errors.clone();
+    // A CA of the chain whose only CRLs were unusable: its status is unknown.
+    let mut rustls_extra = Vec::new();
+    if !input.crls.is_empty() {
+        for (issuer, subject) in crls::chain_issuers(input) {
+            let has_usable = sorted.usable.iter().any(|i| sorted.issuers[*i] == issuer);
+            if has_usable {
+                continue;
+            }
+            let files: Vec<String> = sorted
+                .unusable
+                .iter()
+                .filter(|(i, _)| sorted.issuers[*i] == issuer)
+                .map(|(i, why)| format!("{} ({why})", crl_name(*i)))
+                .collect();
+            if files.is_empty() && !rin.crls.is_empty() {
+                continue; // rustls itself reports the missing CRL
+            }
+            let p = problem(
+                "revocation_unknown",
+                if files.is_empty() {
+                    format!("no CRL given from {issuer_name} (issuer of {subject}): its revocation status is unknown", issuer_name = crls::issuer_name(input, &issuer))
+                } else {
+                    format!(
+                        "the revocation status of {subject} is unknown: the only CRL of its issuer cannot be used: {}",
+                        files.join("; ")
+                    )
+                },
+                "pass a current, complete CRL of that CA (mtls-ca crl) with --crl",
+            );
+            if !report.errors.iter().any(|e| e.code == "revocation_unknown") {
+                rustls_extra.push(p);
+            }
+        }
+    }
+    let mut rustls_all = rustls_problems;
+    rustls_all.extend(rustls_extra);
+    let rustls_valid = rustls_all.is_empty();
+    report.engines.clear();
+    if opts.engine.rustls() {
+        report.engines.push(Verdict {
+            engine: "rustls",
+            stands_for: RUSTLS_STANDS_FOR,
+            valid: rustls_valid,
+            errors: rustls_all.iter().map(engine_problem).collect(),
+        });
+    }
+    let mut errors: Vec<Problem> = if opts.engine.rustls() {
+        rustls_all
+    } else {
+        Vec::new()
+    };
+    if opts.engine.openssl() {
+        let host = report.host.clone();
+        let v = openssl::verify(input, report.purpose, host.as_deref());
+        for n in &v.unusable_crls {
+            report.warnings.push(format!(
+                "{}: not used by OpenSSL-based gateways: {}",
+                crl_name(n.index),
+                n.reason
+            ));
+        }
+        let mut probs: Vec<EngineProblem> = v
+            .errors
+            .iter()
+            .map(|e| openssl_problem(e, &crl_name))
+            .collect();
+        probs.dedup();
+        // The key check is the same for every engine.
+        for e in report.errors.iter().filter(|e| e.code == "key_mismatch") {
+            probs.push(engine_problem(e));
+        }
+        let valid = probs.is_empty();
+        if !opts.engine.rustls() || (errors.is_empty() && !valid) {
+            for p in &probs {
+                errors.push(Problem {
+                    code: p.code.clone(),
+                    message: format!("OpenSSL-based gateways: {}", p.message),
+                    hint: p.hint.clone(),
+                });
+            }
+        }
+        report.engines.push(Verdict {
+            engine: "openssl",
+            stands_for: OPENSSL_STANDS_FOR,
+            valid,
+            errors: probs,
+        });
+    }
+    if opts.strict {
+        report.strict = strict::chain_findings(input);
+        errors.extend(report.strict.iter().cloned());
+    }
+    report.valid = report.engines.iter().all(|e| e.valid) && report.strict.is_empty();
+    report.errors = errors;
+    Ok(report)
+}
+
+fn engine_problem(p: &Problem) -> EngineProblem {
+    EngineProblem {
+        code: p.code.clone(),
+        message: p.message.clone(),
+        hint: p.hint.clone(),
+        openssl_error: None,
+        depth: None,
+    }
+}
+
+fn openssl_problem(e: &openssl::OsslError, crl_name: &dyn Fn(usize) -> String) -> EngineProblem {
+    let known = crate::diagnose::explain::verify_error(e.num);
+    let text = known.map(|k| k.text).unwrap_or("verification error");
+    let at = if e.depth == 0 {
+        format!("{} (the certificate itself)", e.subject)
+    } else {
+        format!("{} (depth {})", e.subject, e.depth)
+    };
+    let (code, message, hint) = match (e.num, e.crl) {
+        (3, _) => (
+            "revocation_unknown".to_string(),
+            format!("no usable CRL from the issuer of {at}: its revocation status is unknown (OpenSSL: {text})"),
+            "give the gateway a current CRL of every CA of the chain (nginx ssl_crl): mtls-ca crl".to_string(),
+        ),
+        (8 | 36 | 44, Some(i)) => (
+            "revocation_unknown".to_string(),
+            format!("the CRL {} for {at} cannot be used ({text}): its revocation status is unknown", crl_name(i)),
+            "give the gateway the CRL the issuing CA published (mtls-ca crl), not an edited, partial or foreign one".to_string(),
+        ),
+        (n, crl) => (
+            known.map(|k| k.code).unwrap_or("verify_unspecified").to_string(),
+            match crl {
+                Some(i) => format!("{text}: {at}, CRL {}", crl_name(i)),
+                None => format!("{text}: {at}"),
+            }
+            .replace("  ", " ")
+                + &if n == 47 || n == 48 { " (its names, including a host-like subject CN, are checked against the CA's name constraints)".to_string() } else { String::new() },
+            known.map(|k| k.fix).unwrap_or("inspect it with `mtls-ca inspect FILE`").to_string(),
+        ),
+    };
+    EngineProblem {
+        code,
+        message,
+        hint,
+        openssl_error: Some(e.num),
+        depth: Some(e.depth),
+    }
+}
+
+/// The rustls verdict and everything around it (chain, warnings, key check).
+fn verify_rustls(input: &Input) -> Result<Report> {
     let here = Path::new(&input.cert_label);
     let leaf = crate::x509::parse_cert(&input.leaf, here)?;
     if input.roots.is_empty() {
@@ -541,6 +817,8 @@ pub fn verify(input: &Input) -> Result<Report> {
         chain_complete: complete,
         errors,
         warnings,
+        engines: Vec::new(),
+        strict: Vec::new(),
     })
 }
 

@@ -278,6 +278,64 @@ pub fn read_crls(path: &Path) -> Result<Vec<Vec<u8>>> {
     Ok(ders)
 }
 
+/// The CRLs read from files and directories: one name per CRL, and a warning per file of a
+/// directory that could not be used.
+#[derive(Debug, Clone, Default)]
+pub struct CrlSet {
+    /// The CRLs (DER).
+    pub ders: Vec<Vec<u8>>,
+    /// The file of each CRL (with `#n` when a file holds several).
+    pub names: Vec<String>,
+    /// Files of a CRL directory that were skipped, with the reason.
+    pub warnings: Vec<String>,
+}
+
+/// Reads CRL files (an unusable one is an error) and directories (every file in it; one that is
+/// not a CRL is a warning).
+pub fn read_crl_set(paths: &[PathBuf]) -> Result<CrlSet> {
+    let mut set = CrlSet::default();
+    let add = |set: &mut CrlSet, path: &Path, ders: Vec<Vec<u8>>| {
+        let n = ders.len();
+        for (i, d) in ders.into_iter().enumerate() {
+            set.ders.push(d);
+            set.names.push(if n > 1 {
+                format!("{} #{}", path.display(), i + 1)
+            } else {
+                path.display().to_string()
+            });
+        }
+    };
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| {
+                    Error::bad_file(
+                        p,
+                        format!("cannot read the directory ({e})"),
+                        "give a readable directory of CRLs",
+                    )
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|e| !e.is_dir())
+                .collect();
+            entries.sort();
+            for e in entries {
+                match read_crls(&e) {
+                    Ok(d) => add(&mut set, &e, d),
+                    Err(err) => set.warnings.push(format!(
+                        "{}: skipped, not a usable CRL ({err})",
+                        e.display()
+                    )),
+                }
+            }
+        } else {
+            let d = read_crls(p)?;
+            add(&mut set, p, d);
+        }
+    }
+    Ok(set)
+}
+
 /// Loads the files into an [`Input`] (purpose, host and time from the caller).
 pub fn load(
     f: &Files,
@@ -285,6 +343,16 @@ pub fn load(
     host: Option<String>,
     at: OffsetDateTime,
 ) -> Result<Input> {
+    load_all(f, purpose, host, at).map(|(i, _)| i)
+}
+
+/// Like [`load`], also returning the names of the CRLs and the warnings of CRL directories.
+pub fn load_all(
+    f: &Files,
+    purpose: Option<Purpose>,
+    host: Option<String>,
+    at: OffsetDateTime,
+) -> Result<(Input, CrlSet)> {
     let mut certs = crate::x509::read_certs(&f.cert)?;
     let leaf = certs.remove(0);
     let mut intermediates = certs;
@@ -295,10 +363,8 @@ pub fn load(
     for c in &f.ca {
         roots.extend(crate::x509::read_certs(c)?);
     }
-    let mut crls = Vec::new();
-    for c in &f.crls {
-        crls.extend(read_crls(c)?);
-    }
+    let mut set = read_crl_set(&f.crls)?;
+    let crls = std::mem::take(&mut set.ders);
     let key_spki = match &f.key {
         Some(k) => {
             let bytes = crate::files::read_limited(k, MAX_INPUT)?;
@@ -307,7 +373,7 @@ pub fn load(
         }
         None => None,
     };
-    Ok(Input {
+    let input = Input {
         leaf,
         intermediates,
         roots,
@@ -319,7 +385,8 @@ pub fn load(
         cert_label: f.cert.display().to_string(),
         candidates: Vec::new(),
         candidate_files: f.candidates.clone(),
-    })
+    };
+    Ok((input, set))
 }
 
 /// The leaf file of a stem (`server.fullchain.crt` → `server.crt`).

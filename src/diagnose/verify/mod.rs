@@ -681,7 +681,51 @@ pub fn verify_with(input: &Input, opts: &Options) -> Result<Report> {
         report.strict = strict::chain_findings(input);
         errors.extend(report.strict.iter().cloned());
     }
-    report.valid = report.engines.iter().all(|e| e.valid) && report.strict.is_empty();
+    // --strict judges by RFC 5280: the OpenSSL family's path validation (RFC 5280's algorithm)
+    // plus the rules of strict.rs. Where rustls rejects what RFC 5280 allows (e-mail or DN name
+    // constraints, self-issued intermediates and pathlen) its verdict is shown but
+    // does not decide; every other rustls rejection still does.
+    report.valid = if opts.strict {
+        // (A rustls `bad_signature` where OpenSSL verified every signature of its chain is
+        // webpki's path building giving up on a self-issued intermediate.)
+        const RFC5280_ALLOWS: &[&str] = &[
+            "unsupported_name_type",
+            "pathlen_exceeded",
+            "name_constraints",
+            "bad_signature",
+        ];
+        // RFC 5280 4.1.2.5: the validity period includes notAfter; OpenSSL 3.0 counts a
+        // certificate as expired at its notAfter second already.
+        let (chain, _) = build_chain(&input.leaf, &input.intermediates, &input.roots);
+        let at_not_after = |p: &EngineProblem| {
+            p.openssl_error == Some(10)
+                && p.depth
+                    .and_then(|d| chain.get(d))
+                    .and_then(|d| parse(d))
+                    .is_some_and(|c| {
+                        c.validity().not_after.timestamp() == input.at.unix_timestamp()
+                    })
+        };
+        let openssl_ok = report
+            .engines
+            .iter()
+            .filter(|e| e.engine == "openssl")
+            .all(|e| e.errors.iter().all(at_not_after));
+        let rustls_ok = report
+            .engines
+            .iter()
+            .filter(|e| e.engine == "rustls")
+            .all(|e| {
+                e.valid
+                    || (opts.engine.openssl()
+                        && e.errors
+                            .iter()
+                            .all(|p| RFC5280_ALLOWS.contains(&p.code.as_str())))
+            });
+        openssl_ok && rustls_ok && report.strict.is_empty()
+    } else {
+        report.engines.iter().all(|e| e.valid)
+    };
     report.errors = errors;
     Ok(report)
 }

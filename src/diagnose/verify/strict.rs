@@ -4,12 +4,25 @@
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
+use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::{build_chain, problem, Input, Problem};
 use crate::inspect::fmt_name;
 
-/// Every RFC 5280 violation of one certificate (`is_ca_in_chain`: it issues another one here).
-pub fn cert_findings(der: &[u8], is_ca_in_chain: bool) -> Vec<Problem> {
+/// Where the certificate sits in the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The certificate checked.
+    Leaf,
+    /// An intermediate CA.
+    Intermediate,
+    /// The trust anchor.
+    Anchor,
+}
+
+/// Every RFC 5280 (and CA/Browser Forum profile) violation of one certificate.
+pub fn cert_findings(der: &[u8], role: Role) -> Vec<Problem> {
+    let is_ca_in_chain = role != Role::Leaf;
     let Ok((_, c)) = X509Certificate::from_der(der) else {
         return Vec::new();
     };
@@ -23,7 +36,9 @@ pub fn cert_findings(der: &[u8], is_ca_in_chain: bool) -> Vec<Problem> {
     // Serial number (4.1.2.2): positive, at most 20 octets.
     let serial = c.raw_serial();
     let sig: Vec<u8> = serial.iter().copied().skip_while(|b| *b == 0).collect();
-    if sig.is_empty() {
+    if role == Role::Anchor {
+        // A root is trusted as configured: its serial is nobody's to check.
+    } else if sig.is_empty() {
         add(
             "strict_serial_zero",
             "the serial number is zero (RFC 5280 4.1.2.2)".into(),
@@ -36,7 +51,7 @@ pub fn cert_findings(der: &[u8], is_ca_in_chain: bool) -> Vec<Problem> {
             reissue,
         );
     }
-    if serial.len() > 20 {
+    if serial.len() > 20 && role != Role::Anchor {
         add(
             "strict_serial_too_long",
             format!(
@@ -198,7 +213,7 @@ pub fn cert_findings(der: &[u8], is_ca_in_chain: bool) -> Vec<Problem> {
                 reissue,
             );
         }
-    } else if is_ca || is_ca_in_chain {
+    } else if role == Role::Intermediate || (role == Role::Leaf && is_ca) {
         add(
             "strict_ca_without_key_usage",
             "a CA certificate without keyUsage (RFC 5280 4.2.1.3)".into(),
@@ -233,6 +248,71 @@ pub fn cert_findings(der: &[u8], is_ca_in_chain: bool) -> Vec<Problem> {
     if empty_subject && has_san && !san_critical {
         add("strict_noncritical_san_empty_subject", "an empty subject with a non-critical subjectAltName (RFC 5280 4.2.1.6: MUST be critical)".into(), reissue);
     }
+    if !empty_subject && has_san && san_critical {
+        add(
+            "strict_critical_san_with_subject",
+            "a critical subjectAltName next to a non-empty subject (RFC 5280 4.2.1.6: SHOULD NOT)"
+                .into(),
+            reissue,
+        );
+    }
+    // The key: RSA moduli whose size is not a multiple of 8 bits (CA/B Forum 6.1.5).
+    if let Ok(x509_parser::public_key::PublicKey::RSA(rsa)) = c.public_key().parsed() {
+        let m: Vec<u8> = rsa
+            .modulus
+            .iter()
+            .copied()
+            .skip_while(|b| *b == 0)
+            .collect();
+        let bits = m.len() * 8 - m.first().map_or(0, |b| b.leading_zeros() as usize);
+        if bits < 2048 {
+            add(
+                "strict_weak_rsa_key",
+                format!("an RSA key of {bits} bits, fewer than 2048 (CA/B Forum 6.1.5)"),
+                reissue,
+            );
+        }
+        if !bits.is_multiple_of(8) {
+            add(
+                "strict_rsa_modulus_size",
+                format!("an RSA key of {bits} bits, not a multiple of 8 (CA/B Forum 6.1.5)"),
+                reissue,
+            );
+        }
+    }
+    let eku = c.extended_key_usage().ok().flatten();
+    match role {
+        Role::Leaf => {
+            match &eku {
+                Some(e) if e.value.any => add(
+                    "strict_leaf_any_eku",
+                    "anyExtendedKeyUsage in a leaf certificate (CA/B Forum 7.1.2.7)".into(),
+                    reissue,
+                ),
+                Some(e) if e.critical => add(
+                    "strict_leaf_critical_eku",
+                    "a critical extendedKeyUsage in a leaf certificate (CA/B Forum 7.1.2.7)".into(),
+                    reissue,
+                ),
+                _ => {}
+            }
+            if let Some(cn) = c.subject().iter_common_name().next() {
+                if let Some(f) = cn_finding(&c, cn.as_str().unwrap_or("")) {
+                    add("strict_cn_not_in_san", f, reissue);
+                }
+            }
+        }
+        Role::Anchor => {
+            if eku.is_some() {
+                add(
+                    "strict_anchor_with_eku",
+                    "a root certificate with extendedKeyUsage (CA/B Forum 7.1.2.1)".into(),
+                    reissue,
+                );
+            }
+        }
+        Role::Intermediate => {}
+    }
     if c.version().0 < 2 && !exts.is_empty() {
         add(
             "strict_extensions_in_v1",
@@ -247,8 +327,96 @@ pub fn cert_findings(der: &[u8], is_ca_in_chain: bool) -> Vec<Problem> {
 pub(super) fn chain_findings(input: &Input) -> Vec<Problem> {
     let (chain, _) = build_chain(&input.leaf, &input.intermediates, &input.roots);
     let mut out = Vec::new();
+    let n = chain.len();
     for (i, der) in chain.iter().enumerate() {
-        out.extend(cert_findings(der, i > 0));
+        let role = if i == 0 {
+            Role::Leaf
+        } else if i + 1 == n {
+            Role::Anchor
+        } else {
+            Role::Intermediate
+        };
+        out.extend(cert_findings(der, role));
+    }
+    // CRLs of the chain's CAs (RFC 5280 5.2.3: a CRL MUST carry a non-critical CRL number).
+    let issuers: Vec<Vec<u8>> = chain
+        .iter()
+        .filter_map(|d| X509Certificate::from_der(d).ok())
+        .map(|(_, c)| c.subject().as_raw().to_vec())
+        .collect();
+    for der in &input.crls {
+        let Ok((_, crl)) = CertificateRevocationList::from_der(der) else {
+            continue;
+        };
+        if !issuers.contains(&crl.issuer().as_raw().to_vec()) {
+            continue;
+        }
+        let who = fmt_name(crl.issuer());
+        let number = crl
+            .extensions()
+            .iter()
+            .find(|e| e.oid.to_id_string() == "2.5.29.20");
+        match number {
+            None => out.push(problem(
+                "strict_crl_without_number",
+                format!("the CRL of {who} has no CRL number (RFC 5280 5.2.3)"),
+                "publish CRLs with a conforming CA (mtls-ca crl always writes one)",
+            )),
+            Some(e) if e.critical => out.push(problem(
+                "strict_crl_number_critical",
+                format!("the CRL number of the CRL of {who} is marked critical (RFC 5280 5.2.3)"),
+                "publish CRLs with a conforming CA (mtls-ca crl)",
+            )),
+            _ => {}
+        }
     }
     out
+}
+
+/// CA/B Forum 7.1.4.3: a subject CN must be one of the SANs, byte for byte. An IP-like CN is
+/// compared with the IP SANs as written by RFC 5952 / dotted quad; a host-like CN with the DNS
+/// SANs, where a CN naming the domain the SANs are under is tolerated (common in private PKIs).
+fn cn_finding(c: &X509Certificate<'_>, cn: &str) -> Option<String> {
+    let names: Vec<GeneralName<'_>> = c
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|s| s.value.general_names.clone())
+        .unwrap_or_default();
+    let ip_like = cn.contains(':')
+        || cn.to_ascii_lowercase().starts_with("0x")
+        || (!cn.is_empty() && cn.chars().all(|ch| ch.is_ascii_digit() || ch == '.'));
+    if ip_like {
+        let ips: Vec<String> = names
+            .iter()
+            .filter_map(|g| match g {
+                GeneralName::IPAddress(b) => crate::x509::ip_from_bytes(b).map(|i| i.to_string()),
+                _ => None,
+            })
+            .collect();
+        if ips.is_empty() || ips.iter().any(|i| i == cn) {
+            return None;
+        }
+        return Some(format!(
+            "the subject CN {cn:?} is not one of the IP subjectAltNames as written ({}) (CA/B Forum 7.1.4.3)",
+            ips.join(", ")
+        ));
+    }
+    let dns: Vec<&str> = names
+        .iter()
+        .filter_map(|g| match g {
+            GeneralName::DNSName(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    if dns.is_empty() || dns.contains(&cn) {
+        return None;
+    }
+    if dns.iter().any(|d| d.ends_with(&format!(".{cn}"))) {
+        return None;
+    }
+    Some(format!(
+        "the subject CN {cn:?} is not one of the DNS subjectAltNames, byte for byte ({}) (CA/B Forum 7.1.4.3)",
+        dns.join(", ")
+    ))
 }

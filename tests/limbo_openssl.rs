@@ -3,7 +3,9 @@
 //! (`-purpose sslserver|sslclient`, `-verify_hostname`/`-verify_ip`, `-attime`, and
 //! `-crl_check_all -CRLfile` when the case has CRLs) and through the library's OpenSSL engine.
 //! Every difference must be listed, with a reason, in tests/limbo-openssl-exceptions.txt, and at
-//! least 98% of the cases must agree. Run with --nocapture to see the counts.
+//! least 98% of the cases must agree. The default verdict of `mtls-ca verify` (both engines) never
+//! accepts what `openssl verify` rejects, and never rejects what rustls and `openssl verify` both
+//! accept. Run with --nocapture to see the counts.
 
 mod common;
 
@@ -11,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use mtls_ca::verify::openssl::{verify_with, Params};
-use mtls_ca::verify::Purpose;
+use mtls_ca::verify::{self, Purpose};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -129,6 +131,8 @@ fn openssl_engine_matches_openssl_verify() {
     let exc = exceptions();
     let dir = tempfile::tempdir().unwrap();
     let (mut agree, mut unexplained, mut stale) = (0, Vec::new(), Vec::new());
+    let mut default_accepts_openssl_rejects = Vec::new();
+    let mut default_rejects_both_accept = Vec::new();
     for case in cases {
         let id = case["id"].as_str().unwrap().to_string();
         let (want, want_errs) = openssl_verify(dir.path(), case);
@@ -158,6 +162,29 @@ fn openssl_engine_matches_openssl_verify() {
             &params,
         );
         let got_errs: Vec<u32> = got.errors.iter().map(|e| e.num).collect();
+        // The default verdict of `mtls-ca verify` (both engines).
+        let input = verify::Input {
+            leaf: leaf.clone(),
+            intermediates: pem_ders(&case["untrusted_intermediates"]),
+            roots: pem_ders(&case["trusted_certs"]),
+            crls: crls.clone(),
+            purpose: Some(params.purpose),
+            host: host.clone(),
+            key_spki: None,
+            at,
+            cert_label: id.clone(),
+            candidates: Vec::new(),
+            candidate_files: Vec::new(),
+        };
+        if let Ok(r) = verify::verify_with(&input, &verify::Options::default()) {
+            let rustls_ok = r.engines.iter().any(|e| e.engine == "rustls" && e.valid);
+            if r.valid && !want {
+                default_accepts_openssl_rejects.push(id.clone());
+            }
+            if !r.valid && rustls_ok && want {
+                default_rejects_both_accept.push(id.clone());
+            }
+        }
         if got.valid() == want {
             agree += 1;
             if exc.contains_key(&id) {
@@ -175,7 +202,18 @@ fn openssl_engine_matches_openssl_verify() {
         "limbo: the OpenSSL engine agrees with openssl verify on {agree}/{} cases",
         cases.len()
     );
+    println!(
+        "default verdict: accepts where openssl rejects: {default_accepts_openssl_rejects:?}; rejects where rustls and openssl accept: {default_rejects_both_accept:?}"
+    );
     assert_eq!(cases.len(), 208);
+    assert!(
+        default_accepts_openssl_rejects.is_empty(),
+        "the default verdict accepts what openssl verify rejects: {default_accepts_openssl_rejects:?}"
+    );
+    assert!(
+        default_rejects_both_accept.is_empty(),
+        "the default verdict rejects what rustls and openssl verify both accept: {default_rejects_both_accept:?}"
+    );
     assert!(stale.is_empty(), "exceptions that now agree: {stale:?}");
     assert!(
         unexplained.is_empty(),

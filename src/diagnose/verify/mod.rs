@@ -653,7 +653,25 @@ pub fn verify_with(input: &Input, opts: &Options) -> Result<Report> {
         let mut probs: Vec<EngineProblem> = v
             .errors
             .iter()
-            .map(|e| openssl_problem(e, &crl_name))
+            .map(|e| {
+                let mut p = openssl_problem(e, &crl_name);
+                if e.num == 3 {
+                    let files: Vec<String> = v
+                        .unusable_crls
+                        .iter()
+                        .filter(|n| n.issuer == e.issuer)
+                        .map(|n| format!("{} ({})", crl_name(n.index), n.reason))
+                        .collect();
+                    if !files.is_empty() {
+                        p.message.push_str(&format!(
+                            "; the only CRL of {} cannot be used: {}",
+                            e.issuer,
+                            files.join("; ")
+                        ));
+                    }
+                }
+                p
+            })
             .collect();
         probs.dedup();
         // The key check is the same for every engine.

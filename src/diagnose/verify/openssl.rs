@@ -70,6 +70,8 @@ pub struct OsslError {
     pub depth: usize,
     /// Subject of the certificate concerned.
     pub subject: String,
+    /// Issuer of the certificate concerned.
+    pub issuer: String,
     /// The CRL file concerned, for revocation errors.
     pub crl: Option<usize>,
 }
@@ -79,6 +81,8 @@ pub struct OsslError {
 pub struct CrlNote {
     /// Index into `Input::crls`.
     pub index: usize,
+    /// The CRL's issuer.
+    pub issuer: String,
     /// Why OpenSSL does not use it.
     pub reason: String,
 }
@@ -462,6 +466,7 @@ pub fn verify_with(
             num: err::CERT_SIGNATURE_FAILURE,
             depth: 0,
             subject: String::new(),
+            issuer: String::new(),
             crl: None,
         });
         return v;
@@ -547,6 +552,7 @@ pub fn verify_with(
             num,
             depth,
             subject: c.subject(),
+            issuer: fmt_name(c.x.issuer()),
             crl: None,
         })
     };
@@ -1185,12 +1191,14 @@ fn crl_notes(v: &mut Verdict, _chain: &[&Cert<'_>], p: &Params<'_>) {
         match Crl::new(der) {
             None => v.unusable_crls.push(CrlNote {
                 index: idx,
+                issuer: String::new(),
                 reason: "not a CRL OpenSSL can read".into(),
             }),
             Some(c) => {
                 if let Some(r) = crl_unusable(&c) {
                     v.unusable_crls.push(CrlNote {
                         index: idx,
+                        issuer: fmt_name(c.x.issuer()),
                         reason: r.into(),
                     });
                 }
@@ -1239,6 +1247,7 @@ fn check_revocation(v: &mut Verdict, chain: &[&Cert<'_>], p: &Params<'_>) {
                 num,
                 depth: i,
                 subject: x.subject(),
+                issuer: fmt_name(x.x.issuer()),
                 crl,
             })
         };

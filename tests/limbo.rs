@@ -207,7 +207,12 @@ fn report_with(case: &serde_json::Value, strict: bool) -> Option<verify::Report>
         strict,
         ..verify::Options::default()
     };
-    verify::verify_with(&input, &opts).ok()
+    verify::verify_engines(
+        &input,
+        &mtls_ca::diagnose::finding::FixContext::new(Path::new(".")),
+        &opts,
+    )
+    .ok()
 }
 
 fn strict_exceptions() -> BTreeMap<String, String> {

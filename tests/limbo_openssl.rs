@@ -176,7 +176,11 @@ fn openssl_engine_matches_openssl_verify() {
             candidates: Vec::new(),
             candidate_files: Vec::new(),
         };
-        if let Ok(r) = verify::verify_with(&input, &verify::Options::default()) {
+        if let Ok(r) = verify::verify_engines(
+            &input,
+            &mtls_ca::diagnose::finding::FixContext::new(Path::new(".")),
+            &verify::Options::default(),
+        ) {
             let rustls_ok = r.engines.iter().any(|e| e.engine == "rustls" && e.valid);
             if r.valid && !want {
                 default_accepts_openssl_rejects.push(id.clone());

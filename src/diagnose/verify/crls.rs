@@ -9,7 +9,7 @@
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
-use super::{build_chain, is_self_issued, parse, Input};
+use super::model::{build_chain, is_self_issued, parse, Input};
 use crate::inspect::fmt_name;
 
 /// The CRLs sorted for rustls.

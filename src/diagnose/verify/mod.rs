@@ -9,92 +9,31 @@
 //! only for inputs that cannot be used at all.
 
 mod crls;
+mod model;
 pub mod openssl;
 mod rustls;
 pub mod strict;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use rustls_pki_types::{ServerName, UnixTime};
+use rustls_pki_types::ServerName;
 use serde::Serialize;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
+
+use crate::diagnose::finding::{stem_of, Code, FixContext, Side};
+use model::{
+    build_chain, common_name, ekus, issue_cmd, name_problem, parse, problem, sans_text, side_of,
+};
+pub use model::{fullchain_name, leaf_file, Input, Problem, Purpose};
 
 use crate::error::{Error, Result};
 use crate::inspect::fmt_name;
 
 /// Input files are never read beyond this size.
 pub const MAX_INPUT: u64 = 16 * 1024 * 1024;
-
-/// What the certificate is checked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Purpose {
-    /// A TLS server certificate (serverAuth), checked like a rustls client does.
-    Server,
-    /// A TLS client certificate (clientAuth), checked like a rustls server does.
-    Client,
-}
-
-impl Purpose {
-    /// Parses `server` / `client`.
-    pub fn parse(s: &str) -> Result<Purpose> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "server" | "serverauth" => Ok(Purpose::Server),
-            "client" | "clientauth" => Ok(Purpose::Client),
-            _ => Err(Error::invalid(
-                "--purpose",
-                s,
-                "unknown purpose",
-                "use --purpose server or --purpose client",
-            )),
-        }
-    }
-}
-
-/// Everything [`verify`] needs, already decoded. Times and paths are parameters.
-#[derive(Debug, Clone)]
-pub struct Input {
-    /// The certificate to check (DER).
-    pub leaf: Vec<u8>,
-    /// Intermediates sent with it (its own file after the leaf, and `--chain`).
-    pub intermediates: Vec<Vec<u8>>,
-    /// Trusted CA certificates (DER).
-    pub roots: Vec<Vec<u8>>,
-    /// CRLs (DER) checked for the whole chain.
-    pub crls: Vec<Vec<u8>>,
-    /// The purpose; `None` picks it from the host or the certificate's EKU.
-    pub purpose: Option<Purpose>,
-    /// The host name or IP address the certificate must be valid for.
-    pub host: Option<String>,
-    /// The SubjectPublicKeyInfo of the private key meant to go with the certificate.
-    pub key_spki: Option<Vec<u8>>,
-    /// The time of the check.
-    pub at: OffsetDateTime,
-    /// How to name the certificate file in hints (e.g. `server.crt`).
-    pub cert_label: String,
-    /// Certificates found nearby (a sibling fullchain, the CA's chain file) that may be a missing
-    /// intermediate; used only to explain an unknown issuer, never to validate.
-    pub candidates: Vec<Vec<u8>>,
-    /// Files that may hold such candidates; read only when an issuer is actually missing, so a
-    /// valid certificate costs no extra reads.
-    pub candidate_files: Vec<PathBuf>,
-}
-
-/// One problem: a stable code, what is wrong, how to fix it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Problem {
-    /// Stable machine-readable code, e.g. `expired`.
-    pub code: String,
-    /// What is wrong, in a sentence.
-    pub message: String,
-    /// How to fix it.
-    pub hint: String,
-}
 
 /// The result of a verification.
 #[derive(Debug, Clone, Serialize)]
@@ -117,7 +56,7 @@ pub struct Report {
     pub engines: Vec<Verdict>,
     /// With `--strict`: what RFC 5280 forbids in the chain even where both engines accept.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub strict: Vec<Problem>,
+    pub strict: Vec<strict::StrictFinding>,
 }
 
 /// Which verdicts `verify` computes.
@@ -205,22 +144,6 @@ pub struct EngineProblem {
 pub const RUSTLS_STANDS_FOR: &str = "rustls-based servers and clients";
 /// Who decides like OpenSSL.
 pub const OPENSSL_STANDS_FOR: &str = "nginx, HAProxy, Kong, Apache (OpenSSL)";
-
-fn problem(code: &str, message: impl Into<String>, hint: impl Into<String>) -> Problem {
-    Problem {
-        code: code.into(),
-        message: message.into(),
-        hint: hint.into(),
-    }
-}
-
-fn unix(t: OffsetDateTime) -> UnixTime {
-    UnixTime::since_unix_epoch(Duration::from_secs(t.unix_timestamp().max(0) as u64))
-}
-
-fn parse<'a>(der: &'a [u8]) -> Option<X509Certificate<'a>> {
-    X509Certificate::from_der(der).ok().map(|(_, c)| c)
-}
 
 /// Certificates and CRLs read from files, with the file named in every error.
 #[derive(Debug, Clone, Default)]
@@ -389,416 +312,8 @@ pub fn load_all(
     Ok((input, set))
 }
 
-/// The leaf file of a stem (`server.fullchain.crt` → `server.crt`).
-pub fn leaf_file(label: &str) -> String {
-    match label.strip_suffix(".fullchain.crt") {
-        Some(stem) => format!("{stem}.crt"),
-        None => label.to_string(),
-    }
-}
-
-/// The file a fullchain would have next to `label` (`server.crt` → `server.fullchain.crt`).
-pub fn fullchain_name(label: &str) -> String {
-    let stem = label
-        .strip_suffix(".fullchain.crt")
-        .or_else(|| label.strip_suffix(".crt"))
-        .or_else(|| label.strip_suffix(".pem"))
-        .unwrap_or(label);
-    format!("{stem}.fullchain.crt")
-}
-
-fn ekus(cert: &X509Certificate<'_>) -> Option<(bool, bool, bool)> {
-    match cert.extended_key_usage() {
-        Ok(Some(e)) => Some((e.value.server_auth, e.value.client_auth, e.value.any)),
-        _ => None,
-    }
-}
-
-fn sans_text(cert: &X509Certificate<'_>) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for n in &san.value.general_names {
-            match n {
-                GeneralName::DNSName(s) => out.push(crate::inspect::escape(s)),
-                GeneralName::IPAddress(b) => {
-                    if let Some(ip) = crate::x509::ip_from_bytes(b) {
-                        out.push(ip.to_string())
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
-fn common_name(cert: &X509Certificate<'_>) -> Option<String> {
-    cert.subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .map(crate::inspect::escape)
-}
-
-fn is_self_issued(cert: &X509Certificate<'_>) -> bool {
-    cert.subject().as_raw() == cert.issuer().as_raw()
-}
-
-/// Builds the chain by names for display: leaf, intermediates, then the trusted CA if reached.
-fn build_chain<'a>(
-    leaf: &'a [u8],
-    intermediates: &'a [Vec<u8>],
-    roots: &'a [Vec<u8>],
-) -> (Vec<&'a [u8]>, bool) {
-    let mut chain: Vec<&[u8]> = vec![leaf];
-    let mut used = vec![false; intermediates.len()];
-    for _ in 0..8 {
-        let Some(cur) = parse(chain[chain.len() - 1]) else {
-            break;
-        };
-        if let Some(r) = roots
-            .iter()
-            .find(|r| parse(r).is_some_and(|r| r.subject().as_raw() == cur.issuer().as_raw()))
-        {
-            if r.as_slice() != chain[chain.len() - 1] {
-                chain.push(r);
-            }
-            return (chain, true);
-        }
-        if roots.iter().any(|r| r.as_slice() == chain[chain.len() - 1]) {
-            return (chain, true);
-        }
-        let next = intermediates.iter().enumerate().find(|(i, c)| {
-            !used[*i]
-                && parse(c).is_some_and(|c| {
-                    c.subject().as_raw() == cur.issuer().as_raw() && !is_self_issued(&cur)
-                })
-        });
-        match next {
-            Some((i, c)) => {
-                used[i] = true;
-                chain.push(c);
-            }
-            None => break,
-        }
-    }
-    (chain, false)
-}
-
-fn days_phrase(days: i64) -> String {
-    match days {
-        0 => "today".into(),
-        1 => "1 day".into(),
-        n => format!("{n} days"),
-    }
-}
-
-fn reason_text(r: &x509_parser::x509::ReasonCode) -> &'static str {
-    match r.0 {
-        1 => "key-compromise",
-        2 => "ca-compromise",
-        3 => "affiliation-changed",
-        4 => "superseded",
-        5 => "cessation-of-operation",
-        6 => "certificate-hold",
-        8 => "remove-from-crl",
-        9 => "privilege-withdrawn",
-        10 => "aa-compromise",
-        _ => "unspecified",
-    }
-}
-
-/// Finds the revocation entry of one of the chain's certificates in the CRLs.
-fn revocation_of(chain: &[&[u8]], crls: &[Vec<u8>]) -> Option<(String, String, String, bool)> {
-    for (i, der) in chain.iter().enumerate() {
-        let cert = parse(der)?;
-        for c in crls {
-            let Ok((_, crl)) = CertificateRevocationList::from_der(c) else {
-                continue;
-            };
-            if crl.issuer().as_raw() != cert.issuer().as_raw() {
-                continue;
-            }
-            for rc in crl.iter_revoked_certificates() {
-                if rc.raw_serial() == cert.raw_serial() {
-                    let date = crate::ca::fmt_date(rc.revocation_date.to_datetime());
-                    let reason = rc
-                        .reason_code()
-                        .map(|(_, r)| reason_text(&r))
-                        .unwrap_or("unspecified");
-                    return Some((fmt_name(cert.subject()), date, reason.to_string(), i == 0));
-                }
-            }
-        }
-    }
-    None
-}
-
-fn issue_cmd(purpose: Purpose, leaf: &X509Certificate<'_>, extra_san: Option<&str>) -> String {
-    let cn = common_name(leaf).unwrap_or_else(|| "NAME".into());
-    let kind = match purpose {
-        Purpose::Server => "server",
-        Purpose::Client => "client",
-    };
-    let mut cmd = format!("mtls-ca issue {kind} --cn {cn}");
-    for s in sans_text(leaf) {
-        if s != cn {
-            cmd.push_str(&format!(" --san {s}"));
-        }
-    }
-    if let Some(s) = extra_san {
-        cmd.push_str(&format!(" --san {s}"));
-    }
-    cmd
-}
-
-/// Verifies `input` the way a rustls peer would and explains the result (the rustls engine only;
-/// [`verify_with`] runs both).
+/// Verifies `input` the way a rustls peer would and explains the result.
 pub fn verify(input: &Input) -> Result<Report> {
-    verify_with(
-        input,
-        &Options {
-            engine: Engine::Rustls,
-            ..Options::default()
-        },
-    )
-}
-
-/// Verifies `input` with the engines of `opts` (and the RFC 5280 rules with `strict`).
-pub fn verify_with(input: &Input, opts: &Options) -> Result<Report> {
-    let crl_name = |i: usize| {
-        opts.crl_names
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| format!("CRL #{}", i + 1))
-    };
-    // CRLs one by one: what rustls cannot use is left out (a warning), never fatal.
-    let sorted = crls::sort_for_rustls(input);
-    let mut warnings: Vec<String> = opts.notes.clone();
-    for (i, why) in &sorted.unusable {
-        warnings.push(format!("{}: not used by rustls: {why}", crl_name(*i)));
-    }
-    let rin = Input {
-        crls: sorted
-            .usable
-            .iter()
-            .map(|i| input.crls[*i].clone())
-            .collect(),
-        ..input.clone()
-    };
-    let mut report = verify_rustls(&rin)?;
-    report.warnings.splice(0..0, warnings);
-    let rustls_problems = report.errors.clone();
-    // A CA of the chain whose only CRLs were unusable: its status is unknown.
-    let mut rustls_extra = Vec::new();
-    if !input.crls.is_empty() {
-        for (issuer, subject) in crls::chain_issuers(input) {
-            let has_usable = sorted.usable.iter().any(|i| sorted.issuers[*i] == issuer);
-            if has_usable {
-                continue;
-            }
-            let files: Vec<String> = sorted
-                .unusable
-                .iter()
-                .filter(|(i, _)| sorted.issuers[*i] == issuer)
-                .map(|(i, why)| format!("{} ({why})", crl_name(*i)))
-                .collect();
-            if files.is_empty() && !rin.crls.is_empty() {
-                continue; // rustls itself reports the missing CRL
-            }
-            let p = problem(
-                "revocation_unknown",
-                if files.is_empty() {
-                    format!("no CRL given from {issuer_name} (issuer of {subject}): its revocation status is unknown", issuer_name = crls::issuer_name(input, &issuer))
-                } else {
-                    format!(
-                        "the revocation status of {subject} is unknown: the only CRL of its issuer cannot be used: {}",
-                        files.join("; ")
-                    )
-                },
-                "pass a current, complete CRL of that CA (mtls-ca crl) with --crl",
-            );
-            if !report.errors.iter().any(|e| e.code == "revocation_unknown") {
-                rustls_extra.push(p);
-            }
-        }
-    }
-    let mut rustls_all = rustls_problems;
-    rustls_all.extend(rustls_extra);
-    let rustls_valid = rustls_all.is_empty();
-    report.engines.clear();
-    if opts.engine.rustls() {
-        report.engines.push(Verdict {
-            engine: "rustls",
-            stands_for: RUSTLS_STANDS_FOR,
-            valid: rustls_valid,
-            errors: rustls_all.iter().map(engine_problem).collect(),
-        });
-    }
-    let mut errors: Vec<Problem> = if opts.engine.rustls() {
-        rustls_all
-    } else {
-        Vec::new()
-    };
-    if opts.engine.openssl() {
-        let host = report.host.clone();
-        let v = openssl::verify(input, report.purpose, host.as_deref());
-        for n in &v.unusable_crls {
-            report.warnings.push(format!(
-                "{}: not used by OpenSSL-based gateways: {}",
-                crl_name(n.index),
-                n.reason
-            ));
-        }
-        let mut probs: Vec<EngineProblem> = v
-            .errors
-            .iter()
-            .map(|e| {
-                let mut p = openssl_problem(e, &crl_name);
-                if e.num == 3 {
-                    let files: Vec<String> = v
-                        .unusable_crls
-                        .iter()
-                        .filter(|n| n.issuer == e.issuer)
-                        .map(|n| format!("{} ({})", crl_name(n.index), n.reason))
-                        .collect();
-                    if !files.is_empty() {
-                        p.message.push_str(&format!(
-                            "; the only CRL of {} cannot be used: {}",
-                            e.issuer,
-                            files.join("; ")
-                        ));
-                    }
-                }
-                p
-            })
-            .collect();
-        probs.dedup();
-        // The key check is the same for every engine.
-        for e in report.errors.iter().filter(|e| e.code == "key_mismatch") {
-            probs.push(engine_problem(e));
-        }
-        let valid = probs.is_empty();
-        if !opts.engine.rustls() || (errors.is_empty() && !valid) {
-            for p in &probs {
-                errors.push(Problem {
-                    code: p.code.clone(),
-                    message: format!("OpenSSL-based gateways: {}", p.message),
-                    hint: p.hint.clone(),
-                });
-            }
-        }
-        report.engines.push(Verdict {
-            engine: "openssl",
-            stands_for: OPENSSL_STANDS_FOR,
-            valid,
-            errors: probs,
-        });
-    }
-    if opts.strict {
-        report.strict = strict::chain_findings(input);
-        errors.extend(report.strict.iter().cloned());
-    }
-    // --strict judges by RFC 5280: the OpenSSL family's path validation (RFC 5280's algorithm)
-    // plus the rules of strict.rs. Where rustls rejects what RFC 5280 allows (e-mail or DN name
-    // constraints, self-issued intermediates and pathlen) its verdict is shown but
-    // does not decide; every other rustls rejection still does.
-    report.valid = if opts.strict {
-        // (A rustls `bad_signature` where OpenSSL verified every signature of its chain is
-        // webpki's path building giving up on a self-issued intermediate.)
-        const RFC5280_ALLOWS: &[&str] = &[
-            "unsupported_name_type",
-            "pathlen_exceeded",
-            "name_constraints",
-            "bad_signature",
-        ];
-        // RFC 5280 4.1.2.5: the validity period includes notAfter; OpenSSL 3.0 counts a
-        // certificate as expired at its notAfter second already.
-        let (chain, _) = build_chain(&input.leaf, &input.intermediates, &input.roots);
-        let at_not_after = |p: &EngineProblem| {
-            p.openssl_error == Some(10)
-                && p.depth
-                    .and_then(|d| chain.get(d))
-                    .and_then(|d| parse(d))
-                    .is_some_and(|c| {
-                        c.validity().not_after.timestamp() == input.at.unix_timestamp()
-                    })
-        };
-        let openssl_ok = report
-            .engines
-            .iter()
-            .filter(|e| e.engine == "openssl")
-            .all(|e| e.errors.iter().all(at_not_after));
-        let rustls_ok = report
-            .engines
-            .iter()
-            .filter(|e| e.engine == "rustls")
-            .all(|e| {
-                e.valid
-                    || (opts.engine.openssl()
-                        && e.errors
-                            .iter()
-                            .all(|p| RFC5280_ALLOWS.contains(&p.code.as_str())))
-            });
-        openssl_ok && rustls_ok && report.strict.is_empty()
-    } else {
-        report.engines.iter().all(|e| e.valid)
-    };
-    report.errors = errors;
-    Ok(report)
-}
-
-fn engine_problem(p: &Problem) -> EngineProblem {
-    EngineProblem {
-        code: p.code.clone(),
-        message: p.message.clone(),
-        hint: p.hint.clone(),
-        openssl_error: None,
-        depth: None,
-    }
-}
-
-fn openssl_problem(e: &openssl::OsslError, crl_name: &dyn Fn(usize) -> String) -> EngineProblem {
-    let known = crate::diagnose::explain::verify_error(e.num);
-    let text = known.map(|k| k.text).unwrap_or("verification error");
-    let at = if e.depth == 0 {
-        format!("{} (the certificate itself)", e.subject)
-    } else {
-        format!("{} (depth {})", e.subject, e.depth)
-    };
-    let (code, message, hint) = match (e.num, e.crl) {
-        (3, _) => (
-            "revocation_unknown".to_string(),
-            format!("no usable CRL from the issuer of {at}: its revocation status is unknown (OpenSSL: {text})"),
-            "give the gateway a current CRL of every CA of the chain (nginx ssl_crl): mtls-ca crl".to_string(),
-        ),
-        (8 | 36 | 44, Some(i)) => (
-            "revocation_unknown".to_string(),
-            format!("the CRL {} for {at} cannot be used ({text}): its revocation status is unknown", crl_name(i)),
-            "give the gateway the CRL the issuing CA published (mtls-ca crl), not an edited, partial or foreign one".to_string(),
-        ),
-        (n, crl) => (
-            known.map(|k| k.code).unwrap_or("verify_unspecified").to_string(),
-            match crl {
-                Some(i) => format!("{text}: {at}, CRL {}", crl_name(i)),
-                None => format!("{text}: {at}"),
-            }
-            .replace("  ", " ")
-                + &if n == 47 || n == 48 { " (its names, including a host-like subject CN, are checked against the CA's name constraints)".to_string() } else { String::new() },
-            known.map(|k| k.fix).unwrap_or("inspect it with `mtls-ca inspect FILE`").to_string(),
-        ),
-    };
-    EngineProblem {
-        code,
-        message,
-        hint,
-        openssl_error: Some(e.num),
-        depth: Some(e.depth),
-    }
-}
-
-/// The rustls verdict and everything around it (chain, warnings, key check).
-fn verify_rustls(input: &Input) -> Result<Report> {
     let here = Path::new(&input.cert_label);
     let leaf = crate::x509::parse_cert(&input.leaf, here)?;
     if input.roots.is_empty() {
@@ -858,7 +373,7 @@ fn verify_rustls(input: &Input) -> Result<Report> {
             &chain,
             &mut warnings,
         );
-        if p.code == "name_mismatch" {
+        if p.code == Code::NameMismatch {
             if server_name.is_some() {
                 name_reported = true;
                 errors.push(p);
@@ -868,7 +383,7 @@ fn verify_rustls(input: &Input) -> Result<Report> {
                 );
             }
         } else {
-            let unknown = p.code == "revocation_unknown";
+            let unknown = p.code == Code::RevocationUnknown;
             errors.push(p);
             // A missing CRL higher up must not hide a revocation the given CRLs do show.
             if unknown {
@@ -884,7 +399,7 @@ fn verify_rustls(input: &Input) -> Result<Report> {
                         &chain,
                         &mut warnings,
                     );
-                    if p2.code == "revoked" {
+                    if p2.code == Code::Revoked {
                         errors.insert(0, p2);
                     }
                 }
@@ -907,7 +422,7 @@ fn verify_rustls(input: &Input) -> Result<Report> {
     };
     if !usable {
         errors.push(problem(
-            "unusable_key",
+            Code::UnusableKey,
             format!(
                 "the certificate's key ({kt}, {bits} bits) cannot sign a TLS handshake a rustls peer accepts"
             ),
@@ -920,7 +435,7 @@ fn verify_rustls(input: &Input) -> Result<Report> {
     if let Some(spki) = &input.key_spki {
         if spki.as_slice() != leaf.public_key().raw {
             errors.push(problem(
-                "key_mismatch",
+                Code::KeyMismatch,
                 "the key does not belong to this certificate",
                 format!(
                     "use the key that was written with {label} (same STEM, .key), or issue a new certificate for this key"
@@ -938,6 +453,9 @@ fn verify_rustls(input: &Input) -> Result<Report> {
         .iter()
         .filter_map(|d| parse(d).map(|c| fmt_name(c.subject())))
         .collect();
+    for e in &mut errors {
+        e.side = side_of(e.code, purpose);
+    }
     Ok(Report {
         valid: errors.is_empty(),
         purpose,
@@ -951,40 +469,440 @@ fn verify_rustls(input: &Input) -> Result<Report> {
     })
 }
 
-fn name_problem(leaf: &X509Certificate<'_>, purpose: Purpose, host: &str) -> Problem {
-    let sans = sans_text(leaf);
-    let is_for = if sans.is_empty() {
-        "no host name (it has no DNS or IP subjectAltName)".to_string()
-    } else {
-        sans.join(", ")
-    };
-    let mut message = format!(
-        "the certificate is for {is_for}, not {}",
-        crate::inspect::escape(host)
-    );
-    if common_name(leaf).is_some_and(|cn| cn.eq_ignore_ascii_case(host)) {
-        message.push_str(&format!(
-            " ({} is only in the subject CN, which rustls and modern clients ignore; openssl-based clients may still accept it)",
-            crate::inspect::escape(host)
-        ));
+/// Verifies like [`verify`], and more as a person needs it: a chain file in the wrong order is
+/// put in order and named as such; a check `--at` a time outside the certificate's validity
+/// still reports every other problem; and every fix that is one command carries that command,
+/// built for the caller's CA directories (`ctx`): the CA that issued the certificate (never a
+/// root with an issuing CA below it), the certificate's own names and stem, `--force` (old files
+/// kept as `.bak`) or `renew`.
+pub fn verify_with(input: &Input, ctx: &FixContext) -> Result<Report> {
+    let here = Path::new(&input.cert_label);
+    let first = crate::x509::parse_cert(&input.leaf, here)?;
+    let is_ca =
+        |c: &X509Certificate<'_>| matches!(c.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+    // A file that lists a CA before the leaf: check the leaf, and say the order is wrong.
+    let mut fixed = input.clone();
+    let mut order_problem = None;
+    if is_ca(&first) {
+        if let Some(pos) = input
+            .intermediates
+            .iter()
+            .position(|d| parse(d).is_some_and(|c| !is_ca(&c)))
+        {
+            let leaf = fixed.intermediates.remove(pos);
+            let old = std::mem::replace(&mut fixed.leaf, leaf);
+            fixed.intermediates.insert(0, old);
+            let leaf_name = parse(&fixed.leaf)
+                .map(|c| fmt_name(c.subject()))
+                .unwrap_or_default();
+            order_problem = Some(problem(
+                Code::ChainOrder,
+                format!(
+                    "{} lists the CA {} before the leaf {leaf_name}: servers send certificates in file order and peers expect the leaf first",
+                    input.cert_label,
+                    fmt_name(first.subject())
+                ),
+                format!(
+                    "write the file leaf first, then its intermediates (the {}.fullchain.crt that issue and renew write is in that order); the leaf is checked below",
+                    stem_of(&input.cert_label)
+                ),
+            ));
+        }
     }
-    problem(
-        "name_mismatch",
-        message,
-        format!(
-            "reissue with --san {h}: {}",
-            issue_cmd(purpose, leaf, Some(host)),
-            h = crate::inspect::escape(host)
-        ),
-    )
+    let mut report = verify(&fixed)?;
+    if let Some(mut p) = order_problem {
+        p.side = side_of(p.code, report.purpose);
+        report.errors.insert(0, p);
+        report.valid = false;
+    }
+    // A time outside the leaf's validity hides every path problem: look again inside it.
+    let leaf = crate::x509::parse_cert(&fixed.leaf, here)?;
+    let (nb, na) = crate::x509::validity(&leaf);
+    let time_codes = [Code::Expired, Code::NotYetValid];
+    if report.errors.iter().any(|e| time_codes.contains(&e.code))
+        && (fixed.at < nb || fixed.at > na)
+    {
+        let mut inside = fixed.clone();
+        inside.at = nb + (na - nb) / 2;
+        inside.purpose = Some(report.purpose);
+        if let Ok(r) = verify(&inside) {
+            for e in r.errors {
+                if !time_codes.contains(&e.code) && !report.errors.iter().any(|x| x.code == e.code)
+                {
+                    report.errors.push(e);
+                }
+            }
+        }
+    }
+    let label = stem_of(&input.cert_label).to_string();
+    if matches!(leaf.basic_constraints(), Ok(Some(bc)) if bc.value.ca) {
+        // A CA given as the leaf: its names do not matter and no leaf is issued in its name.
+        report.errors.retain(|e| e.code != Code::NameMismatch);
+        for e in &mut report.errors {
+            if e.hint.contains("mtls-ca issue") && e.code != Code::CaUsedAsLeaf {
+                e.hint = "give the leaf certificate (STEM.crt of the server or client), not a CA certificate".into();
+            }
+        }
+    }
+    let purpose = report.purpose;
+    let host = report.host.clone();
+    for e in &mut report.errors {
+        fix_command(e, &leaf, purpose, host.as_deref(), &label, ctx);
+    }
+    Ok(report)
 }
 
-fn cert_label_of(
-    chain: &[&[u8]],
-    matches: impl Fn(&X509Certificate<'_>) -> bool,
-) -> Option<(usize, String)> {
-    chain.iter().enumerate().find_map(|(i, d)| {
-        let c = parse(d)?;
-        matches(&c).then(|| (i, fmt_name(c.subject())))
-    })
+/// Verifies `input` with the engines of `opts` (and the RFC 5280 rules with `strict`).
+pub fn verify_engines(input: &Input, ctx: &FixContext, opts: &Options) -> Result<Report> {
+    let crl_name = |i: usize| {
+        opts.crl_names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("CRL #{}", i + 1))
+    };
+    // CRLs one by one: what rustls cannot use is left out (a warning), never fatal.
+    let sorted = crls::sort_for_rustls(input);
+    let mut warnings: Vec<String> = opts.notes.clone();
+    for (i, why) in &sorted.unusable {
+        warnings.push(format!("{}: not used by rustls: {why}", crl_name(*i)));
+    }
+    let rin = Input {
+        crls: sorted
+            .usable
+            .iter()
+            .map(|i| input.crls[*i].clone())
+            .collect(),
+        ..input.clone()
+    };
+    let mut report = verify_with(&rin, ctx)?;
+    report.warnings.splice(0..0, warnings);
+    let rustls_problems = report.errors.clone();
+    // A CA of the chain whose only CRLs were unusable: its status is unknown.
+    let mut rustls_extra = Vec::new();
+    if !input.crls.is_empty() {
+        for (issuer, subject) in crls::chain_issuers(input) {
+            let has_usable = sorted.usable.iter().any(|i| sorted.issuers[*i] == issuer);
+            if has_usable {
+                continue;
+            }
+            let files: Vec<String> = sorted
+                .unusable
+                .iter()
+                .filter(|(i, _)| sorted.issuers[*i] == issuer)
+                .map(|(i, why)| format!("{} ({why})", crl_name(*i)))
+                .collect();
+            if files.is_empty() && !rin.crls.is_empty() {
+                continue; // rustls itself reports the missing CRL
+            }
+            let mut p = problem(
+                Code::RevocationUnknown,
+                if files.is_empty() {
+                    format!("no CRL given from {issuer_name} (issuer of {subject}): its revocation status is unknown", issuer_name = crls::issuer_name(input, &issuer))
+                } else {
+                    format!(
+                        "the revocation status of {subject} is unknown: the only CRL of its issuer cannot be used: {}",
+                        files.join("; ")
+                    )
+                },
+                "pass a current, complete CRL of that CA (mtls-ca crl) with --crl",
+            );
+            p.side = Side::Gateway;
+            if !report
+                .errors
+                .iter()
+                .any(|e| e.code == Code::RevocationUnknown)
+            {
+                rustls_extra.push(p);
+            }
+        }
+    }
+    let mut rustls_all = rustls_problems;
+    rustls_all.extend(rustls_extra);
+    let rustls_valid = rustls_all.is_empty();
+    report.engines.clear();
+    if opts.engine.rustls() {
+        report.engines.push(Verdict {
+            engine: "rustls",
+            stands_for: RUSTLS_STANDS_FOR,
+            valid: rustls_valid,
+            errors: rustls_all.iter().map(engine_problem).collect(),
+        });
+    }
+    let mut errors: Vec<Problem> = if opts.engine.rustls() {
+        rustls_all
+    } else {
+        Vec::new()
+    };
+    if opts.engine.openssl() {
+        let host = report.host.clone();
+        let v = openssl::verify(input, report.purpose, host.as_deref());
+        for n in &v.unusable_crls {
+            report.warnings.push(format!(
+                "{}: not used by OpenSSL-based gateways: {}",
+                crl_name(n.index),
+                n.reason
+            ));
+        }
+        let mut probs: Vec<EngineProblem> = v
+            .errors
+            .iter()
+            .map(|e| {
+                let mut p = openssl_problem(e, &crl_name);
+                if e.num == 3 {
+                    let files: Vec<String> = v
+                        .unusable_crls
+                        .iter()
+                        .filter(|n| n.issuer == e.issuer)
+                        .map(|n| format!("{} ({})", crl_name(n.index), n.reason))
+                        .collect();
+                    if !files.is_empty() {
+                        p.message.push_str(&format!(
+                            "; the only CRL of {} cannot be used: {}",
+                            e.issuer,
+                            files.join("; ")
+                        ));
+                    }
+                }
+                p
+            })
+            .collect();
+        probs.dedup();
+        // The key check is the same for every engine.
+        for e in report.errors.iter().filter(|e| e.code == Code::KeyMismatch) {
+            probs.push(engine_problem(e));
+        }
+        let valid = probs.is_empty();
+        if !opts.engine.rustls() || (errors.is_empty() && !valid) {
+            for p in &probs {
+                let code = Code::parse(&p.code).unwrap_or(Code::VerifyFailed);
+                let mut f = problem(
+                    code,
+                    format!("OpenSSL-based gateways: {}", p.message),
+                    p.hint.clone(),
+                );
+                f.side = side_of(code, report.purpose);
+                errors.push(f);
+            }
+        }
+        report.engines.push(Verdict {
+            engine: "openssl",
+            stands_for: OPENSSL_STANDS_FOR,
+            valid,
+            errors: probs,
+        });
+    }
+    if opts.strict {
+        report.strict = strict::chain_findings(input);
+        for s in &report.strict {
+            let mut f = problem(
+                Code::NotRfc5280,
+                format!("[{}] {}", s.code, s.message),
+                s.hint.clone(),
+            );
+            f.side = side_of(Code::NotRfc5280, report.purpose);
+            errors.push(f);
+        }
+    }
+    // --strict judges by RFC 5280: the OpenSSL family's path validation (RFC 5280's algorithm)
+    // plus the rules of strict.rs. Where rustls rejects what RFC 5280 allows (e-mail or DN name
+    // constraints, self-issued intermediates and pathlen) its verdict is shown but
+    // does not decide; every other rustls rejection still does.
+    report.valid = if opts.strict {
+        // (A rustls `bad_signature` where OpenSSL verified every signature of its chain is
+        // webpki's path building giving up on a self-issued intermediate.)
+        const RFC5280_ALLOWS: &[&str] = &[
+            "unsupported_name_type",
+            "pathlen_exceeded",
+            "name_constraints",
+            "bad_signature",
+        ];
+        // RFC 5280 4.1.2.5: the validity period includes notAfter; OpenSSL 3.0 counts a
+        // certificate as expired at its notAfter second already.
+        let (chain, _) = build_chain(&input.leaf, &input.intermediates, &input.roots);
+        let at_not_after = |p: &EngineProblem| {
+            p.openssl_error == Some(10)
+                && p.depth
+                    .and_then(|d| chain.get(d))
+                    .and_then(|d| parse(d))
+                    .is_some_and(|c| {
+                        c.validity().not_after.timestamp() == input.at.unix_timestamp()
+                    })
+        };
+        let openssl_ok = report
+            .engines
+            .iter()
+            .filter(|e| e.engine == "openssl")
+            .all(|e| e.errors.iter().all(at_not_after));
+        let rustls_ok = report
+            .engines
+            .iter()
+            .filter(|e| e.engine == "rustls")
+            .all(|e| {
+                e.valid
+                    || (opts.engine.openssl()
+                        && e.errors
+                            .iter()
+                            .all(|p| RFC5280_ALLOWS.contains(&p.code.as_str())))
+            });
+        openssl_ok && rustls_ok && report.strict.is_empty()
+    } else {
+        report.engines.iter().all(|e| e.valid)
+    };
+    report.errors = errors;
+    Ok(report)
+}
+
+fn engine_problem(p: &Problem) -> EngineProblem {
+    EngineProblem {
+        code: p.code.as_str().to_string(),
+        message: p.message.clone(),
+        hint: p.hint.clone(),
+        openssl_error: None,
+        depth: None,
+    }
+}
+
+fn openssl_problem(e: &openssl::OsslError, crl_name: &dyn Fn(usize) -> String) -> EngineProblem {
+    let known = crate::diagnose::explain::verify_error(e.num);
+    let text = known.map(|k| k.text).unwrap_or("verification error");
+    let at = if e.depth == 0 {
+        format!("{} (the certificate itself)", e.subject)
+    } else {
+        format!("{} (depth {})", e.subject, e.depth)
+    };
+    let (code, message, hint) = match (e.num, e.crl) {
+        (3, _) => (
+            "revocation_unknown".to_string(),
+            format!("no usable CRL from the issuer of {at}: its revocation status is unknown (OpenSSL: {text})"),
+            "give the gateway a current CRL of every CA of the chain (nginx ssl_crl): mtls-ca crl".to_string(),
+        ),
+        (8 | 36 | 44, Some(i)) => (
+            "revocation_unknown".to_string(),
+            format!("the CRL {} for {at} cannot be used ({text}): its revocation status is unknown", crl_name(i)),
+            "give the gateway the CRL the issuing CA published (mtls-ca crl), not an edited, partial or foreign one".to_string(),
+        ),
+        (n, crl) => (
+            known.map(|k| k.code.as_str()).unwrap_or("verify_unspecified").to_string(),
+            match crl {
+                Some(i) => format!("{text}: {at}, CRL {}", crl_name(i)),
+                None => format!("{text}: {at}"),
+            }
+            .replace("  ", " ")
+                + &if n == 47 || n == 48 { " (its names, including a host-like subject CN, are checked against the CA's name constraints)".to_string() } else { String::new() },
+            known.map(|k| k.fix).unwrap_or("inspect it with `mtls-ca inspect FILE`").to_string(),
+        ),
+    };
+    EngineProblem {
+        code,
+        message,
+        hint,
+        openssl_error: Some(e.num),
+        depth: Some(e.depth),
+    }
+}
+
+/// Rewrites the fix of `e` as one runnable command when it is one.
+fn fix_command(
+    e: &mut Problem,
+    leaf: &X509Certificate<'_>,
+    purpose: Purpose,
+    host: Option<&str>,
+    stem: &str,
+    ctx: &FixContext,
+) {
+    let dir = ctx.dir_for_leaf(leaf.issuer().as_raw()).to_path_buf();
+    let kind = |p: Purpose| match p {
+        Purpose::Server => "server",
+        Purpose::Client => "client",
+    };
+    let issue = |p: Purpose, extra_san: Option<&str>, out: &str, force: bool| {
+        let cn = common_name(leaf).unwrap_or_else(|| "NAME".into());
+        let mut a: Vec<String> = vec!["issue".into(), kind(p).into(), "--cn".into(), cn.clone()];
+        for s in sans_text(leaf) {
+            if s != cn {
+                a.extend(["--san".into(), s]);
+            }
+        }
+        if let Some(h) = extra_san {
+            a.extend(["--san".into(), h.to_string()]);
+        }
+        a.extend(["--out".into(), out.to_string()]);
+        if force {
+            a.push("--force".into());
+        }
+        ctx.mtls(&dir, &a)
+    };
+    let leaf_is_ca = matches!(leaf.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+    let (hint, cmd) = match e.code {
+        Code::Expired if !e.message.starts_with("the CA certificate") => {
+            let cmd = ctx.mtls(&dir, &["renew", "--cert", &format!("{stem}.crt")]);
+            (format!("renew it (same names and key type, the old files kept as .bak), then deploy the new files: {cmd}"), cmd)
+        }
+        Code::NameMismatch if !leaf_is_ca => {
+            let Some(h) = host else { return };
+            let cmd = issue(purpose, Some(h), stem, true);
+            (
+                format!(
+                    "reissue with --san {} (the old files kept as .bak), then deploy it: {cmd}",
+                    crate::inspect::escape(h)
+                ),
+                cmd,
+            )
+        }
+        Code::WrongPurpose if !leaf_is_ca => {
+            let out = format!("{stem}-{}", kind(purpose));
+            let cmd = issue(purpose, None, &out, false);
+            (
+                format!(
+                    "issue a separate {} certificate (the {stem} files stay as they are): {cmd}",
+                    kind(purpose)
+                ),
+                cmd,
+            )
+        }
+        Code::UnusableKey if !leaf_is_ca => {
+            let cmd = format!("{} --key-type ecdsa-p256", issue(purpose, None, stem, true));
+            (
+                format!("reissue it with a supported key (the old files kept as .bak): {cmd}"),
+                cmd,
+            )
+        }
+        Code::UnknownIssuer
+            if !leaf_is_ca
+                && e.hint
+                    .contains("reissue the certificate from the trusted CA") =>
+        {
+            let trusted = ctx.issuing_dir(|_| true).unwrap_or(&ctx.dir).to_path_buf();
+            let cn = common_name(leaf).unwrap_or_else(|| "NAME".into());
+            let mut a: Vec<String> = vec![
+                "issue".into(),
+                kind(purpose).into(),
+                "--cn".into(),
+                cn.clone(),
+            ];
+            for s in sans_text(leaf) {
+                if s != cn {
+                    a.extend(["--san".into(), s]);
+                }
+            }
+            a.extend(["--out".into(), stem.to_string(), "--force".into()]);
+            let cmd = ctx.mtls(&trusted, &a);
+            (format!("trust that CA with --ca FILE (peers: add it to their CA bundle), or reissue the certificate from the trusted CA (the old files kept as .bak): {cmd}"), cmd)
+        }
+        Code::CaUsedAsLeaf => {
+            let Some(h) = host else {
+                e.hint = format!("give the leaf certificate ({stem}.crt of the server or client), not a CA certificate; a CA signs leaves, it is never one");
+                return;
+            };
+            let ca_dir = ctx
+                .dir_of_issuer(leaf.subject().as_raw())
+                .unwrap_or(&dir)
+                .to_path_buf();
+            let cmd = ctx.mtls(&ca_dir, &["issue", kind(purpose), "--cn", h, "--out", h]);
+            (format!("give the leaf certificate, not a CA certificate; to make one for {h} from this CA: {cmd}"), cmd)
+        }
+        _ => return,
+    };
+    e.hint = hint;
+    e.command = Some(cmd);
 }

@@ -22,7 +22,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 use x509_parser::x509::X509Name;
 
-use super::{Input, Purpose};
+use super::model::{Input, Purpose};
 use crate::inspect::fmt_name;
 
 /// OpenSSL's `X509_V_ERR_*` numbers used here.
@@ -1329,7 +1329,7 @@ fn verify_signature(
 
 // --- warnings where the two families differ (used by the rustls verdict) -------------------
 
-use super::{common_name, is_self_issued, parse, sans_text};
+use super::model::{common_name, is_self_issued, parse, sans_text};
 use x509_parser::certificate::X509Certificate as Cert509;
 
 pub(super) fn gateway_warnings(

@@ -15,10 +15,11 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
-use super::{
+use super::model::{
     cert_label_of, days_phrase, ekus, fullchain_name, is_self_issued, issue_cmd, leaf_file,
     name_problem, parse, problem, revocation_of, unix, Input, Problem, Purpose,
 };
+use crate::diagnose::finding::Code;
 use crate::inspect::fmt_name;
 
 /// Runs rustls' verifier for `purpose` on the input; `Ok(())` when a rustls peer accepts.
@@ -105,13 +106,13 @@ pub(super) fn explain(
         match e {
             rustls::Error::InvalidCertificate(ce) => ce,
             rustls::Error::InvalidCertRevocationList(crl) => return problem(
-                "bad_crl",
+                Code::BadCrl,
                 format!("a CRL cannot be used: {crl:?}"),
                 "give the CRL the issuing CA published (mtls-ca crl), not an edited or foreign one",
             ),
             other => {
                 return problem(
-                    "invalid_certificate",
+                    Code::InvalidCertificate,
                     format!("rejected: {other}"),
                     "inspect it with `mtls-ca inspect FILE`",
                 )
@@ -137,12 +138,12 @@ pub(super) fn explain(
             let when = if ago == "today" { "today".to_string() } else { format!("{ago} ago") };
             match which {
                 Some((i, subject)) if i > 0 => problem(
-                    "expired",
+                    Code::Expired,
                     format!("the CA certificate {subject} expired {when} ({})", crate::ca::fmt_date(na)),
                     "renew that CA and reissue the certificates below it",
                 ),
                 _ => problem(
-                    "expired",
+                    Code::Expired,
                     format!("expired {when} ({})", crate::ca::fmt_date(na)),
                     format!("mtls-ca renew --cert {}, then deploy the new files", leaf_file(label)),
                 ),
@@ -161,7 +162,7 @@ pub(super) fn explain(
                 _ => String::new(),
             };
             problem(
-                "not_yet_valid",
+                Code::NotYetValid,
                 format!(
                     "{who}not valid yet: valid from {} (in {})",
                     crate::ca::fmt_date(nb),
@@ -193,22 +194,22 @@ pub(super) fn explain(
                     format!("issue one with the right profile: {}", issue_cmd(p, leaf, None)),
                 ),
             };
-            problem("wrong_purpose", message, hint)
+            problem(Code::WrongPurpose, message, hint)
         }
         CertificateError::UnknownIssuer => unknown_issuer(input, leaf, chain, purpose),
         CertificateError::Revoked => match revocation_of(chain, &input.crls) {
             Some((subject, date, reason, true)) => problem(
-                "revoked",
+                Code::Revoked,
                 format!("revoked on {date} ({reason}): {subject}"),
                 "a revoked certificate stays revoked: issue a new one (with a new key) and deploy it",
             ),
             Some((subject, date, reason, false)) => problem(
-                "revoked",
+                Code::Revoked,
                 format!("the CA certificate {subject} was revoked on {date} ({reason})"),
                 "everything below that CA is untrusted: move to a new CA and reissue",
             ),
             None => problem(
-                "revoked",
+                Code::Revoked,
                 "a certificate of the chain is revoked",
                 "issue a new certificate and deploy it",
             ),
@@ -227,7 +228,7 @@ pub(super) fn explain(
                 .map(|c| format!("{} (issuer of {})", fmt_name(c.issuer()), fmt_name(c.subject())))
                 .collect();
             problem(
-                "revocation_unknown",
+                Code::RevocationUnknown,
                 if missing.is_empty() {
                     "the revocation status of a certificate of the chain is unknown: no usable CRL from its issuer".to_string()
                 } else {
@@ -238,12 +239,12 @@ pub(super) fn explain(
         }
         CertificateError::ExpiredRevocationList
         | CertificateError::ExpiredRevocationListContext { .. } => problem(
-            "crl_expired",
+            Code::CrlExpired,
             "a CRL is past its nextUpdate",
             "publish a fresh CRL: mtls-ca crl",
         ),
         CertificateError::BadSignature => problem(
-            "bad_signature",
+            Code::BadSignature,
             "a signature in the chain does not verify: the certificate was altered or is signed by another key with the same CA name",
             "get the certificate again from its CA; check that --ca is the CA that really issued it",
         ),
@@ -251,12 +252,12 @@ pub(super) fn explain(
         CertificateError::UnsupportedSignatureAlgorithm
         | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
         | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => problem(
-            "unsupported_signature_algorithm",
+            Code::UnsupportedSignatureAlgorithm,
             "a certificate of the chain is signed with an algorithm rustls does not accept (e.g. SHA-1, MD5, RSA-PSS with odd parameters, P-521)",
             "reissue it with ECDSA P-256/P-384, Ed25519 or RSA with SHA-256",
         ),
         CertificateError::BadEncoding => problem(
-            "bad_encoding",
+            Code::BadEncoding,
             "a certificate of the chain is not valid DER as rustls reads it",
             "inspect it with `mtls-ca inspect`; reissue it with a conforming tool",
         ),
@@ -264,14 +265,14 @@ pub(super) fn explain(
             match other.0.downcast_ref::<webpki::Error>() {
                 Some(w) => webpki_problem(w, leaf, purpose, chain, warnings),
                 None => problem(
-                    "invalid_certificate",
+                    Code::InvalidCertificate,
                     format!("rejected: {other}"),
                     "inspect it with `mtls-ca inspect FILE`",
                 ),
             }
         }
         other => problem(
-            "invalid_certificate",
+            Code::InvalidCertificate,
             format!("rejected: {other:?}"),
             "inspect it with `mtls-ca inspect FILE`",
         ),
@@ -290,18 +291,18 @@ fn webpki_problem(
         W::CaUsedAsEndEntity => {
             warnings.push("openssl-based gateways (nginx, HAProxy) accept a CA certificate used as a leaf; rustls does not".into());
             problem(
-                "ca_used_as_leaf",
+                Code::CaUsedAsLeaf,
                 "this is a CA certificate (CA:TRUE), used here as a server or client certificate",
                 format!("issue a leaf from this CA: {}", issue_cmd(purpose, leaf, None)),
             )
         }
         W::EndEntityUsedAsCa => problem(
-            "leaf_used_as_ca",
+            Code::LeafUsedAsCa,
             "a leaf certificate (CA:FALSE) appears as the issuer of another certificate",
             "only a CA (mtls-ca init) may issue certificates",
         ),
         W::PathLenConstraintViolated => problem(
-            "pathlen_exceeded",
+            Code::PathlenExceeded,
             "the chain has more CAs below a CA than its pathLenConstraint allows",
             "create the intermediate with a larger --pathlen on its parent, or issue from a higher CA",
         ),
@@ -310,7 +311,7 @@ fn webpki_problem(
                 warnings.push("a CA of the chain has email or URI name constraints: rustls rejects such chains, openssl-based gateways may accept them".into());
             }
             problem(
-                "name_constraints",
+                Code::NameConstraints,
                 "a name of the certificate is outside the name constraints of its CA",
                 "issue only names the CA permits (see `mtls-ca inspect ca.crt`), or use another CA",
             )
@@ -320,24 +321,24 @@ fn webpki_problem(
                 warnings.push("a CA of the chain has email or URI name constraints: rustls rejects such chains, openssl-based gateways may accept them".into());
             }
             problem(
-                "unsupported_name_type",
+                Code::UnsupportedNameType,
                 "the chain has a name constraint or name of a type rustls does not support (email or URI constraints)",
                 "use a CA constrained by DNS names and IP ranges only",
             )
         }
         W::UnsupportedCriticalExtension => problem(
-            "unsupported_critical_extension",
+            Code::UnsupportedCriticalExtension,
             "a certificate of the chain has a critical extension rustls does not understand",
             "reissue it without that extension (or mark it non-critical)",
         ),
         W::MaximumPathDepthExceeded | W::MaximumPathBuildCallsExceeded | W::MaximumSignatureChecksExceeded | W::MaximumNameConstraintComparisonsExceeded => problem(
-            "chain_too_complex",
+            Code::ChainTooComplex,
             "the chain is too long or too complex to validate",
             "use a chain of at most a few intermediates",
         ),
-        W::CertDistrusted => problem("distrusted", "the certificate is distrusted", "use another CA"),
+        W::CertDistrusted => problem(Code::Distrusted, "the certificate is distrusted", "use another CA"),
         other => problem(
-            "invalid_certificate",
+            Code::InvalidCertificate,
             format!("rejected by rustls: {other}"),
             "inspect it with `mtls-ca inspect FILE`",
         ),
@@ -404,7 +405,7 @@ fn unknown_issuer(
             if ok {
                 let full = fullchain_name(label);
                 return problem(
-                    "missing_intermediate",
+                    Code::MissingIntermediate,
                     match purpose {
                         Purpose::Server => format!(
                             "the server sent its certificate without the intermediate ({issuer}): clients cannot link it to the trusted CA"
@@ -425,7 +426,7 @@ fn unknown_issuer(
             }
         }
         return problem(
-            "unknown_issuer",
+            Code::UnknownIssuer,
             format!(
                 "issued by {issuer}, which is not among the trusted CAs (and no intermediate links it to them)"
             ),
@@ -436,7 +437,7 @@ fn unknown_issuer(
         );
     }
     problem(
-        "unknown_issuer",
+        Code::UnknownIssuer,
         format!("issued by {issuer}, which is not among the trusted CAs"),
         format!(
             "trust that CA with --ca FILE (peers: add it to their CA bundle), or reissue the certificate from the trusted CA: {}",

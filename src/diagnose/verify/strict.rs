@@ -6,8 +6,29 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
-use super::{build_chain, problem, Input, Problem};
+use serde::Serialize;
+
+use super::model::{build_chain, Input};
 use crate::inspect::fmt_name;
+
+/// One RFC 5280 finding: a stable code (`strict_…`), what is wrong, how to fix it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StrictFinding {
+    /// Stable code, e.g. `strict_serial_zero`.
+    pub code: String,
+    /// What is wrong, naming the certificate.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+fn problem(code: &str, message: impl Into<String>, hint: impl Into<String>) -> StrictFinding {
+    StrictFinding {
+        code: code.into(),
+        message: message.into(),
+        hint: hint.into(),
+    }
+}
 
 /// Where the certificate sits in the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +42,7 @@ pub enum Role {
 }
 
 /// Every RFC 5280 (and CA/Browser Forum profile) violation of one certificate.
-pub fn cert_findings(der: &[u8], role: Role) -> Vec<Problem> {
+pub fn cert_findings(der: &[u8], role: Role) -> Vec<StrictFinding> {
     let is_ca_in_chain = role != Role::Leaf;
     let Ok((_, c)) = X509Certificate::from_der(der) else {
         return Vec::new();
@@ -324,7 +345,7 @@ pub fn cert_findings(der: &[u8], role: Role) -> Vec<Problem> {
 }
 
 /// Strict findings for the chain of `input` (as built for display), leaf first.
-pub(super) fn chain_findings(input: &Input) -> Vec<Problem> {
+pub(super) fn chain_findings(input: &Input) -> Vec<StrictFinding> {
     let (chain, _) = build_chain(&input.leaf, &input.intermediates, &input.roots);
     let mut out = Vec::new();
     let n = chain.len();

@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use mtls_ca::ca::layout;
 use mtls_ca::verify::{self, Files, Purpose};
 use time::format_description::well_known::Rfc3339;
 
@@ -61,7 +62,7 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
     let purpose = a.purpose.as_deref().map(Purpose::parse).transpose()?;
     let engine = verify::Engine::parse(&a.engine)?;
     let mut ca = a.ca.clone();
-    let dir_ca = dir.join("ca.crt");
+    let dir_ca = layout::cert(dir);
     if ca.is_empty() {
         if dir_ca.exists() {
             ca.push(dir_ca.clone());
@@ -81,7 +82,7 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
     }
     let cert_label = a.cert.display().to_string();
     let mut candidates = vec![PathBuf::from(verify::fullchain_name(&cert_label))];
-    candidates.push(dir.join("ca-chain.crt"));
+    candidates.push(layout::chain(dir));
     candidates.push(dir_ca);
     candidates.retain(|p| p.exists() && p != &a.cert);
     let files = Files {
@@ -93,13 +94,14 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
         candidates,
     };
     let (input, crls) = verify::load_all(&files, purpose, a.host.clone(), at)?;
+    let ctx = mtls_ca::diagnose::finding::FixContext::discover(dir);
     let opts = verify::Options {
         engine,
         strict: a.strict,
         crl_names: crls.names,
         notes: crls.warnings,
     };
-    let report = verify::verify_with(&input, &opts)?;
+    let report = verify::verify_engines(&input, &ctx, &opts)?;
     if out.json {
         out.json_doc(&serde_json::to_value(&report)?)?;
     } else {
@@ -196,10 +198,13 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
             text.push_str(&format!(
                 "{} [{}] {}\n  fix: {}\n",
                 paint("31", "error:"),
-                e.code,
+                e.code_str(),
                 e.message,
                 e.hint
             ));
+            if let Some(c) = &e.command {
+                text.push_str(&format!("  run: {c}\n"));
+            }
         }
         // Where the engines differ, each one's own errors.
         if report.engines.len() == 2 && report.engines[0].valid != report.engines[1].valid {

@@ -35,6 +35,8 @@ pub mod pki;
 // fuzz targets and tests use them.
 pub use ca::{batch, crl, csr, import, lifecycle, rotate, store};
 pub use diagnose::{explain, fetch, inspect, probe, serve, verify};
-pub use pki::{der, duration, keycrypt, keys, names, pem, pkcs12, profile, secret, serial, x509};
+pub use pki::{
+    der, duration, keycrypt, keys, names, pem, pkcs12, profile, rfc5280, secret, serial, x509,
+};
 
 pub use error::{Error, Result};

@@ -263,3 +263,37 @@ fn limbo_strict_agreement() {
     );
     assert!(agree >= 195, "--strict agrees on only {agree} of 208");
 }
+
+/// `inspect` shows the `--strict` findings as warnings (and none for conformant certificates).
+#[test]
+fn inspect_warns_what_strict_rejects() {
+    let zero = case("rfc5280::serial::zero");
+    let pem = zero["peer_certificate"].as_str().unwrap();
+    let r = mtls_ca::inspect::inspect_bytes(
+        pem.as_bytes(),
+        "zero.pem",
+        None,
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let warnings: Vec<String> = r
+        .objects
+        .iter()
+        .filter_map(|o| match o {
+            mtls_ca::inspect::Object::Certificate(c) => Some(c.warnings.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("strict_serial_zero")),
+        "{warnings:?}"
+    );
+    let strict = report_with(&zero, true).unwrap();
+    assert!(!strict.valid);
+    assert!(strict.strict.iter().any(|f| f.code == "strict_serial_zero"));
+    assert!(
+        report_with(&zero, false).unwrap().valid,
+        "both engines accept it"
+    );
+}

@@ -784,12 +784,7 @@ fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Resul
         ];
         for (needle, code, side, fix) in serve {
             if r.contains(needle) {
-                let fix = fix
-                    .replace(
-                        "mtls-ca renew --cert STEM.crt",
-                        &format!("mtls-ca renew --cert STEM.crt --dir {dir}"),
-                    )
-                    .replace("--out STEM", &format!("--out STEM --dir {dir}"));
+                let fix = with_dir(fix, &dir);
                 return Some(Ok(mk(
                     *code,
                     *side,
@@ -880,12 +875,7 @@ fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Resul
         ];
         for (needle, code, side, fix) in go {
             if r.contains(needle) {
-                let fix = fix
-                    .replace(
-                        "mtls-ca renew --cert STEM.crt",
-                        &format!("mtls-ca renew --cert STEM.crt --dir {dir}"),
-                    )
-                    .replace("--out STEM", &format!("--out STEM --dir {dir}"));
+                let fix = with_dir(fix, &dir);
                 return Some(Ok(mk(
                     *code,
                     *side,
@@ -990,6 +980,15 @@ pub fn escape(s: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// A fix command of the tables above, with the caller's `--dir` added to the commands that open the CA.
+fn with_dir(fix: &str, dir: &str) -> String {
+    fix.replace(
+        "mtls-ca renew --cert STEM.crt",
+        &format!("mtls-ca renew --cert STEM.crt --dir {dir}"),
+    )
+    .replace("--out STEM", &format!("--out STEM --dir {dir}"))
 }
 
 #[cfg(test)]

@@ -76,7 +76,7 @@ pub enum Command {
     /// Make (or check) the certificate revocation list.
     #[command(after_help = CRL_HELP)]
     Crl(CrlArgs),
-    /// The whole seed recipe in one command: CA, server and client certificates.
+    /// A CA, a server and a client certificate in one command: a working mTLS setup.
     #[command(after_help = QUICKSTART_HELP)]
     Quickstart(QuickstartArgs),
     /// Diagnose a live TLS endpoint: does mutual TLS work, and if not, why.

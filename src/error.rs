@@ -112,6 +112,14 @@ pub enum Error {
         /// What the check found.
         reason: String,
     },
+    /// The PostgreSQL store cannot be reached or refused a statement.
+    #[error("store {url}: {reason}")]
+    Database {
+        /// The store URL without its password.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
     /// A serial number is not known to the store.
     #[error("no certificate with serial {serial} in this CA's store")]
     UnknownSerial {
@@ -208,6 +216,7 @@ impl Error {
                 path.display(),
                 path.display()
             ),
+            Error::Database { .. } => "check the store URL (init --store, store.url or MTLS_CA_STORE), that PostgreSQL is reachable, and the password (in the URL, MTLS_CA_STORE_PASSWORD_FILE, MTLS_CA_STORE_PASSWORD or PGPASSWORD); nothing was written".into(),
             Error::UnknownSerial { .. } => "see the known serials with `mtls-ca list`".into(),
             Error::Connect { hint, .. } => hint.clone(),
             Error::BatchLine { hint, issued, .. } => {

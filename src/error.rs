@@ -179,6 +179,8 @@ impl Error {
             Error::SelfCheck(_) => "self_check",
             Error::BatchLine { .. } => "batch_line",
             Error::Connect { .. } => "connect",
+            Error::StoreDamaged { .. } => "store_damaged",
+            Error::Database { .. } => "database",
         }
     }
 

@@ -171,3 +171,129 @@ fn limbo_agreement() {
         unexplained.join("\n")
     );
 }
+
+/// The report of `verify_with` for a case (both engines, `strict` as given).
+fn report_with(case: &serde_json::Value, strict: bool) -> Option<verify::Report> {
+    let leaf = pem_ders(&serde_json::json!([case["peer_certificate"]]))
+        .into_iter()
+        .next()?;
+    let at = match case["validation_time"].as_str() {
+        Some(t) => OffsetDateTime::parse(t, &Rfc3339).ok()?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let purpose = match case["validation_kind"].as_str() {
+        Some("CLIENT") => Purpose::Client,
+        _ => Purpose::Server,
+    };
+    let host = case["expected_peer_name"]
+        .as_object()
+        .filter(|n| purpose == Purpose::Server && (n["kind"] == "DNS" || n["kind"] == "IP"))
+        .and_then(|n| n["value"].as_str())
+        .map(str::to_string);
+    let input = Input {
+        leaf,
+        intermediates: pem_ders(&case["untrusted_intermediates"]),
+        roots: pem_ders(&case["trusted_certs"]),
+        crls: pem_ders(&case["crls"]),
+        purpose: Some(purpose),
+        host,
+        key_spki: None,
+        at,
+        cert_label: case["id"].as_str().unwrap_or("case").to_string(),
+        candidates: vec![],
+        candidate_files: Vec::new(),
+    };
+    let opts = verify::Options {
+        strict,
+        ..verify::Options::default()
+    };
+    verify::verify_engines(
+        &input,
+        &mtls_ca::diagnose::finding::FixContext::new(Path::new(".")),
+        &opts,
+    )
+    .ok()
+}
+
+fn strict_exceptions() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/limbo-strict-exceptions.txt"),
+    )
+    .expect("tests/limbo-strict-exceptions.txt");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (id, reason) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+            assert!(!reason.trim().is_empty(), "exception {id} has no reason");
+            (id.to_string(), reason.trim().to_string())
+        })
+        .collect()
+}
+
+/// `--strict` (both engines + the RFC 5280 rules) against limbo's expected results: at least
+/// 195 of 208 agree, and every case accepted against the expectation is listed with a reason in
+/// tests/limbo-strict-exceptions.txt.
+#[test]
+fn limbo_strict_agreement() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/limbo.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let cases = doc["testcases"].as_array().unwrap();
+    let exc = strict_exceptions();
+    let (mut agree, mut false_accepts, mut other) = (0, Vec::new(), Vec::new());
+    for case in cases {
+        let id = case["id"].as_str().unwrap().to_string();
+        let want = case["expected_result"] == "SUCCESS";
+        let got = report_with(case, true).is_some_and(|r| r.valid);
+        if got == want {
+            agree += 1;
+        } else if got && !exc.contains_key(&id) {
+            false_accepts.push(id);
+        } else if !got {
+            other.push(id);
+        }
+    }
+    println!(
+        "limbo --strict: {agree}/{} agree; rejected against the expectation: {other:?}",
+        cases.len()
+    );
+    assert!(
+        false_accepts.is_empty(),
+        "--strict accepts cases limbo expects to fail (not in tests/limbo-strict-exceptions.txt): {false_accepts:#?}"
+    );
+    assert!(agree >= 195, "--strict agrees on only {agree} of 208");
+}
+
+/// `inspect` shows the `--strict` findings as warnings (and none for conformant certificates).
+#[test]
+fn inspect_warns_what_strict_rejects() {
+    let zero = case("rfc5280::serial::zero");
+    let pem = zero["peer_certificate"].as_str().unwrap();
+    let r = mtls_ca::inspect::inspect_bytes(
+        pem.as_bytes(),
+        "zero.pem",
+        None,
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let warnings: Vec<String> = r
+        .objects
+        .iter()
+        .filter_map(|o| match o {
+            mtls_ca::inspect::Object::Certificate(c) => Some(c.warnings.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("strict_serial_zero")),
+        "{warnings:?}"
+    );
+    let strict = report_with(&zero, true).unwrap();
+    assert!(!strict.valid);
+    assert!(strict.strict.iter().any(|f| f.code == "strict_serial_zero"));
+    assert!(
+        report_with(&zero, false).unwrap().valid,
+        "both engines accept it"
+    );
+}

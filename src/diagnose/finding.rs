@@ -136,6 +136,7 @@ codes! {
     VerifyFailed = "verify_failed",
     VerifyUnknown = "verify_unknown",
     VerifyUnspecified = "verify_unspecified",
+    NotRfc5280 = "not_rfc5280",
     WeakCaKey = "weak_ca_key",
     WeakKey = "weak_key",
     WeakSignature = "weak_signature",

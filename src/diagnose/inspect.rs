@@ -596,6 +596,22 @@ pub fn describe_cert(der: &[u8], path: &Path, now: OffsetDateTime) -> Result<Cer
             "weak signature algorithm {signature_algorithm}: rustls and modern clients reject it"
         ));
     }
+    // What RFC 5280 forbids (the findings of `verify --strict`), as warnings.
+    let role = if !is_ca {
+        crate::pki::rfc5280::Role::Leaf
+    } else if self_signed {
+        crate::pki::rfc5280::Role::Anchor
+    } else {
+        crate::pki::rfc5280::Role::Intermediate
+    };
+    for f in crate::pki::rfc5280::cert_findings(der, role) {
+        if f.code != "strict_weak_rsa_key" {
+            warnings.push(format!(
+                "not RFC 5280 conformant [{}]: {}",
+                f.code, f.message
+            ));
+        }
+    }
     Ok(CertInfo {
         serial: crate::x509::hex(cert.raw_serial()),
         subject: fmt_name(cert.subject()),

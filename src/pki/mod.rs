@@ -12,6 +12,7 @@ pub mod names;
 pub mod pem;
 pub mod pkcs12;
 pub mod profile;
+pub mod rfc5280;
 pub mod secret;
 pub mod serial;
 pub mod subject;

@@ -782,25 +782,15 @@ fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Resul
             ("no crl covers", Code::CrlMissing, Side::Gateway, "give serve a --crl for every CA of the client's chain (mtls-ca crl in each CA directory)"),
             ("the crl has expired", Code::CrlExpired, Side::Gateway, "publish a fresh CRL (mtls-ca crl) and restart serve with it"),
         ];
-        for (needle, code, side, fix) in serve {
-            if r.contains(needle) {
-                let fix = fix
-                    .replace(
-                        "mtls-ca renew --cert STEM.crt",
-                        &format!("mtls-ca renew --cert STEM.crt --dir {dir}"),
-                    )
-                    .replace("--out STEM", &format!("--out STEM --dir {dir}"));
-                return Some(Ok(mk(
-                    *code,
-                    *side,
-                    "serve",
-                    format!(
-                        "mtls-ca serve refused the handshake: {}",
-                        line[i + " handshake failed: ".len()..].trim()
-                    ),
-                    fix,
-                )));
-            }
+        if let Some(h) = table_hit(
+            serve,
+            r,
+            "serve",
+            "mtls-ca serve refused the handshake",
+            &line[i + " handshake failed: ".len()..],
+            &dir,
+        ) {
+            return Some(Ok(h));
         }
         if r.contains("client aborted with alert") {
             return Some(Ok(Hit {
@@ -878,28 +868,41 @@ fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Resul
             ("remote error: tls: unknown certificate authority", Code::ServerUntrusted, Side::Client, "the client does not trust Caddy's certificate: on the client, trust the CA (curl --cacert ca.crt; requests verify=)"),
             ("first record does not look like a tls handshake", Code::NotTls, Side::Client, "the client spoke plain HTTP to the TLS port: use https://"),
         ];
-        for (needle, code, side, fix) in go {
-            if r.contains(needle) {
-                let fix = fix
-                    .replace(
-                        "mtls-ca renew --cert STEM.crt",
-                        &format!("mtls-ca renew --cert STEM.crt --dir {dir}"),
-                    )
-                    .replace("--out STEM", &format!("--out STEM --dir {dir}"));
-                return Some(Ok(mk(
-                    *code,
-                    *side,
-                    "caddy",
-                    format!(
-                        "Caddy (Go TLS) refused the handshake: {}",
-                        line[i + "tls handshake error from ".len()..].trim()
-                    ),
-                    fix,
-                )));
-            }
+        if let Some(h) = table_hit(
+            go,
+            r,
+            "caddy",
+            "Caddy (Go TLS) refused the handshake",
+            &line[i + "tls handshake error from ".len()..],
+            &dir,
+        ) {
+            return Some(Ok(h));
         }
     }
     None
+}
+
+/// The first row of `table` whose needle `r` contains, as a finding from `source`; fix commands
+/// in it get the caller's `--dir`.
+fn table_hit(
+    table: &[(&str, Code, Side, &str)],
+    r: &str,
+    source: &'static str,
+    what: &str,
+    rest: &str,
+    dir: &str,
+) -> Option<Hit> {
+    let (_, code, side, fix) = table.iter().find(|t| r.contains(t.0))?;
+    let fix = fix
+        .replace(
+            "mtls-ca renew --cert STEM.crt",
+            &format!("mtls-ca renew --cert STEM.crt --dir {dir}"),
+        )
+        .replace("--out STEM", &format!("--out STEM --dir {dir}"));
+    Some(Hit {
+        finding: Finding::new(*code, *side, format!("{what}: {}", rest.trim()), fix),
+        source,
+    })
 }
 
 /// OpenSSL's errors 20/21 for a client certificate: also the sign of a client that sent its leaf

@@ -405,21 +405,6 @@ fn days_phrase(days: i64) -> String {
     }
 }
 
-fn reason_text(r: &x509_parser::x509::ReasonCode) -> &'static str {
-    match r.0 {
-        1 => "key-compromise",
-        2 => "ca-compromise",
-        3 => "affiliation-changed",
-        4 => "superseded",
-        5 => "cessation-of-operation",
-        6 => "certificate-hold",
-        8 => "remove-from-crl",
-        9 => "privilege-withdrawn",
-        10 => "aa-compromise",
-        _ => "unspecified",
-    }
-}
-
 /// Finds the revocation entry of one of the chain's certificates in the CRLs.
 fn revocation_of(chain: &[&[u8]], crls: &[Vec<u8>]) -> Option<(String, String, String, bool)> {
     for (i, der) in chain.iter().enumerate() {
@@ -436,7 +421,7 @@ fn revocation_of(chain: &[&[u8]], crls: &[Vec<u8>]) -> Option<(String, String, S
                     let date = crate::ca::fmt_date(rc.revocation_date.to_datetime());
                     let reason = rc
                         .reason_code()
-                        .map(|(_, r)| reason_text(&r))
+                        .map(|(_, r)| crate::x509::reason_name(r.0))
                         .unwrap_or("unspecified");
                     return Some((fmt_name(cert.subject()), date, reason.to_string(), i == 0));
                 }

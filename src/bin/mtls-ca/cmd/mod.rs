@@ -50,6 +50,12 @@ pub fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
 
+/// `--days N` (also `90d`, `2y`, …) as a number of days.
+pub fn days(v: Option<&str>) -> Result<Option<u32>, mtls_ca::Error> {
+    v.map(|d| mtls_ca::duration::parse_days("--days", d))
+        .transpose()
+}
+
 /// Human status lines for a new certificate: what, for which names, until when, where.
 pub fn describe_issued(out: &Output, what: &str, i: &mtls_ca::ca::Issued) {
     let names = if i.sans.is_empty() {

@@ -243,6 +243,7 @@ fn classify(line: &str, ctx: &FixContext) -> Option<Result<Hit, ()>> {
             {
                 leaf_only_hint(&mut h.finding);
             }
+            gateway_terms(&mut h.finding, h.source);
         } else if h.finding.code == Code::ClientCaNotTrusted {
             h.finding.side = Side::Gateway;
         }
@@ -761,6 +762,7 @@ fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Resul
                 if ve.num == 21 || ve.num == 20 {
                     leaf_only_hint(&mut h.finding);
                 }
+                gateway_terms(&mut h.finding, "nginx");
                 return Some(Ok(h));
             }
         }
@@ -806,7 +808,10 @@ fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Resul
     }
     // Envoy: "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify
     // cert failed: X509_verify_cert: certificate verification error at depth 0: TEXT:TLS_error_end"
-    if l.contains("tls_error:") || l.contains("openssl_internal:") {
+    if l.contains("tls_error:")
+        || l.contains("openssl_internal:")
+        || l.contains("verify cert failed: x509_verify_cert")
+    {
         if l.contains("peer_did_not_return_a_certificate") {
             return Some(Ok(mk(Code::NoClientCert, Side::Client, "envoy", "the client sent no certificate and Envoy requires one (require_client_certificate)".into(), "on the client, pass its certificate and key (curl --cert STEM.fullchain.crt --key STEM.key)".into())));
         }
@@ -817,20 +822,10 @@ fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Resul
             if let Some(ve) = verify_error_by_text(text) {
                 let mut h = from_verify(ve, "envoy");
                 h.finding.side = gateway_log_side(ve.code);
-                h.finding.hint = h
-                    .finding
-                    .hint
-                    .replace(
-                        "ssl_client_certificate / ca-file",
-                        "validation_context.trusted_ca",
-                    )
-                    .replace(
-                        "(nginx ssl_crl / HAProxy crl-file)",
-                        "(validation_context.crl)",
-                    );
                 if ve.num == 20 || ve.num == 21 {
                     leaf_only_hint(&mut h.finding);
                 }
+                gateway_terms(&mut h.finding, "envoy");
                 return Some(Ok(h));
             }
         }
@@ -903,6 +898,24 @@ fn table_hit(
         finding: Finding::new(*code, *side, format!("{what}: {}", rest.trim()), fix),
         source,
     })
+}
+
+/// Writes a gateway fix in the terms of the gateway the line came from.
+fn gateway_terms(f: &mut Finding, source: &str) {
+    let (trust, crl) = match source {
+        "nginx" => ("nginx's ssl_client_certificate", "nginx's ssl_crl"),
+        "haproxy" => ("HAProxy's ca-file", "HAProxy's crl-file"),
+        "envoy" => (
+            "Envoy's validation_context.trusted_ca",
+            "Envoy's validation_context.crl",
+        ),
+        _ => return,
+    };
+    f.hint = f
+        .hint
+        .replace("the gateway's trusted CA file", trust)
+        .replace("the gateway's ssl_client_certificate / ca-file", trust)
+        .replace("(nginx ssl_crl / HAProxy crl-file)", &format!("({crl})"));
 }
 
 /// OpenSSL's errors 20/21 for a client certificate: also the sign of a client that sent its leaf

@@ -888,12 +888,7 @@ fn table_hit(
     dir: &str,
 ) -> Option<Hit> {
     let (_, code, side, fix) = table.iter().find(|t| r.contains(t.0))?;
-    let fix = fix
-        .replace(
-            "mtls-ca renew --cert STEM.crt",
-            &format!("mtls-ca renew --cert STEM.crt --dir {dir}"),
-        )
-        .replace("--out STEM", &format!("--out STEM --dir {dir}"));
+    let fix = with_dir(fix, dir);
     Some(Hit {
         finding: Finding::new(*code, *side, format!("{what}: {}", rest.trim()), fix),
         source,
@@ -1006,6 +1001,15 @@ pub fn escape(s: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// A fix command of the tables above, with the caller's `--dir` added to the commands that open the CA.
+fn with_dir(fix: &str, dir: &str) -> String {
+    fix.replace(
+        "mtls-ca renew --cert STEM.crt",
+        &format!("mtls-ca renew --cert STEM.crt --dir {dir}"),
+    )
+    .replace("--out STEM", &format!("--out STEM --dir {dir}"))
 }
 
 #[cfg(test)]

@@ -250,7 +250,8 @@ assert 'aws s3 cp' in cmds and 'create-domain-name' in cmds and 'disable-execute
         .ok();
     let j = r.json();
     assert_eq!(j["target"], "aws");
-    assert_eq!(j["files"].as_array().unwrap().len(), 3, "{j}");
+    // truststore, domain JSON, script, and the server certificate, key and chain for ACM.
+    assert_eq!(j["files"].as_array().unwrap().len(), 6, "{j}");
     assert!(r.stderr.contains("wrote aws export"), "{}", r.stderr);
 }
 
@@ -266,7 +267,29 @@ fn aws_refuses_ed25519_and_warns_about_near_expiry() {
     assert_eq!(before, snapshot(d), "nothing written");
 
     mtls(d, &["--dir", "short", "init", "--days", "30"]).ok();
-    let r = mtls(d, &["--dir", "short", "export", "aws", "--out", "aws2"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "short",
+            "issue",
+            "server",
+            "--cn",
+            "api.example.com",
+            "--days",
+            "20",
+            "--out",
+            "s",
+        ],
+    )
+    .ok();
+    let r = mtls(
+        d,
+        &[
+            "--dir", "short", "export", "aws", "--server", "s", "--out", "aws2",
+        ],
+    )
+    .ok();
     assert!(
         r.stderr.contains("warning:") && r.stderr.contains("AWS gives no warning"),
         "{}",

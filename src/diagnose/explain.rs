@@ -243,6 +243,7 @@ fn classify(line: &str, ctx: &FixContext) -> Option<Result<Hit, ()>> {
             {
                 leaf_only_hint(&mut h.finding);
             }
+            gateway_terms(&mut h.finding, h.source);
         } else if h.finding.code == Code::ClientCaNotTrusted {
             h.finding.side = Side::Gateway;
         }
@@ -761,6 +762,7 @@ fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Resul
                 if ve.num == 21 || ve.num == 20 {
                     leaf_only_hint(&mut h.finding);
                 }
+                gateway_terms(&mut h.finding, "nginx");
                 return Some(Ok(h));
             }
         }
@@ -782,20 +784,15 @@ fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Resul
             ("no crl covers", Code::CrlMissing, Side::Gateway, "give serve a --crl for every CA of the client's chain (mtls-ca crl in each CA directory)"),
             ("the crl has expired", Code::CrlExpired, Side::Gateway, "publish a fresh CRL (mtls-ca crl) and restart serve with it"),
         ];
-        for (needle, code, side, fix) in serve {
-            if r.contains(needle) {
-                let fix = with_dir(fix, &dir);
-                return Some(Ok(mk(
-                    *code,
-                    *side,
-                    "serve",
-                    format!(
-                        "mtls-ca serve refused the handshake: {}",
-                        line[i + " handshake failed: ".len()..].trim()
-                    ),
-                    fix,
-                )));
-            }
+        if let Some(h) = table_hit(
+            serve,
+            r,
+            "serve",
+            "mtls-ca serve refused the handshake",
+            &line[i + " handshake failed: ".len()..],
+            &dir,
+        ) {
+            return Some(Ok(h));
         }
         if r.contains("client aborted with alert") {
             return Some(Ok(Hit {
@@ -811,7 +808,10 @@ fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Resul
     }
     // Envoy: "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify
     // cert failed: X509_verify_cert: certificate verification error at depth 0: TEXT:TLS_error_end"
-    if l.contains("tls_error:") || l.contains("openssl_internal:") {
+    if l.contains("tls_error:")
+        || l.contains("openssl_internal:")
+        || l.contains("verify cert failed: x509_verify_cert")
+    {
         if l.contains("peer_did_not_return_a_certificate") {
             return Some(Ok(mk(Code::NoClientCert, Side::Client, "envoy", "the client sent no certificate and Envoy requires one (require_client_certificate)".into(), "on the client, pass its certificate and key (curl --cert STEM.fullchain.crt --key STEM.key)".into())));
         }
@@ -822,20 +822,10 @@ fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Resul
             if let Some(ve) = verify_error_by_text(text) {
                 let mut h = from_verify(ve, "envoy");
                 h.finding.side = gateway_log_side(ve.code);
-                h.finding.hint = h
-                    .finding
-                    .hint
-                    .replace(
-                        "ssl_client_certificate / ca-file",
-                        "validation_context.trusted_ca",
-                    )
-                    .replace(
-                        "(nginx ssl_crl / HAProxy crl-file)",
-                        "(validation_context.crl)",
-                    );
                 if ve.num == 20 || ve.num == 21 {
                     leaf_only_hint(&mut h.finding);
                 }
+                gateway_terms(&mut h.finding, "envoy");
                 return Some(Ok(h));
             }
         }
@@ -873,23 +863,54 @@ fn classify_known_sources(line: &str, l: &str, ctx: &FixContext) -> Option<Resul
             ("remote error: tls: unknown certificate authority", Code::ServerUntrusted, Side::Client, "the client does not trust Caddy's certificate: on the client, trust the CA (curl --cacert ca.crt; requests verify=)"),
             ("first record does not look like a tls handshake", Code::NotTls, Side::Client, "the client spoke plain HTTP to the TLS port: use https://"),
         ];
-        for (needle, code, side, fix) in go {
-            if r.contains(needle) {
-                let fix = with_dir(fix, &dir);
-                return Some(Ok(mk(
-                    *code,
-                    *side,
-                    "caddy",
-                    format!(
-                        "Caddy (Go TLS) refused the handshake: {}",
-                        line[i + "tls handshake error from ".len()..].trim()
-                    ),
-                    fix,
-                )));
-            }
+        if let Some(h) = table_hit(
+            go,
+            r,
+            "caddy",
+            "Caddy (Go TLS) refused the handshake",
+            &line[i + "tls handshake error from ".len()..],
+            &dir,
+        ) {
+            return Some(Ok(h));
         }
     }
     None
+}
+
+/// The first row of `table` whose needle `r` contains, as a finding from `source`; fix commands
+/// in it get the caller's `--dir`.
+fn table_hit(
+    table: &[(&str, Code, Side, &str)],
+    r: &str,
+    source: &'static str,
+    what: &str,
+    rest: &str,
+    dir: &str,
+) -> Option<Hit> {
+    let (_, code, side, fix) = table.iter().find(|t| r.contains(t.0))?;
+    let fix = with_dir(fix, dir);
+    Some(Hit {
+        finding: Finding::new(*code, *side, format!("{what}: {}", rest.trim()), fix),
+        source,
+    })
+}
+
+/// Writes a gateway fix in the terms of the gateway the line came from.
+fn gateway_terms(f: &mut Finding, source: &str) {
+    let (trust, crl) = match source {
+        "nginx" => ("nginx's ssl_client_certificate", "nginx's ssl_crl"),
+        "haproxy" => ("HAProxy's ca-file", "HAProxy's crl-file"),
+        "envoy" => (
+            "Envoy's validation_context.trusted_ca",
+            "Envoy's validation_context.crl",
+        ),
+        _ => return,
+    };
+    f.hint = f
+        .hint
+        .replace("the gateway's trusted CA file", trust)
+        .replace("the gateway's ssl_client_certificate / ca-file", trust)
+        .replace("(nginx ssl_crl / HAProxy crl-file)", &format!("({crl})"));
 }
 
 /// OpenSSL's errors 20/21 for a client certificate: also the sign of a client that sent its leaf

@@ -69,6 +69,47 @@ pub struct ProbeOptions {
     pub timeout: Duration,
     /// Also try a second, resumed connection.
     pub resumption: bool,
+    /// curl's `--resolve HOST:PORT:ADDR`: connect to ADDR for HOST:PORT (SNI and Host stay).
+    pub resolve: Vec<(String, u16, std::net::IpAddr)>,
+    /// CA certificates to check our client certificate against when the server refuses it
+    /// (the CA directory's certificates and `--ca`); only those whose names the server accepts
+    /// are used as trust anchors.
+    pub client_trust: Vec<CertificateDer<'static>>,
+    /// CRLs (DER) for that local check.
+    pub crls: Vec<Vec<u8>>,
+    /// How to name the client certificate file in hints (its `--cert` path).
+    pub client_label: String,
+    /// The caller's CA directories, for fix commands.
+    pub fix: crate::diagnose::finding::FixContext,
+}
+
+/// Parses curl's `--resolve HOST:PORT:ADDR` (ADDR may be `[v6]`).
+pub fn parse_resolve(s: &str) -> Result<(String, u16, std::net::IpAddr)> {
+    let bad = |why: &str| {
+        Error::invalid(
+            "--resolve",
+            s,
+            why.to_string(),
+            "write it as curl does: --resolve api.example.com:443:127.0.0.1",
+        )
+    };
+    let (host, rest) = s.split_once(':').ok_or_else(|| bad("not HOST:PORT:ADDR"))?;
+    let (port, addr) = rest
+        .split_once(':')
+        .ok_or_else(|| bad("not HOST:PORT:ADDR"))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
+    let addr = addr.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = addr
+        .parse()
+        .map_err(|_| bad("the address is not an IP address"))?;
+    if host.is_empty() {
+        return Err(bad("the host is empty"));
+    }
+    Ok((host.to_ascii_lowercase(), port, ip))
 }
 
 /// One certificate of the server's chain, as presented.
@@ -319,7 +360,14 @@ pub fn probe(opts: &ProbeOptions, now: time::OffsetDateTime) -> Result<ProbeRepo
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let config = Arc::new(config);
 
-    let addr = resolve(&opts.target, &target_s)?;
+    let addr = match opts
+        .resolve
+        .iter()
+        .find(|(h, p, _)| h.eq_ignore_ascii_case(&opts.target.host) && *p == opts.target.port)
+    {
+        Some((_, p, ip)) => SocketAddr::new(*ip, *p),
+        None => resolve(&opts.target, &target_s)?,
+    };
     let first = attempt(
         &config,
         &server_name,
@@ -403,6 +451,26 @@ pub fn probe(opts: &ProbeOptions, now: time::OffsetDateTime) -> Result<ProbeRepo
         _ => None,
     });
     judge_client(&mut report, &first, opts);
+    let hints = client_rec
+        .asked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or_default();
+    refine_refusal(&mut report, opts, &hints, now);
+    if !report.handshake_completed
+        && matches!(first.error, Some(rustls::Error::InvalidMessage(_)))
+        && plain_http(addr, &opts.target, deadline)
+    {
+        report.diagnosis.clear();
+        report.diagnosis.push(finding(
+            Code::NotTls,
+            format!("{target_s} speaks plain HTTP, not TLS"),
+            format!(
+                "use http://{target_s}/ for it, or the server's TLS port; on the server, a TLS listener needs `listen PORT ssl` (nginx) / `bind :PORT ssl crt …` (HAProxy)"
+            ),
+        ));
+    }
 
     // Resumption, when the first connection worked.
     if opts.resumption
@@ -440,6 +508,184 @@ pub fn probe(opts: &ProbeOptions, now: time::OffsetDateTime) -> Result<ProbeRepo
         }
     }
     Ok(report)
+}
+
+/// True when the port answers a plain HTTP request with an HTTP response.
+fn plain_http(addr: SocketAddr, target: &Target, deadline: Instant) -> bool {
+    let Some(left) = remaining(deadline) else {
+        return false;
+    };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, left) else {
+        return false;
+    };
+    let left = remaining(deadline).unwrap_or(Duration::from_millis(1));
+    let _ = s.set_read_timeout(Some(left));
+    let _ = s.set_write_timeout(Some(left));
+    let req = format!(
+        "HEAD / HTTP/1.0\r\nHost: {}\r\nUser-Agent: mtls-ca-probe\r\n\r\n",
+        target.host
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 5];
+    s.read_exact(&mut buf).is_ok() && &buf == b"HTTP/"
+}
+
+/// When the server refused our client certificate, we hold it: check it locally against the
+/// CAs the server names (and the CRLs given) and name the cause with `verify`'s code
+/// (`client_cert_expired`, `client_cert_wrong_purpose`, `client_cert_missing_intermediate`,
+/// `client_cert_unknown_issuer`, `client_cert_revoked`, `client_cert_not_yet_valid`). A
+/// certificate the local check accepts keeps the server's own answer.
+fn refine_refusal(
+    report: &mut ProbeReport,
+    opts: &ProbeOptions,
+    hints: &[Vec<u8>],
+    now: time::OffsetDateTime,
+) {
+    if !report.client_cert_sent || report.client_cert_accepted != Some(false) {
+        return;
+    }
+    let Some((chain, _)) = &opts.client else {
+        return;
+    };
+    let Some(leaf) = chain.first() else {
+        return;
+    };
+    let refused = [
+        Code::ClientCertUntrusted,
+        Code::ClientCertRejected,
+        Code::Expired,
+        Code::Revoked,
+        Code::WrongPurpose,
+    ];
+    let Some(pos) = report
+        .diagnosis
+        .iter()
+        .position(|f| refused.contains(&f.code))
+    else {
+        return;
+    };
+    let subject = |d: &[u8]| {
+        x509::parse_cert(d, std::path::Path::new("<ca>"))
+            .ok()
+            .map(|c| c.subject().as_raw().to_vec())
+    };
+    let mut known: Vec<Vec<u8>> = Vec::new();
+    for c in opts.client_trust.iter().chain(opts.roots.iter()) {
+        if !known.iter().any(|k| k.as_slice() == c.as_ref()) {
+            known.push(c.as_ref().to_vec());
+        }
+    }
+    let anchors: Vec<Vec<u8>> = if hints.is_empty() {
+        known.clone()
+    } else {
+        known
+            .iter()
+            .filter(|c| subject(c).is_some_and(|s| hints.contains(&s)))
+            .cloned()
+            .collect()
+    };
+    let label = if opts.client_label.is_empty() {
+        "client.crt".to_string()
+    } else {
+        opts.client_label.clone()
+    };
+    let cas = if report.acceptable_client_cas.is_empty() {
+        "any CA it trusts".to_string()
+    } else {
+        report.acceptable_client_cas.join("; ")
+    };
+    let found = if anchors.is_empty() {
+        // We hold none of the CAs the server names: is ours among them at all?
+        let top_issuer = chain.last().and_then(|c| {
+            x509::parse_cert(c.as_ref(), std::path::Path::new("<cert>"))
+                .ok()
+                .map(|c| c.issuer().as_raw().to_vec())
+        });
+        if !hints.is_empty() && top_issuer.is_some_and(|i| !hints.contains(&i)) {
+            Some(Finding::new(
+                Code::UnknownIssuer,
+                Side::Client,
+                format!("your certificate's CA is not among the CAs the server accepts ({cas})"),
+                "use a certificate issued by one of them, or add your CA to the server's trusted CA file",
+            ))
+        } else {
+            None
+        }
+    } else {
+        let input = crate::verify::Input {
+            leaf: leaf.as_ref().to_vec(),
+            intermediates: chain[1..].iter().map(|c| c.as_ref().to_vec()).collect(),
+            roots: anchors,
+            crls: opts.crls.clone(),
+            purpose: Some(crate::verify::Purpose::Client),
+            host: None,
+            key_spki: None,
+            at: now,
+            cert_label: label.clone(),
+            candidates: known.clone(),
+            candidate_files: Vec::new(),
+        };
+        crate::verify::verify_with(&input, &opts.fix)
+            .ok()
+            .and_then(|r| {
+                r.errors
+                    .into_iter()
+                    .find(|e| e.code != Code::RevocationUnknown)
+            })
+    };
+    let Some(mut f) = found else {
+        return;
+    };
+    if f.code == Code::UnknownIssuer {
+        let issuing = opts
+            .fix
+            .issuing_dir(|c| {
+                // A CA the server names, or an issuing CA right below one.
+                let issuer = x509::parse_cert(c, std::path::Path::new("<ca>"))
+                    .ok()
+                    .map(|c| c.issuer().as_raw().to_vec());
+                hints.is_empty()
+                    || subject(c).is_some_and(|s| hints.contains(&s))
+                    || issuer.is_some_and(|s| hints.contains(&s))
+            })
+            .map(|p| p.to_path_buf());
+        let leaf_cert = x509::parse_cert(leaf.as_ref(), std::path::Path::new("<cert>")).ok();
+        let cn = leaf_cert.as_ref().and_then(|c| {
+            c.subject()
+                .iter_common_name()
+                .next()
+                .and_then(|n| n.as_str().ok())
+                .map(str::to_string)
+        });
+        f.message = format!("{} (the server accepts {cas})", f.message);
+        match (issuing, cn) {
+            (Some(dir), Some(cn)) => {
+                let stem = crate::diagnose::finding::stem_of(&label).to_string();
+                let cmd = opts.fix.mtls(
+                    &dir,
+                    &[
+                        "issue",
+                        "client",
+                        "--cn",
+                        cn.as_str(),
+                        "--out",
+                        stem.as_str(),
+                        "--force",
+                    ],
+                );
+                f.hint = format!("get a certificate from a CA the server accepts (the old files kept as .bak): {cmd}; or add your CA to the server's trusted CA file (ssl_client_certificate / ca-file / trusted_ca_cert_file)");
+                f.command = Some(cmd);
+            }
+            _ => {
+                f.hint = format!("get a certificate from a CA the server accepts ({cas}), or add your CA to the server's trusted CA file (ssl_client_certificate / ca-file / trusted_ca_cert_file)");
+            }
+        }
+    }
+    f.message = format!("the server refused your client certificate: {}", f.message);
+    f.side = Side::Client;
+    report.diagnosis[pos] = f.scoped(Scope::ClientCert);
 }
 
 fn ms(d: Duration) -> f64 {

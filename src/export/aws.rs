@@ -121,19 +121,28 @@ pub fn validate(i: &Inputs, pem: &str) -> Result<Vec<String>> {
     Ok(w)
 }
 
-/// aws-domain.json: input for `aws apigatewayv2 create-domain-name --cli-input-json`.
-pub fn domain_json(i: &Inputs) -> String {
-    let domain = i
-        .server
-        .as_ref()
-        .and_then(|s| s.host())
-        .unwrap_or_else(|| "api.example.com".into());
+/// The custom domain: the `--server` certificate's first name (never a silent default).
+fn domain(i: &Inputs) -> Result<String> {
+    i.server.as_ref().and_then(|s| s.host()).ok_or_else(|| {
+        Error::invalid(
+            "--server",
+            "",
+            "export aws needs the custom domain's certificate: the domain name comes from it",
+            "pass --server STEM (the server certificate for the API's custom domain, e.g. issue server --cn api.example.com)",
+        )
+    })
+}
+
+/// aws-domain.json: input for `aws apigatewayv2 create-domain-name --cli-input-json`; the ARNs
+/// are filled in by aws-commands.sh (it refuses to run with a placeholder left).
+pub fn domain_json(i: &Inputs) -> Result<String> {
     let v = serde_json::json!({
-        "DomainName": domain,
+        "DomainName": domain(i)?,
         "DomainNameConfigurations": [{
-            "CertificateArn": "arn:aws:acm:REGION:ACCOUNT:certificate/CERTIFICATE_ID",
+            "CertificateArn": "CERTIFICATE_ARN",
             "EndpointType": "REGIONAL",
-            "SecurityPolicy": "TLS_1_2"
+            "SecurityPolicy": "TLS_1_2",
+            "OwnershipVerificationCertificateArn": "OWNERSHIP_VERIFICATION_CERTIFICATE_ARN"
         }],
         "MutualTlsAuthentication": {
             "TruststoreUri": "s3://BUCKET/mtls-ca/aws-truststore.pem"
@@ -141,40 +150,89 @@ pub fn domain_json(i: &Inputs) -> String {
     });
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
-    s
+    Ok(s)
 }
 
-/// aws-commands.sh.
-pub fn commands(i: &Inputs) -> String {
-    let domain = i
-        .server
-        .as_ref()
-        .and_then(|s| s.host())
-        .unwrap_or_else(|| "api.example.com".into());
-    format!(
-        "#!/bin/sh\n# Written by `mtls-ca export aws`: API Gateway custom domain with mutual TLS.\n\
-         # Replace BUCKET, the ACM certificate ARN and API_ID. mTLS needs a Regional custom domain, TLS 1.2.\nset -eu\n\
-         BUCKET=\"${{BUCKET:?set BUCKET to your S3 bucket}}\"\n\
-         DOMAIN={domain}\n\n\
-         # 1. Upload the truststore (root + intermediates). Keep bucket versioning on: each upload is a new truststoreVersion.\n\
-         aws s3 cp {pem} \"s3://$BUCKET/mtls-ca/aws-truststore.pem\"\n\n\
-         # 2a. HTTP API / WebSocket (apigatewayv2):\n\
-         aws apigatewayv2 create-domain-name --cli-input-json file://{json} \\\n\
-         \x20 --mutual-tls-authentication \"TruststoreUri=s3://$BUCKET/mtls-ca/aws-truststore.pem\"\n\
-         # aws apigatewayv2 update-api --api-id API_ID --disable-execute-api-endpoint\n\n\
-         # 2b. REST API (apigateway):\n\
-         # aws apigateway create-domain-name --domain-name \"$DOMAIN\" --regional-certificate-arn ARN \\\n\
-         #   --endpoint-configuration types=REGIONAL --security-policy TLS_1_2 \\\n\
-         #   --mutual-tls-authentication \"truststoreUri=s3://$BUCKET/mtls-ca/aws-truststore.pem\"\n\
-         # aws apigateway update-rest-api --rest-api-id API_ID --patch-operations op=replace,path=/disableExecuteApiEndpoint,value=true\n\n\
-         # 3. After re-uploading the truststore, point the domain at the new object version:\n\
-         # aws apigatewayv2 update-domain-name --domain-name \"$DOMAIN\" --domain-name-configurations ... \\\n\
-         #   --mutual-tls-authentication \"TruststoreUri=s3://$BUCKET/mtls-ca/aws-truststore.pem,TruststoreVersion=VERSION_ID\"\n\
-         # AWS checks no revocation: reject revoked serials in a Lambda authorizer\n\
-         # (requestContext.authentication.clientCert.serialNumber / $context.identity.clientCert).\n",
-        pem = i.p("aws-truststore.pem"),
-        json = i.p("aws-domain.json"),
-    )
+/// aws-commands.sh: a runnable script. It refuses to start while a value is missing (naming
+/// it), imports the server certificate into ACM (it is private-CA issued), gets the public
+/// ownership-verification certificate AWS requires for imported certificates on mTLS domains,
+/// creates the Regional domain with the truststore, maps the API, and disables the default
+/// execute-api endpoint unless KEEP_EXECUTE_API_ENDPOINT=1.
+pub fn commands(i: &Inputs) -> Result<String> {
+    let domain = domain(i)?;
+    let q = super::inputs::sh;
+    Ok(format!(
+        r#"#!/bin/sh
+# Written by `mtls-ca export aws`: API Gateway (HTTP API) custom domain {domain} with mutual TLS.
+# Needs: aws CLI v2 with credentials. Set the values below in the environment, then run:
+#   BUCKET=my-bucket API_ID=a1b2c3 sh {script}
+# Options: STAGE (default $default), KEEP_EXECUTE_API_ENDPOINT=1 keeps https://API_ID.execute-api…
+# (by default it is disabled: clients could otherwise bypass mutual TLS through it),
+# OWNERSHIP_VERIFICATION_CERTIFICATE_ARN (an issued public ACM certificate for {domain};
+# without it one is requested and the script waits for its DNS validation).
+set -eu
+
+missing=""
+[ -n "${{BUCKET:-}}" ] || missing="$missing BUCKET (the S3 bucket for the truststore)"
+[ -n "${{API_ID:-}}" ] || missing="$missing API_ID (the HTTP API to serve on {domain})"
+if [ -n "$missing" ]; then
+  echo "error: aws-commands.sh: missing value:$missing" >&2
+  echo "hint: set it in the environment, e.g. BUCKET=my-bucket API_ID=a1b2c3 sh $0" >&2
+  exit 2
+fi
+case "$BUCKET$API_ID" in
+  *BUCKET*|*API_ID*|*REGION*|*ACCOUNT*)
+    echo "error: aws-commands.sh: a placeholder is still set (BUCKET=$BUCKET API_ID=$API_ID)" >&2
+    echo "hint: give the real bucket name and API id" >&2
+    exit 2;;
+esac
+DOMAIN={domain_q}
+STAGE="${{STAGE:-\$default}}"
+
+# 1. The truststore (root + intermediates). Keep bucket versioning on: each upload is a new version.
+aws s3 cp {pem} "s3://$BUCKET/mtls-ca/aws-truststore.pem"
+
+# 2. The server certificate is issued by a private CA: import it into ACM.
+CERT_ARN=$(aws acm import-certificate --certificate fileb://{crt} --private-key fileb://{key} \
+  --certificate-chain fileb://{chain} --query CertificateArn --output text)
+
+# 3. AWS requires an ownership-verification certificate (public, ACM-issued, for the same domain)
+#    for an imported certificate on a domain with mutual TLS.
+OWN_ARN="${{OWNERSHIP_VERIFICATION_CERTIFICATE_ARN:-}}"
+if [ -z "$OWN_ARN" ]; then
+  OWN_ARN=$(aws acm request-certificate --domain-name "$DOMAIN" --validation-method DNS \
+    --query CertificateArn --output text)
+  echo "create the DNS validation record ACM asks for (aws acm describe-certificate --certificate-arn $OWN_ARN); waiting" >&2
+  aws acm wait certificate-validated --certificate-arn "$OWN_ARN"
+fi
+
+# 4. The Regional custom domain with mutual TLS.
+aws apigatewayv2 create-domain-name --domain-name "$DOMAIN" \
+  --domain-name-configurations "CertificateArn=$CERT_ARN,EndpointType=REGIONAL,SecurityPolicy=TLS_1_2,OwnershipVerificationCertificateArn=$OWN_ARN" \
+  --mutual-tls-authentication "TruststoreUri=s3://$BUCKET/mtls-ca/aws-truststore.pem"
+
+# 5. Serve the API on it.
+aws apigatewayv2 create-api-mapping --domain-name "$DOMAIN" --api-id "$API_ID" --stage "$STAGE"
+
+# 6. Close the default endpoint, which does not ask for a client certificate.
+if [ "${{KEEP_EXECUTE_API_ENDPOINT:-0}}" != 1 ]; then
+  aws apigatewayv2 update-api --api-id "$API_ID" --disable-execute-api-endpoint
+fi
+
+# After re-uploading the truststore, point the domain at the new object version:
+#   aws apigatewayv2 update-domain-name --domain-name "$DOMAIN" --domain-name-configurations ... \
+#     --mutual-tls-authentication "TruststoreUri=s3://$BUCKET/mtls-ca/aws-truststore.pem,TruststoreVersion=VERSION_ID"
+# AWS checks no revocation: reject revoked serials in a Lambda authorizer
+# (requestContext.authentication.clientCert.serialNumber).
+echo "done: https://$DOMAIN/ with mutual TLS (truststore s3://$BUCKET/mtls-ca/aws-truststore.pem)"
+"#,
+        script = i.p("aws-commands.sh"),
+        domain_q = q(&domain),
+        pem = q(&i.p("aws-truststore.pem")),
+        crt = q(&i.p("server.crt")),
+        key = q(&i.p("server.key")),
+        chain = q(&i.p("server-chain.pem")),
+    ))
 }
 
 /// Renders the AWS export.
@@ -183,20 +241,32 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     let mut r = Rendered::default();
     r.warnings.extend(validate(i, &pem)?);
     r.files.public(i.path("aws-truststore.pem"), pem);
-    r.files.public(i.path("aws-domain.json"), domain_json(i));
-    r.files.public(i.path("aws-commands.sh"), commands(i));
+    let domain = domain(i)?;
+    r.files.public(i.path("aws-domain.json"), domain_json(i)?);
+    r.files.public(i.path("aws-commands.sh"), commands(i)?);
+    let s = i.server();
+    r.files.public(i.path("server.crt"), s.cert_pem());
+    r.files.private(i.path("server.key"), s.key_pem());
+    let chain: String = s
+        .intermediates
+        .iter()
+        .map(|c| crate::pem::encode("CERTIFICATE", c))
+        .collect();
+    r.files.public(
+        i.path("server-chain.pem"),
+        if chain.is_empty() {
+            i.ca_bundle_pem()
+        } else {
+            chain
+        },
+    );
     r.start.push(format!(
-        "BUCKET=my-bucket sh {}",
+        "BUCKET=my-bucket API_ID=a1b2c3 sh {}",
         super::inputs::sh(&i.p("aws-commands.sh"))
     ));
     r.test.push(format!(
         "curl --cert CLIENT.fullchain.crt --key CLIENT.key https://{}/    # no certificate -> 403",
-        js(&i
-            .server
-            .as_ref()
-            .and_then(|s| s.host())
-            .unwrap_or_else(|| "api.example.com".into()))
-        .trim_matches('"')
+        js(&domain).trim_matches('"')
     ));
     Ok(r)
 }

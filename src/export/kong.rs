@@ -13,6 +13,22 @@ pub fn ca_id(der: &[u8]) -> uuid::Uuid {
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, der)
 }
 
+/// The `certificates` id of the server certificate (UUIDv5 of "certificate:" + DER), so a
+/// re-run updates the same entity.
+pub fn cert_id(der: &[u8]) -> uuid::Uuid {
+    let mut name = b"certificate:".to_vec();
+    name.extend_from_slice(der);
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &name)
+}
+
+/// The id of the mtls-auth plugin on the service (fixed, so the Admin API script upserts it).
+pub fn plugin_id() -> uuid::Uuid {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        b"mtls-ca:mtls-auth:mtls-ca-upstream",
+    )
+}
+
 fn upstream(i: &Inputs) -> String {
     i.upstream
         .as_ref()
@@ -36,10 +52,32 @@ pub fn deck(i: &Inputs) -> String {
         }
         c.push_str("  tags:\n  - mtls-ca\n");
     }
+    if let Some(srv) = &i.server {
+        // The server certificate and the names Kong serves it for (SNIs).
+        c.push_str(&format!(
+            "certificates:\n- id: {}\n  cert: |\n",
+            cert_id(&srv.der)
+        ));
+        for line in srv.fullchain_pem().lines() {
+            c.push_str(&format!("    {line}\n"));
+        }
+        c.push_str("  key: |\n");
+        for line in String::from_utf8_lossy(&srv.key_pem()).lines() {
+            c.push_str(&format!("    {line}\n"));
+        }
+        c.push_str("  snis:\n");
+        for n in srv.host_names() {
+            c.push_str(&format!("  - name: {}\n", js(&n)));
+        }
+        c.push_str("  tags:\n  - mtls-ca\n");
+    }
     c.push_str("services:\n- name: mtls-ca-upstream\n");
     c.push_str(&format!("  url: {}\n", js(&upstream(i))));
     c.push_str("  routes:\n  - name: mtls-ca\n    paths:\n    - /\n    protocols:\n    - https\n");
-    c.push_str("  plugins:\n  - name: mtls-auth\n    config:\n      ca_certificates:\n");
+    c.push_str(&format!(
+        "  plugins:\n  - name: mtls-auth\n    id: {}\n    config:\n      ca_certificates:\n",
+        plugin_id()
+    ));
     for ca in &i.chain {
         c.push_str(&format!("      - {}\n", ca_id(&ca.der)));
     }
@@ -69,9 +107,24 @@ pub fn admin_script(i: &Inputs) -> String {
         .map(|ca| format!("--data 'config.ca_certificates[]={}'", ca_id(&ca.der)))
         .collect();
     c.push_str(&format!(
-        "curl -fsS -X POST \"$KONG_ADMIN/services/mtls-ca-upstream/plugins\" --data name=mtls-auth {} --data config.skip_consumer_lookup=true\n",
+        "curl -fsS -X PUT \"$KONG_ADMIN/plugins/{}\" --data name=mtls-auth --data service.name=mtls-ca-upstream {} --data config.skip_consumer_lookup=true\n",
+        plugin_id(),
         ids.join(" ")
     ));
+    if let Some(srv) = &i.server {
+        let snis: Vec<String> = srv
+            .host_names()
+            .iter()
+            .map(|n| format!("--data {}", super::inputs::sh(&format!("snis[]={n}"))))
+            .collect();
+        c.push_str(&format!(
+            "curl -fsS -X PUT \"$KONG_ADMIN/certificates/{}\" --data-urlencode {} --data-urlencode {} {} --data 'tags[]=mtls-ca'\n",
+            cert_id(&srv.der),
+            super::inputs::sh(&format!("cert@{}", i.p("server.fullchain.crt"))),
+            super::inputs::sh(&format!("key@{}", i.p("server.key"))),
+            snis.join(" ")
+        ));
+    }
     c
 }
 
@@ -110,7 +163,17 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
             crate::pem::encode("CERTIFICATE", &ca.der),
         );
     }
-    r.files.public(i.path("kong.yaml"), deck(i));
+    if i.server.is_some() {
+        super::inputs::add_server_files(i, &mut r.files);
+        // kong.yaml holds the server key: private.
+        r.files.private(
+            i.path("kong.yaml"),
+            zeroize::Zeroizing::new(deck(i).into_bytes()),
+        );
+    } else {
+        r.files.public(i.path("kong.yaml"), deck(i));
+        r.notes.push("no --server given: Kong serves its default certificate; pass --server STEM to export yours with its SNIs".into());
+    }
     r.files.public(i.path("kong-admin.sh"), admin_script(i));
     r.files.public(i.path("kong-oss.conf"), oss_conf(i));
     if let Some(cl) = &i.client {

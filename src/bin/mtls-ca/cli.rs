@@ -297,7 +297,7 @@ pub struct QuickstartArgs {
     pub force: bool,
 }
 
-const PROBE_HELP: &str = "Reports TLS version, cipher, the server chain (judged against --ca), whether the server\nasks for a client certificate and which CAs it accepts, whether ours was accepted, and\nsession resumption; then each problem with its fix.\n\nEXAMPLES:\n  mtls-ca probe https://api.example.com --ca pki/ca.crt --cert client.crt --key client.key\n  mtls-ca probe 127.0.0.1:8443 --servername localhost --ca pki/ca.crt\n  mtls-ca --json probe api.example.com:443 --cert c.crt --key c.key | jq .diagnosis\n  mtls-ca probe https://api.example.com --p12 alice.p12 --passphrase-env P12_PASS\n\nEXIT CODES:\n  0  mutual TLS works end to end\n  1  a problem was found (see the diagnosis)\n  2  the probe could not run (bad arguments, connection refused, timeout)";
+const PROBE_HELP: &str = "Reports TLS version, cipher, the server chain (judged against --ca), whether the server\nasks for a client certificate and which CAs it accepts, whether ours was accepted, and\nsession resumption; then each problem with its fix.\n\nEXAMPLES:\n  mtls-ca probe https://api.example.com --ca pki/ca.crt --cert client.crt --key client.key\n  mtls-ca probe 127.0.0.1:8443 --servername localhost --ca pki/ca.crt\n  mtls-ca --json probe api.example.com:443 --cert c.crt --key c.key | jq .diagnosis\n  mtls-ca probe https://api.example.com --p12 alice.p12 --passphrase-env P12_PASS\n  mtls-ca probe https://api.example.com:8443 --resolve api.example.com:8443:127.0.0.1 --cert c.crt --key c.key\n\nEXIT CODES:\n  0  mutual TLS works end to end\n  1  a problem was found (see the diagnosis)\n  2  the probe could not run (bad arguments, connection refused, timeout)";
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
@@ -338,6 +338,12 @@ pub struct ProbeArgs {
     /// Do not try a second, resumed connection.
     #[arg(long)]
     pub no_resumption: bool,
+    /// Connect to ADDR for HOST:PORT, as curl's --resolve (SNI and Host stay HOST; repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// CRLs to check our client certificate against when the server refuses it (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub crl: Vec<PathBuf>,
 }
 
 const SERVE_HELP: &str = "Answers every request with the verified client's subject, SANs, serial and issuer, and\nlogs every failed handshake with its reason on stderr. Ctrl-C stops it.\n\nEXAMPLES:\n  mtls-ca serve --server server --listen 127.0.0.1:8443\n  mtls-ca serve --server certs/api --ca pki/ca.crt --optional\n\nEXIT CODES:\n  0  (never: it serves until stopped; Ctrl-C ends it with the signal status, 130)\n  2  usage, input or I/O error (bad files, address in use)";

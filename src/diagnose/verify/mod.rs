@@ -835,8 +835,12 @@ fn fix_command(
     let leaf_is_ca = matches!(leaf.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
     let (hint, cmd) = match e.code {
         Code::Expired if !e.message.starts_with("the CA certificate") => {
-            let cmd = ctx.mtls(&dir, &["renew", "--cert", &format!("{stem}.crt")]);
-            (format!("renew it (same names and key type, the old files kept as .bak), then deploy the new files: {cmd}"), cmd)
+            let out = format!("{stem}-renewed");
+            let cmd = ctx.mtls(
+                &dir,
+                &["renew", "--cert", &format!("{stem}.crt"), "--out", &out],
+            );
+            (format!("renew it (same names and key type, into {out}.crt/.key/.fullchain.crt), then deploy the new files: {cmd}"), cmd)
         }
         Code::NameMismatch if !leaf_is_ca => {
             let Some(h) = host else { return };

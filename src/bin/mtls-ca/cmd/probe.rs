@@ -49,6 +49,26 @@ pub fn run(dir: &Path, a: &ProbeArgs, out: &Output) -> anyhow::Result<Outcome> {
         }
         _ => None,
     };
+    let resolve = a
+        .resolve
+        .iter()
+        .map(|r| probe::parse_resolve(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut crls = Vec::new();
+    for c in &a.crl {
+        crls.extend(mtls_ca::verify::read_crls(c)?);
+    }
+    // The CA directory's certificates (its chain and the issuing CAs below it), to tell why the
+    // server refused our client certificate.
+    let fix = mtls_ca::diagnose::finding::FixContext::discover(dir);
+    let mut client_trust: Vec<CertificateDer<'static>> = Vec::new();
+    for c in &fix.cas {
+        client_trust.push(CertificateDer::from(c.cert.clone()));
+        let chain = c.dir.join("ca-chain.crt");
+        if chain.is_file() {
+            client_trust.extend(load_certs(&[chain])?);
+        }
+    }
     let opts = ProbeOptions {
         target,
         servername: a.servername.clone(),
@@ -56,6 +76,16 @@ pub fn run(dir: &Path, a: &ProbeArgs, out: &Output) -> anyhow::Result<Outcome> {
         client,
         timeout: Duration::from_secs_f64(a.timeout),
         resumption: !a.no_resumption,
+        resolve,
+        client_trust,
+        crls,
+        client_label: a
+            .cert
+            .as_ref()
+            .or(a.p12.as_ref())
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        fix,
     };
     let report = probe::probe(&opts, super::now())?;
     if out.json {

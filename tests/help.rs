@@ -726,14 +726,9 @@ fn cli_md_json_keys_are_the_real_ones() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start mtls-ca serve");
-    let mut up = false;
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(&listen).is_ok() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let up = common::poll_until(std::time::Duration::from_secs(10), || {
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
     if up {
         run(
             "probe",
@@ -774,6 +769,7 @@ fn cli_md_json_keys_are_the_real_ones() {
     }
 
     run("ca rotate", &["ca", "rotate"], 0);
+    run("man", &["man", "--out", "man"], 0);
 
     let mut problems = Vec::new();
     for (label, keys) in &real {

@@ -97,6 +97,12 @@ pub enum Command {
     /// Check a certificate the way a rustls peer would, and say how to fix what fails.
     #[command(after_help = crate::cmd::verify::HELP)]
     Verify(crate::cmd::verify::VerifyArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    #[command(after_help = crate::cmd::completions::HELP)]
+    Completions(crate::cmd::completions::CompletionsArgs),
+    /// Write the man pages: mtls-ca.1 and one page per command.
+    #[command(after_help = crate::cmd::man::HELP)]
+    Man(crate::cmd::man::ManArgs),
 }
 
 const CA_HELP: &str = "EXAMPLES:\n  mtls-ca ca init --cn 'Example Root CA'\n  mtls-ca --dir pki/issuing ca init --parent pki\n\nEXIT CODES:\n  0  success\n  2  usage, input or I/O error (nothing was written)";

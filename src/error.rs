@@ -103,6 +103,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The store fails SQLite's integrity check (or a write it needs cannot land): it is not
+    /// used.
+    #[error("store {} is damaged: {reason}", path.display())]
+    StoreDamaged {
+        /// The database file.
+        path: PathBuf,
+        /// What the check found.
+        reason: String,
+    },
     /// A serial number is not known to the store.
     #[error("no certificate with serial {serial} in this CA's store")]
     UnknownSerial {
@@ -171,6 +180,11 @@ impl Error {
             Error::StoreFormat { .. } => {
                 "this store was written by another mtls-ca version or is damaged".into()
             }
+            Error::StoreDamaged { path, .. } => format!(
+                "nothing was written; stop using this CA directory and restore {} (with its -wal file) from a backup; `sqlite3 {} .recover` can salvage the records",
+                path.display(),
+                path.display()
+            ),
             Error::UnknownSerial { .. } => "see the known serials with `mtls-ca list`".into(),
             Error::Connect { hint, .. } => hint.clone(),
             Error::BatchLine { hint, issued, .. } => {

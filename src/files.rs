@@ -333,6 +333,30 @@ fn write_new_unsynced(path: &Path, contents: &[u8], mode: u32) -> Result<File> {
     Ok(f)
 }
 
+/// Writes `path` by replacing it atomically (a temp file in the same directory, fsynced, then
+/// renamed over it): readers see the old contents or the new, never a mix.
+pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+        ));
+    }
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let _ = std::fs::remove_file(&tmp);
+    write_new(&tmp, contents, mode)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
 /// Creates an empty private (0600) file, failing if it exists.
 pub fn create_private_empty(path: &Path) -> Result<()> {
     write_new(path, b"", PRIVATE)
@@ -631,5 +655,50 @@ mod tests {
             read_limited(&t.path().join("missing"), 10),
             Err(Error::Io { .. })
         ));
+    }
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mtls-ca-files-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn replace_swaps_contents_and_sets_mode() {
+        let d = tmpdir("replace");
+        let p = d.join("crl.pem");
+        replace(&p, b"one", PUBLIC).unwrap();
+        replace(&p, b"two", PRIVATE).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            PRIVATE
+        );
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "no temp file left");
+        assert!(replace(&d.join("missing/x"), b"", PUBLIC).is_err());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn commit_is_all_or_nothing() {
+        let d = tmpdir("commit");
+        fs::write(d.join("b.crt"), b"old").unwrap();
+        let mut set = FileSet::new();
+        set.private(d.join("a.key"), Zeroizing::new(b"key".to_vec()));
+        set.public(d.join("b.crt"), b"new".to_vec());
+        assert!(matches!(set.commit(false), Err(Error::FileExists { .. })));
+        assert!(!d.join("a.key").exists());
+        let mut set = FileSet::new();
+        set.private(d.join("a.key"), Zeroizing::new(b"key".to_vec()));
+        set.public(d.join("b.crt"), b"new".to_vec());
+        let w = set.commit(true).unwrap();
+        assert_eq!(w[1].backup.as_deref(), Some(d.join("b.crt.bak").as_path()));
+        assert_eq!(fs::read(d.join("b.crt.bak")).unwrap(), b"old");
+        assert_eq!(
+            fs::metadata(d.join("a.key")).unwrap().permissions().mode() & 0o777,
+            PRIVATE
+        );
+        fs::remove_dir_all(&d).unwrap();
     }
 }

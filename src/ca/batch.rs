@@ -320,7 +320,7 @@ impl Ca {
             }
             check_writable(&prepared).map_err(|(line, e)| line_err(line, e))?;
             // 2. Reserve every serial of the chunk (committed before signing).
-            let serials = self.store.reserve_serials(&self.rng, prepared.len(), now)?;
+            let serials = self.reserve_serials(prepared.len(), now)?;
             // 3. Keys and signatures on every core.
             let signed =
                 self.sign_parallel(&prepared, &serials, opts, not_before, not_after, threads)?;
@@ -339,7 +339,7 @@ impl Ca {
                 rec.sans = p.sans.iter().map(San::to_string).collect();
                 recs.push(rec);
             }
-            self.store.record_many(&recs, now)?;
+            self.store().record_many(&recs, now)?;
             // 5. Files, all or nothing for the chunk.
             let mut fs = FileSet::new();
             let intermediates = self.intermediates().to_vec();

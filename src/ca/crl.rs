@@ -10,7 +10,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, TransactionBehavior};
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
@@ -22,8 +21,7 @@ use crate::serial::Serial;
 use crate::store::Store;
 use crate::x509;
 
-/// Default CRL file name inside the CA directory.
-pub const CRL_FILE: &str = "crl.pem";
+pub use super::layout::CRL_FILE;
 /// Default nextUpdate distance, in days.
 pub const CRL_DAYS: u32 = 7;
 /// `crl --check` fails when nextUpdate is closer than this.
@@ -52,35 +50,7 @@ pub struct CrlMade {
 
 /// Takes the next CRL number and commits it before anything is signed.
 pub fn next_crl_number(store: &mut Store) -> Result<u64> {
-    let path = store.path().to_path_buf();
-    let map = |source| Error::Store {
-        path: path.clone(),
-        source,
-    };
-    let tx = store
-        .conn()
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(map)?;
-    let cur: Option<String> = tx
-        .query_row("SELECT value FROM meta WHERE key = 'crl_number'", [], |r| {
-            r.get(0)
-        })
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })
-        .map_err(map)?;
-    let cur: u64 = cur.as_deref().unwrap_or("0").parse().unwrap_or(0);
-    let next = cur + 1;
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('crl_number', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![next.to_string()],
-    )
-    .map_err(map)?;
-    tx.commit().map_err(map)?;
-    Ok(next)
+    store.next_crl_number()
 }
 
 /// Checks that a CA certificate can sign CRLs (SKI present for the AKI; cRLSign when it has a
@@ -202,29 +172,6 @@ fn replace_crl_issuer(
     Ok(tlv(0x30, &out))
 }
 
-/// Writes a file by replacing it atomically (temp file in the same directory, then rename).
-pub(crate) fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        return Err(Error::io(
-            dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
-        ));
-    }
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let _ = std::fs::remove_file(&tmp);
-    crate::files::write_new(&tmp, contents, mode)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
-
 /// Makes the CRL of the current CA at `out` (and one per unexpired retired CA next to it).
 pub fn generate(
     ca: &mut Ca,
@@ -251,12 +198,8 @@ pub fn generate(
             continue;
         }
         let key = r.load_key(ca)?;
-        let name = format!(
-            "{}-{}.pem",
-            out.file_stem().and_then(|s| s.to_str()).unwrap_or("crl"),
-            r.prefix()
-        );
-        signers.push((r.cert_der, key, out.with_file_name(name)));
+        let path = crate::ca::layout::retired_crl(out, &r.serial);
+        signers.push((r.cert_der, key, path));
     }
     crl_signer_ski(ca.cert_der())?;
     for (cert_der, _, _) in &signers {
@@ -267,7 +210,7 @@ pub fn generate(
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let current_serial = ca.serial_hex()?;
     let revoked = lifecycle::revoked_by(ca.store(), &current_serial)?;
-    let der = sign_crl(ca.cert_der(), &ca.key, &revoked, number, now, next_update)?;
+    let der = sign_crl(ca.cert_der(), ca.key(), &revoked, number, now, next_update)?;
     made.push(describe(
         out,
         &der,
@@ -295,7 +238,7 @@ pub fn generate(
         files.push((path.clone(), der));
     }
     for (path, der) in files {
-        replace_file(
+        crate::files::replace(
             &path,
             crate::pem::encode("X509 CRL", &der).as_bytes(),
             crate::files::PUBLIC,
@@ -380,7 +323,7 @@ pub fn check(dir: &Path, path: &Path, now: OffsetDateTime) -> Result<CrlCheck> {
     };
     report.number = crl.crl_number().and_then(|n| n.to_string().parse().ok());
     let mut cas = vec![dir.join(CA_CERT)];
-    cas.extend(crate::rotate::retired_cert_paths(dir));
+    cas.extend(crate::ca::layout::retired_cert_paths(dir));
     let mut verified = false;
     for p in cas {
         let Ok(certs) = x509::read_certs(&p) else {

@@ -12,14 +12,14 @@ use std::path::{Path, PathBuf};
 use rcgen::PublicKeyData;
 use time::OffsetDateTime;
 
-use crate::ca::{Ca, Issued, IssuedFiles, CA_CERT, CA_CHAIN, CA_FILES, CA_KEY};
+use crate::ca::{layout, Ca, Issued, IssuedFiles};
 use crate::error::{Error, Result};
 use crate::files::FileSet;
 use crate::keys::{self, KeyType};
 use crate::profile::Profile;
 use crate::secret::Passphrase;
 use crate::serial::Serial;
-use crate::store::{Store, STORE_FILE};
+use crate::store::Store;
 use crate::x509;
 
 /// Options of `init --import-cert --import-key`.
@@ -42,15 +42,7 @@ pub fn import(
     encrypt: Option<&Passphrase>,
     now: OffsetDateTime,
 ) -> Result<(Ca, Issued)> {
-    for name in CA_FILES.iter().chain([CA_CHAIN].iter()) {
-        let p = dir.join(name);
-        if p.exists() && !opts.force {
-            return Err(Error::CaExists {
-                dir: dir.to_path_buf(),
-                existing: p,
-            });
-        }
-    }
+    layout::check_free(dir, opts.force)?;
     let certs = x509::read_certs(&opts.cert)?;
     let cert_der = certs[0].clone();
     let cert = x509::parse_cert(&cert_der, &opts.cert)?;
@@ -116,17 +108,17 @@ pub fn import(
     crate::files::ensure_private_dir(dir)?;
     let mut fs = FileSet::new();
     fs.private(
-        dir.join(CA_KEY),
+        layout::key(dir),
         crate::ca::key_file_bytes(&key, store_pass.as_ref())?,
     );
     let pem = crate::pem::encode("CERTIFICATE", &cert_der);
-    fs.public(dir.join(CA_CERT), pem.clone());
-    fs.public(dir.join(CA_CHAIN), pem.clone());
+    fs.public(layout::cert(dir), pem.clone());
+    fs.public(layout::chain(dir), pem.clone());
     if profile == Profile::Root {
-        fs.public(dir.join(crate::rotate::CA_BUNDLE), pem);
+        fs.public(layout::bundle(dir), pem);
     }
     fs.check_free(opts.force)?;
-    let store_path = dir.join(STORE_FILE);
+    let store_path = layout::store(dir);
     if opts.force {
         crate::ca::backup_store(&store_path)?;
     }
@@ -170,7 +162,7 @@ pub fn import(
     let sp = store_pass.clone();
     let ca = Ca::open_with(dir, &mut || {
         sp.clone()
-            .ok_or_else(|| crate::keycrypt::needs_passphrase(&dir.join(CA_KEY)))
+            .ok_or_else(|| crate::keycrypt::needs_passphrase(&layout::key(dir)))
     })?;
     Ok((ca, issued))
 }

@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use time::{Duration, OffsetDateTime};
 
 use crate::ca::{Ca, Issued, LeafKey, LeafRequest};
@@ -28,28 +27,7 @@ pub enum Target {
     Cert(PathBuf),
 }
 
-/// A certificate as the store holds it.
-#[derive(Debug, Clone)]
-pub struct StoredCert {
-    /// Serial, lowercase hex.
-    pub serial: String,
-    /// issued or revoked.
-    pub state: String,
-    /// Profile name.
-    pub profile: String,
-    /// The certificate.
-    pub der: Vec<u8>,
-    /// Where its files were written.
-    pub stem: Option<String>,
-    /// The serial of the CA certificate that signed it.
-    pub ca_serial: Option<String>,
-    /// The successor, if renewed.
-    pub superseded_by: Option<String>,
-    /// Key type name.
-    pub key_type: String,
-    /// Revocation reason, when revoked.
-    pub revocation_reason: Option<String>,
-}
+pub use crate::store::StoredCert;
 
 /// Looks a certificate up by serial (exact, or a unique prefix of ≥ 8 hex digits) or by file.
 pub fn find(store: &mut Store, target: &Target) -> Result<StoredCert> {
@@ -63,13 +41,13 @@ pub fn find(store: &mut Store, target: &Target) -> Result<StoredCert> {
                 .filter(|c| *c != ':')
                 .collect::<String>()
                 .to_ascii_lowercase();
-            if let Some(c) = get(store, &norm)? {
+            if let Some(c) = store.get(&norm)? {
                 return Ok(c);
             }
             if typed.len() >= 8 {
-                let matches = prefix(store, &typed)?;
+                let matches = store.serials_with_prefix(&typed)?;
                 if matches.len() == 1 {
-                    if let Some(c) = get(store, &matches[0])? {
+                    if let Some(c) = store.get(&matches[0])? {
                         return Ok(c);
                     }
                 } else if matches.len() > 1 {
@@ -88,7 +66,7 @@ pub fn find(store: &mut Store, target: &Target) -> Result<StoredCert> {
             let der = &certs[0];
             let c = x509::parse_cert(der, path)?;
             let serial = Serial::from_bytes(c.raw_serial()).hex();
-            let found = get(store, &serial)?.ok_or_else(|| Error::UnknownSerial {
+            let found = store.get(&serial)?.ok_or_else(|| Error::UnknownSerial {
                 serial: serial.clone(),
             })?;
             if found.der != *der {
@@ -101,54 +79,6 @@ pub fn find(store: &mut Store, target: &Target) -> Result<StoredCert> {
             Ok(found)
         }
     }
-}
-
-fn get(store: &mut Store, serial: &str) -> Result<Option<StoredCert>> {
-    let path = store.path().to_path_buf();
-    store
-        .conn()
-        .query_row(
-            "SELECT serial, state, profile, der, stem, ca_serial, superseded_by, key_type,
-                    revocation_reason
-             FROM certificates WHERE serial = ?1 AND state != 'reserved'",
-            params![serial],
-            |r| {
-                Ok(StoredCert {
-                    serial: r.get(0)?,
-                    state: r.get(1)?,
-                    profile: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                    der: r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default(),
-                    stem: r.get(4)?,
-                    ca_serial: r.get(5)?,
-                    superseded_by: r.get(6)?,
-                    key_type: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-                    revocation_reason: r.get(8)?,
-                })
-            },
-        )
-        .optional()
-        .map_err(|source| Error::Store { path, source })
-}
-
-fn prefix(store: &mut Store, p: &str) -> Result<Vec<String>> {
-    if !p.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok(Vec::new());
-    }
-    let path = store.path().to_path_buf();
-    let map = |source| Error::Store {
-        path: path.clone(),
-        source,
-    };
-    let conn = store.conn();
-    let mut stmt = conn
-        // A range on the primary key ('g' sorts after every hex digit), not a scan.
-        .prepare("SELECT serial FROM certificates WHERE state != 'reserved' AND serial >= ?1 AND serial < ?2")
-        .map_err(map)?;
-    let rows = stmt
-        .query_map(params![p, format!("{p}g")], |r| r.get::<_, String>(0))
-        .map_err(map)?;
-    rows.collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(map)
 }
 
 /// RFC 5280 revocation reasons (certificateHold is never used).
@@ -273,36 +203,13 @@ pub fn revoke(
             "to replace the CA, run `mtls-ca ca rotate`",
         ));
     }
-    let path = store.path().to_path_buf();
-    let map = |source| Error::Store {
-        path: path.clone(),
-        source,
-    };
-    let tx = store
-        .conn()
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(map)?;
-    let n = tx
-        .execute(
-            "UPDATE certificates SET state = 'revoked', revoked_at = ?2, revocation_reason = ?3
-             WHERE serial = ?1 AND state = 'issued'",
-            params![c.serial, now.unix_timestamp(), reason.as_str()],
-        )
-        .map_err(map)?;
-    let (at, stored_reason): (i64, Option<String>) = tx
-        .query_row(
-            "SELECT revoked_at, revocation_reason FROM certificates WHERE serial = ?1",
-            params![c.serial],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map_err(map)?;
-    tx.commit().map_err(map)?;
+    let r = store.revoke(&c.serial, reason.as_str(), now)?;
     Ok(Revocation {
         serial: c.serial,
         subject,
-        reason: stored_reason.unwrap_or_else(|| "unspecified".into()),
-        already_revoked: n == 0,
-        revoked_at: OffsetDateTime::from_unix_timestamp(at).unwrap_or(now),
+        reason: r.reason.unwrap_or_else(|| "unspecified".into()),
+        already_revoked: !r.changed,
+        revoked_at: r.revoked_at,
     })
 }
 
@@ -319,35 +226,13 @@ pub struct RevokedEntry {
 
 /// Every certificate revoked under the CA certificate with serial `ca_serial`.
 pub fn revoked_by(store: &mut Store, ca_serial: &str) -> Result<Vec<RevokedEntry>> {
-    let path = store.path().to_path_buf();
-    let map = |source| Error::Store {
-        path: path.clone(),
-        source,
-    };
-    let conn = store.conn();
-    let mut stmt = conn
-        .prepare(
-            "SELECT serial, revoked_at, revocation_reason FROM certificates
-             WHERE state = 'revoked' AND ca_serial = ?1 ORDER BY revoked_at, serial",
-        )
-        .map_err(map)?;
-    let rows = stmt
-        .query_map(params![ca_serial], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<i64>>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ))
-        })
-        .map_err(map)?;
     let mut out = Vec::new();
-    for row in rows {
-        let (serial, at, reason) = row.map_err(map)?;
+    for row in store.revoked_by(ca_serial)? {
         out.push(RevokedEntry {
-            serial: Serial::parse(&serial)?,
-            revoked_at: OffsetDateTime::from_unix_timestamp(at.unwrap_or(0))
-                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-            reason: reason
+            serial: Serial::parse(&row.serial)?,
+            revoked_at: row.revoked_at,
+            reason: row
+                .reason
                 .as_deref()
                 .and_then(|r| Reason::parse(r).ok())
                 .unwrap_or(Reason::Unspecified),

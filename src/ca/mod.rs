@@ -10,6 +10,7 @@ pub mod batch;
 pub mod crl;
 pub mod csr;
 pub mod import;
+pub mod layout;
 pub mod lifecycle;
 pub mod rotate;
 pub mod store;
@@ -27,17 +28,10 @@ use crate::keys::{self, KeyType};
 use crate::names::San;
 use crate::profile::{self, Constraints, Profile};
 use crate::serial::Serial;
-use crate::store::{Record, Store, STORE_FILE};
+use crate::store::{Record, Store};
 use crate::x509;
 
-/// `ca.crt`.
-pub const CA_CERT: &str = "ca.crt";
-/// `ca.key`.
-pub const CA_KEY: &str = "ca.key";
-/// `ca-chain.crt`.
-pub const CA_CHAIN: &str = "ca-chain.crt";
-/// Every file whose presence means "a CA lives here" (init refuses the directory).
-pub const CA_FILES: [&str; 3] = [CA_CERT, CA_KEY, STORE_FILE];
+pub use layout::{with_ext, CA_CERT, CA_CHAIN, CA_FILES, CA_KEY};
 
 /// How far notBefore is backdated to absorb clock skew.
 pub const BACKDATE: Duration = Duration::minutes(5);
@@ -190,17 +184,51 @@ impl IssuedFiles {
     }
 }
 
-/// An open CA.
+/// An open CA. Its certificate is parsed once, when it is opened (or replaced by a rotation);
+/// its fields change only through its own methods.
 #[derive(Debug)]
 pub struct Ca {
-    pub(crate) dir: PathBuf,
-    pub(crate) cert_der: Vec<u8>,
-    pub(crate) key: KeyPair,
-    pub(crate) chain: Vec<Vec<u8>>,
-    pub(crate) store: Store,
-    pub(crate) rng: SystemRandom,
+    dir: PathBuf,
+    cert_der: Vec<u8>,
+    /// What signing and validity need from `cert_der`, parsed once.
+    cert: CaCert,
+    key: KeyPair,
+    chain: Vec<Vec<u8>>,
+    store: Store,
+    rng: SystemRandom,
     /// The passphrase `ca.key` was decrypted with (None: the key is not encrypted).
-    pub(crate) passphrase: Option<crate::secret::Passphrase>,
+    passphrase: Option<crate::secret::Passphrase>,
+}
+
+/// The parts of the CA certificate that issuance uses, parsed once.
+#[derive(Debug, Clone)]
+struct CaCert {
+    not_after: OffsetDateTime,
+    serial_hex: String,
+    pathlen: Option<u32>,
+    /// The subject, DER, as issued certificates must name their issuer.
+    subject_raw: Vec<u8>,
+    /// The subject as rcgen's name (exact or not: the signer splices the raw bytes if needed).
+    subject_dn: DistinguishedName,
+    ski: Option<Vec<u8>>,
+}
+
+impl CaCert {
+    fn parse(der: &[u8], path: &Path) -> Result<CaCert> {
+        let c = x509::parse_cert(der, path)?;
+        Ok(CaCert {
+            not_after: x509::validity(&c).1,
+            serial_hex: Serial::from_bytes(c.raw_serial()).hex(),
+            pathlen: c
+                .basic_constraints()
+                .ok()
+                .flatten()
+                .and_then(|bc| bc.value.path_len_constraint),
+            subject_raw: c.subject().as_raw().to_vec(),
+            subject_dn: dn_from_x509(c.subject()).0,
+            ski: x509::ski(&c),
+        })
+    }
 }
 
 impl Ca {
@@ -229,15 +257,7 @@ impl Ca {
         parent_passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
         now: OffsetDateTime,
     ) -> Result<(Ca, Issued)> {
-        for name in CA_FILES.iter().chain([CA_CHAIN].iter()) {
-            let p = dir.join(name);
-            if p.exists() && !opts.force {
-                return Err(Error::CaExists {
-                    dir: dir.to_path_buf(),
-                    existing: p,
-                });
-            }
-        }
+        layout::check_free(dir, opts.force)?;
         if let Some(cn) = &opts.cn {
             profile::check_cn(cn)?;
         }
@@ -263,7 +283,7 @@ impl Ca {
         };
         let (not_before, not_after) = validity(now, opts.days, default_days, cap, &mut warnings)?;
         if let Some(p) = &parent {
-            if let Some(0) = p.pathlen()? {
+            if let Some(0) = p.pathlen() {
                 return Err(Error::invalid(
                     "--parent",
                     p.dir.display().to_string(),
@@ -296,12 +316,12 @@ impl Ca {
             constraints: opts.constraints.clone(),
         };
         crate::files::ensure_private_dir(dir)?;
-        let store_path = dir.join(STORE_FILE);
+        let store_path = layout::store(dir);
         let mut fs = FileSet::new();
         fs.private(dir.join(CA_KEY), key_file_bytes(&key, passphrase)?);
         let (cert_der, serial, chain) = match parent.as_mut() {
             Some(p) => {
-                let serial = p.store.reserve_serial(&p.rng, now)?;
+                let serial = p.reserve_serial(now)?;
                 let params = profile::params(&make_req(serial.clone()))?;
                 let der = p.sign(&params, &key, &serial)?;
                 let mut chain = vec![der.clone()];
@@ -339,7 +359,7 @@ impl Ca {
             // The CAs to trust; `ca rotate` adds the new CA here, so gateways can use it from
             // day one and keep trusting both CAs during a rollover.
             fs.public(
-                dir.join(crate::rotate::CA_BUNDLE),
+                layout::bundle(dir),
                 crate::pem::encode("CERTIFICATE", &cert_der),
             );
         }
@@ -370,15 +390,7 @@ impl Ca {
             written,
             warnings,
         )?;
-        let ca = Ca {
-            dir: dir.to_path_buf(),
-            cert_der,
-            key,
-            chain,
-            store,
-            rng,
-            passphrase: passphrase.cloned(),
-        };
+        let ca = Ca::from_parts(dir, cert_der, key, chain, store, passphrase.cloned())?;
         Ok((ca, issued))
     }
 
@@ -396,15 +408,7 @@ impl Ca {
         dir: &Path,
         passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
     ) -> Result<Ca> {
-        for name in CA_FILES {
-            let p = dir.join(name);
-            if !p.exists() {
-                return Err(Error::NoCa {
-                    dir: dir.to_path_buf(),
-                    missing: p,
-                });
-            }
-        }
+        layout::check_present(dir)?;
         let cert_path = dir.join(CA_CERT);
         let certs = x509::read_certs(&cert_path)?;
         let cert_der = certs.into_iter().next().ok_or_else(|| {
@@ -442,16 +446,40 @@ impl Ca {
         } else {
             vec![cert_der.clone()]
         };
-        let store = Store::open(&dir.join(STORE_FILE))?;
+        let store = Store::open(&layout::store(dir))?;
+        Ca::from_parts(dir, cert_der, key, chain, store, pass)
+    }
+
+    /// An open CA from its parts (the certificate is parsed here, once).
+    fn from_parts(
+        dir: &Path,
+        cert_der: Vec<u8>,
+        key: KeyPair,
+        chain: Vec<Vec<u8>>,
+        store: Store,
+        passphrase: Option<crate::secret::Passphrase>,
+    ) -> Result<Ca> {
+        let cert = CaCert::parse(&cert_der, &layout::cert(dir))?;
         Ok(Ca {
             dir: dir.to_path_buf(),
             cert_der,
+            cert,
             key,
             chain,
             store,
             rng: SystemRandom::new(),
-            passphrase: pass,
+            passphrase,
         })
+    }
+
+    /// Makes `cert_der` and `key` this CA (after a rotation wrote them): a root, so its chain is
+    /// itself.
+    pub(crate) fn replace_root(&mut self, cert_der: Vec<u8>, key: KeyPair) -> Result<()> {
+        self.cert = CaCert::parse(&cert_der, &layout::cert(&self.dir))?;
+        self.chain = vec![cert_der.clone()];
+        self.cert_der = cert_der;
+        self.key = key;
+        Ok(())
     }
 
     /// Issues a server or client certificate and writes STEM.crt, STEM.key, STEM.fullchain.crt.
@@ -560,7 +588,7 @@ impl Ca {
                 key_type,
             ),
         };
-        let serial = self.store.reserve_serial(&self.rng, now)?;
+        let serial = self.reserve_serial(now)?;
         let params = profile::params(&profile::Request {
             profile,
             cn,
@@ -616,9 +644,29 @@ impl Ca {
     pub(crate) fn signer(&self) -> Signer<'_> {
         Signer {
             cert_der: &self.cert_der,
+            cert: &self.cert,
             key: &self.key,
-            cert_path: self.dir.join(CA_CERT),
         }
+    }
+
+    /// The CA's private key.
+    pub(crate) fn key(&self) -> &KeyPair {
+        &self.key
+    }
+
+    /// The passphrase `ca.key` was decrypted with (None: the key is not encrypted).
+    pub(crate) fn passphrase(&self) -> Option<&crate::secret::Passphrase> {
+        self.passphrase.as_ref()
+    }
+
+    /// Reserves a new random serial in the store.
+    pub(crate) fn reserve_serial(&mut self, now: OffsetDateTime) -> Result<Serial> {
+        self.store.reserve_serial(&self.rng, now)
+    }
+
+    /// Reserves `n` new random serials in the store.
+    pub(crate) fn reserve_serials(&mut self, n: usize, now: OffsetDateTime) -> Result<Vec<Serial>> {
+        self.store.reserve_serials(&self.rng, n, now)
     }
 
     /// The CA directory.
@@ -649,24 +697,20 @@ impl Ca {
         &mut self.store
     }
 
-    /// The CA certificate's notAfter.
+    /// The CA certificate's notAfter (parsed when the CA was opened: never fails; the `Result`
+    /// stays for the callers of the first release).
     pub fn not_after(&self) -> Result<OffsetDateTime> {
-        let c = x509::parse_cert(&self.cert_der, &self.dir.join(CA_CERT))?;
-        Ok(x509::validity(&c).1)
+        Ok(self.cert.not_after)
     }
 
-    fn pathlen(&self) -> Result<Option<u32>> {
-        let c = x509::parse_cert(&self.cert_der, &self.dir.join(CA_CERT))?;
-        Ok(c.basic_constraints()
-            .ok()
-            .flatten()
-            .and_then(|bc| bc.value.path_len_constraint))
+    fn pathlen(&self) -> Option<u32> {
+        self.cert.pathlen
     }
 
-    /// The serial of this CA's certificate, lowercase hex.
+    /// The serial of this CA's certificate, lowercase hex (parsed when the CA was opened: never
+    /// fails).
     pub fn serial_hex(&self) -> Result<String> {
-        let c = x509::parse_cert(&self.cert_der, &self.dir.join(CA_CERT))?;
-        Ok(Serial::from_bytes(c.raw_serial()).hex())
+        Ok(self.cert.serial_hex.clone())
     }
 }
 
@@ -674,8 +718,8 @@ impl Ca {
 /// every core while the store stays with the [`Ca`]).
 pub(crate) struct Signer<'a> {
     cert_der: &'a [u8],
+    cert: &'a CaCert,
     key: &'a KeyPair,
-    cert_path: PathBuf,
 }
 
 impl Signer<'_> {
@@ -687,16 +731,14 @@ impl Signer<'_> {
         subject_key: &impl PublicKeyData,
         serial: &Serial,
     ) -> Result<Vec<u8>> {
-        let ca = x509::parse_cert(self.cert_der, &self.cert_path)?;
         let mut ip = rcgen::CertificateParams::default();
-        let (dn, _exact) = dn_from_x509(ca.subject());
-        ip.distinguished_name = dn;
+        ip.distinguished_name = self.cert.subject_dn.clone();
         ip.key_usages = vec![
             rcgen::KeyUsagePurpose::KeyCertSign,
             rcgen::KeyUsagePurpose::CrlSign,
         ];
-        if let Some(ski) = x509::ski(&ca) {
-            ip.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(ski);
+        if let Some(ski) = &self.cert.ski {
+            ip.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(ski.clone());
         }
         let issuer = rcgen::Issuer::new(ip, self.key);
         let mut der = profile::with_ski(params, subject_key)
@@ -706,9 +748,9 @@ impl Signer<'_> {
         let issuer_matches = x509::parse_cert(&der, Path::new("<new certificate>"))?
             .issuer()
             .as_raw()
-            == ca.subject().as_raw();
+            == self.cert.subject_raw.as_slice();
         if !issuer_matches {
-            der = crate::der::replace_issuer(&der, ca.subject().as_raw(), self.key)?;
+            der = crate::der::replace_issuer(&der, &self.cert.subject_raw, self.key)?;
         }
         x509::self_check(&der, self.cert_der, serial, false)?;
         Ok(der)
@@ -805,13 +847,6 @@ pub(crate) fn check_leaf_days(
         }
     }
     Ok(())
-}
-
-pub(crate) fn with_ext(stem: &Path, ext: &str) -> PathBuf {
-    let mut s = stem.as_os_str().to_owned();
-    s.push(".");
-    s.push(ext);
-    PathBuf::from(s)
 }
 
 fn path_is_empty(p: &Path) -> bool {

@@ -10,13 +10,13 @@
 //! name constraints. The old CA's files are copied into place *before* `ca.key`/`ca.crt` are
 //! replaced, so the old CA can always be recovered.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rcgen::{DnType, DnValue};
 use time::OffsetDateTime;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 
-use crate::ca::{Ca, Issued, IssuedFiles, CA_CERT, CA_CHAIN, CA_KEY, ROOT_DAYS};
+use crate::ca::{layout, Ca, Issued, IssuedFiles, CA_CERT, CA_CHAIN, CA_KEY, ROOT_DAYS};
 use crate::error::{Error, Result};
 use crate::files::FileSet;
 use crate::keys::{self, KeyType};
@@ -24,8 +24,7 @@ use crate::profile::{self, Constraints, Profile};
 use crate::serial::Serial;
 use crate::x509;
 
-/// The bundle of every CA to trust during an overlap.
-pub const CA_BUNDLE: &str = "ca-bundle.crt";
+pub use crate::ca::layout::{retired_cert_paths, CA_BUNDLE};
 
 /// A retired CA kept in the directory.
 #[derive(Debug, Clone)]
@@ -45,7 +44,7 @@ pub struct Retired {
 impl Retired {
     /// The serial prefix used in file names.
     pub fn prefix(&self) -> String {
-        prefix_of(&self.serial)
+        layout::retired_prefix(&self.serial)
     }
 
     /// Loads its key (with the CA's passphrase when encrypted) and checks it matches.
@@ -54,8 +53,8 @@ impl Retired {
             zeroize::Zeroizing::new(crate::files::read_limited(&self.key_path, 1024 * 1024)?);
         let pass = if crate::keycrypt::is_encrypted(&bytes) {
             Some(
-                ca.passphrase
-                    .clone()
+                ca.passphrase()
+                    .cloned()
                     .ok_or_else(|| crate::keycrypt::needs_passphrase(&self.key_path))?,
             )
         } else {
@@ -74,31 +73,6 @@ impl Retired {
     }
 }
 
-fn prefix_of(serial: &str) -> String {
-    serial.chars().take(16).collect()
-}
-
-/// The `ca-<16 hex>.crt` files of a directory (retired CAs), sorted.
-pub fn retired_cert_paths(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(hex) = name
-                .strip_prefix("ca-")
-                .and_then(|n| n.strip_suffix(".crt"))
-            {
-                if hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                    out.push(e.path());
-                }
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Every retired CA of `ca`'s directory.
 pub fn retired(ca: &Ca) -> Result<Vec<Retired>> {
     let mut out = Vec::new();
@@ -107,7 +81,7 @@ pub fn retired(ca: &Ca) -> Result<Vec<Retired>> {
         let c = x509::parse_cert(&certs[0], &p)?;
         out.push(Retired {
             serial: Serial::from_bytes(c.raw_serial()).hex(),
-            key_path: p.with_extension("key"),
+            key_path: layout::retired_key_of(&p),
             cert_path: p.clone(),
             not_after: x509::validity(&c).1,
             cert_der: certs[0].clone(),
@@ -154,9 +128,8 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         ));
     }
     let old_serial = Serial::from_bytes(old.raw_serial()).hex();
-    let prefix = prefix_of(&old_serial);
-    let old_cert_path = dir.join(format!("ca-{prefix}.crt"));
-    let old_key_path = dir.join(format!("ca-{prefix}.key"));
+    let old_cert_path = layout::retired_cert(&dir, &old_serial);
+    let old_key_path = layout::retired_key(&dir, &old_serial);
     for p in [&old_cert_path, &old_key_path] {
         if std::fs::symlink_metadata(p).is_ok() {
             return Err(Error::FileExists { path: p.clone() });
@@ -164,7 +137,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     }
     let key_type = match opts.key_type {
         Some(k) => k,
-        None => KeyType::of(&ca.key)?,
+        None => KeyType::of(ca.key())?,
     };
     // Subject: the old attributes, CN with the next generation suffix.
     let (old_dn, _) = crate::ca::dn_from_x509(old.subject());
@@ -191,7 +164,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     let old_key_bytes =
         zeroize::Zeroizing::new(crate::files::read_limited(&dir.join(CA_KEY), 1024 * 1024)?);
     let key = keys::generate(key_type)?;
-    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase.as_ref())?;
+    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase())?;
     let rng = ring::rand::SystemRandom::new();
     let serial = ca.store().reserve_serial(&rng, now)?;
     let mut params = profile::params(&profile::Request {
@@ -225,10 +198,10 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     }
     // 3. Replace the CA files.
     let pem = crate::pem::encode("CERTIFICATE", &der);
-    crate::crl::replace_file(&dir.join(CA_KEY), &new_key_bytes, crate::files::PRIVATE)?;
-    crate::crl::replace_file(&dir.join(CA_CERT), pem.as_bytes(), crate::files::PUBLIC)?;
-    crate::crl::replace_file(&dir.join(CA_CHAIN), pem.as_bytes(), crate::files::PUBLIC)?;
-    crate::crl::replace_file(
+    crate::files::replace(&dir.join(CA_KEY), &new_key_bytes, crate::files::PRIVATE)?;
+    crate::files::replace(&dir.join(CA_CERT), pem.as_bytes(), crate::files::PUBLIC)?;
+    crate::files::replace(&dir.join(CA_CHAIN), pem.as_bytes(), crate::files::PUBLIC)?;
+    crate::files::replace(
         &dir.join(CA_BUNDLE),
         bundle.as_bytes(),
         crate::files::PUBLIC,
@@ -256,9 +229,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         written,
         warnings,
     )?;
-    ca.cert_der = der.clone();
-    ca.chain = vec![der];
-    ca.key = key;
+    ca.replace_root(der, key)?;
     Ok(Rotated {
         new_ca,
         old_serial,

@@ -700,7 +700,9 @@ fn describe_crl(der: &[u8], path: &Path, now: OffsetDateTime) -> Result<CrlInfo>
         .map(|r| Revoked {
             serial: crate::x509::hex(r.raw_serial()),
             revoked_at: r.revocation_date.to_datetime(),
-            reason: r.reason_code().map(|(_, c)| reason_name(c.0).to_string()),
+            reason: r
+                .reason_code()
+                .map(|(_, c)| crate::x509::reason_name(c.0).to_string()),
         })
         .collect();
     let mut warnings = Vec::new();
@@ -726,21 +728,6 @@ fn describe_crl(der: &[u8], path: &Path, now: OffsetDateTime) -> Result<CrlInfo>
         revoked,
         warnings,
     })
-}
-
-fn reason_name(code: u8) -> &'static str {
-    match code {
-        1 => "key-compromise",
-        2 => "ca-compromise",
-        3 => "affiliation-changed",
-        4 => "superseded",
-        5 => "cessation-of-operation",
-        6 => "certificate-hold",
-        8 => "remove-from-crl",
-        9 => "privilege-withdrawn",
-        10 => "aa-compromise",
-        _ => "unspecified",
-    }
 }
 
 /// Type and size of a PKCS#8 PrivateKeyInfo, without keeping the secret.

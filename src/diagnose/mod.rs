@@ -7,6 +7,7 @@
 
 pub mod explain;
 pub mod fetch;
+pub mod finding;
 pub mod inspect;
 pub mod probe;
 pub mod serve;

@@ -24,6 +24,7 @@ use rustls::{
     SignatureScheme,
 };
 
+use crate::diagnose::finding::{Code, Scope, Side};
 use crate::error::{Error, Result};
 use crate::x509;
 
@@ -87,16 +88,8 @@ pub struct ChainEntry {
     pub sans: Vec<String>,
 }
 
-/// One finding: a stable code, what is wrong, and how to fix it.
-#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
-pub struct Finding {
-    /// Stable code, e.g. `client_cert_required`.
-    pub code: String,
-    /// What is wrong, in plain words.
-    pub message: String,
-    /// How to fix it.
-    pub hint: String,
-}
+/// One finding: a stable code, the side that must act, what is wrong, and how to fix it.
+pub type Finding = crate::diagnose::finding::Finding;
 
 /// Everything a probe learned.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -150,11 +143,19 @@ impl ProbeReport {
     }
 }
 
-fn finding(code: &str, message: impl Into<String>, hint: impl Into<String>) -> Finding {
-    Finding {
-        code: code.into(),
-        message: message.into(),
-        hint: hint.into(),
+fn finding(code: Code, message: impl Into<String>, hint: impl Into<String>) -> Finding {
+    Finding::new(code, side_of(code), message, hint)
+}
+
+/// Who must act on a probe finding about the client side (server-chain findings are the
+/// server's, set where they are made).
+fn side_of(code: Code) -> Side {
+    match code {
+        Code::ClientCertNotRequested | Code::NoAnswer | Code::HandshakeFailed => Side::Gateway,
+        Code::ServerNoCertificate | Code::ServerCertInvalid | Code::ServerMissingIntermediate => {
+            Side::Server
+        }
+        _ => Side::Client,
     }
 }
 
@@ -705,7 +706,7 @@ fn judge_server_chain(
 ) -> Vec<Finding> {
     let Some(leaf) = chain.first() else {
         return vec![finding(
-            "server_no_certificate",
+            Code::ServerNoCertificate,
             "the server sent no certificate",
             "configure the server's certificate (nginx ssl_certificate)",
         )];
@@ -737,19 +738,23 @@ fn judge_server_chain(
             .errors
             .into_iter()
             .map(|p| {
-                if p.code == "unknown_issuer" && leaf_only_below_root {
+                if p.code == Code::UnknownIssuer && leaf_only_below_root {
                     finding(
-                        "server_missing_intermediate",
+                        Code::ServerMissingIntermediate,
                         format!("the server sent its certificate without the intermediate ({})", p.message),
                         "serve the full chain: point ssl_certificate (nginx) / crt (HAProxy) at STEM.fullchain.crt",
                     )
                 } else {
-                    finding(&format!("server_{}", p.code), p.message, p.hint)
+                    Finding {
+                        side: Side::Server,
+                        ..p
+                    }
+                    .scoped(Scope::ServerChain)
                 }
             })
             .collect(),
         Err(e) => vec![finding(
-            "server_cert_invalid",
+            Code::ServerCertInvalid,
             format!("the server certificate could not be checked ({e})"),
             "inspect it with mtls-ca inspect HOST:PORT",
         )],
@@ -773,7 +778,7 @@ fn judge_client(report: &mut ProbeReport, at: &Attempt, opts: &ProbeOptions) {
     let required_not_sent = |r: &mut ProbeReport| {
         r.client_cert_accepted = Some(false);
         r.diagnosis.push(finding(
-            "client_cert_required",
+            Code::ClientCertRequired,
             "the server requires a client certificate and none was sent",
             if have_cert {
                 format!("the server accepts certificates from: {cas}; yours is from another CA, so none was offered")
@@ -794,37 +799,40 @@ fn judge_client(report: &mut ProbeReport, at: &Attempt, opts: &ProbeOptions) {
         report.client_cert_accepted = if sent { Some(false) } else { None };
         let f = match a {
             AlertDescription::UnknownCA => finding(
-                "client_cert_untrusted",
+                Code::ClientCertUntrusted,
                 format!("the server does not trust the issuer of your certificate: it accepts {cas}"),
                 "add your CA (and intermediates) to the server's ssl_client_certificate / ca-file, or use a certificate from the CA it trusts",
             ),
             AlertDescription::CertificateExpired => finding(
-                "client_cert_expired",
+                Code::Expired,
                 "the server rejected your client certificate as expired",
                 "renew it: mtls-ca renew --cert FILE",
-            ),
+            )
+            .scoped(Scope::ClientCert),
             AlertDescription::CertificateRevoked => finding(
-                "client_cert_revoked",
+                Code::Revoked,
                 "the server rejected your client certificate as revoked",
                 "issue a new client certificate: mtls-ca issue client --cn NAME",
-            ),
+            )
+            .scoped(Scope::ClientCert),
             AlertDescription::UnsupportedCertificate => finding(
-                "client_cert_wrong_purpose",
+                Code::WrongPurpose,
                 "the server rejected your certificate's purpose (no clientAuth: a server certificate used as a client?)",
                 "issue a client certificate: mtls-ca issue client --cn NAME",
-            ),
+            )
+            .scoped(Scope::ClientCert),
             AlertDescription::BadCertificate | AlertDescription::CertificateUnknown => finding(
-                "client_cert_rejected",
+                Code::ClientCertRejected,
                 format!("the server rejected your client certificate ({})", alert_name(a)),
                 "check it with mtls-ca verify FILE --purpose client --ca SERVER_CA; a missing intermediate or expired CRL on the server side gives the same alert",
             ),
             AlertDescription::DecryptError => finding(
-                "client_key_mismatch",
+                Code::ClientKeyMismatch,
                 "the server could not verify the handshake signature: the key may not belong to the certificate",
                 "check with mtls-ca verify CERT --key KEY",
             ),
             other => finding(
-                "handshake_failed",
+                Code::HandshakeFailed,
                 format!("the server aborted the handshake with alert {}", alert_name(other)),
                 "look at the server's error log; mtls-ca explain LOG turns its lines into causes",
             ),
@@ -834,7 +842,7 @@ fn judge_client(report: &mut ProbeReport, at: &Attempt, opts: &ProbeOptions) {
     }
     if let Some(e) = &at.error {
         report.diagnosis.push(finding(
-            "handshake_failed",
+            Code::HandshakeFailed,
             format!("the TLS connection failed ({e})"),
             "look at the server's error log; mtls-ca explain LOG turns its lines into causes",
         ));
@@ -847,7 +855,7 @@ fn judge_client(report: &mut ProbeReport, at: &Attempt, opts: &ProbeOptions) {
         if *status == 400 && http_text.contains("The SSL certificate error") {
             report.client_cert_accepted = Some(false);
             report.diagnosis.push(finding(
-                "client_cert_rejected",
+                Code::ClientCertRejected,
                 "nginx rejected your client certificate (HTTP 400 \"The SSL certificate error\")",
                 format!("nginx's error log says why (mtls-ca explain); it trusts {cas}; check ssl_verify_depth, ssl_crl freshness and the certificate's expiry"),
             ));
@@ -859,7 +867,7 @@ fn judge_client(report: &mut ProbeReport, at: &Attempt, opts: &ProbeOptions) {
         if *status == 401 && http_text.contains("TLS certificate failed verification") {
             report.client_cert_accepted = Some(false);
             report.diagnosis.push(finding(
-                "client_cert_rejected",
+                Code::ClientCertRejected,
                 "Kong rejected your client certificate (401 \"TLS certificate failed verification\")",
                 "add your CA to the mtls-auth plugin's ca_certificates (mtls-ca export kong)",
             ));
@@ -868,7 +876,7 @@ fn judge_client(report: &mut ProbeReport, at: &Attempt, opts: &ProbeOptions) {
         if *status == 403 && http_text.contains("Access denied. Reason:") {
             report.client_cert_accepted = Some(false);
             report.diagnosis.push(finding(
-                "client_cert_rejected",
+                Code::ClientCertRejected,
                 "AWS API Gateway rejected your client certificate (403 Access denied)",
                 "upload a truststore with your root and intermediates (mtls-ca export aws)",
             ));
@@ -877,7 +885,7 @@ fn judge_client(report: &mut ProbeReport, at: &Attempt, opts: &ProbeOptions) {
     }
     if !report.client_cert_requested {
         report.diagnosis.push(finding(
-            "client_cert_not_requested",
+            Code::ClientCertNotRequested,
             "the server did not ask for a client certificate: mutual TLS is not enabled",
             "nginx: ssl_verify_client on; HAProxy: verify required; then retry",
         ));
@@ -886,7 +894,7 @@ fn judge_client(report: &mut ProbeReport, at: &Attempt, opts: &ProbeOptions) {
     if !have_cert {
         // Asked but optional: the server let us in without a certificate.
         report.diagnosis.push(finding(
-            "no_client_cert_given",
+            Code::NoClientCertGiven,
             "the server asks for a client certificate but does not require one; none was sent",
             "pass --cert FILE --key FILE to test mutual TLS; make the server require it (ssl_verify_client on)",
         ));
@@ -898,7 +906,7 @@ fn judge_client(report: &mut ProbeReport, at: &Attempt, opts: &ProbeOptions) {
     if at.eof_without_answer {
         // No alert, no answer: some servers drop a rejected client silently.
         report.diagnosis.push(finding(
-            "no_answer",
+            Code::NoAnswer,
             "the server closed the connection after the handshake without answering the request",
             "look at the server's log (mtls-ca explain LOG): it may have rejected the client certificate silently; for a non-HTTP service this is expected",
         ));

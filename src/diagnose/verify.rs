@@ -24,6 +24,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
+use crate::diagnose::finding::{stem_of, Code, Finding, FixContext, Side};
 use crate::error::{Error, Result};
 use crate::inspect::fmt_name;
 
@@ -85,16 +86,8 @@ pub struct Input {
     pub candidate_files: Vec<PathBuf>,
 }
 
-/// One problem: a stable code, what is wrong, how to fix it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Problem {
-    /// Stable machine-readable code, e.g. `expired`.
-    pub code: String,
-    /// What is wrong, in a sentence.
-    pub message: String,
-    /// How to fix it.
-    pub hint: String,
-}
+/// One problem: a stable code, the side that must act, what is wrong, how to fix it.
+pub type Problem = Finding;
 
 /// The result of a verification.
 #[derive(Debug, Clone, Serialize)]
@@ -115,11 +108,20 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-fn problem(code: &str, message: impl Into<String>, hint: impl Into<String>) -> Problem {
-    Problem {
-        code: code.into(),
-        message: message.into(),
-        hint: hint.into(),
+fn problem(code: Code, message: impl Into<String>, hint: impl Into<String>) -> Problem {
+    // The side is settled once the purpose is known (see `verify`).
+    Finding::new(code, Side::Client, message, hint)
+}
+
+/// Who must act on a verify problem: CRL problems are the verifier's (the gateway's), everything
+/// else belongs to the holder of the certificate.
+fn side_of(code: Code, purpose: Purpose) -> Side {
+    match code {
+        Code::RevocationUnknown | Code::CrlExpired | Code::BadCrl => Side::Gateway,
+        _ => match purpose {
+            Purpose::Server => Side::Server,
+            Purpose::Client => Side::Client,
+        },
     }
 }
 
@@ -403,21 +405,6 @@ fn days_phrase(days: i64) -> String {
     }
 }
 
-fn reason_text(r: &x509_parser::x509::ReasonCode) -> &'static str {
-    match r.0 {
-        1 => "key-compromise",
-        2 => "ca-compromise",
-        3 => "affiliation-changed",
-        4 => "superseded",
-        5 => "cessation-of-operation",
-        6 => "certificate-hold",
-        8 => "remove-from-crl",
-        9 => "privilege-withdrawn",
-        10 => "aa-compromise",
-        _ => "unspecified",
-    }
-}
-
 /// Finds the revocation entry of one of the chain's certificates in the CRLs.
 fn revocation_of(chain: &[&[u8]], crls: &[Vec<u8>]) -> Option<(String, String, String, bool)> {
     for (i, der) in chain.iter().enumerate() {
@@ -434,7 +421,7 @@ fn revocation_of(chain: &[&[u8]], crls: &[Vec<u8>]) -> Option<(String, String, S
                     let date = crate::ca::fmt_date(rc.revocation_date.to_datetime());
                     let reason = rc
                         .reason_code()
-                        .map(|(_, r)| reason_text(&r))
+                        .map(|(_, r)| crate::x509::reason_name(r.0))
                         .unwrap_or("unspecified");
                     return Some((fmt_name(cert.subject()), date, reason.to_string(), i == 0));
                 }
@@ -523,7 +510,7 @@ pub fn verify(input: &Input) -> Result<Report> {
             &chain,
             &mut warnings,
         );
-        if p.code == "name_mismatch" {
+        if p.code == Code::NameMismatch {
             if server_name.is_some() {
                 name_reported = true;
                 errors.push(p);
@@ -533,7 +520,7 @@ pub fn verify(input: &Input) -> Result<Report> {
                 );
             }
         } else {
-            let unknown = p.code == "revocation_unknown";
+            let unknown = p.code == Code::RevocationUnknown;
             errors.push(p);
             // A missing CRL higher up must not hide a revocation the given CRLs do show.
             if unknown {
@@ -549,7 +536,7 @@ pub fn verify(input: &Input) -> Result<Report> {
                         &chain,
                         &mut warnings,
                     );
-                    if p2.code == "revoked" {
+                    if p2.code == Code::Revoked {
                         errors.insert(0, p2);
                     }
                 }
@@ -572,7 +559,7 @@ pub fn verify(input: &Input) -> Result<Report> {
     };
     if !usable {
         errors.push(problem(
-            "unusable_key",
+            Code::UnusableKey,
             format!(
                 "the certificate's key ({kt}, {bits} bits) cannot sign a TLS handshake a rustls peer accepts"
             ),
@@ -585,7 +572,7 @@ pub fn verify(input: &Input) -> Result<Report> {
     if let Some(spki) = &input.key_spki {
         if spki.as_slice() != leaf.public_key().raw {
             errors.push(problem(
-                "key_mismatch",
+                Code::KeyMismatch,
                 "the key does not belong to this certificate",
                 format!(
                     "use the key that was written with {label} (same STEM, .key), or issue a new certificate for this key"
@@ -603,6 +590,9 @@ pub fn verify(input: &Input) -> Result<Report> {
         .iter()
         .filter_map(|d| parse(d).map(|c| fmt_name(c.subject())))
         .collect();
+    for e in &mut errors {
+        e.side = side_of(e.code, purpose);
+    }
     Ok(Report {
         valid: errors.is_empty(),
         purpose,
@@ -612,6 +602,195 @@ pub fn verify(input: &Input) -> Result<Report> {
         errors,
         warnings,
     })
+}
+
+/// Verifies like [`verify`], and more as a person needs it: a chain file in the wrong order is
+/// put in order and named as such; a check `--at` a time outside the certificate's validity
+/// still reports every other problem; and every fix that is one command carries that command,
+/// built for the caller's CA directories (`ctx`): the CA that issued the certificate (never a
+/// root with an issuing CA below it), the certificate's own names and stem, `--force` (old files
+/// kept as `.bak`) or `renew`.
+pub fn verify_with(input: &Input, ctx: &FixContext) -> Result<Report> {
+    let here = Path::new(&input.cert_label);
+    let first = crate::x509::parse_cert(&input.leaf, here)?;
+    let is_ca =
+        |c: &X509Certificate<'_>| matches!(c.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+    // A file that lists a CA before the leaf: check the leaf, and say the order is wrong.
+    let mut fixed = input.clone();
+    let mut order_problem = None;
+    if is_ca(&first) {
+        if let Some(pos) = input
+            .intermediates
+            .iter()
+            .position(|d| parse(d).is_some_and(|c| !is_ca(&c)))
+        {
+            let leaf = fixed.intermediates.remove(pos);
+            let old = std::mem::replace(&mut fixed.leaf, leaf);
+            fixed.intermediates.insert(0, old);
+            let leaf_name = parse(&fixed.leaf)
+                .map(|c| fmt_name(c.subject()))
+                .unwrap_or_default();
+            order_problem = Some(problem(
+                Code::ChainOrder,
+                format!(
+                    "{} lists the CA {} before the leaf {leaf_name}: servers send certificates in file order and peers expect the leaf first",
+                    input.cert_label,
+                    fmt_name(first.subject())
+                ),
+                format!(
+                    "write the file leaf first, then its intermediates (the {}.fullchain.crt that issue and renew write is in that order); the leaf is checked below",
+                    stem_of(&input.cert_label)
+                ),
+            ));
+        }
+    }
+    let mut report = verify(&fixed)?;
+    if let Some(mut p) = order_problem {
+        p.side = side_of(p.code, report.purpose);
+        report.errors.insert(0, p);
+        report.valid = false;
+    }
+    // A time outside the leaf's validity hides every path problem: look again inside it.
+    let leaf = crate::x509::parse_cert(&fixed.leaf, here)?;
+    let (nb, na) = crate::x509::validity(&leaf);
+    let time_codes = [Code::Expired, Code::NotYetValid];
+    if report.errors.iter().any(|e| time_codes.contains(&e.code))
+        && (fixed.at < nb || fixed.at > na)
+    {
+        let mut inside = fixed.clone();
+        inside.at = nb + (na - nb) / 2;
+        inside.purpose = Some(report.purpose);
+        if let Ok(r) = verify(&inside) {
+            for e in r.errors {
+                if !time_codes.contains(&e.code) && !report.errors.iter().any(|x| x.code == e.code)
+                {
+                    report.errors.push(e);
+                }
+            }
+        }
+    }
+    let label = stem_of(&input.cert_label).to_string();
+    if matches!(leaf.basic_constraints(), Ok(Some(bc)) if bc.value.ca) {
+        // A CA given as the leaf: its names do not matter and no leaf is issued in its name.
+        report.errors.retain(|e| e.code != Code::NameMismatch);
+        for e in &mut report.errors {
+            if e.hint.contains("mtls-ca issue") && e.code != Code::CaUsedAsLeaf {
+                e.hint = "give the leaf certificate (STEM.crt of the server or client), not a CA certificate".into();
+            }
+        }
+    }
+    let purpose = report.purpose;
+    let host = report.host.clone();
+    for e in &mut report.errors {
+        fix_command(e, &leaf, purpose, host.as_deref(), &label, ctx);
+    }
+    Ok(report)
+}
+
+/// Rewrites the fix of `e` as one runnable command when it is one.
+fn fix_command(
+    e: &mut Problem,
+    leaf: &X509Certificate<'_>,
+    purpose: Purpose,
+    host: Option<&str>,
+    stem: &str,
+    ctx: &FixContext,
+) {
+    let dir = ctx.dir_for_leaf(leaf.issuer().as_raw()).to_path_buf();
+    let kind = |p: Purpose| match p {
+        Purpose::Server => "server",
+        Purpose::Client => "client",
+    };
+    let issue = |p: Purpose, extra_san: Option<&str>, out: &str, force: bool| {
+        let cn = common_name(leaf).unwrap_or_else(|| "NAME".into());
+        let mut a: Vec<String> = vec!["issue".into(), kind(p).into(), "--cn".into(), cn.clone()];
+        for s in sans_text(leaf) {
+            if s != cn {
+                a.extend(["--san".into(), s]);
+            }
+        }
+        if let Some(h) = extra_san {
+            a.extend(["--san".into(), h.to_string()]);
+        }
+        a.extend(["--out".into(), out.to_string()]);
+        if force {
+            a.push("--force".into());
+        }
+        ctx.mtls(&dir, &a)
+    };
+    let leaf_is_ca = matches!(leaf.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+    let (hint, cmd) = match e.code {
+        Code::Expired if !e.message.starts_with("the CA certificate") => {
+            let cmd = ctx.mtls(&dir, &["renew", "--cert", &format!("{stem}.crt")]);
+            (format!("renew it (same names and key type, the old files kept as .bak), then deploy the new files: {cmd}"), cmd)
+        }
+        Code::NameMismatch if !leaf_is_ca => {
+            let Some(h) = host else { return };
+            let cmd = issue(purpose, Some(h), stem, true);
+            (
+                format!(
+                    "reissue with --san {} (the old files kept as .bak), then deploy it: {cmd}",
+                    crate::inspect::escape(h)
+                ),
+                cmd,
+            )
+        }
+        Code::WrongPurpose if !leaf_is_ca => {
+            let out = format!("{stem}-{}", kind(purpose));
+            let cmd = issue(purpose, None, &out, false);
+            (
+                format!(
+                    "issue a separate {} certificate (the {stem} files stay as they are): {cmd}",
+                    kind(purpose)
+                ),
+                cmd,
+            )
+        }
+        Code::UnusableKey if !leaf_is_ca => {
+            let cmd = format!("{} --key-type ecdsa-p256", issue(purpose, None, stem, true));
+            (
+                format!("reissue it with a supported key (the old files kept as .bak): {cmd}"),
+                cmd,
+            )
+        }
+        Code::UnknownIssuer
+            if !leaf_is_ca
+                && e.hint
+                    .contains("reissue the certificate from the trusted CA") =>
+        {
+            let trusted = ctx.issuing_dir(|_| true).unwrap_or(&ctx.dir).to_path_buf();
+            let cn = common_name(leaf).unwrap_or_else(|| "NAME".into());
+            let mut a: Vec<String> = vec![
+                "issue".into(),
+                kind(purpose).into(),
+                "--cn".into(),
+                cn.clone(),
+            ];
+            for s in sans_text(leaf) {
+                if s != cn {
+                    a.extend(["--san".into(), s]);
+                }
+            }
+            a.extend(["--out".into(), stem.to_string(), "--force".into()]);
+            let cmd = ctx.mtls(&trusted, &a);
+            (format!("trust that CA with --ca FILE (peers: add it to their CA bundle), or reissue the certificate from the trusted CA (the old files kept as .bak): {cmd}"), cmd)
+        }
+        Code::CaUsedAsLeaf => {
+            let Some(h) = host else {
+                e.hint = format!("give the leaf certificate ({stem}.crt of the server or client), not a CA certificate; a CA signs leaves, it is never one");
+                return;
+            };
+            let ca_dir = ctx
+                .dir_of_issuer(leaf.subject().as_raw())
+                .unwrap_or(&dir)
+                .to_path_buf();
+            let cmd = ctx.mtls(&ca_dir, &["issue", kind(purpose), "--cn", h, "--out", h]);
+            (format!("give the leaf certificate, not a CA certificate; to make one for {h} from this CA: {cmd}"), cmd)
+        }
+        _ => return,
+    };
+    e.hint = hint;
+    e.command = Some(cmd);
 }
 
 fn name_problem(leaf: &X509Certificate<'_>, purpose: Purpose, host: &str) -> Problem {
@@ -632,7 +811,7 @@ fn name_problem(leaf: &X509Certificate<'_>, purpose: Purpose, host: &str) -> Pro
         ));
     }
     problem(
-        "name_mismatch",
+        Code::NameMismatch,
         message,
         format!(
             "reissue with --san {h}: {}",
@@ -668,13 +847,13 @@ fn explain(
         match e {
             rustls::Error::InvalidCertificate(ce) => ce,
             rustls::Error::InvalidCertRevocationList(crl) => return problem(
-                "bad_crl",
+                Code::BadCrl,
                 format!("a CRL cannot be used: {crl:?}"),
                 "give the CRL the issuing CA published (mtls-ca crl), not an edited or foreign one",
             ),
             other => {
                 return problem(
-                    "invalid_certificate",
+                    Code::InvalidCertificate,
                     format!("rejected: {other}"),
                     "inspect it with `mtls-ca inspect FILE`",
                 )
@@ -700,12 +879,12 @@ fn explain(
             let when = if ago == "today" { "today".to_string() } else { format!("{ago} ago") };
             match which {
                 Some((i, subject)) if i > 0 => problem(
-                    "expired",
+                    Code::Expired,
                     format!("the CA certificate {subject} expired {when} ({})", crate::ca::fmt_date(na)),
                     "renew that CA and reissue the certificates below it",
                 ),
                 _ => problem(
-                    "expired",
+                    Code::Expired,
                     format!("expired {when} ({})", crate::ca::fmt_date(na)),
                     format!("mtls-ca renew --cert {}, then deploy the new files", leaf_file(label)),
                 ),
@@ -724,7 +903,7 @@ fn explain(
                 _ => String::new(),
             };
             problem(
-                "not_yet_valid",
+                Code::NotYetValid,
                 format!(
                     "{who}not valid yet: valid from {} (in {})",
                     crate::ca::fmt_date(nb),
@@ -756,22 +935,22 @@ fn explain(
                     format!("issue one with the right profile: {}", issue_cmd(p, leaf, None)),
                 ),
             };
-            problem("wrong_purpose", message, hint)
+            problem(Code::WrongPurpose, message, hint)
         }
         CertificateError::UnknownIssuer => unknown_issuer(input, leaf, chain, purpose),
         CertificateError::Revoked => match revocation_of(chain, &input.crls) {
             Some((subject, date, reason, true)) => problem(
-                "revoked",
+                Code::Revoked,
                 format!("revoked on {date} ({reason}): {subject}"),
                 "a revoked certificate stays revoked: issue a new one (with a new key) and deploy it",
             ),
             Some((subject, date, reason, false)) => problem(
-                "revoked",
+                Code::Revoked,
                 format!("the CA certificate {subject} was revoked on {date} ({reason})"),
                 "everything below that CA is untrusted: move to a new CA and reissue",
             ),
             None => problem(
-                "revoked",
+                Code::Revoked,
                 "a certificate of the chain is revoked",
                 "issue a new certificate and deploy it",
             ),
@@ -790,7 +969,7 @@ fn explain(
                 .map(|c| format!("{} (issuer of {})", fmt_name(c.issuer()), fmt_name(c.subject())))
                 .collect();
             problem(
-                "revocation_unknown",
+                Code::RevocationUnknown,
                 if missing.is_empty() {
                     "the revocation status of a certificate of the chain is unknown: no usable CRL from its issuer".to_string()
                 } else {
@@ -801,12 +980,12 @@ fn explain(
         }
         CertificateError::ExpiredRevocationList
         | CertificateError::ExpiredRevocationListContext { .. } => problem(
-            "crl_expired",
+            Code::CrlExpired,
             "a CRL is past its nextUpdate",
             "publish a fresh CRL: mtls-ca crl",
         ),
         CertificateError::BadSignature => problem(
-            "bad_signature",
+            Code::BadSignature,
             "a signature in the chain does not verify: the certificate was altered or is signed by another key with the same CA name",
             "get the certificate again from its CA; check that --ca is the CA that really issued it",
         ),
@@ -814,12 +993,12 @@ fn explain(
         CertificateError::UnsupportedSignatureAlgorithm
         | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
         | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => problem(
-            "unsupported_signature_algorithm",
+            Code::UnsupportedSignatureAlgorithm,
             "a certificate of the chain is signed with an algorithm rustls does not accept (e.g. SHA-1, MD5, RSA-PSS with odd parameters, P-521)",
             "reissue it with ECDSA P-256/P-384, Ed25519 or RSA with SHA-256",
         ),
         CertificateError::BadEncoding => problem(
-            "bad_encoding",
+            Code::BadEncoding,
             "a certificate of the chain is not valid DER as rustls reads it",
             "inspect it with `mtls-ca inspect`; reissue it with a conforming tool",
         ),
@@ -827,14 +1006,14 @@ fn explain(
             match other.0.downcast_ref::<webpki::Error>() {
                 Some(w) => webpki_problem(w, leaf, purpose, chain, warnings),
                 None => problem(
-                    "invalid_certificate",
+                    Code::InvalidCertificate,
                     format!("rejected: {other}"),
                     "inspect it with `mtls-ca inspect FILE`",
                 ),
             }
         }
         other => problem(
-            "invalid_certificate",
+            Code::InvalidCertificate,
             format!("rejected: {other:?}"),
             "inspect it with `mtls-ca inspect FILE`",
         ),
@@ -853,18 +1032,18 @@ fn webpki_problem(
         W::CaUsedAsEndEntity => {
             warnings.push("openssl-based gateways (nginx, HAProxy) accept a CA certificate used as a leaf; rustls does not".into());
             problem(
-                "ca_used_as_leaf",
+                Code::CaUsedAsLeaf,
                 "this is a CA certificate (CA:TRUE), used here as a server or client certificate",
                 format!("issue a leaf from this CA: {}", issue_cmd(purpose, leaf, None)),
             )
         }
         W::EndEntityUsedAsCa => problem(
-            "leaf_used_as_ca",
+            Code::LeafUsedAsCa,
             "a leaf certificate (CA:FALSE) appears as the issuer of another certificate",
             "only a CA (mtls-ca init) may issue certificates",
         ),
         W::PathLenConstraintViolated => problem(
-            "pathlen_exceeded",
+            Code::PathlenExceeded,
             "the chain has more CAs below a CA than its pathLenConstraint allows",
             "create the intermediate with a larger --pathlen on its parent, or issue from a higher CA",
         ),
@@ -873,7 +1052,7 @@ fn webpki_problem(
                 warnings.push("a CA of the chain has email or URI name constraints: rustls rejects such chains, openssl-based gateways may accept them".into());
             }
             problem(
-                "name_constraints",
+                Code::NameConstraints,
                 "a name of the certificate is outside the name constraints of its CA",
                 "issue only names the CA permits (see `mtls-ca inspect ca.crt`), or use another CA",
             )
@@ -883,24 +1062,24 @@ fn webpki_problem(
                 warnings.push("a CA of the chain has email or URI name constraints: rustls rejects such chains, openssl-based gateways may accept them".into());
             }
             problem(
-                "unsupported_name_type",
+                Code::UnsupportedNameType,
                 "the chain has a name constraint or name of a type rustls does not support (email or URI constraints)",
                 "use a CA constrained by DNS names and IP ranges only",
             )
         }
         W::UnsupportedCriticalExtension => problem(
-            "unsupported_critical_extension",
+            Code::UnsupportedCriticalExtension,
             "a certificate of the chain has a critical extension rustls does not understand",
             "reissue it without that extension (or mark it non-critical)",
         ),
         W::MaximumPathDepthExceeded | W::MaximumPathBuildCallsExceeded | W::MaximumSignatureChecksExceeded | W::MaximumNameConstraintComparisonsExceeded => problem(
-            "chain_too_complex",
+            Code::ChainTooComplex,
             "the chain is too long or too complex to validate",
             "use a chain of at most a few intermediates",
         ),
-        W::CertDistrusted => problem("distrusted", "the certificate is distrusted", "use another CA"),
+        W::CertDistrusted => problem(Code::Distrusted, "the certificate is distrusted", "use another CA"),
         other => problem(
-            "invalid_certificate",
+            Code::InvalidCertificate,
             format!("rejected by rustls: {other}"),
             "inspect it with `mtls-ca inspect FILE`",
         ),
@@ -967,7 +1146,7 @@ fn unknown_issuer(
             if ok {
                 let full = fullchain_name(label);
                 return problem(
-                    "missing_intermediate",
+                    Code::MissingIntermediate,
                     match purpose {
                         Purpose::Server => format!(
                             "the server sent its certificate without the intermediate ({issuer}): clients cannot link it to the trusted CA"
@@ -988,7 +1167,7 @@ fn unknown_issuer(
             }
         }
         return problem(
-            "unknown_issuer",
+            Code::UnknownIssuer,
             format!(
                 "issued by {issuer}, which is not among the trusted CAs (and no intermediate links it to them)"
             ),
@@ -999,7 +1178,7 @@ fn unknown_issuer(
         );
     }
     problem(
-        "unknown_issuer",
+        Code::UnknownIssuer,
         format!("issued by {issuer}, which is not among the trusted CAs"),
         format!(
             "trust that CA with --ca FILE (peers: add it to their CA bundle), or reissue the certificate from the trusted CA: {}",

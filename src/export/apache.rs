@@ -3,7 +3,7 @@
 //! `SSLCACertificateFile`, one CRL per CA with `SSLCARevocationCheck chain`. Not run by the tests
 //! (httpd is not installed there): `apachectl configtest` is the first step printed.
 
-use super::{split_listen, Inputs, Rendered};
+use super::inputs::{split_listen, Inputs, Rendered};
 use crate::error::Result;
 
 fn q(s: &str) -> String {
@@ -89,8 +89,8 @@ pub fn config(i: &Inputs) -> String {
 /// Renders the Apache export.
 pub fn render(i: &Inputs) -> Result<Rendered> {
     let mut r = Rendered::default();
-    super::add_server_files(i, &mut r.files);
-    super::add_trust_files(i, &mut r.files);
+    super::inputs::add_server_files(i, &mut r.files);
+    super::inputs::add_trust_files(i, &mut r.files);
     r.files.public(i.path("apache-mtls.conf"), config(i));
     if i.upstream.is_none() {
         r.files.public(
@@ -100,7 +100,7 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     }
     r.start.push(format!(
         "sudo cp {} /etc/apache2/sites-available/apache-mtls.conf",
-        super::sh(&i.p("apache-mtls.conf"))
+        super::inputs::sh(&i.p("apache-mtls.conf"))
     ));
     r.start.push(format!("sudo a2enmod ssl headers{} && sudo a2ensite apache-mtls && sudo apachectl configtest && sudo systemctl reload apache2",
         if i.upstream.is_some() { " proxy proxy_http" } else { "" }));

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use super::envoy::js;
-use super::{Inputs, Rendered};
+use super::inputs::{Inputs, Rendered};
 use crate::error::{Error, Result};
 use crate::x509;
 
@@ -185,7 +185,7 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     r.files.public(i.path("aws-commands.sh"), commands(i));
     r.start.push(format!(
         "BUCKET=my-bucket sh {}",
-        super::sh(&i.p("aws-commands.sh"))
+        super::inputs::sh(&i.p("aws-commands.sh"))
     ));
     r.test.push(format!(
         "curl --cert CLIENT.fullchain.crt --key CLIENT.key https://{}/    # no certificate -> 403",

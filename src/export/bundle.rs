@@ -5,13 +5,13 @@
 
 use zeroize::Zeroizing;
 
-use super::{Inputs, Rendered};
+use super::inputs::{Inputs, Rendered};
 use crate::error::Result;
 
 /// Renders the bundle export.
 pub fn render(i: &Inputs) -> Result<Rendered> {
     let mut r = Rendered::default();
-    super::add_trust_files(i, &mut r.files);
+    super::inputs::add_trust_files(i, &mut r.files);
     for leaf in [&i.server, &i.client].into_iter().flatten() {
         r.files.public(
             i.path(&format!("{}.fullchain.crt", leaf.name)),

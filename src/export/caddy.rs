@@ -7,7 +7,7 @@
 //! with HTTP 403 by a matcher on `{http.request.tls.client.serial}` (a snapshot: export again
 //! after each new CRL).
 
-use super::{curl_without_cert, sh, split_listen, Inputs, Rendered};
+use super::inputs::{curl_without_cert, sh, split_listen, Inputs, Rendered};
 use crate::error::Result;
 
 fn q(s: &str) -> String {
@@ -98,8 +98,8 @@ pub fn config(i: &Inputs) -> String {
 /// Renders the Caddy export.
 pub fn render(i: &Inputs) -> Result<Rendered> {
     let mut r = Rendered::default();
-    super::add_server_files(i, &mut r.files);
-    super::add_trust_files(i, &mut r.files);
+    super::inputs::add_server_files(i, &mut r.files);
+    super::inputs::add_trust_files(i, &mut r.files);
     for (n, ca) in i.chain.iter().enumerate() {
         r.files.public(
             i.path(&ca_file(n)),

@@ -7,7 +7,7 @@
 //! chain (`STEM.fullchain.crt`: Go and others need the intermediates), the key (0600) and the CA
 //! bundle inside the output directory.
 
-use super::{sh, Inputs, Rendered, Target};
+use super::inputs::{sh, Inputs, Rendered, Target};
 use crate::error::Result;
 
 /// A string literal for Python, JavaScript or Java (JSON syntax, a subset of all three for
@@ -53,7 +53,19 @@ fn curl(i: &Inputs, p: &Paths) -> String {
     )
 }
 
+/// The end of both Python clients: print the answer, exit 0 only on HTTP 200.
+const PY_EXIT: &str = "print(response.status_code)\n\
+                       print(response.text, end=\"\")\n\
+                       sys.exit(0 if response.status_code == 200 else 1)\n";
+
+/// The URL, certificate, key and CA file of a Python client, as Python literals.
+fn py_literals(i: &Inputs, p: &Paths) -> (String, String, String, String) {
+    (lit(&i.url()), lit(&p.fullchain), lit(&p.key), lit(&p.ca))
+}
+
 fn requests(i: &Inputs, p: &Paths) -> String {
+    let (url, cert, key, ca) = py_literals(i, p);
+    let exit = PY_EXIT;
     format!(
         "#!/usr/bin/env python3\n\"\"\"Written by `mtls-ca export requests`. Usage: python3 client_requests.py [URL]\n\n\
          requests needs the key unencrypted; the certificate file carries the intermediates.\n\"\"\"\n\
@@ -62,17 +74,13 @@ fn requests(i: &Inputs, p: &Paths) -> String {
          CERT = ({cert}, {key})\n\
          CA = {ca}\n\n\
          response = requests.get(URL, cert=CERT, verify=CA, timeout=10)\n\
-         print(response.status_code)\n\
-         print(response.text, end=\"\")\n\
-         sys.exit(0 if response.status_code == 200 else 1)\n",
-        url = lit(&i.url()),
-        cert = lit(&p.fullchain),
-        key = lit(&p.key),
-        ca = lit(&p.ca)
+         {exit}",
     )
 }
 
 fn httpx(i: &Inputs, p: &Paths) -> String {
+    let (url, cert, key, ca) = py_literals(i, p);
+    let exit = PY_EXIT;
     format!(
         "#!/usr/bin/env python3\n\"\"\"Written by `mtls-ca export httpx`. Usage: python3 client_httpx.py [URL]\n\n\
          httpx >= 0.28 takes an ssl.SSLContext as `verify=` (the `cert=` argument is deprecated).\n\"\"\"\n\
@@ -82,13 +90,7 @@ fn httpx(i: &Inputs, p: &Paths) -> String {
          context.load_cert_chain({cert}, {key})\n\n\
          with httpx.Client(verify=context, timeout=10) as client:\n\
          \x20   response = client.get(URL)\n\
-         print(response.status_code)\n\
-         print(response.text, end=\"\")\n\
-         sys.exit(0 if response.status_code == 200 else 1)\n",
-        url = lit(&i.url()),
-        cert = lit(&p.fullchain),
-        key = lit(&p.key),
-        ca = lit(&p.ca)
+         {exit}",
     )
 }
 

@@ -4,7 +4,7 @@
 //! (`SANITIZE_SET`) and, without `--upstream`, a direct 200 answer carrying the client subject.
 //! Run with `envoy -c DIR/envoy.yaml` (not installed by the tests: they parse the YAML).
 
-use super::{split_listen, Inputs, Rendered};
+use super::inputs::{split_listen, Inputs, Rendered};
 use crate::error::Result;
 
 /// A YAML double-quoted scalar (JSON string syntax, which YAML accepts).
@@ -116,8 +116,8 @@ pub fn config(i: &Inputs) -> String {
 /// Renders the Envoy export.
 pub fn render(i: &Inputs) -> Result<Rendered> {
     let mut r = Rendered::default();
-    super::add_server_files(i, &mut r.files);
-    super::add_trust_files(i, &mut r.files);
+    super::inputs::add_server_files(i, &mut r.files);
+    super::inputs::add_trust_files(i, &mut r.files);
     r.files.public(i.path("envoy.yaml"), config(i));
     if let Some(cl) = &i.client {
         if cl.sans.is_empty() {
@@ -127,7 +127,7 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
             ));
         }
     }
-    let f = super::sh(&i.p("envoy.yaml"));
+    let f = super::inputs::sh(&i.p("envoy.yaml"));
     r.start.push(format!("envoy --mode validate -c {f}"));
     r.start.push(format!("envoy -c {f}"));
     r.test.push(format!(

@@ -5,7 +5,7 @@
 //! nginx, HAProxy refuses a missing or bad client certificate in the handshake with a TLS alert.
 //! Without `--upstream` it answers `200 hello <subject>` itself (`http-request return`).
 
-use super::{curl_without_cert, sh, split_listen, Inputs, Rendered};
+use super::inputs::{curl_without_cert, sh, split_listen, Inputs, Rendered};
 use crate::error::Result;
 use zeroize::Zeroizing;
 
@@ -79,7 +79,7 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     let mut pem = s.fullchain_pem().into_bytes();
     pem.extend_from_slice(&s.key_pem());
     r.files.private(i.path("server.pem"), Zeroizing::new(pem));
-    super::add_trust_files(i, &mut r.files);
+    super::inputs::add_trust_files(i, &mut r.files);
     r.files.public(i.path("haproxy.cfg"), config(i));
     let f = sh(&i.p("haproxy.cfg"));
     r.start

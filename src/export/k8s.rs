@@ -7,7 +7,7 @@
 use base64::Engine;
 
 use super::envoy::js;
-use super::{Inputs, Rendered};
+use super::inputs::{Inputs, Rendered};
 use crate::error::Result;
 
 /// The namespace of the manifests.
@@ -85,7 +85,7 @@ pub fn manifests(i: &Inputs) -> String {
 /// Renders the Kubernetes export.
 pub fn render(i: &Inputs) -> Result<Rendered> {
     let mut r = Rendered::default();
-    super::add_trust_files(i, &mut r.files);
+    super::inputs::add_trust_files(i, &mut r.files);
     r.files.private(
         i.path("k8s-ingress.yaml"),
         zeroize::Zeroizing::new(manifests(i).into_bytes()),
@@ -96,7 +96,7 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     if i.upstream.is_none() {
         r.notes.push("no --upstream given: the Ingress routes to Service my-service port 80; edit it or pass --upstream http://SERVICE:PORT".into());
     }
-    let f = super::sh(&i.p("k8s-ingress.yaml"));
+    let f = super::inputs::sh(&i.p("k8s-ingress.yaml"));
     r.start
         .push(format!("kubectl apply --dry-run=client -f {f}"));
     r.start.push(format!("kubectl apply -f {f}"));

@@ -5,7 +5,7 @@
 //! `kong-oss.conf` is the open-source fallback (nginx directives injected through kong.conf).
 
 use super::envoy::js;
-use super::{Inputs, Rendered};
+use super::inputs::{Inputs, Rendered};
 use crate::error::{Error, Result};
 
 /// The `ca_certificates` id of a CA certificate: UUIDv5(NAMESPACE_OID, DER).
@@ -55,12 +55,12 @@ pub fn admin_script(i: &Inputs) -> String {
         c.push_str(&format!(
             "curl -fsS -X PUT \"$KONG_ADMIN/ca_certificates/{}\" --data-urlencode {} --data 'tags[]=mtls-ca'\n",
             ca_id(&ca.der),
-            super::sh(&format!("cert@{}", i.p(&format!("ca-{n}.crt"))))
+            super::inputs::sh(&format!("cert@{}", i.p(&format!("ca-{n}.crt"))))
         ));
     }
     c.push_str(&format!(
         "curl -fsS -X PUT \"$KONG_ADMIN/services/mtls-ca-upstream\" --data {}\n",
-        super::sh(&format!("url={}", upstream(i)))
+        super::inputs::sh(&format!("url={}", upstream(i)))
     ));
     c.push_str("curl -fsS -X PUT \"$KONG_ADMIN/services/mtls-ca-upstream/routes/mtls-ca\" --data 'paths[]=/' --data 'protocols[]=https'\n");
     let ids: Vec<String> = i
@@ -103,7 +103,7 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
         }
     }
     let mut r = Rendered::default();
-    super::add_trust_files(i, &mut r.files);
+    super::inputs::add_trust_files(i, &mut r.files);
     for (n, ca) in i.chain.iter().enumerate() {
         r.files.public(
             i.path(&format!("ca-{n}.crt")),
@@ -133,11 +133,11 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     ));
     r.start.push(format!(
         "deck gateway sync {}",
-        super::sh(&i.p("kong.yaml"))
+        super::inputs::sh(&i.p("kong.yaml"))
     ));
     r.start.push(format!(
         "sh {}    # or: the Admin API with curl",
-        super::sh(&i.p("kong-admin.sh"))
+        super::inputs::sh(&i.p("kong-admin.sh"))
     ));
     r.test.push(format!(
         "{}    # -> 200 (no certificate -> 401)",

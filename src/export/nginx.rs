@@ -9,7 +9,7 @@
 //! tickets, and a log format with `$ssl_client_verify`. Nginx answers a missing or bad client
 //! certificate with HTTP 400 after the handshake.
 
-use super::{
+use super::inputs::{
     add_server_files, add_trust_files, curl_without_cert, sh, split_listen, Inputs, Rendered,
 };
 use crate::error::Result;

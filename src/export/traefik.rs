@@ -5,7 +5,7 @@
 //! itself: without `--upstream` the service points at http://127.0.0.1:8080 (a placeholder).
 
 use super::envoy::js;
-use super::{Inputs, Rendered};
+use super::inputs::{Inputs, Rendered};
 use crate::error::Result;
 
 /// The placeholder upstream when none is given.
@@ -56,8 +56,8 @@ pub fn dynamic_config(i: &Inputs) -> String {
 /// Renders the Traefik export.
 pub fn render(i: &Inputs) -> Result<Rendered> {
     let mut r = Rendered::default();
-    super::add_server_files(i, &mut r.files);
-    super::add_trust_files(i, &mut r.files);
+    super::inputs::add_server_files(i, &mut r.files);
+    super::inputs::add_trust_files(i, &mut r.files);
     r.files.public(i.path("traefik.yml"), static_config(i));
     r.files
         .public(i.path("traefik-dynamic.yml"), dynamic_config(i));
@@ -68,7 +68,7 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
     }
     r.start.push(format!(
         "traefik --configFile={}",
-        super::sh(&i.p("traefik.yml"))
+        super::inputs::sh(&i.p("traefik.yml"))
     ));
     r.test.push(format!(
         "{}    # -> the upstream's answer",

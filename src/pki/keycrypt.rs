@@ -161,11 +161,6 @@ pub fn encrypt_pem(key: &KeyPair, passphrase: &Passphrase) -> Result<Zeroizing<V
     Ok(Zeroizing::new(pem.as_bytes().to_vec()))
 }
 
-/// Loads a key file's bytes, decrypting with `passphrase` when it is encrypted.
-pub fn load(bytes: &[u8], path: &Path, passphrase: Option<&Passphrase>) -> Result<KeyPair> {
-    crate::keys::load_private_key_with(bytes, path, passphrase)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,11 +205,13 @@ mod tests {
         let pass = Passphrase::new(Zeroizing::new(b"pw\n".to_vec()), "test").unwrap();
         let pem = encrypt_pem(&key, &pass).unwrap();
         let here = Path::new("k");
-        let back = load(&pem, here, Some(&pass)).unwrap();
+        let back = crate::keys::load_private_key_with(&pem, here, Some(&pass)).unwrap();
         assert_eq!(back.serialize_der(), key.serialize_der());
         let wrong = Passphrase::new(Zeroizing::new(b"nope".to_vec()), "test").unwrap();
-        let err = load(&pem, here, Some(&wrong)).unwrap_err().to_string();
+        let err = crate::keys::load_private_key_with(&pem, here, Some(&wrong))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("wrong passphrase"), "{err}");
-        assert!(load(&pem, here, None).is_err());
+        assert!(crate::keys::load_private_key_with(&pem, here, None).is_err());
     }
 }

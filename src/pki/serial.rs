@@ -21,7 +21,8 @@ impl Serial {
     /// A fresh random serial.
     pub fn random(rng: &SystemRandom) -> Result<Serial> {
         let mut b = [0u8; SERIAL_LEN];
-        loop {
+        // A zero first octet comes once in 128 draws; 64 in a row means the generator is broken.
+        for _ in 0..64 {
             rng.fill(&mut b)
                 .map_err(|_| Error::Crypto("the OS random generator failed".into()))?;
             b[0] &= 0x7f;
@@ -29,6 +30,9 @@ impl Serial {
                 return Ok(Serial(b.to_vec()));
             }
         }
+        Err(Error::Crypto(
+            "the OS random generator returned 64 unusable serials in a row".into(),
+        ))
     }
 
     /// A serial from its big-endian bytes (leading zero octets dropped).

@@ -167,3 +167,19 @@ pub fn self_check(
         .map_err(|e| fail(format!("signature does not verify with the CA key ({e})")))?;
     Ok(())
 }
+
+/// The name of a CRL reason code (RFC 5280 CRLReason), as `mtls-ca revoke --reason` spells it.
+pub fn reason_name(code: u8) -> &'static str {
+    match code {
+        1 => "key-compromise",
+        2 => "ca-compromise",
+        3 => "affiliation-changed",
+        4 => "superseded",
+        5 => "cessation-of-operation",
+        6 => "certificate-hold",
+        8 => "remove-from-crl",
+        9 => "privilege-withdrawn",
+        10 => "aa-compromise",
+        _ => "unspecified",
+    }
+}

@@ -12,7 +12,7 @@ pub fn run(dir: &Path, a: &CrlArgs, out: &Output) -> anyhow::Result<Outcome> {
     let path = a
         .out
         .clone()
-        .unwrap_or_else(|| dir.join(mtls_ca::crl::CRL_FILE));
+        .unwrap_or_else(|| mtls_ca::ca::layout::crl(dir));
     if a.check {
         let report = mtls_ca::crl::check(dir, &path, super::now())?;
         if out.json {
@@ -37,11 +37,7 @@ pub fn run(dir: &Path, a: &CrlArgs, out: &Output) -> anyhow::Result<Outcome> {
         }
         return Ok(Outcome::CheckFailed);
     }
-    let days = a
-        .days
-        .as_deref()
-        .map(|d| mtls_ca::duration::parse_days("--days", d))
-        .transpose()?;
+    let days = super::days(a.days.as_deref())?;
     let mut ca = Ca::open_with(
         dir,
         &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),

@@ -11,7 +11,7 @@ use crate::Outcome;
 /// Lines longer than this are cut (a log line is never this long; binary input might be).
 const MAX_LINE: usize = 64 * 1024;
 
-pub fn run(a: &ExplainArgs, out: &Output) -> anyhow::Result<Outcome> {
+pub fn run(dir: &std::path::Path, a: &ExplainArgs, out: &Output) -> anyhow::Result<Outcome> {
     let path = &a.file;
     let reader: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
@@ -47,7 +47,8 @@ pub fn run(a: &ExplainArgs, out: &Output) -> anyhow::Result<Outcome> {
         }
         lines.push(String::from_utf8_lossy(&buf).trim_end().to_string());
     }
-    let e = explain::explain_lines(lines.iter().map(String::as_str));
+    let ctx = mtls_ca::diagnose::finding::FixContext::new(dir);
+    let e = explain::explain_lines_with(lines.iter().map(String::as_str), &ctx);
     if out.json {
         out.json_doc(&serde_json::to_value(&e)?)?;
     } else {
@@ -58,13 +59,19 @@ pub fn run(a: &ExplainArgs, out: &Output) -> anyhow::Result<Outcome> {
         ));
         for f in &e.findings {
             s.push_str(&format!(
-                "\n{} x{} [{}] ({})\n  cause: {}\n  fix:   {}\n  e.g. line {}: {}\n",
+                "\n{} x{} [{}] ({}; the {} must act)\n  cause: {}\n  fix:   {}\n{}  e.g. line {}: {}\n",
                 out.bold("finding"),
                 f.count,
-                f.code,
+                f.code(),
                 f.source,
-                f.cause,
-                f.fix,
+                f.finding.side.as_str(),
+                f.finding.message,
+                f.finding.hint,
+                f.finding
+                    .command
+                    .as_ref()
+                    .map(|c| format!("  run:   {c}\n"))
+                    .unwrap_or_default(),
                 f.lines[0],
                 f.sample
             ));

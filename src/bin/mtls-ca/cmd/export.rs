@@ -72,7 +72,7 @@ pub fn run(dir: &Path, a: &ExportArgs, out: &Output) -> anyhow::Result<Outcome> 
         let stem = absolute(stem)?;
         let out_file = match &a.out {
             Some(d) => absolute(d)?.join(format!("{}.p12", file_name(&stem))),
-            None => export::with_ext(&stem, "p12"),
+            None => mtls_ca::ca::layout::with_ext(&stem, "p12"),
         };
         let passphrase = read_passphrase(
             a.passphrase_file.as_deref(),

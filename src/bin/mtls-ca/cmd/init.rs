@@ -31,11 +31,7 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
         cn: a.cn.clone(),
         org: a.org.clone(),
         key_type: a.key_type.parse()?,
-        days: a
-            .days
-            .as_deref()
-            .map(|d| mtls_ca::duration::parse_days("--days", d))
-            .transpose()?,
+        days: super::days(a.days.as_deref())?,
         pathlen: a.pathlen,
         constraints,
         parent: a.parent.clone(),

@@ -25,7 +25,7 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
             a.p12_passphrase_env.as_deref(),
             true,
         )?;
-        let file = mtls_ca::export::with_ext(&opts.stem, "p12");
+        let file = mtls_ca::ca::layout::with_ext(&opts.stem, "p12");
         if !opts.force && std::fs::symlink_metadata(&file).is_ok() {
             return Err(mtls_ca::Error::FileExists { path: file }.into());
         }
@@ -69,11 +69,7 @@ pub fn options(profile: Profile, a: &IssueArgs) -> anyhow::Result<IssueOptions> 
         profile,
         cn: cn.clone(),
         sans: a.san.clone(),
-        days: a
-            .days
-            .as_deref()
-            .map(|d| mtls_ca::duration::parse_days("--days", d))
-            .transpose()?,
+        days: super::days(a.days.as_deref())?,
         key_type: a.key_type.parse()?,
         stem: a.out.clone().unwrap_or_else(|| default_stem(&cn)),
         force: a.force,
@@ -117,11 +113,7 @@ fn batch(
     let opts = mtls_ca::batch::BatchOptions {
         profile,
         key_type: a.key_type.parse()?,
-        days: a
-            .days
-            .as_deref()
-            .map(|d| mtls_ca::duration::parse_days("--days", d))
-            .transpose()?,
+        days: super::days(a.days.as_deref())?,
         force: a.force,
         chunk: a.chunk,
         threads: a.threads,

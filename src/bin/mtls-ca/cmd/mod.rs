@@ -34,7 +34,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Quickstart(a) => quickstart::run(a, out),
         Command::Probe(a) => probe::run(dir, a, out),
         Command::Serve(a) => serve::run(dir, a, out),
-        Command::Explain(a) => explain::run(a, out),
+        Command::Explain(a) => explain::run(dir, a, out),
         Command::Csr(a) => csr::run(a, out),
         Command::Sign(a) => sign::run(dir, a, out),
         Command::Renew(a) => renew::run(dir, a, out),
@@ -52,6 +52,12 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
 /// The current time: the one place the binary reads the clock.
 pub fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
+}
+
+/// `--days N` (also `90d`, `2y`, …) as a number of days.
+pub fn days(v: Option<&str>) -> Result<Option<u32>, mtls_ca::Error> {
+    v.map(|d| mtls_ca::duration::parse_days("--days", d))
+        .transpose()
 }
 
 /// Human status lines for a new certificate: what, for which names, until when, where.

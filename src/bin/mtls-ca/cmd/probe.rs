@@ -25,7 +25,7 @@ pub fn run(dir: &Path, a: &ProbeArgs, out: &Output) -> anyhow::Result<Outcome> {
         .into());
     }
     let ca_files: Vec<PathBuf> = if a.ca.is_empty() {
-        let d = dir.join("ca.crt");
+        let d = mtls_ca::ca::layout::cert(dir);
         if d.exists() {
             vec![d]
         } else {
@@ -180,7 +180,7 @@ fn render(r: &probe::ProbeReport, out: &Output) -> String {
         s.push_str(&format!(
             "\n{} [{}] {}\n  fix: {}\n",
             out.bold("problem"),
-            f.code,
+            f.code_str(),
             f.message,
             f.hint
         ));

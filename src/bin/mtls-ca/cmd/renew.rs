@@ -10,11 +10,7 @@ use crate::output::Output;
 use crate::Outcome;
 
 pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
-    let days = a
-        .days
-        .as_deref()
-        .map(|d| mtls_ca::duration::parse_days("--days", d))
-        .transpose()?;
+    let days = super::days(a.days.as_deref())?;
     if let Some(w) = &a.expiring_within {
         let within = mtls_ca::duration::parse("--expiring-within", w)?;
         let mut ca = Ca::open_with(

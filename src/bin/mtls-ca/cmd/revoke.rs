@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
+use mtls_ca::ca::layout;
 use mtls_ca::lifecycle::{self, Reason, Target};
-use mtls_ca::store::{Store, STORE_FILE};
+use mtls_ca::store::Store;
 
 use crate::cli::RevokeArgs;
 use crate::output::Output;
@@ -17,7 +18,7 @@ pub fn run(dir: &Path, a: &RevokeArgs, out: &Output) -> anyhow::Result<Outcome> 
         (None, None) => unreachable!("clap requires one"),
     };
     // Revocation needs no key: only the store.
-    let mut store = Store::open(&dir.join(STORE_FILE))?;
+    let mut store = Store::open(&layout::store(dir))?;
     let r = lifecycle::revoke(&mut store, &target, reason, super::now())?;
     if out.json {
         out.json_doc(&serde_json::to_value(&r)?)?;

@@ -11,11 +11,7 @@ use crate::Outcome;
 
 pub fn run(dir: &Path, a: &RotateArgs, out: &Output) -> anyhow::Result<Outcome> {
     let opts = RotateOptions {
-        days: a
-            .days
-            .as_deref()
-            .map(|d| mtls_ca::duration::parse_days("--days", d))
-            .transpose()?,
+        days: super::days(a.days.as_deref())?,
         key_type: a.key_type.as_deref().map(str::parse).transpose()?,
     };
     let mut ca = Ca::open_with(

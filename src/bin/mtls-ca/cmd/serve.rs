@@ -1,8 +1,9 @@
 //! `mtls-ca serve`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
+use mtls_ca::ca::layout::{self, with_ext};
 use mtls_ca::serve::{self, Event, ServeOptions};
 use rustls::pki_types::CertificateRevocationListDer;
 
@@ -27,12 +28,7 @@ pub fn run(dir: &Path, a: &ServeArgs, out: &Output) -> anyhow::Result<Outcome> {
     let chain = super::probe::load_certs(&[cert])?;
     let key_pkcs8 = super::probe::load_key(&with_ext(stem, "key"))?;
     let ca_files = if a.ca.is_empty() {
-        let chain = dir.join("ca-chain.crt");
-        vec![if chain.exists() {
-            chain
-        } else {
-            dir.join("ca.crt")
-        }]
+        vec![layout::chain_or_cert(dir)]
     } else {
         a.ca.clone()
     };
@@ -84,11 +80,4 @@ pub fn run(dir: &Path, a: &ServeArgs, out: &Output) -> anyhow::Result<Outcome> {
         }),
     )?;
     Ok(Outcome::Ok)
-}
-
-fn with_ext(stem: &Path, ext: &str) -> PathBuf {
-    let mut s = stem.as_os_str().to_owned();
-    s.push(".");
-    s.push(ext);
-    PathBuf::from(s)
 }

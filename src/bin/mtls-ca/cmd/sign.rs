@@ -28,11 +28,7 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
         csr: a.csr.clone(),
         profile,
         sans: a.san.clone(),
-        days: a
-            .days
-            .as_deref()
-            .map(|d| mtls_ca::duration::parse_days("--days", d))
-            .transpose()?,
+        days: super::days(a.days.as_deref())?,
         stem: a.out.clone(),
         force: a.force,
         allow_long_validity: a.allow_long_validity,

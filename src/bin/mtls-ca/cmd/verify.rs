@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use mtls_ca::ca::layout;
 use mtls_ca::verify::{self, Files, Purpose};
 use time::format_description::well_known::Rfc3339;
 
@@ -54,7 +55,7 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
     };
     let purpose = a.purpose.as_deref().map(Purpose::parse).transpose()?;
     let mut ca = a.ca.clone();
-    let dir_ca = dir.join("ca.crt");
+    let dir_ca = layout::cert(dir);
     if ca.is_empty() {
         if dir_ca.exists() {
             ca.push(dir_ca.clone());
@@ -74,7 +75,7 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
     }
     let cert_label = a.cert.display().to_string();
     let mut candidates = vec![PathBuf::from(verify::fullchain_name(&cert_label))];
-    candidates.push(dir.join("ca-chain.crt"));
+    candidates.push(layout::chain(dir));
     candidates.push(dir_ca);
     candidates.retain(|p| p.exists() && p != &a.cert);
     let files = Files {
@@ -86,7 +87,8 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
         candidates,
     };
     let input = verify::load(&files, purpose, a.host.clone(), at)?;
-    let report = verify::verify(&input)?;
+    let ctx = mtls_ca::diagnose::finding::FixContext::discover(dir);
+    let report = verify::verify_with(&input, &ctx)?;
     if out.json {
         out.json_doc(&serde_json::to_value(&report)?)?;
     } else {
@@ -129,10 +131,13 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
             text.push_str(&format!(
                 "{} [{}] {}\n  fix: {}\n",
                 paint("31", "error:"),
-                e.code,
+                e.code_str(),
                 e.message,
                 e.hint
             ));
+            if let Some(c) = &e.command {
+                text.push_str(&format!("  run: {c}\n"));
+            }
         }
         for w in &report.warnings {
             text.push_str(&format!("{} {w}\n", paint("33", "warning:")));

@@ -13,9 +13,10 @@ unset MTLS_CA_DIR
 # Everything happens in a temporary directory, removed at exit (or in $MTLS_CA_EXAMPLE_DIR, kept:
 # the tests check the certificates made there).
 work="${MTLS_CA_EXAMPLE_DIR:-$(mktemp -d)}"
+pids=()   # servers started in the background, stopped at exit
 cleanup() {
-  kill $(jobs -p) 2>/dev/null || true
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   [ -n "${MTLS_CA_EXAMPLE_DIR:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT

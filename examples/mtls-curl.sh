@@ -13,9 +13,10 @@ unset MTLS_CA_DIR
 # Everything happens in a temporary directory, removed at exit (or in $MTLS_CA_EXAMPLE_DIR, kept:
 # the tests check the certificates made there).
 work="${MTLS_CA_EXAMPLE_DIR:-$(mktemp -d)}"
+pids=()   # servers started in the background, stopped at exit
 cleanup() {
-  kill $(jobs -p) 2>/dev/null || true
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   [ -n "${MTLS_CA_EXAMPLE_DIR:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -23,7 +24,8 @@ cd "$work"
 
 # Starts `mtls-ca serve ARGS` on a free port in the background and sets $port once it listens.
 start_serve() {
-  mtls-ca serve --listen 127.0.0.1:0 "$@" 2> serve.log &
+  "$MTLS_CA" serve --listen 127.0.0.1:0 "$@" > /dev/null 2> serve.log &
+  pids+=($!)
   for _ in $(seq 100); do
     port="$(sed -n 's#.*listening on https://127\.0\.0\.1:\([0-9]*\)/.*#\1#p' serve.log)"
     [ -n "$port" ] && return 0

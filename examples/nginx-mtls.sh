@@ -13,9 +13,10 @@ unset MTLS_CA_DIR
 # Everything happens in a temporary directory, removed at exit (or in $MTLS_CA_EXAMPLE_DIR, kept:
 # the tests check the certificates made there).
 work="${MTLS_CA_EXAMPLE_DIR:-$(mktemp -d)}"
+pids=()   # servers started in the background, stopped at exit
 cleanup() {
-  kill $(jobs -p) 2>/dev/null || true
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   [ -n "${MTLS_CA_EXAMPLE_DIR:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -39,7 +40,8 @@ while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); d
 #    with copies of every file they reference.
 mtls-ca export nginx --server api --crl pki/crl.pem --listen "127.0.0.1:$port" --out gw
 "$NGINX" -t -q -p "$PWD/gw" -c "$PWD/gw/nginx-main.conf" -e stderr
-"$NGINX" -p "$PWD/gw" -c "$PWD/gw/nginx-main.conf" -e stderr 2> nginx.log &
+"$NGINX" -p "$PWD/gw" -c "$PWD/gw/nginx-main.conf" -e stderr > /dev/null 2> nginx.log &
+pids+=($!)
 for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1

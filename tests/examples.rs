@@ -18,10 +18,16 @@ fn examples() -> Vec<PathBuf> {
     v
 }
 
-/// Runs `script` with `MTLS_CA` set to the binary under test and TMPDIR set to `tmp`.
+/// Runs `script` with `MTLS_CA` set to the binary under test and TMPDIR set to `tmp`. Its output
+/// goes to files, not pipes, so a server it failed to stop cannot keep the test waiting (the
+/// empty-TMPDIR check then fails instead).
 fn run(script: &Path, tmp: &Path, keep: Option<&Path>) -> Run {
+    let logs = tempdir();
+    let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
     let mut cmd = Command::new("bash");
     cmd.arg(script)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
         .current_dir(tmp)
         .env("MTLS_CA", bin())
         .env("TMPDIR", tmp)
@@ -32,11 +38,11 @@ fn run(script: &Path, tmp: &Path, keep: Option<&Path>) -> Run {
     if let Some(k) = keep {
         cmd.env("MTLS_CA_EXAMPLE_DIR", k);
     }
-    let out = cmd.output().expect("run bash");
+    let status = cmd.status().expect("run bash");
     Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
     }
 }
 

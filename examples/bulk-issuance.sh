@@ -28,7 +28,7 @@ mtls-ca init --cn 'Example Root CA'
 {
   echo "cn,sans,out"
   for i in $(seq 1 200); do
-    echo "svc$i,spiffe://example.org/svc$i,svc$i"
+    echo "svc$i,svc$i.internal.example.com,svc$i"
   done
 } > clients.csv
 

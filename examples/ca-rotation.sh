@@ -38,7 +38,7 @@ start_serve() {
 
 # 1. The old root, a server and a client (alice) issued by it.
 mtls-ca init --cn 'Example Root CA'
-mtls-ca issue server --cn localhost --san 127.0.0.1 --out server
+mtls-ca issue server --cn api.example.com --san 127.0.0.1 --out server
 mtls-ca issue client --cn alice --out alice
 
 # 2. Rotate: the new root replaces pki/ca.crt; the old one is kept as pki/ca-<serial prefix>.crt
@@ -62,6 +62,6 @@ done
 mtls-ca renew --cert alice.crt
 mtls-ca renew --cert server.crt
 mtls-ca verify alice.crt --ca pki/ca.crt --purpose client
-mtls-ca verify server.crt --ca pki/ca.crt --host localhost
+mtls-ca verify server.crt --ca pki/ca.crt --host api.example.com
 mtls-ca list
 echo "ok: both generations work during the overlap, and the renewed certificates chain to the new root"

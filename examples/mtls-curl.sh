@@ -40,7 +40,7 @@ start_serve() {
 mtls-ca init --cn 'Example Root CA'
 
 # 2. A server certificate for 127.0.0.1 and a client certificate for alice.
-mtls-ca issue server --cn localhost --san 127.0.0.1 --out server
+mtls-ca issue server --cn api.example.com --san 127.0.0.1 --out server
 mtls-ca issue client --cn alice --out alice
 
 # 3. A server that demands a client certificate from this CA.

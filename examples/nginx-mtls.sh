@@ -26,7 +26,7 @@ NGINX="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
 
 # 1. CA, server and client certificates, and a CRL (nginx checks revocation with it).
 mtls-ca init --cn 'Example Root CA'
-mtls-ca issue server --cn localhost --san 127.0.0.1 --out api
+mtls-ca issue server --cn api.example.com --san 127.0.0.1 --out api
 mtls-ca issue client --cn alice --out alice
 mtls-ca issue client --cn mallory --out mallory
 mtls-ca revoke --cert mallory.crt --reason key-compromise

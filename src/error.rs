@@ -112,6 +112,14 @@ pub enum Error {
         /// What the check found.
         reason: String,
     },
+    /// The PostgreSQL store cannot be reached or refused a statement.
+    #[error("store {url}: {reason}")]
+    Database {
+        /// The store URL without its password.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
     /// A serial number is not known to the store.
     #[error("no certificate with serial {serial} in this CA's store")]
     UnknownSerial {
@@ -151,6 +159,29 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable, snake_case name of what went wrong (one per variant), for scripts: the `code`
+    /// of the CLI's `--json` error document. Never changes for an existing variant.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NoCa { .. } => "no_ca",
+            Error::CaExists { .. } => "ca_exists",
+            Error::FileExists { .. } => "file_exists",
+            Error::InvalidValue { .. } => "invalid_value",
+            Error::BadFile { .. } => "bad_file",
+            Error::KeyPermissions { .. } => "key_permissions",
+            Error::KeyMismatch { .. } => "key_mismatch",
+            Error::Validity(..) => "validity",
+            Error::Io { .. } => "io",
+            Error::Store { .. } => "store",
+            Error::StoreFormat { .. } => "store_format",
+            Error::UnknownSerial { .. } => "unknown_serial",
+            Error::Crypto(_) => "crypto",
+            Error::SelfCheck(_) => "self_check",
+            Error::BatchLine { .. } => "batch_line",
+            Error::Connect { .. } => "connect",
+        }
+    }
+
     /// The next step for the user, printed as `hint: …` below the error.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
@@ -185,6 +216,7 @@ impl Error {
                 path.display(),
                 path.display()
             ),
+            Error::Database { .. } => "check the store URL (init --store, store.url or MTLS_CA_STORE), that PostgreSQL is reachable, and the password (in the URL, MTLS_CA_STORE_PASSWORD_FILE, MTLS_CA_STORE_PASSWORD or PGPASSWORD); nothing was written".into(),
             Error::UnknownSerial { .. } => "see the known serials with `mtls-ca list`".into(),
             Error::Connect { hint, .. } => hint.clone(),
             Error::BatchLine { hint, issued, .. } => {
@@ -249,5 +281,70 @@ fn shorten(value: &str) -> String {
 impl From<rcgen::Error> for Error {
     fn from(e: rcgen::Error) -> Self {
         Error::Crypto(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_snake_case_and_distinct() {
+        let p = PathBuf::from("x");
+        let all = [
+            Error::NoCa {
+                dir: p.clone(),
+                missing: p.clone(),
+            },
+            Error::CaExists {
+                dir: p.clone(),
+                existing: p.clone(),
+            },
+            Error::FileExists { path: p.clone() },
+            Error::invalid("--days", "0", "r", "h"),
+            Error::bad_file(&p, "r", "h"),
+            Error::KeyPermissions {
+                path: p.clone(),
+                mode: 0o644,
+            },
+            Error::KeyMismatch {
+                key: p.clone(),
+                cert: p.clone(),
+            },
+            Error::Validity("r".into(), "h".into()),
+            Error::io(&p, std::io::Error::other("x")),
+            Error::Store {
+                path: p.clone(),
+                source: rusqlite::Error::InvalidQuery,
+            },
+            Error::StoreFormat {
+                path: p.clone(),
+                reason: "r".into(),
+            },
+            Error::UnknownSerial { serial: "1".into() },
+            Error::Crypto("x".into()),
+            Error::SelfCheck("x".into()),
+            Error::BatchLine {
+                file: p.clone(),
+                line: 1,
+                reason: "r".into(),
+                hint: "h".into(),
+                issued: 0,
+            },
+            Error::Connect {
+                target: "t".into(),
+                reason: "r".into(),
+                hint: "h".into(),
+            },
+        ];
+        let codes: std::collections::BTreeSet<_> = all.iter().map(Error::code).collect();
+        assert_eq!(codes.len(), all.len(), "two variants share a code");
+        for c in codes {
+            assert!(
+                c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'),
+                "{c} is not snake_case"
+            );
+        }
+        assert_eq!(Error::FileExists { path: p }.code(), "file_exists");
     }
 }

@@ -11,15 +11,18 @@
 //!   [`keys`] (key types, generation, openssl formats), [`keycrypt`] and [`secret`] (encrypted keys,
 //!   passphrases), [`serial`] (random 159-bit serials), [`duration`] (validity),
 //!   [`profile`] (every extension of every certificate), [`pkcs12`] (`.p12` files).
-//! - [`ca`]: a CA directory: `init`, `open`, `issue`; [`store`] (the SQLite store that tracks every
+//! - [`ca`]: a CA directory: `init`, `open`, `issue`; [`ca::layout`] (the one owner of its file
+//!   names and of "is this a CA directory"), [`store`] (the SQLite store that tracks every
 //!   serial), [`batch`], [`csr`], [`lifecycle`] (renew, revoke), [`crl`], [`import`] (adopting an
 //!   openssl CA), [`rotate`] (CA rollover).
 //! - [`diagnose`]: [`inspect`] (any PEM/DER/PKCS#12 input described, with warnings), [`verify`]
 //!   (path validation with rustls' own verifiers, as a report with fixes), [`fetch`] (a live
 //!   server's chain), [`probe`] (an mTLS handshake against a server), [`serve`] (a test server),
 //!   [`explain`] (handshake errors in logs).
-//! - [`export`]: configs and bundles for gateways and clients.
-//! - [`files`]: safe, all-or-nothing file writing (0600 keys, no overwrite, `.bak` on force).
+//! - [`export`]: configs and bundles for gateways and clients ([`export::inputs`] is what every
+//!   target renderer shares).
+//! - [`files`]: every file write: all-or-nothing sets (0600 keys, no overwrite, `.bak` on force)
+//!   and atomic replace-in-place.
 //! - [`error`]: the one typed [`Error`], each variant with a hint.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -22,6 +22,8 @@ pub const CA_CHAIN: &str = "ca-chain.crt";
 pub const CA_BUNDLE: &str = "ca-bundle.crt";
 /// The store's file name in a CA directory.
 pub const STORE_FILE: &str = "store.db";
+/// The file naming a shared (PostgreSQL) store; a directory with it has no `store.db`.
+pub const STORE_URL_FILE: &str = "store.url";
 /// Default CRL file name in a CA directory.
 pub const CRL_FILE: &str = "crl.pem";
 /// Every file whose presence means "a CA lives here" (init refuses the directory).
@@ -83,7 +85,7 @@ pub fn check_free(dir: &Path, force: bool) -> Result<()> {
     if force {
         return Ok(());
     }
-    for name in CA_FILES.iter().chain([CA_CHAIN].iter()) {
+    for name in CA_FILES.iter().chain([CA_CHAIN, STORE_URL_FILE].iter()) {
         let p = dir.join(name);
         if p.exists() {
             return Err(Error::CaExists {
@@ -97,8 +99,17 @@ pub fn check_free(dir: &Path, force: bool) -> Result<()> {
 
 /// Fails with [`Error::NoCa`] unless `dir` holds every file of a CA.
 pub fn check_present(dir: &Path) -> Result<()> {
+    check_present_with(dir, dir.join(STORE_URL_FILE).exists())
+}
+
+/// [`check_present`], with `shared` saying that the store is a PostgreSQL one (named by
+/// `store.url` or an override), so `store.db` is not needed.
+pub fn check_present_with(dir: &Path, shared: bool) -> Result<()> {
     for name in CA_FILES {
         let p = dir.join(name);
+        if shared && name == STORE_FILE {
+            continue;
+        }
         if !p.exists() {
             return Err(Error::NoCa {
                 dir: dir.to_path_buf(),

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod crl;
 pub mod csr;
 pub mod import;
+pub mod join;
 pub mod layout;
 pub mod lifecycle;
 pub mod rotate;
@@ -315,6 +316,13 @@ impl Ca {
             pathlen,
             constraints: opts.constraints.clone(),
         };
+        // A shared PostgreSQL store is reached before anything is written: a wrong URL or
+        // password leaves no directory behind.
+        let connect = crate::store::connect_options();
+        let shared = match connect.init_url.as_deref() {
+            Some(url) => Some((url, Store::create_shared(url, &connect)?)),
+            None => None,
+        };
         crate::files::ensure_private_dir(dir)?;
         let store_path = layout::store(dir);
         let mut fs = FileSet::new();
@@ -363,10 +371,22 @@ impl Ca {
                 crate::pem::encode("CERTIFICATE", &cert_der),
             );
         }
-        if opts.force {
-            backup_store(&store_path)?;
-        }
-        let mut store = Store::create(&store_path)?;
+        let mut store = match shared {
+            Some((url, store)) => {
+                // Recorded in the directory without its password.
+                fs.public(
+                    dir.join(crate::store::STORE_URL_FILE),
+                    format!("{}\n", crate::store::postgres::without_password(url)),
+                );
+                store
+            }
+            None => {
+                if opts.force {
+                    backup_store(&store_path)?;
+                }
+                Store::create(&store_path)?
+            }
+        };
         if parent.is_none() {
             // A root's own serial is recorded too, so the CA never reuses it.
             let rec = record(&cert_der, &serial, profile, key_type, None, None)?;
@@ -408,7 +428,9 @@ impl Ca {
         dir: &Path,
         passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
     ) -> Result<Ca> {
-        layout::check_present(dir)?;
+        let shared =
+            crate::store::postgres::location(dir, &crate::store::connect_options())?.is_some();
+        layout::check_present_with(dir, shared)?;
         let cert_path = dir.join(CA_CERT);
         let certs = x509::read_certs(&cert_path)?;
         let cert_der = certs.into_iter().next().ok_or_else(|| {
@@ -446,7 +468,7 @@ impl Ca {
         } else {
             vec![cert_der.clone()]
         };
-        let store = Store::open(&layout::store(dir))?;
+        let store = Store::open_dir(dir, &crate::store::connect_options())?;
         Ca::from_parts(dir, cert_der, key, chain, store, pass)
     }
 

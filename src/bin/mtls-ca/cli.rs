@@ -76,7 +76,7 @@ pub enum Command {
     /// Make (or check) the certificate revocation list.
     #[command(after_help = CRL_HELP)]
     Crl(CrlArgs),
-    /// The whole seed recipe in one command: CA, server and client certificates.
+    /// A CA, a server and a client certificate in one command: a working mTLS setup.
     #[command(after_help = QUICKSTART_HELP)]
     Quickstart(QuickstartArgs),
     /// Diagnose a live TLS endpoint: does mutual TLS work, and if not, why.
@@ -109,6 +109,7 @@ const CA_HELP: &str = "EXAMPLES:\n  mtls-ca ca init --cn 'Example Root CA'\n  mt
 const ISSUE_HELP: &str = "EXAMPLES:\n  mtls-ca issue server --cn api.example.com --san 10.0.0.5\n  mtls-ca issue client --cn billing-service --san spiffe://example.org/billing\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum CaCommand {
     /// Create a CA (same as `mtls-ca init`).
     #[command(after_help = INIT_HELP)]
@@ -118,7 +119,7 @@ pub enum CaCommand {
     Rotate(RotateArgs),
 }
 
-const INIT_HELP: &str = "FILES:\n  DIR/ca.crt, DIR/ca.key (0600), DIR/ca-chain.crt (this CA, then parents, root last), DIR/store.db,\n  DIR/ca-bundle.crt (root CAs: the CAs to trust; `ca rotate` adds the new one)\n\nEXAMPLES:\n  mtls-ca init\n  mtls-ca init --cn 'Example Root CA' --org Example --key-type ecdsa-p384\n  mtls-ca init --permit-dns example.com --permit-ip 10.0.0.0/8\n  mtls-ca --dir pki/issuing init --parent pki --cn 'Example Issuing CA'\n  mtls-ca init --encrypt-key --passphrase-file /run/secrets/ca-pass\n  mtls-ca init --import-cert old/ca.crt --import-key old/ca.key\n\nEXIT CODES:\n  0  the CA was created\n  2  usage, input or I/O error (nothing was written)";
+const INIT_HELP: &str = "FILES:\n  DIR/ca.crt, DIR/ca.key (0600), DIR/ca-chain.crt (this CA, then parents, root last), DIR/store.db,\n  DIR/ca-bundle.crt (root CAs: the CAs to trust; `ca rotate` adds the new one)\n\nEXAMPLES:\n  mtls-ca init\n  mtls-ca init --cn 'Example Root CA' --org Example --key-type ecdsa-p384\n  mtls-ca init --permit-dns example.com --permit-ip 10.0.0.0/8\n  mtls-ca --dir pki/issuing init --parent pki --cn 'Example Issuing CA'\n  mtls-ca init --encrypt-key --passphrase-file /run/secrets/ca-pass\n  mtls-ca init --import-cert old/ca.crt --import-key old/ca.key\n  MTLS_CA_STORE_PASSWORD_FILE=/run/secrets/pg mtls-ca init --store postgres://ca@db.internal/mtls?sslmode=require\n  mtls-ca --dir /etc/mtls-ca init --join /mnt/ca-host-1   (then bring ca.key over a secure channel)\n\nEXIT CODES:\n  0  the CA was created\n  2  usage, input or I/O error (nothing was written)";
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -161,6 +162,14 @@ pub struct InitArgs {
     /// The private key of --import-cert (PKCS#8, SEC1 or PKCS#1; encrypted PKCS#8 too).
     #[arg(long, value_name = "FILE", requires = "import_cert")]
     pub import_key: Option<PathBuf>,
+    /// Keep the CA's records in this PostgreSQL database (shared by several hosts) instead of
+    /// DIR/store.db; recorded in DIR/store.url without the password.
+    #[arg(long, value_name = "URL", value_parser = parse_store_url)]
+    pub store: Option<String>,
+    /// Set up DIR as another host of the CA in EXISTING_DIR (which uses a PostgreSQL store):
+    /// copies its certificates and store URL, nothing secret.
+    #[arg(long, value_name = "EXISTING_DIR", conflicts_with_all = ["store", "parent", "import_cert", "cn", "org", "encrypt_key"])]
+    pub join: Option<PathBuf>,
     #[command(flatten)]
     pub pass: PassArgs,
 }
@@ -338,4 +347,15 @@ pub struct ExplainArgs {
     /// Log file, or - for standard input (the default).
     #[arg(default_value = "-")]
     pub file: PathBuf,
+}
+
+fn parse_store_url(s: &str) -> Result<String, String> {
+    if mtls_ca::store::postgres::is_url(s) {
+        Ok(s.to_string())
+    } else {
+        Err(
+            "use postgres://USER@HOST:PORT/DATABASE (store.db in the CA directory is the default)"
+                .into(),
+        )
+    }
 }

@@ -28,21 +28,18 @@ impl Output {
 
     /// A warning on stderr (shown even with -q).
     pub fn warn(&self, line: impl AsRef<str>) {
-        let prefix = if self.color {
-            "\x1b[33mwarning:\x1b[0m"
-        } else {
-            "warning:"
-        };
+        let prefix = paint(self.color, "33", "warning:");
         let _ = writeln!(std::io::stderr(), "{prefix} {}", line.as_ref());
     }
 
     /// Bold text for headings when colour is on.
     pub fn bold(&self, s: &str) -> String {
-        if self.color {
-            format!("\x1b[1m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
+        paint(self.color, "1", s)
+    }
+
+    /// Whether data on stdout may be coloured: colour is on and stdout is a terminal too.
+    pub fn stdout_color(&self) -> bool {
+        self.color && std::io::stdout().is_terminal()
     }
 
     /// Data on stdout (ignored when the reader went away).
@@ -57,5 +54,15 @@ impl Output {
         let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into());
         s.push('\n');
         self.data(s)
+    }
+}
+
+/// `s` in the ANSI colour/style `code` (SGR, e.g. `31;1`) when `on`: the one place the binary
+/// writes escape codes.
+pub fn paint(on: bool, code: &str, s: &str) -> String {
+    if on {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
     }
 }

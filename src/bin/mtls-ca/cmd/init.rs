@@ -10,6 +10,29 @@ use crate::output::Output;
 use crate::Outcome;
 
 pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
+    if let Some(existing) = &a.join {
+        let joined = mtls_ca::ca::join::join(dir, existing, a.force)?;
+        if out.json {
+            out.json_doc(&serde_json::to_value(&joined)?)?;
+        }
+        out.status(format!(
+            "joined the CA {} (store {}) in {}",
+            joined.subject,
+            joined.store,
+            dir.display()
+        ));
+        for f in &joined.files {
+            out.status(format!("  wrote    {}", f.display()));
+        }
+        if joined.needs_key {
+            out.status(format!(
+                "next: copy ca.key from {} over a secure channel (mode 0600), then `mtls-ca --dir {} list`",
+                existing.display(),
+                dir.display()
+            ));
+        }
+        return Ok(Outcome::Ok);
+    }
     let constraints = Constraints {
         permit_dns: a
             .permit_dns

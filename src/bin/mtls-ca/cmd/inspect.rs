@@ -1,6 +1,6 @@
 //! `mtls-ca inspect`: read files, stdin or a live server, describe with the library, render.
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use mtls_ca::fetch::Target;
 use mtls_ca::inspect::{self, CertInfo, Inspection, Name, Object};
 use zeroize::Zeroizing;
 
-use crate::output::Output;
+use crate::output::{paint, Output};
 use crate::Outcome;
 
 pub const HELP: &str = "INPUTS:\n  FILE      PEM (any number of blocks, text around them) or DER: certificates, chains, CSRs,\n            CRLs, private keys (type and size only), PKCS#12\n  -         standard input\n  HOST:PORT, https://HOST[:PORT]   the chain a live server presents (not trusted, only shown)\n\nEXAMPLES:\n  mtls-ca inspect server.crt\n  mtls-ca inspect server.fullchain.crt client.p12 --passphrase-env P12_PASS\n  mtls-ca inspect api.example.com:443\n  cat ca.crt | mtls-ca inspect -\n  mtls-ca --json inspect pki/crl.pem | jq '.objects[0].next_update'\n\nEXIT CODES:\n  0  every input was read (warnings may have been printed)\n  2  an input is unreadable, not one of the kinds above, or the server could not be reached";
@@ -112,21 +112,13 @@ pub fn run(a: &InspectArgs, out: &Output) -> anyhow::Result<Outcome> {
         out.json_doc(&serde_json::json!({ "objects": objects, "warnings": warnings }))?;
         return Ok(Outcome::Ok);
     }
-    let color = out.color && std::io::stdout().is_terminal();
+    let color = out.stdout_color();
     let mut text = String::new();
     for r in &results {
         render(&mut text, r, color);
     }
     out.data(text)?;
     Ok(Outcome::Ok)
-}
-
-fn paint(color: bool, code: &str, s: &str) -> String {
-    if color {
-        format!("\x1b[{code}m{s}\x1b[0m")
-    } else {
-        s.to_string()
-    }
 }
 
 fn line(text: &mut String, label: &str, value: &str) {

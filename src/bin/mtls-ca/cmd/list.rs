@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use mtls_ca::ca::layout;
 use mtls_ca::store::{Status, Store};
 
 use crate::cli::ListArgs;
@@ -17,7 +16,7 @@ pub fn run(dir: &Path, a: &ListArgs, out: &Output) -> anyhow::Result<Outcome> {
         .map(|w| mtls_ca::duration::parse("--expiring-within", w))
         .transpose()?;
     // Listing needs no key (and so no passphrase): only the store.
-    let store = Store::open(&layout::store(dir))?;
+    let store = Store::open_dir(dir, &mtls_ca::store::connect_options())?;
     let now = super::now();
     let entries = match within {
         Some(w) => mtls_ca::lifecycle::expiring(&store, now, w)?

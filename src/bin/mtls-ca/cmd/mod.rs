@@ -18,6 +18,7 @@ mod revoke;
 mod rotate;
 mod serve;
 mod sign;
+mod store_env;
 pub mod verify;
 
 use crate::cli::{CaCommand, Cli, Command};
@@ -27,6 +28,11 @@ use crate::Outcome;
 /// Runs the chosen command.
 pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
     let dir = &cli.global.dir;
+    let init_url = match &cli.command {
+        Command::Init(a) | Command::Ca(CaCommand::Init(a)) => a.store.as_deref(),
+        _ => None,
+    };
+    store_env::set(init_url)?;
     match &cli.command {
         Command::Init(a) | Command::Ca(CaCommand::Init(a)) => init::run(dir, a, out),
         Command::Issue(c) => issue::run(dir, c, out),

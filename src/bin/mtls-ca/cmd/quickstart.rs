@@ -1,4 +1,5 @@
-//! `mtls-ca quickstart`: the seed recipe (CA, server, client) in one command.
+//! `mtls-ca quickstart`: a CA, a server and a client certificate (a working mTLS setup) in one
+//! command.
 
 use mtls_ca::ca::{Ca, InitOptions, IssueOptions};
 use mtls_ca::keys::KeyType;

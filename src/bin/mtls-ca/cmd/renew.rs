@@ -26,8 +26,20 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
             super::now(),
         )?;
         let failed = items.iter().filter(|i| i.error.is_some()).count();
+        let failure = (failed > 0).then(|| crate::Failure {
+            code: "renew_failed",
+            message: format!("{failed} of {} renewals failed (see above)", items.len()),
+            hint: Some(
+                "fix what each failed renewal names, then run the same command again".into(),
+            ),
+            reported: out.json,
+        });
         if out.json {
-            out.json_doc(&serde_json::json!({ "renewed": items }))?;
+            let mut doc = serde_json::json!({ "renewed": items });
+            if let Some(f) = &failure {
+                doc["error"] = f.json();
+            }
+            out.json_doc(&doc)?;
         }
         if items.is_empty() {
             out.status(format!(
@@ -48,8 +60,8 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
                 _ => {}
             }
         }
-        if failed > 0 {
-            anyhow::bail!("{failed} of {} renewals failed (see above)", items.len());
+        if let Some(f) = failure {
+            return Err(f.into());
         }
         return Ok(Outcome::Ok);
     }

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use mtls_ca::ca::layout;
 use mtls_ca::lifecycle::{self, Reason, Target};
 use mtls_ca::store::Store;
 
@@ -18,7 +17,7 @@ pub fn run(dir: &Path, a: &RevokeArgs, out: &Output) -> anyhow::Result<Outcome> 
         (None, None) => unreachable!("clap requires one"),
     };
     // Revocation needs no key: only the store.
-    let mut store = Store::open(&layout::store(dir))?;
+    let mut store = Store::open_dir(dir, &mtls_ca::store::connect_options())?;
     let r = lifecycle::revoke(&mut store, &target, reason, super::now())?;
     if out.json {
         out.json_doc(&serde_json::to_value(&r)?)?;

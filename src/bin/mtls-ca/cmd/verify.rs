@@ -1,6 +1,5 @@
 //! `mtls-ca verify`: gather the files, let the library decide like rustls, render the report.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -92,14 +91,8 @@ pub fn run(dir: &Path, a: &VerifyArgs, out: &Output) -> anyhow::Result<Outcome> 
     if out.json {
         out.json_doc(&serde_json::to_value(&report)?)?;
     } else {
-        let color = out.color && std::io::stdout().is_terminal();
-        let paint = |code: &str, s: &str| {
-            if color {
-                format!("\x1b[{code}m{s}\x1b[0m")
-            } else {
-                s.to_string()
-            }
-        };
+        let color = out.stdout_color();
+        let paint = |code: &str, s: &str| crate::output::paint(color, code, s);
         let what = match report.purpose {
             Purpose::Server => "server",
             Purpose::Client => "client",

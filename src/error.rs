@@ -174,6 +174,8 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Store { .. } => "store",
             Error::StoreFormat { .. } => "store_format",
+            Error::StoreDamaged { .. } => "store_damaged",
+            Error::Database { .. } => "database",
             Error::UnknownSerial { .. } => "unknown_serial",
             Error::Crypto(_) => "crypto",
             Error::SelfCheck(_) => "self_check",

@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the library's hot paths (issue 6): key generation per key type,
+//! Criterion benchmarks of the library's hot paths: key generation per key type,
 //! `Ca::issue`, inspect of a certificate and of a 200-certificate bundle, `verify`, a CRL of
 //! 10,000 revoked certificates, and `Ca::issue_batch` of 1,000 certificates.
 //!

@@ -554,6 +554,245 @@ fn sync_dir(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tempdir() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("mtls-ca-files-")
+            .tempdir()
+            .unwrap()
+    }
+
+    fn mode_of(p: &Path) -> u32 {
+        fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// Names in `dir`, sorted (to see leftovers such as temporary files).
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn set(files: &[(&Path, &str, bool)]) -> FileSet {
+        let mut s = FileSet::new();
+        for (p, c, private) in files {
+            if *private {
+                s.private(*p, Zeroizing::new(c.as_bytes().to_vec()));
+            } else {
+                s.public(*p, c.as_bytes());
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn commit_writes_every_file_with_its_mode_and_no_temporaries() {
+        let t = tempdir();
+        let (crt, key) = (t.path().join("a.crt"), t.path().join("sub/dir/a.key"));
+        let written = set(&[(&crt, "cert", false), (&key, "key", true)])
+            .commit(false)
+            .unwrap();
+        assert_eq!(fs::read_to_string(&crt).unwrap(), "cert");
+        assert_eq!(fs::read_to_string(&key).unwrap(), "key");
+        assert_eq!((mode_of(&crt), mode_of(&key)), (PUBLIC, PRIVATE));
+        assert_eq!(
+            written
+                .iter()
+                .map(|w| (w.path.clone(), w.mode, w.backup.clone()))
+                .collect::<Vec<_>>(),
+            [(crt, PUBLIC, None), (key.clone(), PRIVATE, None)]
+        );
+        // Parents are created 0755; nothing but the two files is left behind.
+        assert_eq!(mode_of(key.parent().unwrap()), 0o755);
+        assert_eq!(names(t.path()), ["a.crt", "sub"]);
+        assert_eq!(names(key.parent().unwrap()), ["a.key"]);
+    }
+
+    #[test]
+    fn existing_file_is_refused_without_force_and_nothing_is_written() {
+        let t = tempdir();
+        let (a, b) = (t.path().join("a.crt"), t.path().join("b.key"));
+        fs::write(&b, "old").unwrap();
+        let e = set(&[(&a, "new a", false), (&b, "new b", true)])
+            .commit(false)
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::FileExists { path } if path == &b),
+            "{e:?}"
+        );
+        assert!(e.hint().is_some_and(|h| h.contains("--force")), "{e:?}");
+        assert!(!a.exists(), "all or nothing: a.crt must not be written");
+        assert_eq!(fs::read_to_string(&b).unwrap(), "old");
+        assert_eq!(names(t.path()), ["b.key"]);
+    }
+
+    #[test]
+    fn force_keeps_the_old_file_as_bak() {
+        let t = tempdir();
+        let key = t.path().join("a.key");
+        fs::write(&key, "old").unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let written = set(&[(&key, "new", true)]).commit(true).unwrap();
+        let bak = t.path().join("a.key.bak");
+        assert_eq!(written[0].backup.as_deref(), Some(bak.as_path()));
+        assert_eq!(fs::read_to_string(&key).unwrap(), "new");
+        assert_eq!(fs::read_to_string(&bak).unwrap(), "old");
+        assert_eq!((mode_of(&key), mode_of(&bak)), (PRIVATE, PRIVATE));
+        // A second --force replaces the previous .bak with the file it displaces.
+        set(&[(&key, "newer", true)]).commit(true).unwrap();
+        assert_eq!(fs::read_to_string(&bak).unwrap(), "new");
+        assert_eq!(names(t.path()), ["a.key", "a.key.bak"]);
+        assert_eq!(bak_name(Path::new("d/x.crt")), Path::new("d/x.crt.bak"));
+    }
+
+    #[test]
+    fn private_files_are_0600_and_public_0644_whatever_the_request_order() {
+        let t = tempdir();
+        let mut s = FileSet::new();
+        for i in 0..4 {
+            let p = t.path().join(format!("f{i}"));
+            if i % 2 == 0 {
+                s.private(p, Zeroizing::new(b"k".to_vec()));
+            } else {
+                s.public(p, b"c".to_vec());
+            }
+        }
+        let paths: Vec<PathBuf> = s.paths().map(Path::to_path_buf).collect();
+        assert_eq!(paths.len(), 4);
+        s.commit(false).unwrap();
+        for (i, p) in paths.iter().enumerate() {
+            let want = if i % 2 == 0 { PRIVATE } else { PUBLIC };
+            assert_eq!(mode_of(p), want, "{}", p.display());
+        }
+        // write_new: exact mode at creation, refuses an existing file.
+        let k = t.path().join("single.key");
+        write_new(&k, b"x", PRIVATE).unwrap();
+        assert_eq!(mode_of(&k), PRIVATE);
+        assert!(write_new(&k, b"y", PRIVATE).is_err());
+        assert_eq!(fs::read(&k).unwrap(), b"x");
+        let e = t.path().join("empty.db");
+        create_private_empty(&e).unwrap();
+        assert_eq!((mode_of(&e), fs::read(&e).unwrap().len()), (PRIVATE, 0));
+    }
+
+    #[test]
+    fn a_symlink_in_the_way_is_refused_and_never_followed() {
+        let t = tempdir();
+        let victim = t.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let dangling_target = t.path().join("not-there");
+        let (to_file, dangling) = (t.path().join("to-file.key"), t.path().join("dangling.key"));
+        symlink(&victim, &to_file).unwrap();
+        symlink(&dangling_target, &dangling).unwrap();
+        for link in [&to_file, &dangling] {
+            for bulk in [false, true] {
+                let s = set(&[(link.as_path(), "secret", true)]);
+                let e = if bulk {
+                    s.commit_bulk(false, 2).unwrap_err()
+                } else {
+                    s.commit(false).unwrap_err()
+                };
+                assert!(matches!(e, Error::FileExists { .. }), "{e:?}");
+            }
+        }
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!dangling_target.exists(), "the dangling link was followed");
+        // With --force the link itself is set aside as .bak; its target stays untouched.
+        set(&[(&to_file, "secret", true)]).commit(true).unwrap();
+        assert!(fs::symlink_metadata(&to_file)
+            .unwrap()
+            .file_type()
+            .is_file());
+        assert!(fs::symlink_metadata(t.path().join("to-file.key.bak"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(mode_of(&to_file), PRIVATE);
+    }
+
+    #[test]
+    fn a_failing_file_rolls_back_the_ones_already_placed() {
+        let t = tempdir();
+        let a = t.path().join("a.crt");
+        let old = t.path().join("old.crt");
+        fs::write(&old, "old").unwrap();
+        // "blocker" is a file, so nothing can be created below it.
+        fs::write(t.path().join("blocker"), "").unwrap();
+        let bad = t.path().join("blocker/b.key");
+        for bulk in [false, true] {
+            let s = set(&[
+                (&a, "a", false),
+                (&old, "replaced", false),
+                (&bad, "b", true),
+            ]);
+            let r = if bulk {
+                s.commit_bulk(true, 1)
+            } else {
+                s.commit(true)
+            };
+            assert!(r.is_err(), "bulk={bulk}");
+            assert!(!a.exists(), "bulk={bulk}: a.crt was left behind");
+            assert_eq!(fs::read_to_string(&old).unwrap(), "old", "bulk={bulk}");
+            assert_eq!(names(t.path()), ["blocker", "old.crt"], "bulk={bulk}");
+        }
+    }
+
+    #[test]
+    fn commit_bulk_writes_like_commit() {
+        let t = tempdir();
+        let mut s = FileSet::new();
+        for i in 0..20 {
+            s.public(t.path().join(format!("d/{i}.crt")), format!("c{i}"));
+            s.private(
+                t.path().join(format!("d/{i}.key")),
+                Zeroizing::new(format!("k{i}").into_bytes()),
+            );
+        }
+        let written = s.commit_bulk(false, 3).unwrap();
+        assert_eq!(written.len(), 40);
+        for i in 0..20 {
+            let (c, k) = (
+                t.path().join(format!("d/{i}.crt")),
+                t.path().join(format!("d/{i}.key")),
+            );
+            assert_eq!(fs::read_to_string(&c).unwrap(), format!("c{i}"));
+            assert_eq!((mode_of(&c), mode_of(&k)), (PUBLIC, PRIVATE));
+        }
+        assert_eq!(names(&t.path().join("d")).len(), 40);
+    }
+
+    #[test]
+    fn private_dir_is_created_0700_and_tightened() {
+        let t = tempdir();
+        let d = t.path().join("a/b/pki");
+        ensure_private_dir(&d).unwrap();
+        assert_eq!((mode_of(&d), mode_of(&t.path().join("a"))), (0o700, 0o755));
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_private_dir(&d).unwrap();
+        assert_eq!(mode_of(&d), 0o700);
+    }
+
+    #[test]
+    fn read_limited_refuses_larger_files() {
+        let t = tempdir();
+        let p = t.path().join("big");
+        fs::write(&p, vec![b'x'; 2 * 1024 * 1024 + 1]).unwrap();
+        assert_eq!(
+            read_limited(&p, 3 * 1024 * 1024).unwrap().len(),
+            2 * 1024 * 1024 + 1
+        );
+        let e = read_limited(&p, 2 * 1024 * 1024).unwrap_err();
+        assert!(e.to_string().contains("larger than 2 MiB"), "{e}");
+        assert!(matches!(
+            read_limited(&t.path().join("missing"), 10),
+            Err(Error::Io { .. })
+        ));
+    }
 
     fn tmpdir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("mtls-ca-files-{name}-{}", std::process::id()));

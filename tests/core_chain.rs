@@ -1,4 +1,4 @@
-//! Issue 2: root → intermediate → leaf (`init --parent`): ca-chain.crt order, STEM.fullchain.crt
+//! Root → intermediate → leaf (`init --parent`): ca-chain.crt order, STEM.fullchain.crt
 //! = leaf + intermediates (no root), openssl verify through the chain, a handshake with the
 //! intermediate-issued pair, pkilint on every certificate and every issuer/subject pair; the
 //! intermediate is recorded in the parent's store. Also pkilint on quickstart's output.

@@ -1,4 +1,4 @@
-//! Issue 2, the command-line contract (/work/shared/design/cli.md): JSON shapes of `issue` and
+//! The command-line contract (docs/cli.md): JSON shapes of `issue` and
 //! `list`, exactly one JSON document on stdout with status lines on stderr, SAN type detection,
 //! what goes in the certificates (checked with openssl), `list --status`, and every command's
 //! `--help` carrying EXAMPLES and EXIT CODES.

@@ -1,4 +1,4 @@
-//! Issue 2, the store under concurrency and crashes, through the real binary:
+//! The store under concurrency and crashes, through the real binary:
 //! 6 parallel workers × 40 `issue client` → 240 successes, 240 unique serials, 240 records;
 //! `kill -9` at arbitrary moments of a burst leaves a store that opens, passes
 //! `PRAGMA integrity_check`, has a record for every certificate file on disk, and keeps issuing.

@@ -1,4 +1,4 @@
-//! Issue 2, "for each key type": init + issue server + issue client with the real binary; openssl
+//! For each key type: init + issue server + issue client with the real binary; openssl
 //! verify with the right purposes (and the cross purposes failing), a real mTLS handshake with
 //! openssl s_server -Verify / s_client -cert, and pkilint on every certificate and pair.
 mod common;

@@ -1,5 +1,5 @@
-//! Issue 2, safe files and bad input: keys 0600 even under `umask 000`, CA directory 0700, no
-//! overwrite without --force, --force keeps NAME.bak; every bad input of the issue exits 2 with
+//! Safe files and bad input: keys 0600 even under `umask 000`, CA directory 0700, no
+//! overwrite without --force, --force keeps NAME.bak; every bad input exits 2 with
 //! one `error:` line naming the input and a `hint:`, never panics, and changes no file.
 mod common;
 mod core_support;
@@ -196,7 +196,7 @@ fn init_refuses_any_ca_file() {
     }
 }
 
-/// Every bad input named by issue 2, against a working CA.
+/// Every kind of bad input on the command line, against a working CA.
 #[test]
 fn bad_input_is_refused_cleanly() {
     let t = tempdir();

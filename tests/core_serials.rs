@@ -1,4 +1,4 @@
-//! Issue 2, serials: 10,000 certificates issued through the library's real issuance path
+//! Serials: 10,000 certificates issued through the library's real issuance path
 //! (`Ca::issue`: reserve in the store, sign, self-check, record, write files) are unique,
 //! positive, at most 20 octets, at least 64 bits. The serials are read back from the store's
 //! recorded certificates (DER) and from the certificate files on disk, not from the generator.

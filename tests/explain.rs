@@ -70,7 +70,13 @@ fn nginx_logs_are_explained() {
     );
     let old = curl(d, port, Some("old"));
     assert!(old.stdout.contains("The SSL certificate error"), "{old:?}");
-    std::thread::sleep(Duration::from_millis(300));
+    // nginx writes its error log after answering: wait until all three failures are in it.
+    poll_until(Duration::from_secs(10), || {
+        let (_, codes) = explain_codes(d, "error.log");
+        ["no_client_cert", "unknown_issuer", "cert_expired"]
+            .iter()
+            .all(|want| codes.contains(&want.to_string()))
+    });
 
     let (r, codes) = explain_codes(d, "error.log");
     assert_eq!(r.code, 1, "{}", r.stdout);
@@ -139,9 +145,12 @@ fn haproxy_logs_are_explained() {
     assert_ne!(none.code, 0);
     let other = curl(d, port, Some("mallory"));
     assert_ne!(other.code, 0);
-    std::thread::sleep(Duration::from_millis(300));
-    // HAProxy logs to stdout, which Server collects.
+    // HAProxy logs to stdout, which Server collects: wait until the failure is in it.
     let log_file = srv.log_path().display().to_string();
+    poll_until(Duration::from_secs(10), || {
+        let (_, codes) = explain_codes(d, &log_file);
+        codes.contains(&"handshake_failure".to_string())
+    });
     let (r, codes) = explain_codes(d, &log_file);
     let log = srv.stderr();
     assert_eq!(r.code, 1, "{}\n{log}", r.stdout);

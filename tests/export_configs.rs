@@ -1,4 +1,4 @@
-//! Issue 5: the generated Envoy, Traefik, Kubernetes, Kong and AWS files parse as YAML/JSON (with
+//! The generated Envoy, Traefik, Kubernetes, Kong and AWS files parse as YAML/JSON (with
 //! Python's yaml and json) and carry the right certificates; `bundle` and `httpx` files.
 mod common;
 mod export_support;

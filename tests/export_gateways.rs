@@ -1,4 +1,4 @@
-//! Issue 5: `export nginx|haproxy|caddy` proven with the real servers (foreground children on free
+//! `export nginx|haproxy|caddy` proven with the real servers (foreground children on free
 //! ports), a root → intermediate → leaf chain, curl, Python requests, Node and Java clients.
 mod common;
 mod export_support;
@@ -141,15 +141,11 @@ fn nginx_accepts_the_client_and_refuses_the_rest_with_http_400() {
         );
     });
     // nginx writes the log line after the answer: wait for the last one.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut log = String::new();
-    while std::time::Instant::now() < deadline {
+    poll_until(std::time::Duration::from_secs(10), || {
         log = std::fs::read_to_string(gw.join("access.log")).unwrap();
-        if log.lines().count() >= 4 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+        log.lines().count() >= 4
+    });
     assert!(log.contains("ssl_client_verify=SUCCESS"), "{log}");
     assert!(
         log.contains("ssl_client_verify=FAILED:certificate revoked"),

@@ -1,4 +1,4 @@
-//! Issue 5: PKCS#12 from `issue client --p12` and `export p12`: modern (PBES2/AES-256, HMAC-SHA256)
+//! PKCS#12 from `issue client --p12` and `export p12`: modern (PBES2/AES-256, HMAC-SHA256)
 //! and legacy (3DES, SHA-1 MAC) profiles read by `openssl pkcs12 -info` and `keytool -list`,
 //! chain included, friendlyName + localKeyID, 0600, passphrase required, never RC2-40.
 mod common;

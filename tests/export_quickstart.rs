@@ -1,4 +1,4 @@
-//! Issue 5: quickstart grows to the full recipe: client.p12 and an nginx config that runs.
+//! quickstart's full output: client.p12 and an nginx config that runs.
 mod common;
 
 use common::*;

@@ -7,7 +7,9 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+#[cfg(feature = "interop")]
+use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 
 /// Flags every command accepts (declared `global` in clap); docs/cli.md documents them once.
@@ -456,6 +458,8 @@ fn runnable_blocks(md: &str) -> Vec<Runnable> {
     blocks
 }
 
+/// Needs bash, curl, openssl and pkilint: runs only with `--features interop` (scripts/test).
+#[cfg(feature = "interop")]
 #[test]
 fn readme_runnable_blocks_run() {
     let md = std::fs::read_to_string(repo().join("README.md")).expect("read README.md");
@@ -517,6 +521,7 @@ fn readme_runnable_blocks_run() {
 
 /// Every certificate and CRL a test here made passes pkilint and `openssl verify`: `leaves` were
 /// issued by `issuing`, which was issued by the root `root` (or is the root).
+#[cfg(feature = "interop")]
 fn lint_all(dir: &Path, root: &Path, issuing: &Path, leaves: &[&str], crls: &[&str]) {
     common::pkilint_cert(dir, root);
     if issuing != root {
@@ -541,6 +546,7 @@ fn lint_all(dir: &Path, root: &Path, issuing: &Path, leaves: &[&str], crls: &[&s
     }
 }
 
+#[cfg(feature = "interop")]
 fn run_block(dir: &Path, path: &std::ffi::OsStr, script: &str) -> std::process::Output {
     // Every line but the last must succeed (`set -e`); the block's exit code is the last one's.
     Command::new("bash")
@@ -563,6 +569,7 @@ fn runnable_marker_parsing() {
     let blocks = runnable_blocks(md);
     assert_eq!(blocks.len(), 2);
     assert_eq!(blocks[0].script, "a\nb\n");
+    assert_eq!((blocks[0].line, blocks[1].line), (2, 7));
     assert_eq!((blocks[1].script.as_str(), blocks[1].exit), ("c\n", 1));
 }
 
@@ -720,14 +727,9 @@ fn cli_md_json_keys_are_the_real_ones() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start mtls-ca serve");
-    let mut up = false;
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(&listen).is_ok() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let up = common::poll_until(std::time::Duration::from_secs(10), || {
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
     if up {
         run(
             "probe",
@@ -748,20 +750,24 @@ fn cli_md_json_keys_are_the_real_ones() {
     serve.wait().ok();
     assert!(up, "mtls-ca serve did not listen on {listen}");
 
-    lint_all(
-        d,
-        &d.join("pki/ca.crt"),
-        &d.join("pki/issuing/ca.crt"),
-        &["api.crt", "alice.crt", "svc1.crt", "web.crt"],
-        &["pki/issuing/crl.pem"],
-    );
-    lint_all(
-        d,
-        &d.join("qs/pki/ca.crt"),
-        &d.join("qs/pki/ca.crt"),
-        &["qs/server.crt", "qs/client.crt"],
-        &[],
-    );
+    // pkilint and openssl: only with `--features interop` (scripts/test installs them).
+    #[cfg(feature = "interop")]
+    {
+        lint_all(
+            d,
+            &d.join("pki/ca.crt"),
+            &d.join("pki/issuing/ca.crt"),
+            &["api.crt", "alice.crt", "svc1.crt", "web.crt"],
+            &["pki/issuing/crl.pem"],
+        );
+        lint_all(
+            d,
+            &d.join("qs/pki/ca.crt"),
+            &d.join("qs/pki/ca.crt"),
+            &["qs/server.crt", "qs/client.crt"],
+            &[],
+        );
+    }
 
     run("ca rotate", &["ca", "rotate"], 0);
     // The intermediate rotates under the new root; its leaves move over; the overlap ends.
@@ -780,6 +786,7 @@ fn cli_md_json_keys_are_the_real_ones() {
         &with(&["ca", "rotate", "--finish"]),
         0,
     );
+    run("man", &["man", "--out", "man"], 0);
 
     let mut problems = Vec::new();
     for (label, keys) in &real {

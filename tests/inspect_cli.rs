@@ -869,14 +869,13 @@ fn live_server_chain() {
         .expect("openssl s_server: run scripts/test");
     let target = format!("127.0.0.1:{port}");
     let mut j = serde_json::Value::Null;
-    for _ in 0..100 {
+    poll_until(std::time::Duration::from_secs(10), || {
         let r = mtls(d, &["--json", "inspect", &target, "--timeout", "5"]);
         if r.code == 0 {
             j = r.json();
-            break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+        r.code == 0
+    });
     let r = mtls(
         d,
         &["inspect", &format!("https://127.0.0.1:{port}/some/path")],

@@ -1,5 +1,6 @@
-//! x509-limbo conformance: every case of tests/data/limbo.json (208 cases, copied from
-//! ../shared/conformance) runs through the library's `verify` (rustls' verifiers) and is compared
+//! x509-limbo conformance: every case of tests/data/limbo.json (208 cases of x509-limbo,
+//! https://github.com/C2SP/x509-limbo, compiled from its generator at commit
+//! 8a2e6f41023b1716dc16fe63335e4bb972e4c3f6 without the BetterTLS suite; Apache-2.0) runs through the library's `verify` (rustls' verifiers) and is compared
 //! with its expected result. Every disagreement must be listed, with a reason, in
 //! tests/limbo-exceptions.txt; a case expected to FAIL that passes without such an entry fails
 //! this test. The agreement count is printed (run with --nocapture) and recorded in docs/verify.md.

@@ -458,8 +458,12 @@ fn serve_demands_and_reports_clients() {
     assert_eq!(j["resumed"], true);
     let (_, j) = probe(d, port, &[]);
     assert_eq!(codes(&j), ["client_cert_required"]);
-    // serve logged the failures with a reason.
-    std::thread::sleep(Duration::from_millis(200));
+    // serve logged the failures with a reason (once it has written them).
+    poll_until(Duration::from_secs(10), || {
+        let out = srv.stderr();
+        out.contains("handshake failed: the client sent no certificate")
+            && out.contains("client CN=alice")
+    });
     let out = srv.stderr();
     assert!(
         out.contains("handshake failed: the client sent no certificate"),

@@ -87,8 +87,14 @@ fn probe_and_explain_the_exported_nginx() {
     assert_eq!(code, 1);
     assert_eq!(codes(&j, "diagnosis"), ["client_cert_rejected"]);
 
-    // What nginx wrote meanwhile, explained.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // What nginx wrote meanwhile, explained (once it has written all three failures).
+    poll_until(std::time::Duration::from_secs(10), || {
+        let r = mtls(d, &["--json", "explain", "gw/error.log"]);
+        let found = codes(&r.json(), "findings");
+        ["no_client_cert", "unknown_issuer", "cert_revoked"]
+            .iter()
+            .all(|want| found.iter().any(|c| c == want))
+    });
     let r = mtls(d, &["--json", "explain", "gw/error.log"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     let found = codes(&r.json(), "findings");

@@ -9,7 +9,8 @@
 //!
 //! One file per target renders the config: [`nginx`], [`haproxy`], [`caddy`], [`apache`],
 //! [`envoy`], [`traefik`], [`k8s`], [`kong`], [`aws`], [`clients`] (curl, requests, httpx, node,
-//! java) and [`bundle`]. Facts about each product are in the design's `gateways.md`.
+//! java) and [`bundle`]. What each product expects, and how
+//! each export is used, is in `docs/gateways.md`.
 
 pub mod apache;
 pub mod aws;

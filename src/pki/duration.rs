@@ -62,4 +62,80 @@ mod tests {
         assert!(parse_days("--days", "-1").is_err());
         assert!(parse_days("--days", "abc").is_err());
     }
+
+    #[test]
+    fn every_unit_and_its_long_forms() {
+        for (input, want) in [
+            ("7d", Duration::days(7)),
+            ("7day", Duration::days(7)),
+            ("7days", Duration::days(7)),
+            ("36h", Duration::hours(36)),
+            ("1hour", Duration::hours(1)),
+            ("2hours", Duration::hours(2)),
+            ("90m", Duration::minutes(90)),
+            ("5min", Duration::minutes(5)),
+            ("6w", Duration::weeks(6)),
+            ("1week", Duration::weeks(1)),
+            ("2weeks", Duration::weeks(2)),
+            ("2y", Duration::days(730)),
+            ("1year", Duration::days(365)),
+            ("3years", Duration::days(3 * 365)),
+            ("0", Duration::ZERO),
+            ("  30d ", Duration::days(30)),
+        ] {
+            assert_eq!(parse("--x", input).unwrap(), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_flag_and_say_what_to_write() {
+        for bad in [
+            "",
+            "d",
+            "30 d",
+            "30D",
+            "1.5d",
+            "-5d",
+            "+5",
+            "30s",
+            "3mo",
+            "ten",
+            "99999999999999999999",
+        ] {
+            let e = parse("--valid-for", bad).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("--valid-for") && msg.contains("not a duration"),
+                "{bad:?}: {msg}"
+            );
+            assert!(
+                e.hint().is_some_and(|h| h.contains("90d")),
+                "{bad:?}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn at_most_a_century() {
+        assert_eq!(parse("--x", "36600d").unwrap(), Duration::days(36_600));
+        assert!(parse("--x", "36601d").is_err());
+        assert!(parse("--x", "36601").is_err());
+        // The cap is on the number, so no unit can overflow `time::Duration`.
+        assert_eq!(
+            parse("--x", "36600y").unwrap(),
+            Duration::days(36_600 * 365)
+        );
+        assert!(parse_days("--days", "36600y").is_ok());
+    }
+
+    #[test]
+    fn days_must_be_whole() {
+        assert_eq!(parse_days("--days", "48h").unwrap(), 2);
+        assert_eq!(parse_days("--days", "2w").unwrap(), 14);
+        assert_eq!(parse_days("--days", "0").unwrap(), 0);
+        for bad in ["25h", "90m", "1min"] {
+            let e = parse_days("--days", bad).unwrap_err();
+            assert!(e.to_string().contains("whole number of days"), "{bad}: {e}");
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Certificate profiles: every extension of every certificate mtls-ca makes is decided here.
 //!
-//! See `docs/profiles.md` (and the design's `profiles.md`): root and intermediate CAs, server and
+//! See `docs/profiles.md`: root and intermediate CAs, server and
 //! client leaves. The profile knows nothing about files or the store; `ca.rs` feeds it a subject,
 //! names, a serial and a validity and signs what it returns.
 
@@ -350,4 +350,236 @@ pub fn server_sans(cn: &str, sans: Vec<San>) -> Result<Vec<San>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{KeyPair, PublicKeyData};
+    use time::macros::datetime;
+    use x509_parser::extensions::ParsedExtension;
+
+    fn request(profile: Profile, key_type: KeyType) -> Request {
+        Request {
+            profile,
+            cn: "api.example.com".into(),
+            org: Some("Example".into()),
+            sans: vec![San::Dns("api.example.com".into())],
+            key_type,
+            serial: Serial::from_bytes(&[0x00, 0x4a, 0x01, 0x02]),
+            not_before: datetime!(2026-01-01 00:00 UTC),
+            not_after: datetime!(2026-04-01 00:00 UTC),
+            pathlen: None,
+            constraints: Constraints::default(),
+            subject: Default::default(),
+        }
+    }
+
+    #[test]
+    fn profile_names_round_trip() {
+        for p in [
+            Profile::Root,
+            Profile::Intermediate,
+            Profile::Server,
+            Profile::Client,
+        ] {
+            assert_eq!(Profile::parse(p.as_str()).unwrap(), p);
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+            assert_eq!(
+                p.is_ca(),
+                matches!(p, Profile::Root | Profile::Intermediate)
+            );
+        }
+        for bad in ["", "Server", "ca", "leaf"] {
+            let e = Profile::parse(bad).unwrap_err();
+            assert!(e.to_string().contains("unknown profile"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn leaf_profiles_are_single_purpose_and_not_ca() {
+        for (profile, key_type, eku, key_encipherment) in [
+            (
+                Profile::Server,
+                KeyType::EcdsaP256,
+                ExtendedKeyUsagePurpose::ServerAuth,
+                false,
+            ),
+            (
+                Profile::Server,
+                KeyType::Rsa2048,
+                ExtendedKeyUsagePurpose::ServerAuth,
+                true,
+            ),
+            (
+                Profile::Client,
+                KeyType::EcdsaP256,
+                ExtendedKeyUsagePurpose::ClientAuth,
+                false,
+            ),
+            (
+                Profile::Client,
+                KeyType::Rsa2048,
+                ExtendedKeyUsagePurpose::ClientAuth,
+                false,
+            ),
+        ] {
+            let p = params(&request(profile, key_type)).unwrap();
+            let what = format!("{profile:?} {key_type:?}");
+            assert!(matches!(p.is_ca, IsCa::ExplicitNoCa), "{what}");
+            assert_eq!(p.extended_key_usages, [eku], "{what}");
+            let mut want = vec![KeyUsagePurpose::DigitalSignature];
+            if key_encipherment {
+                want.push(KeyUsagePurpose::KeyEncipherment);
+            }
+            assert_eq!(p.key_usages, want, "{what}");
+            assert!(p.use_authority_key_identifier_extension, "{what}");
+            assert!(p.name_constraints.is_none(), "{what}");
+            assert_eq!(p.not_before, datetime!(2026-01-01 00:00 UTC));
+            assert_eq!(p.not_after, datetime!(2026-04-01 00:00 UTC));
+            // Leading zero octets of the reserved serial are not written.
+            assert_eq!(
+                p.serial_number.as_ref().unwrap().to_bytes(),
+                [0x4a, 0x01, 0x02]
+            );
+        }
+    }
+
+    #[test]
+    fn ca_profiles_sign_certificates_and_crls_only() {
+        let mut req = request(Profile::Root, KeyType::EcdsaP256);
+        let root = params(&req).unwrap();
+        assert!(matches!(
+            root.is_ca,
+            IsCa::Ca(BasicConstraints::Unconstrained)
+        ));
+        assert_eq!(
+            root.key_usages,
+            [
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign
+            ]
+        );
+        assert!(root.extended_key_usages.is_empty());
+        assert!(!root.use_authority_key_identifier_extension);
+        req.profile = Profile::Intermediate;
+        req.pathlen = Some(0);
+        req.constraints = Constraints {
+            permit_dns: vec!["example.com".into()],
+            permit_ip: vec![Constraints::parse_cidr("10.0.0.0/8").unwrap()],
+            exclude_dns: vec!["bad.example.com".into()],
+            ..Constraints::default()
+        };
+        let int = params(&req).unwrap();
+        assert!(matches!(
+            int.is_ca,
+            IsCa::Ca(BasicConstraints::Constrained(0))
+        ));
+        assert!(int.use_authority_key_identifier_extension);
+        let nc = int.name_constraints.expect("name constraints");
+        assert_eq!(nc.permitted_subtrees.len(), 2);
+        assert_eq!(nc.excluded_subtrees.len(), 1);
+    }
+
+    #[test]
+    fn a_signed_client_certificate_has_exactly_the_profile_extensions() {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut req = request(Profile::Client, KeyType::EcdsaP256);
+        req.cn = "alice".into();
+        req.sans = vec![];
+        let p = with_ski(&params(&req).unwrap(), &key);
+        let cert = p.self_signed(&key).unwrap();
+        let (_, x) = x509_parser::parse_x509_certificate(cert.der()).unwrap();
+        assert_eq!(x.subject().to_string(), "O=Example, CN=alice");
+        assert_eq!(x.raw_serial(), [0x4a, 0x01, 0x02]);
+        let bc = x.basic_constraints().unwrap().unwrap();
+        assert!(bc.critical && !bc.value.ca);
+        let ku = x.key_usage().unwrap().unwrap();
+        assert!(ku.critical && ku.value.digital_signature() && !ku.value.key_cert_sign());
+        let eku = x.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.client_auth && !eku.server_auth && !eku.any);
+        let ski_ext = x
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+                _ => None,
+            })
+            .expect("SKI");
+        assert_eq!(ski_ext, ski(key.der_bytes()));
+        assert_eq!(ski_ext.len(), 20);
+    }
+
+    #[test]
+    fn name_constraint_inputs() {
+        assert_eq!(
+            Constraints::parse_domain("--permit-dns", ".Example.com").unwrap(),
+            "example.com"
+        );
+        assert!(Constraints::parse_domain("--permit-dns", "*.example.com").is_err());
+        assert!(Constraints::parse_domain("--exclude-dns", "").is_err());
+        assert_eq!(
+            Constraints::parse_cidr("10.1.0.0/16").unwrap(),
+            ("10.1.0.0".parse().unwrap(), 16)
+        );
+        assert_eq!(
+            Constraints::parse_cidr("fd00::1").unwrap(),
+            ("fd00::1".parse().unwrap(), 128)
+        );
+        assert_eq!(
+            Constraints::parse_cidr("192.0.2.1").unwrap().1,
+            32,
+            "a bare address is one host"
+        );
+        for (bad, why) in [
+            ("10.0.0.0/33", "prefix length too long"),
+            ("fd00::/129", "prefix length too long"),
+            ("10.0.0.0/x", "bad prefix length"),
+            ("example.com/8", "not an IP address"),
+            ("", "not an IP address"),
+        ] {
+            let e = Constraints::parse_cidr(bad).unwrap_err();
+            assert!(e.to_string().contains(why), "{bad}: {e}");
+        }
+        assert!(Constraints::default().is_empty());
+        assert!(Constraints::default().to_rcgen().is_none());
+    }
+
+    #[test]
+    fn common_names() {
+        check_cn("alice").unwrap();
+        check_cn(&"é".repeat(MAX_CN_LEN)).unwrap();
+        for (bad, why) in [
+            ("", "empty"),
+            ("   ", "empty"),
+            (&*"a".repeat(MAX_CN_LEN + 1), "longer than 64"),
+            ("a\nb", "control characters"),
+            ("a\u{7f}", "control characters"),
+        ] {
+            let e = check_cn(bad).unwrap_err();
+            assert!(e.to_string().contains(why), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn server_sans_put_the_cn_first_once() {
+        let api = San::Dns("api.example.com".into());
+        let ip = San::Ip("10.0.0.1".parse().unwrap());
+        assert_eq!(
+            server_sans("api.example.com", vec![ip.clone(), api.clone()]).unwrap(),
+            [api.clone(), ip.clone()]
+        );
+        assert_eq!(
+            server_sans("10.0.0.1", vec![api.clone()]).unwrap(),
+            [ip, api]
+        );
+        for bad in ["alice@example.com", "spiffe://example.org/x", "not a name"] {
+            let e = server_sans(bad, vec![]).unwrap_err();
+            assert!(
+                e.to_string().contains("DNS name or IP address"),
+                "{bad}: {e}"
+            );
+        }
+    }
 }

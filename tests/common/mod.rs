@@ -15,6 +15,32 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mtls-ca"))
 }
 
+/// Polls `ready` every 50 ms until it returns true or `timeout` has passed; returns whether it
+/// became true. Tests wait for logs, servers and clocks this way, never with a fixed sleep: the
+/// loop takes only as long as the thing waited for (and a deadline is a failure, not a timing
+/// assertion).
+pub fn poll_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if ready() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`poll_until`], failing the test with "timed out waiting for `what`" at the deadline.
+#[track_caller]
+pub fn wait_until(what: &str, timeout: Duration, ready: impl FnMut() -> bool) {
+    assert!(
+        poll_until(timeout, ready),
+        "timed out after {timeout:?} waiting for {what}"
+    );
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -234,24 +260,16 @@ impl Server {
                 panic!("cannot run {program} ({e}): run scripts/test, which installs it")
             });
         let mut s = Server { child, port, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
+        let up = poll_until(Duration::from_secs(30), || {
             if let Ok(Some(status)) = s.child.try_wait() {
                 panic!(
                     "{program} exited ({status}) before listening:\n{}",
-                    s.stderr()
+                    std::fs::read_to_string(&s.log).unwrap_or_default()
                 );
             }
-            assert!(
-                Instant::now() < deadline,
-                "{program} did not listen on {port}:\n{}",
-                s.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "{program} did not listen on {port}:\n{}", s.stderr());
         s
     }
 

@@ -100,6 +100,12 @@ pub enum Command {
     /// Check a CA directory (interrupted changes, temp files, permissions, store, files, CRLs).
     #[command(after_help = crate::cmd::doctor::HELP)]
     Doctor(crate::cmd::doctor::DoctorArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    #[command(after_help = crate::cmd::completions::HELP)]
+    Completions(crate::cmd::completions::CompletionsArgs),
+    /// Write the man pages: mtls-ca.1 and one page per command.
+    #[command(after_help = crate::cmd::man::HELP)]
+    Man(crate::cmd::man::ManArgs),
 }
 
 const CA_HELP: &str = "EXAMPLES:\n  mtls-ca ca init --cn 'Example Root CA'\n  mtls-ca --dir pki/issuing ca init --parent pki\n\nEXIT CODES:\n  0  success\n  2  usage, input or I/O error (nothing was written)";

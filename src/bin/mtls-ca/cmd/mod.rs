@@ -1,5 +1,6 @@
 //! One module per command: turn parsed arguments into library requests, call, render.
 
+pub mod completions;
 mod crl;
 mod csr;
 pub mod doctor;
@@ -9,6 +10,7 @@ mod init;
 pub mod inspect;
 mod issue;
 mod list;
+pub mod man;
 mod pass;
 mod probe;
 mod quickstart;
@@ -73,6 +75,8 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Inspect(a) => inspect::run(a, out),
         Command::Verify(a) => verify::run(dir, a, out),
         Command::Doctor(a) => doctor::run(dir, a, out),
+        Command::Completions(a) => completions::run(a, out),
+        Command::Man(a) => man::run(a, out),
     }
 }
 

@@ -48,7 +48,10 @@ fn bash_completes_commands_subcommands_flags_and_values() {
     std::fs::write(d.join("mtls-ca.bash"), &script).unwrap();
     let s = d.join("mtls-ca.bash");
     assert_eq!(bash_complete(&s, "mtls-ca iss"), ["issue"]);
-    assert_eq!(bash_complete(&s, "mtls-ca issue se"), ["server"]);
+    assert_eq!(
+        bash_complete(&s, "mtls-ca issue se"),
+        ["server", "server-client"]
+    );
     assert_eq!(bash_complete(&s, "mtls-ca ca ro"), ["rotate"]);
     assert_eq!(
         bash_complete(&s, "mtls-ca issue server --key-t"),

@@ -443,7 +443,6 @@ impl Ca {
             None => Some(record(&cert_der, &serial, profile, key_type, None, None)?),
             Some(_) => None,
         };
-        let mut local_store: Option<Store> = None;
         journal::apply_with(
             dir,
             journal::Change {
@@ -454,15 +453,15 @@ impl Ca {
             },
             &record_pending,
             |staging| {
+                // A local store is made in the staging directory and closed (its WAL folded
+                // in) before the journal moves it into place; a shared one is used as it is.
+                let mut local = None;
                 let (store, names) = match shared_store.as_mut() {
                     Some(store) => (store, Vec::new()),
-                    None => {
-                        let created = Store::create(&staging.join(STORE_FILE))?;
-                        (
-                            &mut *local_store.insert(created),
-                            vec![STORE_FILE.to_string()],
-                        )
-                    }
+                    None => (
+                        local.insert(Store::create(&staging.join(STORE_FILE))?),
+                        vec![STORE_FILE.to_string()],
+                    ),
                 };
                 crate::failpoint::hit("init.store", &store_path)?;
                 if let Some(rec) = &root_record {
@@ -471,11 +470,10 @@ impl Ca {
                     store.record_issued(rec, now)?;
                     crate::failpoint::hit("init.record", &store_path)?;
                 }
+                drop(local);
                 Ok(names)
             },
         )?;
-        // The staged SQLite store was moved into place: open it there.
-        drop(local_store);
         let store = match shared_store {
             Some(store) => store,
             None => Store::open(&store_path)?,

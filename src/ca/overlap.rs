@@ -239,11 +239,14 @@ fn signed_by(child: &[u8], parent: &[u8]) -> bool {
 }
 
 /// The trust bundle once `current_der` (with `parents`, root last) is the current CA: it first,
-/// then every unexpired retired CA of `dir` (as on disk now), then the parents.
+/// then every unexpired retired CA of `dir` (as on disk now), then the parents. `retiring` is the
+/// CA this change retires, not on disk yet: its certificate's future path, its DER and its
+/// parents (root last).
 pub fn bundle_for(
     dir: &Path,
     current_der: &[u8],
     parents: &[Vec<u8>],
+    retiring: Option<(&Path, &[u8], &[Vec<u8>])>,
     now: OffsetDateTime,
 ) -> Result<String> {
     let mut ms = vec![member(
@@ -258,6 +261,18 @@ pub fn bundle_for(
         let own_parents = retired_parents(&p, &der, parents)?;
         let m = member(&der, &p, p.with_extension("key"), true, own_parents)?;
         if m.not_after > now && m.der != current_der {
+            ms.push(m);
+        }
+    }
+    if let Some((path, der, own_parents)) = retiring {
+        let m = member(
+            der,
+            path,
+            path.with_extension("key"),
+            true,
+            own_parents.to_vec(),
+        )?;
+        if m.not_after > now && !ms.iter().any(|k| k.der == m.der) {
             ms.push(m);
         }
     }

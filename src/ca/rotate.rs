@@ -159,7 +159,13 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     let der = params.self_signed(&key)?.der().to_vec();
     x509::self_check(&der, &der, &serial, true)?;
     // Bundle: new CA first, then every unexpired retired CA (the old one included).
-    let bundle = crate::ca::overlap::bundle_for(&dir, &der, &[], now)?;
+    let bundle = crate::ca::overlap::bundle_for(
+        &dir,
+        &der,
+        &[],
+        Some((&old_cert_path, &old_der, &[])),
+        now,
+    )?;
     let pem = crate::pem::encode("CERTIFICATE", &der);
     let written = install(
         &dir,
@@ -484,7 +490,17 @@ pub fn rotate_intermediate(
     // The old CA and its chain are kept; the overlap's bundle is the new CA, the retired CAs
     // (the old one included) and the parents.
     let old_chain = crate::files::read_limited(&dir.join(CA_CHAIN), 1024 * 1024)?;
-    let bundle = crate::ca::overlap::bundle_for(&dir, &der, &chain[1..], now)?;
+    let old_parents = x509::read_certs(&dir.join(CA_CHAIN))?
+        .into_iter()
+        .skip(1)
+        .collect::<Vec<_>>();
+    let bundle = crate::ca::overlap::bundle_for(
+        &dir,
+        &der,
+        &chain[1..],
+        Some((&old_cert_path, &old_der, &old_parents)),
+        now,
+    )?;
     let pem = crate::pem::encode("CERTIFICATE", &der);
     let written = install(
         &dir,

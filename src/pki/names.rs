@@ -182,16 +182,20 @@ fn parse_email(v: &str) -> std::result::Result<San, String> {
     Ok(San::Email(format!("{local}@{domain}")))
 }
 
-fn parse_uri(v: &str, scheme_end: usize) -> std::result::Result<San, String> {
-    let scheme = &v[..scheme_end];
-    let ok_scheme = scheme
+/// An RFC 3986 scheme: a letter, then letters, digits, `+`, `-` or `.`.
+fn valid_scheme(scheme: &str) -> bool {
+    scheme
         .chars()
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic())
         && scheme
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if !ok_scheme {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+fn parse_uri(v: &str, scheme_end: usize) -> std::result::Result<San, String> {
+    let scheme = &v[..scheme_end];
+    if !valid_scheme(scheme) {
         return Err(format!("invalid URI scheme {scheme:?}"));
     }
     if !v.is_ascii() || v.contains(' ') {
@@ -228,14 +232,8 @@ impl San {
                 None => {
                     // scheme:rest without an authority (urn:uuid:…): the scheme must be valid.
                     let (scheme, rest) = v.split_once(':').ok_or("not a URI (no scheme)")?;
-                    let ok = scheme
-                        .chars()
-                        .next()
-                        .is_some_and(|c| c.is_ascii_alphabetic())
-                        && scheme
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-                    if !ok || rest.is_empty() || !v.is_ascii() || v.contains(' ') {
+                    if !valid_scheme(scheme) || rest.is_empty() || !v.is_ascii() || v.contains(' ')
+                    {
                         return Err(format!("not a valid URI: {v:?}"));
                     }
                     Ok(San::Uri(format!("{}:{rest}", scheme.to_ascii_lowercase())))

@@ -61,12 +61,7 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
             .collect::<Result<_, _>>()?,
     };
     let opts = InitOptions {
-        subject: a
-            .subject
-            .as_deref()
-            .map(mtls_ca::subject::Subject::parse)
-            .transpose()?
-            .unwrap_or_default(),
+        subject: super::subject(a.subject.as_deref())?,
         cn: a.cn.clone(),
         org: a.org.clone(),
         key_type: a.key_type.parse()?,

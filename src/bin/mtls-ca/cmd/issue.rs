@@ -67,12 +67,7 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
 pub fn options(profile: Profile, a: &IssueArgs) -> anyhow::Result<IssueOptions> {
     let cn = a.cn.clone().unwrap_or_default();
     Ok(IssueOptions {
-        subject: a
-            .subject
-            .as_deref()
-            .map(mtls_ca::subject::Subject::parse)
-            .transpose()?
-            .unwrap_or_default(),
+        subject: super::subject(a.subject.as_deref())?,
         profile,
         cn: cn.clone(),
         sans: a.san.clone(),

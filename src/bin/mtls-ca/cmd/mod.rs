@@ -132,3 +132,10 @@ pub fn written_line(w: &mtls_ca::files::Written) -> String {
         .unwrap_or_default();
     format!("{}{mode}{bak}", w.path.display())
 }
+
+/// `--subject 'O=…,OU=…'` parsed (RFC 4514); no flag is an empty subject (the CN alone).
+pub fn subject(v: Option<&str>) -> anyhow::Result<mtls_ca::subject::Subject> {
+    Ok(v.map(mtls_ca::subject::Subject::parse)
+        .transpose()?
+        .unwrap_or_default())
+}

@@ -238,15 +238,25 @@ fn signed_by(child: &[u8], parent: &[u8]) -> bool {
     c.issuer().as_raw() == p.subject().as_raw() && c.verify_signature(Some(p.public_key())).is_ok()
 }
 
-/// The trust bundle once `current_der` (with `parents`, root last) is the current CA: it first,
-/// then every unexpired retired CA of `dir` (as on disk now), then the parents. `retiring` is the
-/// CA this change retires, not on disk yet: its certificate's future path, its DER and its
+/// A CA a rotation retires, not on disk yet: its certificate's future path, its DER and its
 /// parents (root last).
+#[derive(Debug, Clone, Copy)]
+pub struct Retiring<'a> {
+    /// Where its certificate will be kept (`ca-<serial prefix>.crt`).
+    pub cert_path: &'a Path,
+    /// Its certificate.
+    pub der: &'a [u8],
+    /// Its parents, root last (none for a root).
+    pub parents: &'a [Vec<u8>],
+}
+
+/// The trust bundle once `current_der` (with `parents`, root last) is the current CA: it first,
+/// then every unexpired retired CA of `dir` (as on disk now) and `retiring`, then the parents.
 pub fn bundle_for(
     dir: &Path,
     current_der: &[u8],
     parents: &[Vec<u8>],
-    retiring: Option<(&Path, &[u8], &[Vec<u8>])>,
+    retiring: Option<Retiring<'_>>,
     now: OffsetDateTime,
 ) -> Result<String> {
     let mut ms = vec![member(
@@ -264,13 +274,13 @@ pub fn bundle_for(
             ms.push(m);
         }
     }
-    if let Some((path, der, own_parents)) = retiring {
+    if let Some(r) = retiring {
         let m = member(
-            der,
-            path,
-            path.with_extension("key"),
+            r.der,
+            r.cert_path,
+            r.cert_path.with_extension("key"),
             true,
-            own_parents.to_vec(),
+            r.parents.to_vec(),
         )?;
         if m.not_after > now && !ms.iter().any(|k| k.der == m.der) {
             ms.push(m);

@@ -163,7 +163,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         &dir,
         &der,
         &[],
-        Some((&old_cert_path, &old_der, &[])),
+        Some(retiring(&old_cert_path, &old_der, &[])),
         now,
     )?;
     let pem = crate::pem::encode("CERTIFICATE", &der);
@@ -261,6 +261,18 @@ fn next_subject(
     }
     dn.push(DnType::CommonName, DnValue::Utf8String(new_cn.clone()));
     Ok((dn, new_cn))
+}
+
+fn retiring<'a>(
+    cert_path: &'a Path,
+    der: &'a [u8],
+    parents: &'a [Vec<u8>],
+) -> crate::ca::overlap::Retiring<'a> {
+    crate::ca::overlap::Retiring {
+        cert_path,
+        der,
+        parents,
+    }
 }
 
 /// Takes the directory's change lock (after the read-only checks, so a refused rotation leaves
@@ -498,7 +510,7 @@ pub fn rotate_intermediate(
         &dir,
         &der,
         &chain[1..],
-        Some((&old_cert_path, &old_der, &old_parents)),
+        Some(retiring(&old_cert_path, &old_der, &old_parents)),
         now,
     )?;
     let pem = crate::pem::encode("CERTIFICATE", &der);

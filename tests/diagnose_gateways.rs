@@ -214,7 +214,7 @@ fn run_fix(d: &Path, command: &str, n: usize) -> PathBuf {
 }
 
 /// The stem a fix command writes (`--out STEM`) and the stem of the key that goes with it
-/// (`renew` keeps the key unless `--rekey`: the key of `--cert STEM.crt`).
+/// (`renew` makes a new key unless `--reuse-key`, which keeps the key of `--cert STEM.crt`).
 fn written_stems(command: &str) -> (String, String) {
     let w: Vec<&str> = command.split_whitespace().collect();
     let after = |flag: &str| {
@@ -224,7 +224,7 @@ fn written_stems(command: &str) -> (String, String) {
     };
     let out = after("--out").unwrap_or_else(|| panic!("no --out in {command}"));
     let key = match after("--cert") {
-        Some(c) if w.contains(&"renew") && !w.contains(&"--rekey") => {
+        Some(c) if w.contains(&"renew") && w.contains(&"--reuse-key") => {
             c.trim_end_matches(".crt").to_string()
         }
         _ => out.clone(),

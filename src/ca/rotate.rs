@@ -166,24 +166,18 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         Some(retiring(&old_cert_path, &old_der, &[])),
         now,
     )?;
-    let pem = crate::pem::encode("CERTIFICATE", &der);
+    let kept = kept_files(
+        &old_cert_path,
+        &old_der,
+        &old_key_path,
+        &old_key_bytes,
+        None,
+    );
     let written = install(
         &dir,
-        vec![
-            (
-                old_cert_path.clone(),
-                crate::pem::encode("CERTIFICATE", &old_der).into_bytes(),
-                crate::files::PUBLIC,
-            ),
-            (
-                old_key_path.clone(),
-                old_key_bytes.to_vec(),
-                crate::files::PRIVATE,
-            ),
-        ],
+        std::slice::from_ref(&der),
+        kept,
         new_key_bytes,
-        &pem,
-        &pem,
         &bundle,
         Some(journal::PendingRecord {
             der: journal::encode_der(&der),
@@ -275,6 +269,35 @@ fn retiring<'a>(
     }
 }
 
+/// The files a rotation keeps of the CA it retires: its certificate, its chain (intermediates)
+/// and its key, under their retired names.
+fn kept_files(
+    cert_path: &Path,
+    der: &[u8],
+    key_path: &Path,
+    key_bytes: &[u8],
+    chain: Option<Vec<u8>>,
+) -> Vec<(PathBuf, Vec<u8>, u32)> {
+    let mut kept = vec![(
+        cert_path.to_path_buf(),
+        crate::pem::encode("CERTIFICATE", der).into_bytes(),
+        crate::files::PUBLIC,
+    )];
+    if let Some(c) = chain {
+        kept.push((
+            crate::ca::overlap::retired_chain_path(cert_path),
+            c,
+            crate::files::PUBLIC,
+        ));
+    }
+    kept.push((
+        key_path.to_path_buf(),
+        key_bytes.to_vec(),
+        crate::files::PRIVATE,
+    ));
+    kept
+}
+
 /// Takes the directory's change lock (after the read-only checks, so a refused rotation leaves
 /// the directory exactly as it was), finishes or undoes an interrupted change first, and makes
 /// sure the CA on disk is still the one this process opened.
@@ -296,17 +319,17 @@ fn lock_unchanged(ca: &Ca) -> Result<journal::DirLock> {
 /// Installs a new CA in `dir` as one journalled change (see `journal`): the retired CA's files
 /// kept under their retired names, the CA files replaced, and (for a root) the new CA recorded,
 /// completed or undone as a whole even after a crash.
-#[allow(clippy::too_many_arguments)]
 fn install(
     dir: &Path,
+    chain: &[Vec<u8>],
     kept: Vec<(PathBuf, Vec<u8>, u32)>,
     key_bytes: zeroize::Zeroizing<Vec<u8>>,
-    cert_pem: &str,
-    chain_pem: &str,
     bundle: &str,
     record: Option<journal::PendingRecord>,
 ) -> Result<Vec<crate::files::Written>> {
     use crate::files::{PRIVATE, PUBLIC};
+    let cert_pem = crate::pem::encode("CERTIFICATE", &chain[0]);
+    let chain_pem = crate::ca::pem_chain(chain);
     let name = |p: &Path| {
         p.file_name()
             .unwrap_or_default()
@@ -513,32 +536,14 @@ pub fn rotate_intermediate(
         Some(retiring(&old_cert_path, &old_der, &old_parents)),
         now,
     )?;
-    let pem = crate::pem::encode("CERTIFICATE", &der);
-    let written = install(
-        &dir,
-        vec![
-            (
-                old_cert_path.clone(),
-                crate::pem::encode("CERTIFICATE", &old_der).into_bytes(),
-                crate::files::PUBLIC,
-            ),
-            (
-                crate::ca::overlap::retired_chain_path(&old_cert_path),
-                old_chain,
-                crate::files::PUBLIC,
-            ),
-            (
-                old_key_path.clone(),
-                old_key_bytes.to_vec(),
-                crate::files::PRIVATE,
-            ),
-        ],
-        new_key_bytes,
-        &pem,
-        &crate::ca::pem_chain(&chain),
-        &bundle,
-        None,
-    )?;
+    let kept = kept_files(
+        &old_cert_path,
+        &old_der,
+        &old_key_path,
+        &old_key_bytes,
+        Some(old_chain),
+    );
+    let written = install(&dir, &chain, kept, new_key_bytes, &bundle, None)?;
     let new_ca = crate::ca::describe(
         &der,
         Profile::Intermediate,

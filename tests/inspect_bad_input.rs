@@ -137,7 +137,19 @@ fn one_error_line(r: &Run, file: &str, what: &str) {
         "{what} {file}: exit {}\n{}{}",
         r.code, r.stdout, r.stderr
     );
-    assert!(r.stdout.is_empty(), "{what} {file}: stdout {:?}", r.stdout);
+    if what.contains("--json") {
+        // With --json, stdout is one error document (naming the file too).
+        let v: serde_json::Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{what} {file}: stdout is not JSON ({e}): {:?}", r.stdout));
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(file)),
+            "{what} {file}: {v}"
+        );
+    } else {
+        assert!(r.stdout.is_empty(), "{what} {file}: stdout {:?}", r.stdout);
+    }
     assert!(
         !r.stderr.contains("panicked"),
         "{what} {file}: {}",

@@ -594,6 +594,20 @@ impl Ca {
         // under serials the store tracks for another CA and make CRLs that drop its revocations.
         let serial = Serial::from_bytes(cert.raw_serial()).hex();
         let (known, issued_any) = store.ca_standing(&serial)?;
+        // A rotated intermediate is recorded in its parent's store, not in this one: until it
+        // issues, it is this store's CA when a CA it retired is.
+        let known = known
+            || layout::retired_cert_paths(dir).iter().any(|p| {
+                x509::read_certs(p)
+                    .ok()
+                    .and_then(|c| c.into_iter().next())
+                    .and_then(|der| {
+                        let c = x509::parse_cert(&der, p).ok()?;
+                        let s = Serial::from_bytes(c.raw_serial()).hex();
+                        store.ca_standing(&s).ok().map(|(k, _)| k)
+                    })
+                    .unwrap_or(false)
+            });
         if !known && issued_any {
             return Err(Error::bad_file(
                 &cert_path,

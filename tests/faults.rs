@@ -9,26 +9,8 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::{mtls, openssl, tempdir, Run};
-
-fn mtls_fp(cwd: &Path, fp: &str, args: &[&str]) -> Run {
-    let out = Command::new(common::bin())
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("MTLS_CA_DIR")
-        .env("NO_COLOR", "1")
-        .env("MTLS_CA_FAILPOINT", fp)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run mtls-ca");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use common::{mtls, mtls_fp, openssl, tempdir};
 
 /// The public key of a certificate and of a key file, as openssl prints them.
 fn key_matches_cert(d: &Path, key: &str, cert: &str) -> bool {

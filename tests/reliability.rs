@@ -11,25 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{mtls, tempdir, Run};
-
-/// Runs `mtls-ca ARGS` in `cwd` with a failpoint set.
-fn mtls_fp(cwd: &Path, fp: &str, args: &[&str]) -> Run {
-    let out = Command::new(common::bin())
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("MTLS_CA_DIR")
-        .env("NO_COLOR", "1")
-        .env("MTLS_CA_FAILPOINT", fp)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run mtls-ca");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use common::{mtls, mtls_fp, tempdir};
 
 fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))

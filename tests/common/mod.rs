@@ -104,6 +104,21 @@ pub fn mtls(cwd: &Path, args: &[&str]) -> Run {
     Run::from(out)
 }
 
+/// `mtls-ca ARGS` in `cwd` with the debug build's failpoint `fp` set (`MTLS_CA_FAILPOINT`:
+/// `NAME[@N][:error|exit|kill|sleep-MS]`).
+pub fn mtls_fp(cwd: &Path, fp: &str, args: &[&str]) -> Run {
+    let out = Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MTLS_CA_DIR")
+        .env("NO_COLOR", "1")
+        .env("MTLS_CA_FAILPOINT", fp)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mtls-ca");
+    Run::from(out)
+}
+
 /// Runs an external tool; a missing tool fails the test with a clear message.
 pub fn tool(cwd: &Path, program: &str, args: &[&str]) -> Run {
     let out = Command::new(program)

@@ -283,7 +283,19 @@ pub struct RenewOptions {
 pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Issued> {
     let old = find(ca.store(), &opts.target)?;
     crate::failpoint::hit("renew.start", ca.dir())?;
-    let profile = Profile::parse(&old.profile)?;
+    if old.profile == Profile::Root.as_str() || old.profile == Profile::Intermediate.as_str() {
+        return Err(Error::invalid(
+            "serial",
+            old.serial,
+            format!("a {} certificate is not renewed this way", old.profile),
+            "renew server and client certificates; for the CA use `mtls-ca ca rotate`",
+        ));
+    }
+    // A profile from profiles.toml is read again: its current policy, key types and maximum
+    // validity apply to the renewed certificate.
+    let resolved = crate::ca::profiles::resolve(ca.dir(), &old.profile)?;
+    let file_profile = resolved.file().cloned();
+    let profile = resolved.kind();
     if !profile.is_leaf() {
         return Err(Error::invalid(
             "serial",
@@ -382,7 +394,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
     } else {
         old_days
     };
-    ca.issue_leaf(
+    ca.issue_leaf_with(
         LeafRequest {
             profile,
             subject: crate::subject::Subject::from_name(cert.subject()),
@@ -401,6 +413,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
         },
         key,
         now,
+        file_profile.as_ref(),
     )
 }
 

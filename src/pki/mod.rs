@@ -11,6 +11,7 @@ pub mod name_constraints;
 pub mod names;
 pub mod pem;
 pub mod pkcs12;
+pub mod policy;
 pub mod profile;
 pub mod rfc5280;
 pub mod secret;

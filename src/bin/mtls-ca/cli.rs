@@ -48,6 +48,7 @@ pub struct Global {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Create a CA (root, or intermediate with --parent) in --dir.
     #[command(after_help = INIT_HELP)]
@@ -56,8 +57,8 @@ pub enum Command {
     #[command(subcommand, after_help = CA_HELP)]
     Ca(CaCommand),
     /// Issue a server or client certificate with a new key.
-    #[command(subcommand, after_help = ISSUE_HELP)]
-    Issue(IssueCommand),
+    #[command(after_help = ISSUE_HELP)]
+    Issue(crate::cmd::issue::IssueTop),
     /// List every certificate this CA issued.
     #[command(after_help = LIST_HELP)]
     List(ListArgs),
@@ -227,8 +228,9 @@ pub struct IssueArgs {
     /// Subject alternative name: DNS name, IP, email or URI (repeatable).
     #[arg(long, value_name = "VALUE")]
     pub san: Vec<String>,
-    /// Subject attributes besides the CN, RFC 4514 (most specific first): 'OU=Payments,O=Acme,C=US'.
-    #[arg(long, value_name = "DN", conflicts_with = "batch")]
+    /// Subject attributes besides the CN, RFC 4514 (most specific first): 'OU=Payments,O=Acme,C=US'
+    /// (with --batch: the same for every line).
+    #[arg(long, value_name = "DN")]
     pub subject: Option<String>,
     /// Validity in days (default 365, capped by the CA's own expiry).
     #[arg(long, value_name = "N")]

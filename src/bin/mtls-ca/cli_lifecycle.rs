@@ -44,7 +44,8 @@ pub struct SignArgs {
     /// The CSR file (PEM or DER).
     #[arg(value_name = "CSR")]
     pub csr: PathBuf,
-    /// server, client, server-client, or intermediate (the CSR of a new CA, see `init`).
+    /// server, client, server-client, intermediate (the CSR of a new CA, see `init`), or a
+    /// profile of DIR/profiles.toml.
     #[arg(long, value_name = "PROFILE")]
     pub profile: String,
     /// With --profile intermediate: allow N CAs below the new one (default 0).

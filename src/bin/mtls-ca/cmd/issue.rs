@@ -1,7 +1,10 @@
-//! `mtls-ca issue server|client`.
+//! `mtls-ca issue server|client|server-client`, and `mtls-ca issue --profile NAME` with a profile
+//! of the CA's `profiles.toml`.
 
 use std::path::{Path, PathBuf};
 
+use clap::Args;
+use mtls_ca::ca::profiles::{self, FileProfile};
 use mtls_ca::ca::{Ca, IssueOptions};
 use mtls_ca::profile::Profile;
 
@@ -9,14 +12,43 @@ use crate::cli::{IssueArgs, IssueCommand};
 use crate::output::Output;
 use crate::Outcome;
 
-pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome> {
-    let (profile, a) = match c {
-        IssueCommand::Server(a) => (Profile::Server, a),
-        IssueCommand::Client(a) => (Profile::Client, a),
-        IssueCommand::ServerClient(a) => (Profile::ServerClient, a),
+/// `issue KIND …` or `issue --profile NAME …`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct IssueTop {
+    #[command(subcommand)]
+    pub kind: Option<IssueCommand>,
+    /// Issue with this profile of DIR/profiles.toml (see `mtls-ca profile list`).
+    #[arg(long, value_name = "NAME", required = true)]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub args: IssueArgs,
+}
+
+pub fn run(dir: &Path, top: &IssueTop, out: &Output) -> anyhow::Result<Outcome> {
+    let (profile, a, file_profile) = match (&top.kind, &top.profile) {
+        (Some(IssueCommand::Server(a)), _) => (Profile::Server, a, None),
+        (Some(IssueCommand::Client(a)), _) => (Profile::Client, a, None),
+        (Some(IssueCommand::ServerClient(a)), _) => (Profile::ServerClient, a, None),
+        (None, name) => {
+            let name = name.as_deref().unwrap_or_default();
+            match profiles::resolve(dir, name)? {
+                profiles::Resolved::File(f) => (f.kind, &top.args, Some(*f)),
+                profiles::Resolved::Builtin(p) if p.is_leaf() => (p, &top.args, None),
+                profiles::Resolved::Builtin(p) => {
+                    return Err(mtls_ca::Error::InvalidValue {
+                        what: "--profile",
+                        value: p.as_str().into(),
+                        reason: "issue makes leaves only".into(),
+                        hint: "use `mtls-ca init --parent` for an intermediate CA".into(),
+                    }
+                    .into())
+                }
+            }
+        }
     };
     if let Some(file) = &a.batch {
-        return batch(dir, profile, a, file, out);
+        return batch(dir, profile, a, file, file_profile, out);
     }
     let opts = options(profile, a)?;
     // --p12: the passphrase is read and STEM.p12 checked free before anything is issued.
@@ -38,7 +70,7 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
         dir,
         &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
     )?;
-    let mut issued = ca.issue(&opts, super::now())?;
+    let mut issued = ca.issue_with(&opts, file_profile.as_ref(), super::now())?;
     if let Some((passphrase, out_file)) = p12 {
         issued.files.p12 = Some(out_file.clone());
         let profile = if a.p12_legacy {
@@ -59,7 +91,11 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
     if out.json {
         out.json_doc(&serde_json::to_value(&issued)?)?;
     }
-    super::describe_issued(out, &format!("{} certificate", profile.as_str()), &issued);
+    let what = match &issued.file_profile {
+        Some(n) => format!("{n} certificate"),
+        None => format!("{} certificate", profile.as_str()),
+    };
+    super::describe_issued(out, &what, &issued);
     Ok(Outcome::Ok)
 }
 
@@ -90,6 +126,7 @@ fn batch(
     profile: Profile,
     a: &IssueArgs,
     file: &Path,
+    file_profile: Option<FileProfile>,
     out: &Output,
 ) -> anyhow::Result<Outcome> {
     use std::io::{IsTerminal, Read, Write};
@@ -119,6 +156,8 @@ fn batch(
         force: a.force,
         chunk: a.chunk,
         threads: a.threads,
+        subject: super::subject(a.subject.as_deref())?,
+        file_profile,
     };
     let mut ca = Ca::open_with(
         dir,
@@ -142,7 +181,7 @@ fn batch(
         "{} {} {} certificates in {} chunk(s), valid until {}",
         out.bold("created"),
         summary.issued,
-        profile.as_str(),
+        summary.file_profile.as_deref().unwrap_or(profile.as_str()),
         summary.chunks,
         mtls_ca::ca::fmt_date(summary.not_after)
     ));

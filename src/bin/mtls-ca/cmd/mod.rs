@@ -8,7 +8,7 @@ mod explain;
 pub mod export;
 mod init;
 pub mod inspect;
-mod issue;
+pub mod issue;
 mod list;
 pub mod man;
 mod pass;

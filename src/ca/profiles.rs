@@ -116,6 +116,8 @@ pub struct FileProfile {
     /// The issuance policy as written (None: any name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<BTreeMap<&'static str, Vec<String>>>,
+    /// True for server, client and server-client (not read from a file).
+    pub builtin: bool,
     #[serde(skip)]
     names: Option<NamePolicy>,
     #[serde(skip)]
@@ -415,9 +417,76 @@ fn build(path: &Path, name: &str, t: &ProfileToml) -> Result<FileProfile> {
         max_days,
         key_types,
         policy,
+        builtin: false,
         names,
         source: path.to_path_buf(),
     })
+}
+
+/// A built-in leaf profile described as a file profile would be (for `profile list/show`).
+pub fn builtin(p: Profile) -> FileProfile {
+    let eku = |i: usize| Eku {
+        name: EKU_NAMES[i].0.into(),
+        oid: EKU_NAMES[i].1.into(),
+        arcs: parse_oid(EKU_NAMES[i].1).unwrap_or_default(),
+    };
+    let (key_usage, ekus, description) = match p {
+        Profile::Server => (
+            vec!["digitalSignature", "keyEncipherment"],
+            vec![eku(0)],
+            "TLS server: serverAuth; the CN is added to the SANs",
+        ),
+        Profile::ServerClient => (
+            vec!["digitalSignature", "keyEncipherment"],
+            vec![eku(0), eku(1)],
+            "dual-use leaf (a service in a mesh): serverAuth and clientAuth; the CN is added to the SANs",
+        ),
+        _ => (
+            vec!["digitalSignature"],
+            vec![eku(1)],
+            "TLS client: clientAuth",
+        ),
+    };
+    FileProfile {
+        name: p.as_str().into(),
+        description: Some(description.into()),
+        kind: p,
+        key_usage: key_usage.into_iter().map(String::from).collect(),
+        extended_key_usage: ekus,
+        default_days: Some(crate::ca::LEAF_DAYS),
+        max_days: p.is_server().then_some(crate::ca::SERVER_MAX_DAYS),
+        key_types: KeyType::ALL.to_vec(),
+        policy: None,
+        builtin: true,
+        names: None,
+        source: PathBuf::new(),
+    }
+}
+
+impl Profiles {
+    /// Every leaf profile: the built-in ones, then those of the file by name.
+    pub fn all(&self) -> Vec<FileProfile> {
+        let mut v: Vec<FileProfile> = [Profile::Server, Profile::Client, Profile::ServerClient]
+            .into_iter()
+            .map(builtin)
+            .collect();
+        v.extend(self.file.values().cloned());
+        v
+    }
+
+    /// One leaf profile by name, described (built-in or from the file).
+    pub fn describe(&self, name: &str) -> Result<FileProfile> {
+        match self.resolve(name)? {
+            Resolved::Builtin(p) if p.is_leaf() => Ok(builtin(p)),
+            Resolved::Builtin(p) => Err(Error::invalid(
+                "profile",
+                p.as_str(),
+                "a CA profile (made by `init`), not a leaf profile",
+                "use server, client, server-client or a profile of profiles.toml",
+            )),
+            Resolved::File(f) => Ok(*f),
+        }
+    }
 }
 
 fn reason_of(e: &Error) -> String {

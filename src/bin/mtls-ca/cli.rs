@@ -68,6 +68,9 @@ pub enum Command {
     /// Sign a CSR as a server or client certificate.
     #[command(after_help = SIGN_HELP)]
     Sign(SignArgs),
+    /// List and show certificate profiles (built-in and from DIR/profiles.toml).
+    #[command(subcommand, after_help = crate::cmd::profile::HELP)]
+    Profile(crate::cmd::profile::ProfileCommand),
     /// Renew a certificate (or every one expiring soon).
     #[command(after_help = RENEW_HELP)]
     Renew(RenewArgs),

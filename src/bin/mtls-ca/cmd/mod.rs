@@ -13,6 +13,7 @@ mod list;
 pub mod man;
 mod pass;
 mod probe;
+pub mod profile;
 mod quickstart;
 mod renew;
 mod revoke;
@@ -68,6 +69,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Csr(a) => csr::run(a, out),
         Command::Sign(a) => sign::run(dir, a, out),
         Command::Renew(a) => renew::run(dir, a, out),
+        Command::Profile(c) => profile::run(dir, c, out),
         Command::Revoke(a) => revoke::run(dir, a, out),
         Command::Crl(a) => crl::run(dir, a, out),
         Command::Ca(CaCommand::Rotate(a)) => rotate::run(dir, a, out),

@@ -283,7 +283,10 @@ pub struct RenewOptions {
 pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Issued> {
     let old = find(ca.store(), &opts.target)?;
     crate::failpoint::hit("renew.start", ca.dir())?;
-    if old.profile == Profile::Root.as_str() || old.profile == Profile::Intermediate.as_str() {
+    if old.profile == Profile::Root.as_str()
+        || old.profile == Profile::Intermediate.as_str()
+        || old.profile == crate::ca::cross_sign::CROSS_SIGNED
+    {
         return Err(Error::invalid(
             "serial",
             old.serial,

@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod ceremony;
 pub mod crl;
+pub mod cross_sign;
 pub mod csr;
 pub mod doctor;
 pub mod import;

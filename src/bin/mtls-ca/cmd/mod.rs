@@ -2,6 +2,7 @@
 
 pub mod completions;
 mod crl;
+pub mod cross_sign;
 mod csr;
 pub mod doctor;
 mod explain;
@@ -73,6 +74,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Revoke(a) => revoke::run(dir, a, out),
         Command::Crl(a) => crl::run(dir, a, out),
         Command::Ca(CaCommand::Rotate(a)) => rotate::run(dir, a, out),
+        Command::Ca(CaCommand::CrossSign(a)) => cross_sign::run(dir, a, out),
         Command::Export(a) => export::run(dir, a, out),
         Command::Inspect(a) => inspect::run(a, out),
         Command::Verify(a) => verify::run(dir, a, out),

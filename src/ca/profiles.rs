@@ -96,7 +96,6 @@ pub struct FileProfile {
     /// Its name.
     pub name: String,
     /// What it is for.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The built-in behaviour it follows for the CN: server-like (serverAuth: the CN must be a
     /// host name or IP and goes into the SANs) or client-like.
@@ -106,15 +105,12 @@ pub struct FileProfile {
     /// extendedKeyUsage.
     pub extended_key_usage: Vec<Eku>,
     /// Validity when none is asked for, in days (None: 365).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_days: Option<u32>,
     /// Longest validity allowed, in days.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_days: Option<u32>,
     /// Allowed key types (empty: any).
     pub key_types: Vec<KeyType>,
     /// The issuance policy as written (None: any name).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<BTreeMap<&'static str, Vec<String>>>,
     /// True for server, client and server-client (not read from a file).
     pub builtin: bool,

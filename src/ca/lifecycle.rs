@@ -506,7 +506,11 @@ pub fn renew_selected(
     };
     let due: Vec<Entry> = candidates
         .into_iter()
-        .filter(|e| e.profile != "root" && e.profile != "intermediate")
+        .filter(|e| {
+            e.profile != "root"
+                && e.profile != "intermediate"
+                && e.profile != crate::ca::cross_sign::CROSS_SIGNED
+        })
         .filter(|e| match &issuers {
             Some(set) => e.ca_serial.as_ref().is_some_and(|s| set.contains(s)),
             None => true,

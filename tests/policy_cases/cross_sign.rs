@@ -12,6 +12,19 @@ fn cross_signed_chains_verify_against_the_old_root_alone_and_the_new_root_alone(
     std::fs::copy(d.join("pki/ca.crt"), d.join("old-root.crt")).unwrap();
     // Nothing to cross-sign with before a rotation.
     expect_bad_input(d, &["ca", "cross-sign"], "no unexpired retired root");
+    // A dual-use leaf of the old root, to be moved over after the rotation.
+    mtls(
+        d,
+        &[
+            "issue",
+            "server-client",
+            "--cn",
+            "legacy.example.com",
+            "--out",
+            "legacy",
+        ],
+    )
+    .ok();
     mtls(d, &["ca", "rotate"]).ok();
     std::fs::copy(d.join("pki/ca.crt"), d.join("new-root.crt")).unwrap();
     mtls(
@@ -152,4 +165,24 @@ fn cross_signed_chains_verify_against_the_old_root_alone_and_the_new_root_alone(
     expect_bad_input(d, &["renew", &serial], "not renewed this way");
     expect_bad_input(d, &["ca", "cross-sign", "--out", "cross"], "cross.crt");
     expect_bad_input(d, &["ca", "cross-sign", "--by", "ffff"], "ffff");
+    // The overlap: the old root's dual-use leaf blocks --finish until renewed; the cross-signed
+    // certificate neither blocks it nor is renewed by `renew --issuer retired`.
+    let r = mtls(d, &["ca", "rotate", "--finish"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("legacy.example.com"), "{}", r.stderr);
+    assert!(!r.stderr.contains("Bridge Root G2"), "{}", r.stderr);
+    let renewed = mtls(d, &["--json", "renew", "--issuer", "retired"])
+        .ok()
+        .json();
+    assert_eq!(renewed["renewed"].as_array().unwrap().len(), 1, "{renewed}");
+    mtls(d, &["ca", "rotate", "--finish"]).ok();
+    verify(
+        d,
+        "old-root.crt",
+        Some("cross.crt"),
+        "sslclient",
+        &[],
+        "legacy.crt",
+    )
+    .ok();
 }

@@ -65,7 +65,7 @@ pub struct BatchOptions {
     pub subject: crate::subject::Subject,
     /// A profile from `profiles.toml` (`profile` is then its kind): its policy is checked on
     /// every line before anything of the chunk happens.
-    pub file_profile: Option<crate::ca::profiles::FileProfile>,
+    pub file_profile: Option<crate::pki::leaf_profile::FileProfile>,
 }
 
 /// One issued certificate of a batch.

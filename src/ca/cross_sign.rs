@@ -21,8 +21,7 @@ use crate::keys::KeyType;
 use crate::profile::{self, Profile};
 use crate::x509;
 
-/// The profile name a cross-signed certificate is recorded with.
-pub const CROSS_SIGNED: &str = "cross-signed";
+pub use crate::profile::CROSS_SIGNED;
 
 /// Options of `ca cross-sign`.
 #[derive(Debug, Clone, Default)]

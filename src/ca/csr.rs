@@ -325,7 +325,7 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
 pub fn sign_with(
     ca: &mut Ca,
     opts: &SignOptions,
-    file_profile: Option<&crate::ca::profiles::FileProfile>,
+    file_profile: Option<&crate::pki::leaf_profile::FileProfile>,
     now: OffsetDateTime,
 ) -> Result<Issued> {
     let mut opts = opts.clone();

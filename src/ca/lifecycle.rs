@@ -285,7 +285,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
     crate::failpoint::hit("renew.start", ca.dir())?;
     if old.profile == Profile::Root.as_str()
         || old.profile == Profile::Intermediate.as_str()
-        || old.profile == crate::ca::cross_sign::CROSS_SIGNED
+        || old.profile == crate::profile::CROSS_SIGNED
     {
         return Err(Error::invalid(
             "serial",
@@ -509,7 +509,7 @@ pub fn renew_selected(
         .filter(|e| {
             e.profile != "root"
                 && e.profile != "intermediate"
-                && e.profile != crate::ca::cross_sign::CROSS_SIGNED
+                && e.profile != crate::profile::CROSS_SIGNED
         })
         .filter(|e| match &issuers {
             Some(set) => e.ca_serial.as_ref().is_some_and(|s| set.contains(s)),

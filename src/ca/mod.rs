@@ -677,7 +677,7 @@ impl Ca {
     pub fn issue_with(
         &mut self,
         opts: &IssueOptions,
-        file_profile: Option<&profiles::FileProfile>,
+        file_profile: Option<&crate::pki::leaf_profile::FileProfile>,
         now: OffsetDateTime,
     ) -> Result<Issued> {
         let mut opts = opts.clone();
@@ -748,7 +748,7 @@ impl Ca {
         req: LeafRequest,
         key: LeafKey,
         now: OffsetDateTime,
-        file_profile: Option<&profiles::FileProfile>,
+        file_profile: Option<&crate::pki::leaf_profile::FileProfile>,
     ) -> Result<Issued> {
         let LeafRequest {
             profile,

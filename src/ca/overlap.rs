@@ -340,7 +340,7 @@ pub fn blockers(
         .filter(|e| e.status == crate::store::Status::Valid)
         // Every leaf (built-in or profiles.toml profile) and intermediate; not a root, nor a
         // cross-signed root (it keeps bridging after the overlap ends).
-        .filter(|e| e.profile != "root" && e.profile != crate::ca::cross_sign::CROSS_SIGNED)
+        .filter(|e| e.profile != "root" && e.profile != crate::profile::CROSS_SIGNED)
         .map(|e| Blocker {
             serial: e.serial,
             subject: e.subject,

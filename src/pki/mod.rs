@@ -7,6 +7,7 @@ pub mod der;
 pub mod duration;
 pub mod keycrypt;
 pub mod keys;
+pub mod leaf_profile;
 pub mod name_constraints;
 pub mod names;
 pub mod pem;

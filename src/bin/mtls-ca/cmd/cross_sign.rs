@@ -7,7 +7,6 @@ use clap::Args;
 use mtls_ca::ca::cross_sign::{self, CrossSignOptions};
 use mtls_ca::ca::Ca;
 
-use crate::cli::PassArgs;
 use crate::output::Output;
 use crate::Outcome;
 
@@ -19,8 +18,8 @@ pub struct CrossSignArgs {
     #[arg(long, value_name = "SERIAL")]
     pub by: Option<String>,
     /// Validity in days (default: until the first of the two roots expires).
-    #[arg(long, value_name = "N")]
-    pub days: Option<String>,
+    #[arg(long, value_name = "N", value_parser = super::parse::days)]
+    pub days: Option<u32>,
     /// Output stem: STEM.crt.
     #[arg(long, value_name = "STEM")]
     pub out: Option<PathBuf>,
@@ -28,13 +27,13 @@ pub struct CrossSignArgs {
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
-    pub pass: PassArgs,
+    pub pass: super::pass::PassArgs,
 }
 
 pub fn run(dir: &Path, a: &CrossSignArgs, out: &Output) -> anyhow::Result<Outcome> {
     let opts = CrossSignOptions {
         by: a.by.clone(),
-        days: super::days(a.days.as_deref())?,
+        days: a.days,
         stem: a.out.clone(),
         force: a.force,
     };

@@ -1,26 +1,27 @@
 //! One module per command: turn parsed arguments into library requests, call, render.
 
 pub mod completions;
-mod crl;
+pub mod crl;
 pub mod cross_sign;
-mod csr;
+pub mod csr;
 pub mod doctor;
-mod explain;
+pub mod explain;
 pub mod export;
-mod init;
+pub mod init;
 pub mod inspect;
 pub mod issue;
-mod list;
+pub mod list;
 pub mod man;
-mod pass;
-mod probe;
+pub mod parse;
+pub mod pass;
+pub mod probe;
 pub mod profile;
-mod quickstart;
-mod renew;
-mod revoke;
-mod rotate;
-mod serve;
-mod sign;
+pub mod quickstart;
+pub mod renew;
+pub mod revoke;
+pub mod rotate;
+pub mod serve;
+pub mod sign;
 mod store_env;
 pub mod verify;
 
@@ -87,12 +88,6 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
 /// The current time: the one place the binary reads the clock.
 pub fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
-}
-
-/// `--days N` (also `90d`, `2y`, …) as a number of days.
-pub fn days(v: Option<&str>) -> Result<Option<u32>, mtls_ca::Error> {
-    v.map(|d| mtls_ca::duration::parse_days("--days", d))
-        .transpose()
 }
 
 /// Human status lines for a new certificate: what, for which names, until when, where.

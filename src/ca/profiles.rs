@@ -380,6 +380,8 @@ impl Profiles {
                 path,
             });
         }
+        // The policy is as trustworthy as the file: refused when another user could change it.
+        crate::files::check_trusted(&path, false)?;
         let bytes = crate::files::read_limited(&path, MAX_FILE)?;
         let text = String::from_utf8(bytes).map_err(|_| {
             file_err(

@@ -367,8 +367,19 @@ fn bad_profile_files_are_refused_naming_the_value_and_nothing_is_written() {
             assert!(r.stderr.contains("pki/profiles.toml"), "{}", r.stderr);
         }
     }
-    // An unknown profile names itself and lists the known ones; built-ins still work.
+    // A profiles file another user could change is refused, with the chmod to run.
     std::fs::write(d.join("pki/profiles.toml"), base).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let p = d.join("pki/profiles.toml");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let r = expect_bad_input(
+        d,
+        &["issue", "--profile", "p", "--cn", "alice"],
+        "profiles.toml",
+    );
+    assert!(r.stderr.contains("chmod 644"), "{}", r.stderr);
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // An unknown profile names itself and lists the known ones; built-ins still work.
     let r = expect_bad_input(d, &["issue", "--profile", "nope", "--cn", "alice"], "nope");
     assert!(
         r.stderr.contains("server, client, server-client, p"),

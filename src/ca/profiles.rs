@@ -461,6 +461,7 @@ pub fn check(dir: &Path, name: &str, cn: &str, sans: &[San]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rcgen::KeyUsagePurpose;
 
     fn parse(t: &str) -> Result<Profiles> {
         Profiles::parse(t, Path::new("pki/profiles.toml"))
@@ -516,6 +517,49 @@ uri = ["spiffe://example.org/ns/*"]
             .unwrap_err()
             .to_string()
             .contains("no such profile"));
+    }
+
+    #[test]
+    fn key_usages_fit_the_key_type() {
+        let p = parse(
+            "[profile.k]\nextended_key_usage = [\"clientAuth\", \"1.2.3.4\"]\nkey_usage = [\"digitalSignature\", \"keyEncipherment\", \"keyAgreement\"]\n",
+        )
+        .unwrap();
+        let k = &p.file["k"];
+        assert_eq!(k.kind, Profile::Client);
+        for (kt, want) in [
+            (
+                KeyType::EcdsaP256,
+                vec![
+                    KeyUsagePurpose::DigitalSignature,
+                    KeyUsagePurpose::KeyAgreement,
+                ],
+            ),
+            (
+                KeyType::Rsa2048,
+                vec![
+                    KeyUsagePurpose::DigitalSignature,
+                    KeyUsagePurpose::KeyEncipherment,
+                ],
+            ),
+            (KeyType::Ed25519, vec![KeyUsagePurpose::DigitalSignature]),
+        ] {
+            let mut params = rcgen::CertificateParams::default();
+            k.apply(&mut params, kt);
+            assert_eq!(params.key_usages, want, "{kt:?}");
+            assert_eq!(
+                params.extended_key_usages,
+                [
+                    rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+                    rcgen::ExtendedKeyUsagePurpose::Other(vec![1, 2, 3, 4])
+                ]
+            );
+        }
+        // The built-in profiles described as data.
+        let s = builtin(Profile::Server);
+        assert_eq!(s.extended_key_usage[0].oid, "1.3.6.1.5.5.7.3.1");
+        assert_eq!(s.max_days, Some(crate::ca::SERVER_MAX_DAYS));
+        assert_eq!(p.all().len(), 4);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! value missing (naming it) and, with the values given, calls AWS in the documented order
 //! (truststore, ACM import, ownership certificate, domain, API mapping, execute-api off) — not
 //! that AWS accepts the calls.
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -5,7 +5,7 @@
 //! serial is used twice, every certificate file has its record, ca.key matches ca.crt (checked
 //! with openssl), and the CRL number never goes down.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -157,6 +157,7 @@ pub fn cross_sign(
     let serial = ca
         .store()
         .reserve_serial(&ring::rand::SystemRandom::new(), now)?;
+    crate::failpoint::hit("cross-sign.reserve", &cert_path)?;
     let mut params = profile::params(&profile::Request {
         profile: Profile::Intermediate,
         cn: String::new(),
@@ -219,9 +220,17 @@ pub fn cross_sign(
     )?;
     rec.profile = CROSS_SIGNED.into();
     ca.store().record_issued(&rec, now)?;
+    crate::failpoint::hit("cross-sign.record", &cert_path)?;
     let mut fs = FileSet::new();
     fs.public(&cert_path, crate::pem::encode("CERTIFICATE", &der));
-    let written = fs.commit(opts.force)?;
+    let written = match fs.commit(opts.force) {
+        Ok(w) => w,
+        Err(e) => {
+            // Recorded but not written: voided, so neither `list` nor a CRL shows it as valid.
+            ca.void_unwritten(&[serial.hex()], now);
+            return Err(e);
+        }
+    };
     let certificate = crate::ca::describe(
         &der,
         Profile::Intermediate,

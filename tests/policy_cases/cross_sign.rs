@@ -186,3 +186,49 @@ fn cross_signed_chains_verify_against_the_old_root_alone_and_the_new_root_alone(
     )
     .ok();
 }
+
+/// A cross-signing that fails at a write step leaves a consistent CA: before the record nothing
+/// is left but a reserved serial; a certificate recorded whose file could not be written is
+/// voided (revoked), never listed as valid; run again, it works.
+#[test]
+fn a_cross_signing_failed_at_any_write_step_leaves_a_consistent_ca() {
+    for (step, voided) in [
+        ("cross-sign.reserve", false),
+        ("files.temps", true),
+        ("files.link@1", true),
+    ] {
+        let t = tempdir();
+        let d = t.path();
+        mtls(d, &["init", "--cn", "Fault Root"]).ok();
+        mtls(d, &["ca", "rotate"]).ok();
+        let r = mtls_fp(
+            d,
+            &format!("{step}:error"),
+            &["ca", "cross-sign", "--out", "x"],
+        );
+        assert_eq!(r.code, 2, "{step}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("injected failure"),
+            "{step}: {}",
+            r.stderr
+        );
+        assert!(!d.join("x.crt").exists(), "{step}");
+        let list = mtls(d, &["--json", "list"]).ok().json();
+        let crossed: Vec<&serde_json::Value> = list["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["profile"] == "cross-signed")
+            .collect();
+        if voided {
+            assert_eq!(crossed.len(), 1, "{step}: {list}");
+            assert_eq!(crossed[0]["status"], "revoked", "{step}: {list}");
+        } else {
+            assert!(crossed.is_empty(), "{step}: {list}");
+        }
+        let doc = mtls(d, &["--json", "doctor"]);
+        assert_eq!(doc.code, 0, "{step}: {}{}", doc.stdout, doc.stderr);
+        mtls(d, &["ca", "cross-sign", "--out", "x"]).ok();
+        pkilint_cert(d, &d.join("x.crt"));
+    }
+}

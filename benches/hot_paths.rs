@@ -135,6 +135,8 @@ fn batch_opts() -> BatchOptions {
         force: false,
         chunk: DEFAULT_CHUNK,
         threads: 0,
+        subject: Default::default(),
+        file_profile: None,
     }
 }
 

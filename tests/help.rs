@@ -770,6 +770,19 @@ fn cli_md_json_keys_are_the_real_ones() {
     }
 
     run("ca rotate", &["ca", "rotate"], 0);
+    run("ca cross-sign", &["ca", "cross-sign"], 0);
+    std::fs::write(
+        d.join("pki/profiles.toml"),
+        "[profile.mesh]\ndescription = \"mesh\"\nextended_key_usage = [\"serverAuth\", \"clientAuth\"]\ndefault_validity = \"30d\"\nmax_validity = \"90d\"\nkey_types = [\"ecdsa-p256\"]\n[profile.mesh.policy]\ndns = [\".mesh.example.com\"]\n",
+    )
+    .unwrap();
+    run(
+        "issue --profile",
+        &["issue", "--profile", "mesh", "--cn", "a.mesh.example.com"],
+        0,
+    );
+    run("profile list", &["profile", "list"], 0);
+    run("profile show", &["profile", "show", "mesh"], 0);
     // The intermediate rotates under the new root; its leaves move over; the overlap ends.
     run(
         "ca rotate --parent",

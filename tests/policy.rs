@@ -6,8 +6,12 @@
 mod ceremony;
 #[path = "policy_cases/constraints.rs"]
 mod constraints;
+#[path = "policy_cases/cross_sign.rs"]
+mod cross_sign;
 #[path = "policy_cases/dual_use.rs"]
 mod dual_use;
+#[path = "policy_cases/profiles.rs"]
+mod profiles;
 #[path = "policy_cases/renew_key.rs"]
 mod renew_key;
 #[path = "policy_cases/sign_csr.rs"]

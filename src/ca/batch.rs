@@ -61,6 +61,11 @@ pub struct BatchOptions {
     pub chunk: usize,
     /// Signing threads (0: one per core).
     pub threads: usize,
+    /// Subject attributes besides the CN (`--subject`), the same for every line.
+    pub subject: crate::subject::Subject,
+    /// A profile from `profiles.toml` (`profile` is then its kind): its policy is checked on
+    /// every line before anything of the chunk happens.
+    pub file_profile: Option<crate::pki::leaf_profile::FileProfile>,
 }
 
 /// One issued certificate of a batch.
@@ -92,6 +97,9 @@ pub struct BatchSummary {
     pub certificates: Vec<BatchIssued>,
     /// Warnings (capped validity, ...).
     pub warnings: Vec<String>,
+    /// The profile from `profiles.toml`, when one was used (`profile` is its kind).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_profile: Option<String>,
 }
 
 /// Parses a batch file. Output stems default to the CN made filename-safe, under `out_dir`.
@@ -316,11 +324,23 @@ impl Ca {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<BatchSummary> {
         let mut warnings = Vec::new();
+        let mut opts = opts.clone();
+        let mut default_days = ca::LEAF_DAYS;
+        if let Some(f) = &opts.file_profile {
+            opts.profile = f.kind;
+            f.check_key_type(opts.key_type)?;
+            if let Some(d) = opts.days {
+                f.check_days(d)?;
+            } else {
+                default_days = f.days(None, default_days, &mut warnings)?;
+            }
+        }
+        let opts = &opts;
         ca::check_leaf_days(opts.profile, opts.days, false, &mut warnings)?;
         let (not_before, not_after) = ca::validity(
             now,
             opts.days,
-            ca::LEAF_DAYS,
+            default_days,
             Some(self.not_after()?),
             &mut warnings,
         )?;
@@ -338,6 +358,7 @@ impl Ca {
             not_after,
             certificates: Vec::with_capacity(items.len()),
             warnings,
+            file_profile: opts.file_profile.as_ref().map(|f| f.name.clone()),
         };
         for chunk in items.chunks(opts.chunk.max(1)) {
             let issued_before = summary.issued;
@@ -376,6 +397,9 @@ impl Ca {
                 )?;
                 rec.stem = Some(stem_of(&p.files.cert));
                 rec.sans = p.sans.iter().map(San::to_string).collect();
+                if let Some(f) = &opts.file_profile {
+                    rec.profile = f.name.clone();
+                }
                 recs.push(rec);
             }
             self.store().record_many(&recs, now)?;
@@ -442,6 +466,9 @@ impl Ca {
             }
             _ => (it.cn.clone(), parsed),
         };
+        if let Some(f) = &opts.file_profile {
+            f.check_names(&cn, &sans)?;
+        }
         ca::check_constraints(constraints, &cn, &sans)?;
         let files = IssuedFiles {
             cert: ca::with_ext(&it.stem, "crt"),
@@ -485,11 +512,11 @@ impl Ca {
                         let mut out = Vec::with_capacity(ps.len());
                         for (p, serial) in ps.iter().zip(ss) {
                             let key = keys::generate(opts.key_type)?;
-                            let params = profile::params(&profile::Request {
+                            let mut params = profile::params(&profile::Request {
                                 profile: opts.profile,
                                 cn: p.cn.clone(),
                                 org: None,
-                                subject: Default::default(),
+                                subject: opts.subject.clone(),
                                 sans: p.sans.clone(),
                                 key_type: opts.key_type,
                                 serial: serial.clone(),
@@ -498,6 +525,9 @@ impl Ca {
                                 pathlen: None,
                                 constraints: Constraints::default(),
                             })?;
+                            if let Some(f) = &opts.file_profile {
+                                f.apply(&mut params, opts.key_type);
+                            }
                             let der = signer.sign(&params, &key, serial)?;
                             let pem = zeroize::Zeroizing::new(
                                 keys::to_pkcs8_pem(&key).as_bytes().to_vec(),

@@ -317,6 +317,22 @@ pub struct SignOptions {
 
 /// Signs a CSR: STEM.crt and STEM.fullchain.crt (no key: it stays with the requester).
 pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issued> {
+    sign_with(ca, opts, None, now)
+}
+
+/// [`sign`] with a profile from `profiles.toml` (`opts.profile` is replaced by its kind): its
+/// policy covers the CSR's CN and SANs, its key types the CSR's key.
+pub fn sign_with(
+    ca: &mut Ca,
+    opts: &SignOptions,
+    file_profile: Option<&crate::pki::leaf_profile::FileProfile>,
+    now: OffsetDateTime,
+) -> Result<Issued> {
+    let mut opts = opts.clone();
+    if let Some(f) = file_profile {
+        opts.profile = f.kind;
+    }
+    let opts = &opts;
     if !opts.profile.is_leaf() {
         return Err(Error::invalid(
             "--profile",
@@ -416,7 +432,7 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
         &mut warnings,
     )?;
     let stem = opts.stem.clone().unwrap_or_else(|| default_stem(&opts.csr));
-    ca.issue_leaf(
+    ca.issue_leaf_with(
         LeafRequest {
             profile: opts.profile,
             cn,
@@ -434,6 +450,7 @@ pub fn sign(ca: &mut Ca, opts: &SignOptions, now: OffsetDateTime) -> Result<Issu
             key_type: info.key_type,
         },
         now,
+        file_profile,
     )
 }
 

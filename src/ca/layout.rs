@@ -26,6 +26,8 @@ pub const STORE_FILE: &str = "store.db";
 pub const STORE_URL_FILE: &str = "store.url";
 /// Default CRL file name in a CA directory.
 pub const CRL_FILE: &str = "crl.pem";
+/// The CA's own certificate profiles (TOML, optional; see `ca::profiles`).
+pub const PROFILES_FILE: &str = "profiles.toml";
 /// Every file whose presence means "a CA lives here" (init refuses the directory).
 pub const CA_FILES: [&str; 3] = [CA_CERT, CA_KEY, STORE_FILE];
 
@@ -60,6 +62,11 @@ pub fn store(dir: &Path) -> PathBuf {
 /// `DIR/crl.pem`, where `crl` writes unless told otherwise.
 pub fn crl(dir: &Path) -> PathBuf {
     dir.join(CRL_FILE)
+}
+
+/// `DIR/profiles.toml`, the profiles this CA defines besides the built-in ones.
+pub fn profiles(dir: &Path) -> PathBuf {
+    dir.join(PROFILES_FILE)
 }
 
 /// The CA and its parents as a file: `ca-chain.crt` when it exists, else `ca.crt`.

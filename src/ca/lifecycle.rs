@@ -283,7 +283,22 @@ pub struct RenewOptions {
 pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Issued> {
     let old = find(ca.store(), &opts.target)?;
     crate::failpoint::hit("renew.start", ca.dir())?;
-    let profile = Profile::parse(&old.profile)?;
+    if old.profile == Profile::Root.as_str()
+        || old.profile == Profile::Intermediate.as_str()
+        || old.profile == crate::profile::CROSS_SIGNED
+    {
+        return Err(Error::invalid(
+            "serial",
+            old.serial,
+            format!("a {} certificate is not renewed this way", old.profile),
+            "renew server and client certificates; for the CA use `mtls-ca ca rotate`",
+        ));
+    }
+    // A profile from profiles.toml is read again: its current policy, key types and maximum
+    // validity apply to the renewed certificate.
+    let resolved = crate::ca::profiles::resolve(ca.dir(), &old.profile)?;
+    let file_profile = resolved.file().cloned();
+    let profile = resolved.kind();
     if !profile.is_leaf() {
         return Err(Error::invalid(
             "serial",
@@ -382,7 +397,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
     } else {
         old_days
     };
-    ca.issue_leaf(
+    ca.issue_leaf_with(
         LeafRequest {
             profile,
             subject: crate::subject::Subject::from_name(cert.subject()),
@@ -401,6 +416,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
         },
         key,
         now,
+        file_profile.as_ref(),
     )
 }
 
@@ -490,7 +506,11 @@ pub fn renew_selected(
     };
     let due: Vec<Entry> = candidates
         .into_iter()
-        .filter(|e| e.profile != "root" && e.profile != "intermediate")
+        .filter(|e| {
+            e.profile != "root"
+                && e.profile != "intermediate"
+                && e.profile != crate::profile::CROSS_SIGNED
+        })
         .filter(|e| match &issuers {
             Some(set) => e.ca_serial.as_ref().is_some_and(|s| set.contains(s)),
             None => true,

@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod ceremony;
 pub mod crl;
+pub mod cross_sign;
 pub mod csr;
 pub mod doctor;
 pub mod import;
@@ -17,6 +18,7 @@ pub mod journal;
 pub mod layout;
 pub mod lifecycle;
 pub mod overlap;
+pub mod profiles;
 pub mod rotate;
 pub mod store;
 
@@ -171,6 +173,10 @@ pub struct Issued {
     pub written: Vec<Written>,
     /// Things the user should know (capped validity, long validity, …).
     pub warnings: Vec<String>,
+    /// The profile from `profiles.toml` it was issued with (`profile` is then the built-in
+    /// behaviour that profile follows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_profile: Option<String>,
 }
 
 /// The main files of an issuance.
@@ -663,6 +669,22 @@ impl Ca {
 
     /// Issues a server or client certificate and writes STEM.crt, STEM.key, STEM.fullchain.crt.
     pub fn issue(&mut self, opts: &IssueOptions, now: OffsetDateTime) -> Result<Issued> {
+        self.issue_with(opts, None, now)
+    }
+
+    /// [`Ca::issue`] with a profile from `profiles.toml` (`opts.profile` is replaced by its
+    /// kind); see [`Ca::issue_leaf_with`].
+    pub fn issue_with(
+        &mut self,
+        opts: &IssueOptions,
+        file_profile: Option<&crate::pki::leaf_profile::FileProfile>,
+        now: OffsetDateTime,
+    ) -> Result<Issued> {
+        let mut opts = opts.clone();
+        if let Some(f) = file_profile {
+            opts.profile = f.kind;
+        }
+        let opts = &opts;
         profile::check_cn(&opts.cn)?;
         let mut warnings = Vec::new();
         let parsed = crate::names::parse_all(&opts.sans)?;
@@ -687,7 +709,7 @@ impl Ca {
             opts.allow_long_validity,
             &mut warnings,
         )?;
-        self.issue_leaf(
+        self.issue_leaf_with(
             LeafRequest {
                 profile: opts.profile,
                 cn,
@@ -702,6 +724,7 @@ impl Ca {
             },
             LeafKey::Generate(opts.key_type),
             now,
+            file_profile,
         )
     }
 
@@ -713,6 +736,19 @@ impl Ca {
         req: LeafRequest,
         key: LeafKey,
         now: OffsetDateTime,
+    ) -> Result<Issued> {
+        self.issue_leaf_with(req, key, now, None)
+    }
+
+    /// [`Ca::issue_leaf`] with a profile from `profiles.toml`: its policy, key types and
+    /// validity are checked before anything is reserved or written, and it decides keyUsage and
+    /// extendedKeyUsage (`req.profile` must be its `kind`).
+    pub fn issue_leaf_with(
+        &mut self,
+        req: LeafRequest,
+        key: LeafKey,
+        now: OffsetDateTime,
+        file_profile: Option<&crate::pki::leaf_profile::FileProfile>,
     ) -> Result<Issued> {
         let LeafRequest {
             profile,
@@ -733,6 +769,20 @@ impl Ca {
                 "only server and client certificates are issued to leaves",
                 "use server, client or server-client",
             ));
+        }
+        let mut default_days = default_days;
+        if let Some(f) = file_profile {
+            f.check_names(&cn, &sans)?;
+            let kt = match &key {
+                LeafKey::Generate(kt) | LeafKey::Public { key_type: kt, .. } => *kt,
+                LeafKey::Existing(k) => KeyType::of(k)?,
+            };
+            f.check_key_type(kt)?;
+            if let Some(d) = days {
+                f.check_days(d)?;
+            } else {
+                default_days = f.days(None, default_days, &mut warnings)?;
+            }
         }
         self.check_name_constraints(&cn, &sans)?;
         let (not_before, not_after) = validity(
@@ -777,7 +827,7 @@ impl Ca {
         )?;
         let serial = self.reserve_serial(now)?;
         crate::failpoint::hit("issue.reserve", &files.cert)?;
-        let params = profile::params(&profile::Request {
+        let mut params = profile::params(&profile::Request {
             profile,
             cn,
             org: None,
@@ -790,6 +840,9 @@ impl Ca {
             pathlen: None,
             constraints: Constraints::default(),
         })?;
+        if let Some(f) = file_profile {
+            f.apply(&mut params, key_type);
+        }
         let der = match (&new_key, &spki) {
             (Some(k), _) => self.sign(&params, k, &serial)?,
             (None, Some(p)) => self.sign(&params, p, &serial)?,
@@ -806,6 +859,9 @@ impl Ca {
         rec.sans = sans.iter().map(San::to_string).collect();
         let renewal = renews.is_some();
         rec.renews = renews;
+        if let Some(f) = file_profile {
+            rec.profile = f.name.clone();
+        }
         self.store.record_issued(&rec, now)?;
         crate::failpoint::hit("issue.record", &files.cert)?;
         let mut fs = FileSet::new();
@@ -827,7 +883,9 @@ impl Ca {
                 return Err(e);
             }
         };
-        describe(&der, profile, key_type, files, written, warnings)
+        let mut issued = describe(&der, profile, key_type, files, written, warnings)?;
+        issued.file_profile = file_profile.map(|f| f.name.clone());
+        Ok(issued)
     }
 
     /// Refuses a leaf whose CN or SANs fall outside the name constraints of this CA or of any
@@ -1221,6 +1279,7 @@ pub(crate) fn describe(
         files,
         written,
         warnings,
+        file_profile: None,
     })
 }
 

@@ -338,7 +338,9 @@ pub fn blockers(
         .issued_by(&m.serial, now)?
         .into_iter()
         .filter(|e| e.status == crate::store::Status::Valid)
-        .filter(|e| matches!(e.profile.as_str(), "server" | "client" | "intermediate"))
+        // Every leaf (built-in or profiles.toml profile) and intermediate; not a root, nor a
+        // cross-signed root (it keeps bridging after the overlap ends).
+        .filter(|e| e.profile != "root" && e.profile != crate::profile::CROSS_SIGNED)
         .map(|e| Blocker {
             serial: e.serial,
             subject: e.subject,

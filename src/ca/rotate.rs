@@ -392,7 +392,7 @@ fn next_generation(cn: &str) -> String {
 }
 
 /// The pathLen and DNS/IP name constraints of the old CA, for the new one.
-fn carried_constraints(
+pub(crate) fn carried_constraints(
     c: &x509_parser::certificate::X509Certificate<'_>,
 ) -> (Option<u8>, Constraints) {
     let pathlen = c

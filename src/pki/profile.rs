@@ -80,6 +80,9 @@ impl Profile {
     }
 }
 
+/// The profile name a cross-signed root certificate (`ca cross-sign`) is recorded with.
+pub const CROSS_SIGNED: &str = "cross-signed";
+
 /// Name constraints for a CA (`--permit-dns`, `--permit-ip`, `--exclude-dns`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Constraints {

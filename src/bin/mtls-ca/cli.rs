@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    completions, crl, csr, doctor, explain, export, init, inspect, issue, list, man, probe,
-    quickstart, renew, revoke, rotate, serve, sign, verify,
+    completions, crl, cross_sign, csr, doctor, explain, export, init, inspect, issue, list, man,
+    probe, profile, quickstart, renew, revoke, rotate, serve, sign, verify,
 };
 
 /// mtls-ca: a certificate authority for mutual TLS.
@@ -51,6 +51,7 @@ pub struct Global {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Create a CA (root, or intermediate with --parent) in --dir.
     #[command(after_help = init::INIT_HELP)]
@@ -59,8 +60,8 @@ pub enum Command {
     #[command(subcommand, after_help = CA_HELP)]
     Ca(CaCommand),
     /// Issue a server or client certificate with a new key.
-    #[command(subcommand, after_help = issue::ISSUE_HELP)]
-    Issue(issue::IssueCommand),
+    #[command(after_help = issue::ISSUE_HELP)]
+    Issue(issue::IssueTop),
     /// List every certificate this CA issued.
     #[command(after_help = list::LIST_HELP)]
     List(list::ListArgs),
@@ -70,6 +71,9 @@ pub enum Command {
     /// Sign a CSR as a server or client certificate.
     #[command(after_help = sign::SIGN_HELP)]
     Sign(sign::SignArgs),
+    /// List and show certificate profiles (built-in and from DIR/profiles.toml).
+    #[command(subcommand, after_help = profile::HELP)]
+    Profile(profile::ProfileCommand),
     /// Renew a certificate (or every one expiring soon).
     #[command(after_help = renew::RENEW_HELP)]
     Renew(renew::RenewArgs),
@@ -122,4 +126,7 @@ pub enum CaCommand {
     /// Replace the CA by a new one, keeping the old one for verification and CRLs.
     #[command(after_help = rotate::ROTATE_HELP)]
     Rotate(rotate::RotateArgs),
+    /// Sign the current root with the retired one, for clients that trust only the old root.
+    #[command(after_help = cross_sign::HELP)]
+    CrossSign(cross_sign::CrossSignArgs),
 }

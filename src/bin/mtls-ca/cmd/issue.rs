@@ -1,8 +1,10 @@
-//! `mtls-ca issue server|client`.
+//! `mtls-ca issue server|client|server-client`, and `mtls-ca issue --profile NAME` with a profile
+//! of the CA's `profiles.toml`.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use mtls_ca::ca::profiles::{self, FileProfile};
 use mtls_ca::ca::{Ca, IssueOptions};
 use mtls_ca::keys::KeyType;
 use mtls_ca::profile::Profile;
@@ -10,7 +12,7 @@ use mtls_ca::profile::Profile;
 use crate::output::Output;
 use crate::Outcome;
 
-pub const ISSUE_HELP: &str = "EXAMPLES:\n  mtls-ca issue server --cn api.example.com --san 10.0.0.5\n  mtls-ca issue client --cn billing-service --san spiffe://example.org/billing\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
+pub const ISSUE_HELP: &str = "EXAMPLES:\n  mtls-ca issue server --cn api.example.com --san 10.0.0.5\n  mtls-ca issue client --cn billing-service --san spiffe://example.org/billing\n  mtls-ca issue --profile mesh --cn orders.mesh.example.com   (a profile of DIR/profiles.toml)\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
 
 #[derive(Debug, Subcommand)]
 pub enum IssueCommand {
@@ -51,8 +53,9 @@ pub struct IssueArgs {
     /// Subject alternative name: DNS name, IP, email or URI (repeatable).
     #[arg(long, value_name = "VALUE")]
     pub san: Vec<String>,
-    /// Subject attributes besides the CN, RFC 4514 (most specific first): 'OU=Payments,O=Acme,C=US'.
-    #[arg(long, value_name = "DN", conflicts_with = "batch")]
+    /// Subject attributes besides the CN, RFC 4514 (most specific first): 'OU=Payments,O=Acme,C=US'
+    /// (with --batch: the same for every line).
+    #[arg(long, value_name = "DN")]
     pub subject: Option<String>,
     /// Validity in days (default 365, capped by the CA's own expiry).
     #[arg(long, value_name = "N", value_parser = super::parse::days)]
@@ -90,14 +93,43 @@ pub struct IssueArgs {
     pub p12_passphrase_env: Option<String>,
 }
 
-pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome> {
-    let (profile, a) = match c {
-        IssueCommand::Server(a) => (Profile::Server, a),
-        IssueCommand::Client(a) => (Profile::Client, a),
-        IssueCommand::ServerClient(a) => (Profile::ServerClient, a),
+/// `issue KIND …` or `issue --profile NAME …`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct IssueTop {
+    #[command(subcommand)]
+    pub kind: Option<IssueCommand>,
+    /// Issue with this profile of DIR/profiles.toml (see `mtls-ca profile list`).
+    #[arg(long, value_name = "NAME", required = true)]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub args: IssueArgs,
+}
+
+pub fn run(dir: &Path, top: &IssueTop, out: &Output) -> anyhow::Result<Outcome> {
+    let (profile, a, file_profile) = match (&top.kind, &top.profile) {
+        (Some(IssueCommand::Server(a)), _) => (Profile::Server, a, None),
+        (Some(IssueCommand::Client(a)), _) => (Profile::Client, a, None),
+        (Some(IssueCommand::ServerClient(a)), _) => (Profile::ServerClient, a, None),
+        (None, name) => {
+            let name = name.as_deref().unwrap_or_default();
+            match profiles::resolve(dir, name)? {
+                profiles::Resolved::File(f) => (f.kind, &top.args, Some(*f)),
+                profiles::Resolved::Builtin(p) if p.is_leaf() => (p, &top.args, None),
+                profiles::Resolved::Builtin(p) => {
+                    return Err(mtls_ca::Error::InvalidValue {
+                        what: "--profile",
+                        value: p.as_str().into(),
+                        reason: "issue makes leaves only".into(),
+                        hint: "use `mtls-ca init --parent` for an intermediate CA".into(),
+                    }
+                    .into())
+                }
+            }
+        }
     };
     if let Some(file) = &a.batch {
-        return batch(dir, profile, a, file, out);
+        return batch(dir, profile, a, file, file_profile, out);
     }
     let opts = options(profile, a)?;
     // --p12: the passphrase is read and STEM.p12 checked free before anything is issued.
@@ -119,7 +151,7 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
         dir,
         &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
     )?;
-    let mut issued = ca.issue(&opts, super::now())?;
+    let mut issued = ca.issue_with(&opts, file_profile.as_ref(), super::now())?;
     if let Some((passphrase, out_file)) = p12 {
         issued.files.p12 = Some(out_file.clone());
         let profile = if a.p12_legacy {
@@ -140,7 +172,11 @@ pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome
     if out.json {
         out.json_doc(&serde_json::to_value(&issued)?)?;
     }
-    super::describe_issued(out, &format!("{} certificate", profile.as_str()), &issued);
+    let what = match &issued.file_profile {
+        Some(n) => format!("{n} certificate"),
+        None => format!("{} certificate", profile.as_str()),
+    };
+    super::describe_issued(out, &what, &issued);
     Ok(Outcome::Ok)
 }
 
@@ -171,6 +207,7 @@ fn batch(
     profile: Profile,
     a: &IssueArgs,
     file: &Path,
+    file_profile: Option<FileProfile>,
     out: &Output,
 ) -> anyhow::Result<Outcome> {
     use std::io::{IsTerminal, Read, Write};
@@ -200,6 +237,8 @@ fn batch(
         force: a.force,
         chunk: a.chunk,
         threads: a.threads,
+        subject: super::subject(a.subject.as_deref())?,
+        file_profile,
     };
     let mut ca = Ca::open_with(
         dir,
@@ -223,7 +262,7 @@ fn batch(
         "{} {} {} certificates in {} chunk(s), valid until {}",
         out.bold("created"),
         summary.issued,
-        profile.as_str(),
+        summary.file_profile.as_deref().unwrap_or(profile.as_str()),
         summary.chunks,
         mtls_ca::ca::fmt_date(summary.not_after)
     ));

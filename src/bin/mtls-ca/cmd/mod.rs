@@ -2,6 +2,7 @@
 
 pub mod completions;
 pub mod crl;
+pub mod cross_sign;
 pub mod csr;
 pub mod doctor;
 pub mod explain;
@@ -14,6 +15,7 @@ pub mod man;
 pub mod parse;
 pub mod pass;
 pub mod probe;
+pub mod profile;
 pub mod quickstart;
 pub mod renew;
 pub mod revoke;
@@ -69,9 +71,11 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Csr(a) => csr::run(a, out),
         Command::Sign(a) => sign::run(dir, a, out),
         Command::Renew(a) => renew::run(dir, a, out),
+        Command::Profile(c) => profile::run(dir, c, out),
         Command::Revoke(a) => revoke::run(dir, a, out),
         Command::Crl(a) => crl::run(dir, a, out),
         Command::Ca(CaCommand::Rotate(a)) => rotate::run(dir, a, out),
+        Command::Ca(CaCommand::CrossSign(a)) => cross_sign::run(dir, a, out),
         Command::Export(a) => export::run(dir, a, out),
         Command::Inspect(a) => inspect::run(a, out),
         Command::Verify(a) => verify::run(dir, a, out),

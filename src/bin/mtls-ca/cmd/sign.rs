@@ -17,7 +17,8 @@ pub struct SignArgs {
     /// The CSR file (PEM or DER).
     #[arg(value_name = "CSR")]
     pub csr: PathBuf,
-    /// server, client, server-client, or intermediate (the CSR of a new CA, see `init`).
+    /// server, client, server-client, intermediate (the CSR of a new CA, see `init`), or a
+    /// profile of DIR/profiles.toml.
     #[arg(long, value_name = "PROFILE")]
     pub profile: String,
     /// With --profile intermediate: allow N CAs below the new one (default 0).
@@ -43,6 +44,7 @@ pub struct SignArgs {
 }
 
 pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
+    let mut file_profile = None;
     let profile = match a.profile.as_str() {
         "server" => Profile::Server,
         "client" => Profile::Client,
@@ -69,15 +71,22 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
             super::describe_issued(out, "intermediate CA (from CSR)", &issued);
             return Ok(Outcome::Ok);
         }
-        other => {
-            return Err(mtls_ca::Error::InvalidValue {
-                what: "--profile",
-                value: other.into(),
-                reason: "unknown profile".into(),
-                hint: "use --profile server, client or server-client".into(),
+        other => match mtls_ca::ca::profiles::resolve(dir, other)? {
+            mtls_ca::ca::profiles::Resolved::File(f) => {
+                let kind = f.kind;
+                file_profile = Some(*f);
+                kind
             }
-            .into())
-        }
+            mtls_ca::ca::profiles::Resolved::Builtin(p) => {
+                return Err(mtls_ca::Error::InvalidValue {
+                    what: "--profile",
+                    value: p.as_str().into(),
+                    reason: "a root is made with `mtls-ca init`, not from a CSR".into(),
+                    hint: "use --profile server, client, server-client, intermediate or a profile of profiles.toml".into(),
+                }
+                .into())
+            }
+        },
     };
     let opts = SignOptions {
         csr: a.csr.clone(),
@@ -92,13 +101,16 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
         dir,
         &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
     )?;
-    let issued = csr::sign(&mut ca, &opts, super::now())?;
+    let issued = csr::sign_with(&mut ca, &opts, file_profile.as_ref(), super::now())?;
     if out.json {
         out.json_doc(&serde_json::to_value(&issued)?)?;
     }
     super::describe_issued(
         out,
-        &format!("{} certificate (from CSR)", profile.as_str()),
+        &format!(
+            "{} certificate (from CSR)",
+            issued.file_profile.as_deref().unwrap_or(profile.as_str())
+        ),
         &issued,
     );
     Ok(Outcome::Ok)

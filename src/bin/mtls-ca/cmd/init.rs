@@ -71,6 +71,11 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
         parent: a.parent.clone(),
         force: a.force,
     };
+    let token_key = a
+        .key
+        .as_deref()
+        .map(mtls_ca::pkcs11::Pkcs11Uri::parse)
+        .transpose()?;
     let encrypt = if a.encrypt_key {
         Some(super::pass::get(&a.pass, true, None)?)
     } else {
@@ -118,9 +123,10 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
             encrypt.as_ref(),
             super::now(),
         )?,
-        _ => Ca::init_with(
+        _ => Ca::init_with_key(
             dir,
             &opts,
+            token_key.as_ref(),
             encrypt.as_ref(),
             &mut super::pass::source(
                 &a.pass,

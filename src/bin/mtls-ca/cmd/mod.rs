@@ -12,6 +12,7 @@ mod issue;
 mod list;
 pub mod man;
 mod pass;
+mod pkcs11_env;
 mod probe;
 mod quickstart;
 mod renew;
@@ -34,6 +35,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         _ => None,
     };
     store_env::set(init_url)?;
+    pkcs11_env::set();
     // A change of the CA directory a crash interrupted (init, ca rotate) is completed or undone
     // before any command reads the directory.
     if dir.is_dir()

@@ -97,6 +97,9 @@ pub enum Command {
     /// Check a certificate the way a rustls peer would, and say how to fix what fails.
     #[command(after_help = crate::cmd::verify::HELP)]
     Verify(crate::cmd::verify::VerifyArgs),
+    /// Store operations: move the records between SQLite and PostgreSQL.
+    #[command(subcommand, after_help = crate::cmd::store::HELP)]
+    Store(crate::cmd::store::StoreCommand),
     /// Check a CA directory (interrupted changes, temp files, permissions, store, files, CRLs).
     #[command(after_help = crate::cmd::doctor::HELP)]
     Doctor(crate::cmd::doctor::DoctorArgs),

@@ -20,6 +20,7 @@ mod revoke;
 mod rotate;
 mod serve;
 mod sign;
+pub mod store;
 mod store_env;
 pub mod verify;
 
@@ -76,6 +77,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Export(a) => export::run(dir, a, out),
         Command::Inspect(a) => inspect::run(a, out),
         Command::Verify(a) => verify::run(dir, a, out),
+        Command::Store(c) => store::run(dir, c, out),
         Command::Doctor(a) => doctor::run(dir, a, out),
         Command::Completions(a) => completions::run(a, out),
         Command::Man(a) => man::run(a, out),

@@ -420,6 +420,15 @@ fn bad_pins_modules_tokens_objects_and_keys_are_one_line_errors_that_write_nothi
     let r = tok.mtls(d, &["--dir", "ca", "crl"], &[]);
     assert!(one_line_error(&r).contains("PIN"), "{}", r.stderr);
     std::fs::write(d.join("ca/ca.key-uri"), &uri).unwrap();
+    // A ca.key-uri others may change could point the CA at another key: refused.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let p = d.join("ca/ca.key-uri");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let r = tok.mtls(d, &["--dir", "ca", "crl"], &[]);
+        assert!(one_line_error(&r).contains("ca.key-uri"), "{}", r.stderr);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     assert_eq!(snapshot(&d.join("ca")), before);
     assert!(!d.join("ca/crl.pem").exists());
 }

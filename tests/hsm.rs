@@ -131,6 +131,34 @@ fn root_and_intermediate_in_the_token_do_everything_a_key_file_ca_does() {
         &env,
     )
     .ok();
+    // Bulk issuance signs on several threads through the one token session.
+    std::fs::write(
+        d.join("hosts.csv"),
+        (0..8)
+            .map(|i| format!("svc{i}.example.com,10.0.0.{i},bulk/svc{i}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    tok.mtls(
+        d,
+        &[
+            "--dir",
+            "int",
+            "issue",
+            "server",
+            "--batch",
+            "hosts.csv",
+            "--threads",
+            "4",
+        ],
+        &env,
+    )
+    .ok();
+    for i in [0, 7] {
+        let leaf = format!("bulk/svc{i}.crt");
+        ossl_verify(d, "root/ca.crt", "int/ca.crt", &[], &leaf).ok();
+        lint_leaf(d, "int/ca.crt", &leaf);
+    }
     openssl_p256_key(d, "bob.key");
     openssl(
         d,

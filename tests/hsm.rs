@@ -2,8 +2,8 @@
 //! the token issue, sign, renew, revoke, publish CRLs and rotate exactly like key-file CAs, and
 //! everything they make passes openssl verify and pkilint; keys are not extractable; a wrong PIN,
 //! a missing module, token or object and an unusable key are one-line errors that write nothing.
-mod common;
-mod hsm_support;
+use crate::common;
+use crate::hsm_support;
 
 use std::path::Path;
 

@@ -6,10 +6,10 @@
 //! against the one root, pkilint is clean. (tests/store_postgres.rs covers the same properties
 //! with key files, one fault at a time; this adds the shared token, renewals and both faults in
 //! one burst.)
-mod common;
-mod core_support;
-mod hsm_support;
-mod pg_support;
+use crate::common;
+use crate::core_support;
+use crate::hsm_support;
+use crate::pg_support;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

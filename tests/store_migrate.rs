@@ -2,8 +2,8 @@
 //! with issued, reserved, revoked and renewed certificates and CRL numbers goes to PostgreSQL
 //! and back, and every column of every row comes back identical; a target that holds records
 //! is refused and nothing changes.
-mod common;
-mod pg_support;
+use crate::common;
+use crate::pg_support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

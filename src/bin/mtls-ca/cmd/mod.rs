@@ -1,25 +1,26 @@
 //! One module per command: turn parsed arguments into library requests, call, render.
 
 pub mod completions;
-mod crl;
-mod csr;
+pub mod crl;
+pub mod csr;
 pub mod doctor;
-mod explain;
+pub mod explain;
 pub mod export;
-mod init;
+pub mod init;
 pub mod inspect;
-mod issue;
-mod list;
+pub mod issue;
+pub mod list;
 pub mod man;
-mod pass;
+pub mod parse;
+pub mod pass;
 mod pkcs11_env;
-mod probe;
-mod quickstart;
-mod renew;
-mod revoke;
-mod rotate;
-mod serve;
-mod sign;
+pub mod probe;
+pub mod quickstart;
+pub mod renew;
+pub mod revoke;
+pub mod rotate;
+pub mod serve;
+pub mod sign;
 pub mod store;
 mod store_env;
 pub mod verify;
@@ -87,12 +88,6 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
 /// The current time: the one place the binary reads the clock.
 pub fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
-}
-
-/// `--days N` (also `90d`, `2y`, …) as a number of days.
-pub fn days(v: Option<&str>) -> Result<Option<u32>, mtls_ca::Error> {
-    v.map(|d| mtls_ca::duration::parse_days("--days", d))
-        .transpose()
 }
 
 /// Human status lines for a new certificate: what, for which names, until when, where.

@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::record::not_empty;
 use super::{postgres, Dump, PgConnect, Store, STORE_FILE, STORE_URL_FILE};
 use crate::error::{Error, Result};
 
@@ -58,16 +59,6 @@ pub struct Migrated {
     pub checksum: String,
     /// Where the old store's file was set aside (`store.db.migrated` / `store.url.migrated`).
     pub kept: PathBuf,
-}
-
-/// The error for a target that already holds records.
-pub(crate) fn not_empty(n: u64) -> Error {
-    Error::invalid(
-        "--to",
-        "",
-        format!("the target store already holds {n} record(s)"),
-        "migrate into an empty database (or use another one); nothing was copied",
-    )
 }
 
 fn verify(source: &Dump, target: &Dump, to: &str) -> Result<String> {

@@ -604,7 +604,7 @@ impl PgStore {
                 .map_err(sql)?
                 .get(0);
             if n > 0 {
-                return Err(super::migrate::not_empty(n as u64));
+                return Err(super::record::not_empty(n as u64));
             }
             let stmt = tx
                 .prepare(&format!(

@@ -284,6 +284,16 @@ pub(crate) const RAW_COLUMNS: &str =
      not_after, der, sha256, stem, ca_serial, reserved_at, issued_at, revoked_at, \
      revocation_reason, renews, superseded_by";
 
+/// The error of `store migrate` for a target that already holds records.
+pub(crate) fn not_empty(n: u64) -> Error {
+    Error::invalid(
+        "--to",
+        "",
+        format!("the target store already holds {n} record(s)"),
+        "migrate into an empty database (or use another one); nothing was copied",
+    )
+}
+
 /// Everything a store holds: every certificate row (sorted by serial) and the last CRL number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dump {

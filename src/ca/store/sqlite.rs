@@ -582,7 +582,7 @@ impl SqliteStore {
                 .query_row("SELECT COUNT(*) FROM certificates", [], |r| r.get(0))
                 .map_err(sql)?;
             if n > 0 {
-                return Err(super::migrate::not_empty(n as u64));
+                return Err(super::record::not_empty(n as u64));
             }
             let mut stmt = tx
                 .prepare(&format!(

@@ -42,8 +42,8 @@ pub mod pki;
 pub use ca::{batch, crl, csr, import, lifecycle, rotate, store};
 pub use diagnose::{explain, fetch, inspect, probe, serve, verify};
 pub use pki::{
-    der, duration, keycrypt, keys, name_constraints, names, pem, pkcs12, profile, rfc5280, secret,
-    serial, subject, x509,
+    der, duration, keycrypt, keys, name_constraints, names, pem, pkcs11, pkcs12, profile, rfc5280,
+    secret, serial, signer, subject, x509,
 };
 
 pub use error::{Error, Result};

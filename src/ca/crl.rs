@@ -79,7 +79,7 @@ fn crl_signer_ski(ca_der: &[u8]) -> Result<Vec<u8>> {
 /// Signs one CRL for the CA certificate `ca_der` with `key`.
 pub(crate) fn sign_crl(
     ca_der: &[u8],
-    key: &rcgen::KeyPair,
+    key: &crate::signer::CaKey,
     revoked: &[RevokedEntry],
     number: u64,
     this_update: OffsetDateTime,
@@ -193,7 +193,7 @@ pub fn generate(
     // Every retired CA of the overlap (finished and expired ones are not in it).
     let retired = crate::rotate::retired(ca)?;
     // Load every key first: a wrong passphrase must fail before the number is taken.
-    let mut signers: Vec<(Vec<u8>, rcgen::KeyPair, PathBuf)> = Vec::new();
+    let mut signers: Vec<(Vec<u8>, crate::signer::CaKey, PathBuf)> = Vec::new();
     for r in retired {
         if r.not_after <= now {
             continue;

@@ -17,7 +17,6 @@ use crate::ca::rotate::{self, Retired};
 use crate::ca::{Ca, Issued, IssuedFiles, ROOT_DAYS};
 use crate::error::{Error, Result};
 use crate::files::FileSet;
-use crate::keys::KeyType;
 use crate::profile::{self, Profile};
 use crate::x509;
 
@@ -152,7 +151,7 @@ pub fn cross_sign(
     )?;
     warnings.retain(|w| !w.starts_with("validity capped"));
     let (pathlen, constraints) = rotate::carried_constraints(&new);
-    let key_type = KeyType::of(ca.key())?;
+    let key_type = ca.key().key_type()?;
     let spki = rcgen::SubjectPublicKeyInfo::from_der(new.public_key().raw)?;
     let serial = ca
         .store()

@@ -89,6 +89,7 @@ pub fn run(dir: &Path, repair: bool, now: OffsetDateTime) -> Result<Report> {
         (dir.to_path_buf(), true),
         (dir.join(CA_CERT), false),
         (dir.join(CA_KEY), false),
+        (crate::ca::layout::key_uri(dir), false),
         (dir.join(CA_CHAIN), false),
         (dir.join(STORE_FILE), false),
     ] {

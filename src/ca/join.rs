@@ -3,7 +3,7 @@
 //! The new directory gets the public parts of the existing one — `ca.crt`, `ca-chain.crt`,
 //! `ca-bundle.crt` when present, and `store.url` (which never holds a password) — written
 //! all-or-nothing. The CA key is not copied: the operator moves `ca.key` over a secure channel,
-//! or the key lives in an HSM both hosts reach.
+//! or the key lives in an HSM both hosts reach (then `ca.key-uri`, which holds no PIN, is copied).
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +56,7 @@ pub fn join(dir: &Path, existing: &Path, force: bool) -> Result<Joined> {
     for name in [
         CA_CERT,
         CA_KEY,
+        crate::ca::layout::KEY_URI,
         CA_CHAIN,
         STORE_URL_FILE,
         crate::store::STORE_FILE,
@@ -71,7 +72,14 @@ pub fn join(dir: &Path, existing: &Path, force: bool) -> Result<Joined> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut fs = FileSet::new();
     let mut files = Vec::new();
-    for name in [CA_CERT, CA_CHAIN, crate::rotate::CA_BUNDLE] {
+    // A key kept in a PKCS#11 token is named by `ca.key-uri` (no PIN): hosts that reach the
+    // same token need nothing else.
+    for name in [
+        CA_CERT,
+        CA_CHAIN,
+        crate::rotate::CA_BUNDLE,
+        crate::ca::layout::KEY_URI,
+    ] {
         let src = existing.join(name);
         if src.exists() {
             let bytes = crate::files::read_limited(&src, 16 * 1024 * 1024)?;
@@ -86,6 +94,6 @@ pub fn join(dir: &Path, existing: &Path, force: bool) -> Result<Joined> {
         subject,
         store: crate::store::postgres::redact(&url),
         files,
-        needs_key: !dir.join(CA_KEY).exists(),
+        needs_key: !dir.join(CA_KEY).exists() && !crate::ca::layout::key_uri(dir).exists(),
     })
 }

@@ -16,6 +16,10 @@ use crate::error::{Error, Result};
 pub const CA_CERT: &str = "ca.crt";
 /// `ca.key`.
 pub const CA_KEY: &str = "ca.key";
+/// `ca.key-uri`: the PKCS#11 URI of a CA key kept in a token (no PIN), instead of `ca.key`.
+pub const KEY_URI: &str = "ca.key-uri";
+/// The extension of a key URI file (`ca-<prefix>.key-uri` for a retired CA).
+pub const KEY_URI_EXT: &str = "key-uri";
 /// `ca-chain.crt`.
 pub const CA_CHAIN: &str = "ca-chain.crt";
 /// The bundle of every CA to trust during an overlap.
@@ -42,6 +46,11 @@ pub fn cert(dir: &Path) -> PathBuf {
 /// `DIR/ca.key`.
 pub fn key(dir: &Path) -> PathBuf {
     dir.join(CA_KEY)
+}
+
+/// `DIR/ca.key-uri`.
+pub fn key_uri(dir: &Path) -> PathBuf {
+    dir.join(KEY_URI)
 }
 
 /// `DIR/ca-chain.crt`.
@@ -92,7 +101,10 @@ pub fn check_free(dir: &Path, force: bool) -> Result<()> {
     if force {
         return Ok(());
     }
-    for name in CA_FILES.iter().chain([CA_CHAIN, STORE_URL_FILE].iter()) {
+    for name in CA_FILES
+        .iter()
+        .chain([CA_CHAIN, STORE_URL_FILE, KEY_URI].iter())
+    {
         let p = dir.join(name);
         if p.exists() {
             return Err(Error::CaExists {
@@ -117,6 +129,10 @@ pub fn check_present_with(dir: &Path, shared: bool) -> Result<()> {
         if shared && name == STORE_FILE {
             continue;
         }
+        // A CA key in a PKCS#11 token is named by `ca.key-uri` instead.
+        if name == CA_KEY && key_uri(dir).exists() {
+            continue;
+        }
         if !p.exists() {
             return Err(Error::NoCa {
                 dir: dir.to_path_buf(),
@@ -125,6 +141,17 @@ pub fn check_present_with(dir: &Path, shared: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where the CA key of `dir` lives, for people: its PKCS#11 URI (from `ca.key-uri`, never a
+/// PIN), else the key file `DIR/ca.key`; None when the directory has neither.
+pub fn key_location(dir: &Path) -> Option<String> {
+    if let Ok(t) = std::fs::read_to_string(key_uri(dir)) {
+        return Some(t.trim().to_string());
+    }
+    key(dir)
+        .exists()
+        .then(|| format!("file {}", key(dir).display()))
 }
 
 /// The prefix of a serial (lowercase hex) that names a retired CA's files.
@@ -145,6 +172,11 @@ pub fn retired_key(dir: &Path, serial_hex: &str) -> PathBuf {
 /// The key file next to a retired CA's certificate file.
 pub fn retired_key_of(cert_path: &Path) -> PathBuf {
     cert_path.with_extension("key")
+}
+
+/// The key URI file next to a retired CA's certificate file (its key lives in a token).
+pub fn retired_key_uri_of(cert_path: &Path) -> PathBuf {
+    cert_path.with_extension(KEY_URI_EXT)
 }
 
 /// The CRL of a retired CA next to the current CA's CRL `out`: `<stem of out>-<prefix>.pem`.

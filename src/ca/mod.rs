@@ -35,6 +35,7 @@ use crate::keys::{self, KeyType};
 use crate::names::San;
 use crate::profile::{self, Constraints, Profile};
 use crate::serial::Serial;
+use crate::signer::CaKey;
 use crate::store::{Record, Store, STORE_FILE};
 
 /// The store's write-ahead log.
@@ -195,6 +196,16 @@ pub struct IssuedFiles {
 }
 
 impl IssuedFiles {
+    /// The files of a CA directory whose key is `key`: `ca.crt`, `ca.key` (or `ca.key-uri` for
+    /// a key in a token), `ca-chain.crt`.
+    pub(crate) fn of_ca_key(dir: &Path, key: &CaKey) -> IssuedFiles {
+        let mut f = IssuedFiles::of_ca(dir);
+        if key.token().is_some() {
+            f.key = layout::key_uri(dir);
+        }
+        f
+    }
+
     /// The files of a CA directory: `ca.crt`, `ca.key`, `ca-chain.crt`.
     pub fn of_ca(dir: &Path) -> IssuedFiles {
         IssuedFiles {
@@ -214,7 +225,7 @@ pub struct Ca {
     cert_der: Vec<u8>,
     /// What signing and validity need from `cert_der`, parsed once.
     cert: CaCert,
-    key: KeyPair,
+    key: CaKey,
     chain: Vec<Vec<u8>>,
     store: Store,
     rng: SystemRandom,
@@ -279,6 +290,28 @@ impl Ca {
         parent_passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
         now: OffsetDateTime,
     ) -> Result<(Ca, Issued)> {
+        Ca::init_with_key(dir, opts, None, passphrase, parent_passphrase, now)
+    }
+
+    /// Like [`Ca::init_with`]; with `token_key`, the CA key lives in that PKCS#11 token: the key
+    /// it names is used when the token holds it, else generated there (of `opts.key_type`), and
+    /// the directory records the URI (`ca.key-uri`, never a PIN) instead of `ca.key`.
+    pub fn init_with_key(
+        dir: &Path,
+        opts: &InitOptions,
+        token_key: Option<&crate::pkcs11::Pkcs11Uri>,
+        passphrase: Option<&crate::secret::Passphrase>,
+        parent_passphrase: &mut dyn FnMut() -> Result<crate::secret::Passphrase>,
+        now: OffsetDateTime,
+    ) -> Result<(Ca, Issued)> {
+        if token_key.is_some() && passphrase.is_some() {
+            return Err(Error::invalid(
+                "--encrypt-key",
+                "",
+                "a key in a PKCS#11 token is protected by the token's PIN, not a passphrase",
+                "drop --encrypt-key (or --key pkcs11:…)",
+            ));
+        }
         // An init or rotation a crash interrupted is completed or undone first.
         if dir.is_dir() {
             recover(dir)?;
@@ -318,8 +351,20 @@ impl Ca {
                 ));
             }
         }
-        let key_type = opts.key_type;
-        let key = keys::generate(key_type)?;
+        // The key first (in the token: found or generated there), so that a wrong PIN, token
+        // or object fails before anything is written.
+        let (key, key_type): (CaKey, KeyType) = match token_key {
+            Some(uri) => {
+                let (k, _) = crate::pkcs11::TokenKey::open_or_generate(
+                    uri,
+                    &crate::pkcs11::env(),
+                    opts.key_type,
+                )?;
+                let t = k.key_type();
+                (CaKey::Token(k), t)
+            }
+            None => (CaKey::File(keys::generate(opts.key_type)?), opts.key_type),
+        };
         let rng = SystemRandom::new();
         let pathlen = match profile {
             Profile::Intermediate => Some(opts.pathlen.unwrap_or(0)),
@@ -357,10 +402,16 @@ impl Ca {
         // anything changes) when a `.bak` name is taken by something a rename cannot replace.
         let mut backup = Vec::new();
         if opts.force {
-            for name in CA_FILES
-                .iter()
-                .chain([CA_CHAIN, layout::CA_BUNDLE, STORE_WAL, STORE_SHM].iter())
-            {
+            for name in CA_FILES.iter().chain(
+                [
+                    CA_CHAIN,
+                    layout::CA_BUNDLE,
+                    layout::KEY_URI,
+                    STORE_WAL,
+                    STORE_SHM,
+                ]
+                .iter(),
+            ) {
                 let p = dir.join(name);
                 let Ok(meta) = std::fs::symlink_metadata(&p) else {
                     continue;
@@ -417,12 +468,17 @@ impl Ca {
             mode: crate::files::PUBLIC,
         };
         let cert_pem = crate::pem::encode("CERTIFICATE", &cert_der);
-        let mut files = vec![
-            journal::Staged {
+        let key_file = match &key {
+            CaKey::File(k) => journal::Staged {
                 name: CA_KEY.into(),
-                contents: key_file_bytes(&key, passphrase)?,
+                contents: key_file_bytes(k, passphrase)?,
                 mode: crate::files::PRIVATE,
             },
+            CaKey::Token(t) => public(layout::KEY_URI, format!("{}\n", t.uri()).as_bytes()),
+        };
+        let key_name = key_file.name.clone();
+        let mut files = vec![
+            key_file,
             public(CA_CERT, cert_pem.as_bytes()),
             public(CA_CHAIN, pem_chain(&chain).as_bytes()),
         ];
@@ -484,8 +540,13 @@ impl Ca {
             Some(store) => store,
             None => Store::open(&store_path)?,
         };
+        let key_mode = if key_name == CA_KEY {
+            crate::files::PRIVATE
+        } else {
+            crate::files::PUBLIC
+        };
         let mut written: Vec<Written> = [
-            (dir.join(CA_KEY), crate::files::PRIVATE),
+            (dir.join(&key_name), key_mode),
             (dir.join(CA_CERT), crate::files::PUBLIC),
             (dir.join(CA_CHAIN), crate::files::PUBLIC),
         ]
@@ -517,14 +578,9 @@ impl Ca {
             });
         }
         warnings.extend(dir_warning);
-        let issued = describe(
-            &cert_der,
-            profile,
-            key_type,
-            IssuedFiles::of_ca(dir),
-            written,
-            warnings,
-        )?;
+        let mut files = IssuedFiles::of_ca(dir);
+        files.key = dir.join(&key_name);
+        let issued = describe(&cert_der, profile, key_type, files, written, warnings)?;
         let ca = Ca::from_parts(dir, cert_der, key, chain, store, passphrase.cloned())?;
         Ok((ca, issued))
     }
@@ -550,7 +606,9 @@ impl Ca {
         layout::check_present_with(dir, shared)?;
         // A directory (or file) another user could change is not trusted with a CA key.
         crate::files::check_dir_trusted(dir)?;
-        for name in [CA_CERT, CA_KEY, STORE_FILE, CA_CHAIN] {
+        let in_token = layout::key_uri(dir).exists();
+        let key_name = if in_token { layout::KEY_URI } else { CA_KEY };
+        for name in [CA_CERT, key_name, STORE_FILE, CA_CHAIN] {
             let p = dir.join(name);
             let optional = name == CA_CHAIN || (name == STORE_FILE && shared);
             if !optional || std::fs::symlink_metadata(&p).is_ok() {
@@ -562,25 +620,30 @@ impl Ca {
         let cert_der = certs.into_iter().next().ok_or_else(|| {
             Error::bad_file(&cert_path, "no certificate", "restore ca.crt from a backup")
         })?;
-        let key_path = dir.join(CA_KEY);
-        let meta = std::fs::metadata(&key_path).map_err(|e| Error::io(&key_path, e))?;
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(Error::KeyPermissions {
-                    path: key_path,
-                    mode,
-                });
-            }
-        }
-        let key_bytes = Zeroizing::new(crate::files::read_limited(&key_path, 1024 * 1024)?);
-        let pass = if crate::keycrypt::is_encrypted(&key_bytes) {
-            Some(passphrase()?)
+        let key_path = dir.join(key_name);
+        let (key, pass) = if in_token {
+            (load_token_key(&key_path)?, None)
         } else {
-            None
+            let meta = std::fs::metadata(&key_path).map_err(|e| Error::io(&key_path, e))?;
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = meta.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(Error::KeyPermissions {
+                        path: key_path,
+                        mode,
+                    });
+                }
+            }
+            let key_bytes = Zeroizing::new(crate::files::read_limited(&key_path, 1024 * 1024)?);
+            let pass = if crate::keycrypt::is_encrypted(&key_bytes) {
+                Some(passphrase()?)
+            } else {
+                None
+            };
+            let key = keys::load_private_key_with(&key_bytes, &key_path, pass.as_ref())?;
+            (CaKey::File(key), pass)
         };
-        let key = keys::load_private_key_with(&key_bytes, &key_path, pass.as_ref())?;
         let cert = x509::parse_cert(&cert_der, &cert_path)?;
         check_is_ca(&cert, &cert_path)?;
         if cert.public_key().raw != key.subject_public_key_info().as_slice() {
@@ -628,7 +691,7 @@ impl Ca {
     fn from_parts(
         dir: &Path,
         cert_der: Vec<u8>,
-        key: KeyPair,
+        key: CaKey,
         chain: Vec<Vec<u8>>,
         store: Store,
         passphrase: Option<crate::secret::Passphrase>,
@@ -648,7 +711,7 @@ impl Ca {
 
     /// Makes `cert_der` and `key` this CA (after a rotation wrote them): a root, so its chain is
     /// itself.
-    pub(crate) fn replace_root(&mut self, cert_der: Vec<u8>, key: KeyPair) -> Result<()> {
+    pub(crate) fn replace_root(&mut self, cert_der: Vec<u8>, key: CaKey) -> Result<()> {
         self.cert = CaCert::parse(&cert_der, &layout::cert(&self.dir))?;
         self.chain = vec![cert_der.clone()];
         self.cert_der = cert_der;
@@ -658,7 +721,7 @@ impl Ca {
 
     /// Makes `cert_der` (with its parents, `chain` = this CA then its parents, root last) and
     /// `key` this CA (after an intermediate's rotation wrote them).
-    pub(crate) fn replace_intermediate(&mut self, chain: Vec<Vec<u8>>, key: KeyPair) -> Result<()> {
+    pub(crate) fn replace_intermediate(&mut self, chain: Vec<Vec<u8>>, key: CaKey) -> Result<()> {
         let cert_der = chain.first().cloned().unwrap_or_default();
         self.cert = CaCert::parse(&cert_der, &layout::cert(&self.dir))?;
         self.chain = chain;
@@ -937,9 +1000,14 @@ impl Ca {
         }
     }
 
-    /// The CA's private key.
-    pub(crate) fn key(&self) -> &KeyPair {
+    /// The CA's private key (a key file's, or a PKCS#11 token's).
+    pub(crate) fn key(&self) -> &CaKey {
         &self.key
+    }
+
+    /// Where the CA key lives: `file` (`ca.key`) or its PKCS#11 URI (never a PIN).
+    pub fn key_location(&self) -> String {
+        self.key.location()
     }
 
     /// The passphrase `ca.key` was decrypted with (None: the key is not encrypted).
@@ -1007,7 +1075,7 @@ impl Ca {
 pub(crate) struct Signer<'a> {
     cert_der: &'a [u8],
     cert: &'a CaCert,
-    key: &'a KeyPair,
+    key: &'a CaKey,
 }
 
 impl Signer<'_> {
@@ -1185,6 +1253,22 @@ pub(crate) fn check_leaf_days(
 
 fn path_is_empty(p: &Path) -> bool {
     p.as_os_str().is_empty()
+}
+
+/// The CA key a `ca.key-uri` file (or a retired `ca-<prefix>.key-uri`) names, opened in its
+/// token.
+pub(crate) fn load_token_key(path: &Path) -> Result<CaKey> {
+    let text = crate::files::read_limited(path, 64 * 1024)?;
+    let text = String::from_utf8_lossy(&text);
+    let uri = crate::pkcs11::Pkcs11Uri::parse(text.trim()).map_err(|e| {
+        Error::bad_file(
+            path,
+            format!("not a PKCS#11 URI ({e})"),
+            "restore it from the CA directory this one was made from",
+        )
+    })?;
+    let key = crate::pkcs11::TokenKey::open(&uri, &crate::pkcs11::env())?;
+    Ok(CaKey::Token(key))
 }
 
 /// The bytes of a CA key file: encrypted PKCS#8 with a passphrase, plain PKCS#8 otherwise.

@@ -455,6 +455,7 @@ pub fn finish(dir: &Path, crl_file: &Path, force: bool, now: OffsetDateTime) -> 
         let mut moved = Vec::new();
         for p in [
             path.with_extension("key"),
+            path.with_extension(crate::ca::layout::KEY_URI_EXT),
             retired_chain_path(path),
             crate::ca::layout::retired_crl(crl_file, &m.serial),
             path.clone(),

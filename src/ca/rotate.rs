@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::keys::{self, KeyType};
 use crate::profile::{self, Constraints, Profile};
 use crate::serial::Serial;
+use crate::signer::CaKey;
 use crate::x509;
 
 pub use crate::ca::layout::{retired_cert_paths, CA_BUNDLE};
@@ -48,8 +49,21 @@ impl Retired {
         layout::retired_prefix(&self.serial)
     }
 
-    /// Loads its key (with the CA's passphrase when encrypted) and checks it matches.
-    pub fn load_key(&self, ca: &Ca) -> Result<rcgen::KeyPair> {
+    /// Loads its key (with the CA's passphrase when encrypted; from its token when the key
+    /// lives in one) and checks it matches.
+    pub fn load_key(&self, ca: &Ca) -> Result<CaKey> {
+        use rcgen::PublicKeyData;
+        if self.key_path.extension().and_then(|e| e.to_str()) == Some(layout::KEY_URI_EXT) {
+            let key = crate::ca::load_token_key(&self.key_path)?;
+            let c = x509::parse_cert(&self.cert_der, &self.cert_path)?;
+            if c.public_key().raw != key.subject_public_key_info().as_slice() {
+                return Err(Error::KeyMismatch {
+                    key: self.key_path.clone(),
+                    cert: self.cert_path.clone(),
+                });
+            }
+            return Ok(key);
+        }
         let bytes =
             zeroize::Zeroizing::new(crate::files::read_limited(&self.key_path, 1024 * 1024)?);
         let pass = if crate::keycrypt::is_encrypted(&bytes) {
@@ -63,14 +77,13 @@ impl Retired {
         };
         let key = keys::load_private_key_with(&bytes, &self.key_path, pass.as_ref())?;
         let c = x509::parse_cert(&self.cert_der, &self.cert_path)?;
-        use rcgen::PublicKeyData;
         if c.public_key().raw != key.subject_public_key_info().as_slice() {
             return Err(Error::KeyMismatch {
                 key: self.key_path.clone(),
                 cert: self.cert_path.clone(),
             });
         }
-        Ok(key)
+        Ok(CaKey::File(key))
     }
 }
 
@@ -82,7 +95,11 @@ pub fn retired(ca: &Ca) -> Result<Vec<Retired>> {
         let c = x509::parse_cert(&certs[0], &p)?;
         out.push(Retired {
             serial: Serial::from_bytes(c.raw_serial()).hex(),
-            key_path: layout::retired_key_of(&p),
+            key_path: if layout::retired_key_uri_of(&p).exists() {
+                layout::retired_key_uri_of(&p)
+            } else {
+                layout::retired_key_of(&p)
+            },
             cert_path: p.clone(),
             not_after: x509::validity(&c).1,
             cert_der: certs[0].clone(),
@@ -136,10 +153,11 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
     let mut warnings = Vec::new();
     let (not_before, not_after) =
         crate::ca::validity(now, opts.days, ROOT_DAYS, None, &mut warnings)?;
-    let old_key_bytes =
-        zeroize::Zeroizing::new(crate::files::read_limited(&dir.join(CA_KEY), 1024 * 1024)?);
-    let key = keys::generate(key_type)?;
-    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase())?;
+    let old_key_bytes = zeroize::Zeroizing::new(crate::files::read_limited(
+        &dir.join(current_key_name(ca)),
+        1024 * 1024,
+    )?);
+    let (key, new_key_file) = new_key(ca, key_type)?;
     let rng = ring::rand::SystemRandom::new();
     let serial = ca.store().reserve_serial(&rng, now)?;
     let mut params = profile::params(&profile::Request {
@@ -177,7 +195,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         &dir,
         std::slice::from_ref(&der),
         kept,
-        new_key_bytes,
+        new_key_file,
         &bundle,
         Some(journal::PendingRecord {
             der: journal::encode_der(&der),
@@ -190,7 +208,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         &der,
         Profile::Root,
         key_type,
-        IssuedFiles::of_ca(&dir),
+        IssuedFiles::of_ca_key(&dir, &key),
         written,
         warnings,
     )?;
@@ -214,7 +232,10 @@ fn retired_names(
     let dir = ca.dir();
     let old_serial = Serial::from_bytes(old.raw_serial()).hex();
     let old_cert_path = layout::retired_cert(dir, &old_serial);
-    let old_key_path = layout::retired_key(dir, &old_serial);
+    let old_key_path = match ca.key() {
+        CaKey::File(_) => layout::retired_key(dir, &old_serial),
+        CaKey::Token(_) => layout::retired_key_uri_of(&old_cert_path),
+    };
     for p in [&old_cert_path, &old_key_path] {
         if std::fs::symlink_metadata(p).is_ok() {
             return Err(Error::bad_file(
@@ -226,7 +247,7 @@ fn retired_names(
     }
     let key_type = match opts.key_type {
         Some(k) => k,
-        None => KeyType::of(ca.key())?,
+        None => ca.key().key_type()?,
     };
     Ok((old_serial, old_cert_path, old_key_path, key_type))
 }
@@ -290,10 +311,16 @@ fn kept_files(
             crate::files::PUBLIC,
         ));
     }
+    // A key in a token is kept as its URI, which is not secret.
+    let in_token = key_path.extension().and_then(|e| e.to_str()) == Some(layout::KEY_URI_EXT);
     kept.push((
         key_path.to_path_buf(),
         key_bytes.to_vec(),
-        crate::files::PRIVATE,
+        if in_token {
+            crate::files::PUBLIC
+        } else {
+            crate::files::PRIVATE
+        },
     ));
     kept
 }
@@ -323,11 +350,11 @@ fn install(
     dir: &Path,
     chain: &[Vec<u8>],
     kept: Vec<(PathBuf, Vec<u8>, u32)>,
-    key_bytes: zeroize::Zeroizing<Vec<u8>>,
+    key_file: journal::Staged,
     bundle: &str,
     record: Option<journal::PendingRecord>,
 ) -> Result<Vec<crate::files::Written>> {
-    use crate::files::{PRIVATE, PUBLIC};
+    use crate::files::PUBLIC;
     let cert_pem = crate::pem::encode("CERTIFICATE", &chain[0]);
     let chain_pem = crate::ca::pem_chain(chain);
     let name = |p: &Path| {
@@ -349,12 +376,9 @@ fn install(
         staged(CA_BUNDLE.into(), bundle.as_bytes(), PUBLIC),
         staged(CA_CHAIN.into(), chain_pem.as_bytes(), PUBLIC),
         staged(CA_CERT.into(), cert_pem.as_bytes(), PUBLIC),
-        journal::Staged {
-            name: CA_KEY.into(),
-            contents: key_bytes,
-            mode: PRIVATE,
-        },
     ]);
+    let key_path = (dir.join(&key_file.name), key_file.mode);
+    files.push(key_file);
     let change = journal::Change {
         op: "rotate",
         files,
@@ -366,7 +390,7 @@ fn install(
         .into_iter()
         .map(|(p, _, m)| (p, m))
         .chain([
-            (dir.join(CA_KEY), PRIVATE),
+            key_path,
             (dir.join(CA_CERT), PUBLIC),
             (dir.join(CA_CHAIN), PUBLIC),
             (dir.join(CA_BUNDLE), PUBLIC),
@@ -377,6 +401,66 @@ fn install(
             backup: None,
         })
         .collect())
+}
+
+/// The name of the current CA's key file: `ca.key`, or `ca.key-uri` for a key in a token.
+fn current_key_name(ca: &Ca) -> &'static str {
+    match ca.key() {
+        CaKey::File(_) => CA_KEY,
+        CaKey::Token(_) => layout::KEY_URI,
+    }
+}
+
+/// The next CA's key, of the same kind as the current one: a new key file (encrypted with the
+/// CA's passphrase when the current one is), or a new key generated in the same token, labelled
+/// after the current one with a random suffix; and the file that records it.
+fn new_key(ca: &Ca, key_type: KeyType) -> Result<(CaKey, journal::Staged)> {
+    match ca.key() {
+        CaKey::File(_) => {
+            let key = keys::generate(key_type)?;
+            let bytes = crate::ca::key_file_bytes(&key, ca.passphrase())?;
+            Ok((
+                CaKey::File(key),
+                journal::Staged {
+                    name: CA_KEY.into(),
+                    contents: bytes,
+                    mode: crate::files::PRIVATE,
+                },
+            ))
+        }
+        CaKey::Token(t) => {
+            let name = t.uri().key_name();
+            let base = match name.rsplit_once('-') {
+                Some((b, s)) if s.len() == 8 && s.chars().all(|c| c.is_ascii_hexdigit()) => b,
+                _ => name.as_str(),
+            };
+            let mut suffix = [0u8; 4];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut suffix)
+                .map_err(|_| Error::Crypto("no randomness for a key label".into()))?;
+            let uri = t
+                .uri()
+                .with_object(&format!("{base}-{}", x509::hex(&suffix)));
+            let (k, origin) =
+                crate::pkcs11::TokenKey::open_or_generate(&uri, &crate::pkcs11::env(), key_type)?;
+            if origin != crate::pkcs11::Origin::Generated {
+                return Err(Error::invalid(
+                    "--key",
+                    uri.to_string(),
+                    "the token already holds a key with the new key's label",
+                    "run the rotation again (it picks another label)",
+                ));
+            }
+            let text = format!("{}\n", k.uri());
+            Ok((
+                CaKey::Token(k),
+                journal::Staged {
+                    name: layout::KEY_URI.into(),
+                    contents: zeroize::Zeroizing::new(text.into_bytes()),
+                    mode: crate::files::PUBLIC,
+                },
+            ))
+        }
+    }
 }
 
 /// "Example CA" → "Example CA G2"; "Example CA G2" → "Example CA G3".
@@ -488,10 +572,11 @@ pub fn rotate_intermediate(
         Some(parent.not_after()?),
         &mut warnings,
     )?;
-    let old_key_bytes =
-        zeroize::Zeroizing::new(crate::files::read_limited(&dir.join(CA_KEY), 1024 * 1024)?);
-    let key = keys::generate(key_type)?;
-    let new_key_bytes = crate::ca::key_file_bytes(&key, ca.passphrase())?;
+    let old_key_bytes = zeroize::Zeroizing::new(crate::files::read_limited(
+        &dir.join(current_key_name(ca)),
+        1024 * 1024,
+    )?);
+    let (key, new_key_file) = new_key(ca, key_type)?;
     let serial = parent.reserve_serial(now)?;
     let mut params = profile::params(&profile::Request {
         profile: Profile::Intermediate,
@@ -543,12 +628,12 @@ pub fn rotate_intermediate(
         &old_key_bytes,
         Some(old_chain),
     );
-    let written = install(&dir, &chain, kept, new_key_bytes, &bundle, None)?;
+    let written = install(&dir, &chain, kept, new_key_file, &bundle, None)?;
     let new_ca = crate::ca::describe(
         &der,
         Profile::Intermediate,
         key_type,
-        IssuedFiles::of_ca(&dir),
+        IssuedFiles::of_ca_key(&dir, &key),
         written,
         warnings,
     )?;

@@ -194,6 +194,10 @@ pub struct KeyInfo {
     pub public_key_sha256: Option<String>,
     /// The subject of the certificate in the same input that this key belongs to.
     pub matches_certificate: Option<String>,
+    /// Where the key lives when it is not in the input: the PKCS#11 URI of a key kept in a
+    /// token (`ca.key-uri`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// What looks wrong.
     pub warnings: Vec<String>,
 }
@@ -819,6 +823,7 @@ fn key_info(format: &str, t: Option<(String, usize)>) -> KeyInfo {
         encrypted,
         public_key_sha256: None,
         matches_certificate: None,
+        location: None,
         warnings,
     }
 }
@@ -897,6 +902,24 @@ pub fn inspect_bytes(
             format!("larger than {} MiB", MAX_INPUT / (1024 * 1024)),
             "give a single certificate, key, CSR, CRL or PKCS#12 file",
         ));
+    }
+    // A CA key kept in a PKCS#11 token is named by its URI (`ca.key-uri`).
+    let text = String::from_utf8_lossy(bytes);
+    if crate::pkcs11::is_uri(text.trim()) {
+        let uri = crate::pkcs11::Pkcs11Uri::parse(text.trim()).map_err(|e| {
+            Error::bad_file(
+                path,
+                format!("not a PKCS#11 URI ({e})"),
+                "give the ca.key-uri of a CA directory",
+            )
+        })?;
+        let mut info = key_info("pkcs11-uri", None);
+        info.location = Some(uri.to_string());
+        return Ok(Inspection {
+            source: source.to_string(),
+            objects: vec![Object::PrivateKey(info)],
+            warnings: Vec::new(),
+        });
     }
     let mut objects = Vec::new();
     if bytes.windows(11).any(|w| w == b"-----BEGIN ") {

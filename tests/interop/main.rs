@@ -9,6 +9,8 @@ mod common;
 mod core_support;
 #[path = "../export_support/mod.rs"]
 mod export_support;
+#[path = "../hsm_support/mod.rs"]
+mod hsm_support;
 #[path = "../pg_support/mod.rs"]
 mod pg_support;
 
@@ -50,6 +52,8 @@ mod export_p12;
 mod export_quickstart;
 #[path = "../faults.rs"]
 mod faults;
+#[path = "../hsm.rs"]
+mod hsm;
 #[path = "../inspect_bad_input.rs"]
 mod inspect_bad_input;
 #[path = "../inspect_cli.rs"]
@@ -74,10 +78,14 @@ mod probe;
 mod probe_export;
 #[path = "../rotation_gateways.rs"]
 mod rotation_gateways;
+#[path = "../scale_out.rs"]
+mod scale_out;
 #[path = "../smoke.rs"]
 mod smoke;
 #[path = "../store_faults.rs"]
 mod store_faults;
+#[path = "../store_migrate.rs"]
+mod store_migrate;
 #[path = "../store_postgres.rs"]
 mod store_postgres;
 #[path = "../verify_cli.rs"]

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
     completions, crl, cross_sign, csr, doctor, explain, export, init, inspect, issue, list, man,
-    probe, profile, quickstart, renew, revoke, rotate, serve, sign, verify,
+    probe, profile, quickstart, renew, revoke, rotate, serve, sign, store, verify,
 };
 
 /// mtls-ca: a certificate authority for mutual TLS.
@@ -104,6 +104,9 @@ pub enum Command {
     /// Check a certificate the way a rustls peer would, and say how to fix what fails.
     #[command(after_help = verify::HELP)]
     Verify(verify::VerifyArgs),
+    /// Store operations: move the records between SQLite and PostgreSQL.
+    #[command(subcommand, after_help = store::HELP)]
+    Store(store::StoreCommand),
     /// Check a CA directory (interrupted changes, temp files, permissions, store, files, CRLs).
     #[command(after_help = doctor::HELP)]
     Doctor(doctor::DoctorArgs),

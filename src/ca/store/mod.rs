@@ -15,6 +15,7 @@
 //! certificate). Every loop is bounded; a store SQLite finds corrupt (or one that silently
 //! drops new rows) is reported as [`Error::StoreDamaged`] and nothing is written.
 
+pub mod migrate;
 pub mod postgres;
 mod record;
 pub mod sqlite;
@@ -32,7 +33,8 @@ pub use sqlite::SqliteStore;
 
 /// The store's file name inside the CA directory.
 pub use record::{
-    Entry, Record, RevokeOutcome, RevokedRow, Status, StoredCert, SCHEMA_VERSION, STORE_FILE,
+    Dump, Entry, RawRow, Record, RevokeOutcome, RevokedRow, Status, StoredCert, SCHEMA_VERSION,
+    STORE_FILE,
 };
 
 static CONNECT: std::sync::OnceLock<PgConnect> = std::sync::OnceLock::new();
@@ -100,6 +102,17 @@ impl Store {
             Some(url) => PgStore::open(&url, connect).map(|p| Store::Postgres(Box::new(p))),
             None => Store::open(&dir.join(STORE_FILE)),
         }
+    }
+
+    /// Every record and the CRL number, exactly as stored, rows in the order they were
+    /// first written (so `list`, oldest first, keeps its order in the new store).
+    pub fn dump(&self) -> Result<Dump> {
+        each!(self, s => s.dump())
+    }
+
+    /// Writes `dump` into this store, which must hold no record, in one transaction.
+    pub fn load(&mut self, dump: &Dump) -> Result<()> {
+        each!(self, s => s.load(dump))
     }
 
     /// Which backend, for messages: `sqlite` or `postgres`.

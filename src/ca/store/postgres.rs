@@ -25,8 +25,8 @@ use ring::rand::SystemRandom;
 use time::OffsetDateTime;
 
 use super::record::{
-    renew_conflict, reserve_fresh, status_of, ts, Entry, Record, RevokeOutcome, RevokedRow, Status,
-    StoredCert,
+    renew_conflict, reserve_fresh, status_of, ts, Dump, Entry, RawRow, Record, RevokeOutcome,
+    RevokedRow, Status, StoredCert, RAW_COLUMNS,
 };
 use crate::error::{Error, Result};
 use crate::serial::Serial;
@@ -547,6 +547,104 @@ impl PgStore {
                 reason: r.get(2),
             })
             .collect())
+    }
+
+    /// Every row and the CRL number (for `store migrate`), read in one snapshot.
+    pub(crate) fn dump(&self) -> Result<Dump> {
+        self.tx(|tx, sql| {
+            tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .map_err(sql)?;
+            let rows = tx
+                .query(
+                    &format!("SELECT {RAW_COLUMNS} FROM certificates ORDER BY id"),
+                    &[],
+                )
+                .map_err(sql)?
+                .iter()
+                .map(|r| RawRow {
+                    serial: r.get(0),
+                    state: r.get(1),
+                    profile: r.get(2),
+                    subject: r.get(3),
+                    sans: r.get(4),
+                    key_type: r.get(5),
+                    not_before: r.get(6),
+                    not_after: r.get(7),
+                    der: r.get(8),
+                    sha256: r.get(9),
+                    stem: r.get(10),
+                    ca_serial: r.get(11),
+                    reserved_at: r.get(12),
+                    issued_at: r.get(13),
+                    revoked_at: r.get(14),
+                    revocation_reason: r.get(15),
+                    renews: r.get(16),
+                    superseded_by: r.get(17),
+                })
+                .collect();
+            let crl: Option<String> = tx
+                .query_opt("SELECT value FROM meta WHERE key = 'crl_number'", &[])
+                .map_err(sql)?
+                .map(|r| r.get(0));
+            Ok(Dump {
+                rows,
+                crl_number: crl.and_then(|c| c.parse().ok()).unwrap_or(0),
+            })
+        })
+    }
+
+    /// Writes `dump` into this (empty) store in one transaction (for `store migrate`); the
+    /// transaction holds an exclusive lock on the table, so no host issues meanwhile.
+    pub(crate) fn load(&mut self, dump: &Dump) -> Result<()> {
+        self.tx(|tx, sql| {
+            tx.batch_execute("LOCK TABLE certificates, meta IN EXCLUSIVE MODE")
+                .map_err(sql)?;
+            let n: i64 = tx
+                .query_one("SELECT COUNT(*) FROM certificates", &[])
+                .map_err(sql)?
+                .get(0);
+            if n > 0 {
+                return Err(super::record::not_empty(n as u64));
+            }
+            let stmt = tx
+                .prepare(&format!(
+                    "INSERT INTO certificates ({RAW_COLUMNS}) VALUES \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                ))
+                .map_err(sql)?;
+            for r in &dump.rows {
+                tx.execute(
+                    &stmt,
+                    &[
+                        &r.serial,
+                        &r.state,
+                        &r.profile,
+                        &r.subject,
+                        &r.sans,
+                        &r.key_type,
+                        &r.not_before,
+                        &r.not_after,
+                        &r.der,
+                        &r.sha256,
+                        &r.stem,
+                        &r.ca_serial,
+                        &r.reserved_at,
+                        &r.issued_at,
+                        &r.revoked_at,
+                        &r.revocation_reason,
+                        &r.renews,
+                        &r.superseded_by,
+                    ],
+                )
+                .map_err(sql)?;
+            }
+            tx.execute(
+                "UPDATE meta SET value = $1 WHERE key = 'crl_number'",
+                &[&dump.crl_number.to_string()],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
     }
 
     pub(crate) fn next_crl_number(&mut self) -> Result<u64> {

@@ -235,3 +235,177 @@ pub(crate) fn status_of(state: &str, not_after: i64, superseded: bool, now: i64)
         Status::Valid
     }
 }
+
+/// One row of the certificates table exactly as stored, every column: what `store migrate`
+/// copies between backends (and checksums) without interpreting it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRow {
+    /// serial
+    pub serial: String,
+    /// state: reserved, issued or revoked.
+    pub state: String,
+    /// profile
+    pub profile: Option<String>,
+    /// subject
+    pub subject: Option<String>,
+    /// sans (as stored)
+    pub sans: Option<String>,
+    /// key_type
+    pub key_type: Option<String>,
+    /// not_before (Unix seconds)
+    pub not_before: Option<i64>,
+    /// not_after (Unix seconds)
+    pub not_after: Option<i64>,
+    /// der
+    pub der: Option<Vec<u8>>,
+    /// sha256
+    pub sha256: Option<String>,
+    /// stem
+    pub stem: Option<String>,
+    /// ca_serial
+    pub ca_serial: Option<String>,
+    /// reserved_at
+    pub reserved_at: i64,
+    /// issued_at
+    pub issued_at: Option<i64>,
+    /// revoked_at
+    pub revoked_at: Option<i64>,
+    /// revocation_reason
+    pub revocation_reason: Option<String>,
+    /// renews
+    pub renews: Option<String>,
+    /// superseded_by
+    pub superseded_by: Option<String>,
+}
+
+/// The columns of [`RawRow`], in order, for both backends' SELECT and INSERT.
+pub(crate) const RAW_COLUMNS: &str =
+    "serial, state, profile, subject, sans, key_type, not_before, \
+     not_after, der, sha256, stem, ca_serial, reserved_at, issued_at, revoked_at, \
+     revocation_reason, renews, superseded_by";
+
+/// The error of `store migrate` for a target that already holds records.
+pub(crate) fn not_empty(n: u64) -> Error {
+    Error::invalid(
+        "--to",
+        "",
+        format!("the target store already holds {n} record(s)"),
+        "migrate into an empty database (or use another one); nothing was copied",
+    )
+}
+
+/// Everything a store holds: every certificate row (sorted by serial) and the last CRL number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dump {
+    /// The rows, in the order they were first written.
+    pub rows: Vec<RawRow>,
+    /// The last CRL number handed out.
+    pub crl_number: u64,
+}
+
+impl Dump {
+    /// SHA-256 over every field of every row (in serial order; length-prefixed, NULL distinct
+    /// from empty) and the CRL number, lowercase hex: two stores with the same checksum hold the
+    /// same records.
+    pub fn checksum(&self) -> String {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut field = |v: Option<&[u8]>| match v {
+            None => ctx.update(&[0]),
+            Some(b) => {
+                ctx.update(&[1]);
+                ctx.update(&(b.len() as u64).to_be_bytes());
+                ctx.update(b);
+            }
+        };
+        let mut rows: Vec<&RawRow> = self.rows.iter().collect();
+        rows.sort_by(|a, b| a.serial.cmp(&b.serial));
+        for r in rows {
+            let int = |v: Option<i64>| v.map(|n| n.to_be_bytes());
+            let s = |v: &Option<String>| v.as_ref().map(|s| s.as_bytes().to_vec());
+            let fields: [Option<Vec<u8>>; 18] = [
+                Some(r.serial.as_bytes().to_vec()),
+                Some(r.state.as_bytes().to_vec()),
+                s(&r.profile),
+                s(&r.subject),
+                s(&r.sans),
+                s(&r.key_type),
+                int(r.not_before).map(|b| b.to_vec()),
+                int(r.not_after).map(|b| b.to_vec()),
+                r.der.clone(),
+                s(&r.sha256),
+                s(&r.stem),
+                s(&r.ca_serial),
+                Some(r.reserved_at.to_be_bytes().to_vec()),
+                int(r.issued_at).map(|b| b.to_vec()),
+                int(r.revoked_at).map(|b| b.to_vec()),
+                s(&r.revocation_reason),
+                s(&r.renews),
+                s(&r.superseded_by),
+            ];
+            for f in &fields {
+                field(f.as_deref());
+            }
+        }
+        field(Some(&self.crl_number.to_be_bytes()));
+        crate::x509::hex(ctx.finish().as_ref())
+    }
+
+    /// How many rows are revoked.
+    pub fn revoked(&self) -> usize {
+        self.rows.iter().filter(|r| r.state == "revoked").count()
+    }
+}
+
+#[cfg(test)]
+mod dump_tests {
+    use super::*;
+
+    fn row(serial: &str) -> RawRow {
+        RawRow {
+            serial: serial.into(),
+            state: "issued".into(),
+            profile: Some("client".into()),
+            subject: Some("CN=a".into()),
+            sans: Some("[]".into()),
+            key_type: Some("ecdsa-p256".into()),
+            not_before: Some(1),
+            not_after: Some(2),
+            der: Some(vec![0x30, 0]),
+            sha256: Some("00".into()),
+            stem: None,
+            ca_serial: Some("01".into()),
+            reserved_at: 1,
+            issued_at: Some(1),
+            revoked_at: None,
+            revocation_reason: None,
+            renews: None,
+            superseded_by: None,
+        }
+    }
+
+    #[test]
+    fn checksum_sees_every_field_but_not_the_order() {
+        let d = Dump {
+            rows: vec![row("0a"), row("0b")],
+            crl_number: 3,
+        };
+        let base = d.checksum();
+        let mut swapped = d.clone();
+        swapped.rows.reverse();
+        assert_eq!(swapped.checksum(), base);
+        let mut null_vs_empty = d.clone();
+        null_vs_empty.rows[0].stem = Some(String::new());
+        assert_ne!(null_vs_empty.checksum(), base);
+        let mut crl = d.clone();
+        crl.crl_number = 4;
+        assert_ne!(crl.checksum(), base);
+        let mut der = d.clone();
+        der.rows[1].der = Some(vec![0x30, 1]);
+        assert_ne!(der.checksum(), base);
+        // Field boundaries count: moving a byte from one field to the next changes the sum.
+        let mut shifted = d.clone();
+        shifted.rows[0].subject = Some("CN=".into());
+        shifted.rows[0].sans = Some("a[]".into());
+        assert_ne!(shifted.checksum(), base);
+    }
+}

@@ -16,8 +16,8 @@ use rusqlite::{
 use time::OffsetDateTime;
 
 use super::record::{
-    renew_conflict, reserve_fresh, ts, Entry, Record, RevokeOutcome, RevokedRow, Status,
-    StoredCert, SCHEMA_VERSION,
+    renew_conflict, reserve_fresh, ts, Dump, Entry, RawRow, Record, RevokeOutcome, RevokedRow,
+    Status, StoredCert, RAW_COLUMNS, SCHEMA_VERSION,
 };
 use crate::error::{Error, Result};
 use crate::serial::Serial;
@@ -527,6 +527,102 @@ impl SqliteStore {
     /// IMMEDIATE`, waiting for other writers up to the busy timeout), committed when `f`
     /// returns `Ok`, rolled back otherwise. `f` gets the transaction and the mapping of SQL
     /// errors to this store's error.
+    /// Every row and the CRL number (for `store migrate`).
+    pub(crate) fn dump(&self) -> Result<Dump> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {RAW_COLUMNS} FROM certificates ORDER BY rowid"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(RawRow {
+                    serial: r.get(0)?,
+                    state: r.get(1)?,
+                    profile: r.get(2)?,
+                    subject: r.get(3)?,
+                    sans: r.get(4)?,
+                    key_type: r.get(5)?,
+                    not_before: r.get(6)?,
+                    not_after: r.get(7)?,
+                    der: r.get(8)?,
+                    sha256: r.get(9)?,
+                    stem: r.get(10)?,
+                    ca_serial: r.get(11)?,
+                    reserved_at: r.get(12)?,
+                    issued_at: r.get(13)?,
+                    revoked_at: r.get(14)?,
+                    revocation_reason: r.get(15)?,
+                    renews: r.get(16)?,
+                    superseded_by: r.get(17)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        let crl: String = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'crl_number'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))?
+            .unwrap_or_else(|| "0".into());
+        Ok(Dump {
+            rows,
+            crl_number: crl.parse().unwrap_or(0),
+        })
+    }
+
+    /// Writes `dump` into this (empty) store in one transaction (for `store migrate`).
+    pub(crate) fn load(&mut self, dump: &Dump) -> Result<()> {
+        self.durable_tx(|tx, sql| {
+            let n: i64 = tx
+                .query_row("SELECT COUNT(*) FROM certificates", [], |r| r.get(0))
+                .map_err(sql)?;
+            if n > 0 {
+                return Err(super::record::not_empty(n as u64));
+            }
+            let mut stmt = tx
+                .prepare(&format!(
+                    "INSERT INTO certificates ({RAW_COLUMNS}) VALUES \
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                ))
+                .map_err(sql)?;
+            for r in &dump.rows {
+                stmt.execute(params![
+                    r.serial,
+                    r.state,
+                    r.profile,
+                    r.subject,
+                    r.sans,
+                    r.key_type,
+                    r.not_before,
+                    r.not_after,
+                    r.der,
+                    r.sha256,
+                    r.stem,
+                    r.ca_serial,
+                    r.reserved_at,
+                    r.issued_at,
+                    r.revoked_at,
+                    r.revocation_reason,
+                    r.renews,
+                    r.superseded_by,
+                ])
+                .map_err(sql)?;
+            }
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('crl_number', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![dump.crl_number.to_string()],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+    }
+
     fn write_tx<T>(
         &mut self,
         f: impl FnOnce(&Transaction<'_>, &dyn Fn(rusqlite::Error) -> Error) -> Result<T>,

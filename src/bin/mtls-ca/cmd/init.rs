@@ -10,7 +10,7 @@ use mtls_ca::profile::Constraints;
 use crate::output::Output;
 use crate::Outcome;
 
-pub const INIT_HELP: &str = "FILES:\n  DIR/ca.crt, DIR/ca.key (0600), DIR/ca-chain.crt (this CA, then parents, root last), DIR/store.db,\n  DIR/ca-bundle.crt (root CAs: the CAs to trust; `ca rotate` adds the new one)\n\nEXAMPLES:\n  mtls-ca init\n  mtls-ca init --cn 'Example Root CA' --org Example --key-type ecdsa-p384\n  mtls-ca init --permit-dns example.com --permit-ip 10.0.0.0/8\n  mtls-ca --dir pki/issuing init --parent pki --cn 'Example Issuing CA'\n  mtls-ca init --encrypt-key --passphrase-file /run/secrets/ca-pass\n  mtls-ca init --import-cert old/ca.crt --import-key old/ca.key\n  MTLS_CA_STORE_PASSWORD_FILE=/run/secrets/pg mtls-ca init --store postgres://ca@db.internal/mtls?sslmode=require\n  mtls-ca --dir /etc/mtls-ca init --join /mnt/ca-host-1   (then bring ca.key over a secure channel)\n\nEXIT CODES:\n  0  the CA was created\n  2  usage, input or I/O error (nothing was written)";
+pub const INIT_HELP: &str = "FILES:\n  DIR/ca.crt, DIR/ca.key (0600), DIR/ca-chain.crt (this CA, then parents, root last), DIR/store.db,\n  DIR/ca-bundle.crt (root CAs: the CAs to trust; `ca rotate` adds the new one)\n\nEXAMPLES:\n  mtls-ca init\n  mtls-ca init --cn 'Example Root CA' --org Example --key-type ecdsa-p384\n  mtls-ca init --permit-dns example.com --permit-ip 10.0.0.0/8\n  mtls-ca --dir pki/issuing init --parent pki --cn 'Example Issuing CA'\n  mtls-ca init --encrypt-key --passphrase-file /run/secrets/ca-pass\n  mtls-ca init --import-cert old/ca.crt --import-key old/ca.key\n  MTLS_CA_STORE_PASSWORD_FILE=/run/secrets/pg mtls-ca init --store postgres://ca@db.internal/mtls?sslmode=require\n  mtls-ca --dir /etc/mtls-ca init --join /mnt/ca-host-1   (then bring ca.key over a secure channel)\n  MTLS_CA_PKCS11_PIN=… mtls-ca init --key 'pkcs11:token=ca;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so'\n\nEXIT CODES:\n  0  the CA was created\n  2  usage, input or I/O error (nothing was written)";
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -70,9 +70,14 @@ pub struct InitArgs {
     /// DIR/store.db; recorded in DIR/store.url without the password.
     #[arg(long, value_name = "URL", value_parser = parse_store_url)]
     pub store: Option<String>,
+    /// Keep the CA key in a PKCS#11 token: 'pkcs11:token=T;object=LABEL?module-path=M&pin-source=file:F'
+    /// (RFC 7512). Uses the key if the token holds it, else generates it there (non-extractable);
+    /// DIR/ca.key-uri records the URI. Module/PIN also from MTLS_CA_PKCS11_MODULE/_PIN.
+    #[arg(long, value_name = "PKCS11_URI", conflicts_with_all = ["encrypt_key", "csr", "import_cert"])]
+    pub key: Option<String>,
     /// Set up DIR as another host of the CA in EXISTING_DIR (which uses a PostgreSQL store):
     /// copies its certificates and store URL, nothing secret.
-    #[arg(long, value_name = "EXISTING_DIR", conflicts_with_all = ["store", "parent", "import_cert", "cn", "org", "encrypt_key"])]
+    #[arg(long, value_name = "EXISTING_DIR", conflicts_with_all = ["store", "parent", "import_cert", "cn", "org", "encrypt_key", "key"])]
     pub join: Option<PathBuf>,
     #[command(flatten)]
     pub pass: super::pass::PassArgs,
@@ -151,6 +156,11 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
         parent: a.parent.clone(),
         force: a.force,
     };
+    let token_key = a
+        .key
+        .as_deref()
+        .map(mtls_ca::pkcs11::Pkcs11Uri::parse)
+        .transpose()?;
     let encrypt = if a.encrypt_key {
         Some(super::pass::get(&a.pass, true, None)?)
     } else {
@@ -198,9 +208,10 @@ pub fn run(dir: &Path, a: &InitArgs, out: &Output) -> anyhow::Result<Outcome> {
             encrypt.as_ref(),
             super::now(),
         )?,
-        _ => Ca::init_with(
+        _ => Ca::init_with_key(
             dir,
             &opts,
+            token_key.as_ref(),
             encrypt.as_ref(),
             &mut super::pass::source(
                 &a.pass,

@@ -210,8 +210,12 @@ fn render(text: &mut String, r: &Inspection, color: bool) {
             }
             Object::PrivateKey(k) => {
                 line(text, "format", &k.format);
-                match (&k.key_type, k.key_bits) {
-                    (Some(t), Some(b)) => line(text, "key", &format!("{t} ({b} bits)")),
+                match (&k.key_type, k.key_bits, &k.location) {
+                    (_, _, Some(uri)) => {
+                        line(text, "key", "in a PKCS#11 token (not extractable)");
+                        line(text, "lives in", uri);
+                    }
+                    (Some(t), Some(b), _) => line(text, "key", &format!("{t} ({b} bits)")),
                     _ => line(text, "key", "encrypted, type unknown without passphrase"),
                 }
                 if let Some(fp) = &k.public_key_sha256 {

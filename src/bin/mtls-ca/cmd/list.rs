@@ -68,9 +68,17 @@ pub fn run(dir: &Path, a: &ListArgs, out: &Output) -> anyhow::Result<Outcome> {
         .len()
         > 1
         || !mtls_ca::rotate::retired_cert_paths(dir).is_empty();
+    let ca_key = mtls_ca::ca::layout::key_location(dir);
     if out.json {
-        out.json_doc(&serde_json::json!({ "certificates": entries }))?;
+        let mut doc = serde_json::json!({ "certificates": entries });
+        if let Some(k) = &ca_key {
+            doc["ca_key"] = serde_json::json!(k);
+        }
+        out.json_doc(&doc)?;
         return Ok(verdict);
+    }
+    if let Some(k) = &ca_key {
+        out.status(format!("CA key: {k}"));
     }
     if let (Some(w), true) = (&a.expiring_within, entries.is_empty()) {
         out.status(format!("no valid certificate expires within {w}"));

@@ -14,6 +14,7 @@ pub mod list;
 pub mod man;
 pub mod parse;
 pub mod pass;
+mod pkcs11_env;
 pub mod probe;
 pub mod profile;
 pub mod quickstart;
@@ -22,6 +23,7 @@ pub mod revoke;
 pub mod rotate;
 pub mod serve;
 pub mod sign;
+pub mod store;
 mod store_env;
 pub mod verify;
 
@@ -37,6 +39,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         _ => None,
     };
     store_env::set(init_url)?;
+    pkcs11_env::set();
     // A change of the CA directory a crash interrupted (init, ca rotate) is completed or undone
     // before any command reads the directory.
     if dir.is_dir()
@@ -79,6 +82,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Export(a) => export::run(dir, a, out),
         Command::Inspect(a) => inspect::run(a, out),
         Command::Verify(a) => verify::run(dir, a, out),
+        Command::Store(c) => store::run(dir, c, out),
         Command::Doctor(a) => doctor::run(dir, a, out),
         Command::Completions(a) => completions::run(a, out),
         Command::Man(a) => man::run(a, out),

@@ -447,6 +447,7 @@ pub fn expired_client(d: &Path, stem: &str, days_ago: i64) {
             cn: stem.into(),
             sans: vec![],
             days: Some(30),
+            valid: None,
             key_type: mtls_ca::keys::KeyType::EcdsaP256,
             stem: d.join(stem),
             force: false,

@@ -106,6 +106,12 @@ pub enum Command {
     /// Write the man pages: mtls-ca.1 and one page per command.
     #[command(after_help = crate::cmd::man::HELP)]
     Man(crate::cmd::man::ManArgs),
+    /// One-time bootstrap tokens for `ca serve` (create, list, revoke).
+    #[command(subcommand, after_help = crate::cmd::token::HELP)]
+    Token(crate::cmd::token::TokenCommand),
+    /// Keep a certificate fresh from `ca serve`: bootstrap with a token, renew over mutual TLS.
+    #[command(after_help = crate::cmd::agent::HELP)]
+    Agent(crate::cmd::agent::AgentArgs),
 }
 
 const CA_HELP: &str = "EXAMPLES:\n  mtls-ca ca init --cn 'Example Root CA'\n  mtls-ca --dir pki/issuing ca init --parent pki\n\nEXIT CODES:\n  0  success\n  2  usage, input or I/O error (nothing was written)";
@@ -120,6 +126,9 @@ pub enum CaCommand {
     /// Replace the CA by a new one, keeping the old one for verification and CRLs.
     #[command(after_help = ROTATE_HELP)]
     Rotate(RotateArgs),
+    /// Run the CA online: token bootstrap, mTLS renewal, CRL and OCSP over HTTP(S).
+    #[command(after_help = crate::cmd::serve_ca::HELP)]
+    Serve(crate::cmd::serve_ca::ServeCaArgs),
 }
 
 const INIT_HELP: &str = "FILES:\n  DIR/ca.crt, DIR/ca.key (0600), DIR/ca-chain.crt (this CA, then parents, root last), DIR/store.db,\n  DIR/ca-bundle.crt (root CAs: the CAs to trust; `ca rotate` adds the new one)\n\nEXAMPLES:\n  mtls-ca init\n  mtls-ca init --cn 'Example Root CA' --org Example --key-type ecdsa-p384\n  mtls-ca init --permit-dns example.com --permit-ip 10.0.0.0/8\n  mtls-ca --dir pki/issuing init --parent pki --cn 'Example Issuing CA'\n  mtls-ca init --encrypt-key --passphrase-file /run/secrets/ca-pass\n  mtls-ca init --import-cert old/ca.crt --import-key old/ca.key\n  MTLS_CA_STORE_PASSWORD_FILE=/run/secrets/pg mtls-ca init --store postgres://ca@db.internal/mtls?sslmode=require\n  mtls-ca --dir /etc/mtls-ca init --join /mnt/ca-host-1   (then bring ca.key over a secure channel)\n\nEXIT CODES:\n  0  the CA was created\n  2  usage, input or I/O error (nothing was written)";

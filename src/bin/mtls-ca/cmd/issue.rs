@@ -72,6 +72,7 @@ pub fn options(profile: Profile, a: &IssueArgs) -> anyhow::Result<IssueOptions> 
         cn: cn.clone(),
         sans: a.san.clone(),
         days: super::days(a.days.as_deref())?,
+        valid: None,
         key_type: a.key_type.parse()?,
         stem: a.out.clone().unwrap_or_else(|| default_stem(&cn)),
         force: a.force,

@@ -1,5 +1,6 @@
 //! One module per command: turn parsed arguments into library requests, call, render.
 
+pub mod agent;
 pub mod completions;
 mod crl;
 mod csr;
@@ -18,8 +19,10 @@ mod renew;
 mod revoke;
 mod rotate;
 mod serve;
+pub mod serve_ca;
 mod sign;
 mod store_env;
+pub mod token;
 pub mod verify;
 
 use crate::cli::{CaCommand, Cli, Command};
@@ -44,6 +47,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
                 | Command::Csr(_)
                 | Command::Quickstart(_)
                 | Command::Doctor(_)
+                | Command::Agent(_)
         )
     {
         if let Some(r) = mtls_ca::ca::recover(dir)? {
@@ -77,6 +81,9 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Doctor(a) => doctor::run(dir, a, out),
         Command::Completions(a) => completions::run(a, out),
         Command::Man(a) => man::run(a, out),
+        Command::Token(c) => token::run(dir, c, out),
+        Command::Ca(CaCommand::Serve(a)) => serve_ca::run(dir, a, out),
+        Command::Agent(a) => agent::run(a, out),
     }
 }
 
@@ -138,4 +145,19 @@ pub fn subject(v: Option<&str>) -> anyhow::Result<mtls_ca::subject::Subject> {
     Ok(v.map(mtls_ca::subject::Subject::parse)
         .transpose()?
         .unwrap_or_default())
+}
+
+/// A bad value of the binary's own flags, as the library reports its own (`invalid`, exit 2).
+pub fn invalid(
+    what: &str,
+    value: impl Into<String>,
+    reason: impl Into<String>,
+    hint: impl Into<String>,
+) -> anyhow::Error {
+    anyhow::Error::new(crate::Failure {
+        code: "invalid_value",
+        message: format!("{what} {:?}: {}", value.into(), reason.into()),
+        hint: Some(hint.into()),
+        reported: false,
+    })
 }

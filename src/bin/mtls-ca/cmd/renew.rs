@@ -116,6 +116,7 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
         target,
         reuse_key: a.reuse_key,
         days,
+        valid: None,
         stem: a.out.clone(),
         allow_long_validity: a.allow_long_validity,
     };

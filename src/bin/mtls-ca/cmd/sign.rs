@@ -56,6 +56,7 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
         profile,
         sans: a.san.clone(),
         days: super::days(a.days.as_deref())?,
+        valid: None,
         stem: a.out.clone(),
         force: a.force,
         allow_long_validity: a.allow_long_validity,

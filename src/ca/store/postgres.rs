@@ -569,8 +569,7 @@ impl PgStore {
     }
 }
 
-/// One line for a database failure, never with the password.
-
+/// A [`TokenRow`] from the columns of `TOKEN_SELECT`.
 fn token_row(r: &postgres::Row) -> TokenRow {
     let sans: String = r.get(2);
     TokenRow {
@@ -688,6 +687,7 @@ impl PgStore {
     }
 }
 
+/// One line for a database failure, never with the password.
 fn db_error(url: &str, e: &postgres::Error) -> Error {
     let mut reason = e.to_string();
     if let Some(db) = e.as_db_error() {

@@ -234,7 +234,11 @@ fn a_passphrase_is_required_and_nothing_is_issued_without_one() {
             "empty.txt",
         ])
         .expect_code(2);
-    assert!(r.stderr.contains("needs a passphrase"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("empty.txt") && r.stderr.contains("passphrase is empty"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(before_empty, snapshot(d));
     assert!(!d.join("erin.crt").exists());
     let _ = before;

@@ -299,3 +299,39 @@ fn every_write_step_killed_or_failed_leaves_a_consistent_ca() {
     }
     assert!(n >= 80, "{n} cases");
 }
+
+/// A certificate signed and recorded whose files could not be written (disk full, I/O error) is
+/// voided at once: revoked with reason cessationOfOperation, so `list --status valid` and the
+/// next CRL never present a certificate nobody holds as valid. For one `issue` and for a batch
+/// chunk.
+#[test]
+fn a_certificate_whose_files_were_not_written_is_revoked_not_valid() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["init", "--cn", "Void CA"]).ok();
+    let r = mtls_fp(d, "files.link@2", &["issue", "client", "--cn", "x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(!d.join("x.crt").exists() && !d.join("x.key").exists());
+    std::fs::write(d.join("b.csv"), "a.example.com,,a\nb.example.com,,b\n").unwrap();
+    let r = mtls_fp(
+        d,
+        "files.bulk@1",
+        &["issue", "server", "--batch", "b.csv", "--out-dir", "o"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("revoked"), "{}", r.stderr);
+    let list = mtls(d, &["--json", "list"]).ok().json();
+    let certs = list["certificates"].as_array().unwrap();
+    let leaves: Vec<_> = certs.iter().filter(|c| c["profile"] != "root").collect();
+    assert_eq!(leaves.len(), 3, "{list:#}");
+    for c in &leaves {
+        assert_eq!(c["status"], "revoked", "{c}");
+    }
+    // Nothing left for doctor to decide, and the CRL lists all three.
+    mtls(d, &["doctor"]).ok();
+    mtls(d, &["crl"]).ok();
+    let text = openssl(d, &["crl", "-in", "pki/crl.pem", "-noout", "-text"])
+        .ok()
+        .stdout;
+    assert_eq!(text.matches("Cessation Of Operation").count(), 3, "{text}");
+}

@@ -391,13 +391,16 @@ impl Ca {
                 fs.public(&p.files.fullchain, ca::pem_chain(&chain));
             }
             fs.commit_bulk(opts.force, threads).map_err(|e| {
-                // The chunk's records are committed: say so, never "nothing was issued".
+                // The chunk's certificates were recorded but nobody holds them: void them (and
+                // say so, never "nothing was issued").
+                let hexes: Vec<String> = serials.iter().map(|s| s.hex()).collect();
+                self.void_unwritten(&hexes, now);
                 let first = prepared.first().map_or(0, |p| p.line);
                 let last = prepared.last().map_or(0, |p| p.line);
                 Error::bad_file(
                     source,
                     format!(
-                        "writing the files of lines {first}-{last} failed after their {} certificates were recorded ({}): {}",
+                        "writing the files of lines {first}-{last} failed after their {} certificates were recorded; they are revoked (cessation-of-operation) ({}): {}",
                         prepared.len(),
                         if issued_before > 0 {
                             format!("{issued_before} of earlier chunks were issued and written")
@@ -406,7 +409,7 @@ impl Ca {
                         },
                         one_line(&e)
                     ),
-                    "fix the cause (disk space, permissions), revoke the certificates `mtls-ca doctor` lists as recorded without files, then retry those lines",
+                    "fix the cause (disk space, permissions), then retry those lines; `mtls-ca doctor` lists any certificate recorded without files",
                 )
             })?;
             for (p, serial) in prepared.iter().zip(&serials) {

@@ -838,6 +838,7 @@ impl Ca {
             Some(self.serial_hex()?),
         )?;
         rec.sans = sans.iter().map(San::to_string).collect();
+        let renewal = renews.is_some();
         rec.renews = renews;
         self.store.record_issued(&rec, now)?;
         crate::failpoint::hit("issue.record", &files.cert)?;
@@ -852,7 +853,17 @@ impl Ca {
         let mut fullchain = vec![der.clone()];
         fullchain.extend(self.intermediates().iter().cloned());
         fs.public(&files.fullchain, pem_chain(&fullchain));
-        let written = fs.commit(force)?;
+        let written = match fs.commit(force) {
+            Ok(w) => w,
+            Err(e) => {
+                // A renewal's successor stays for `doctor` (it supersedes the old certificate,
+                // which is still in place); a new certificate nobody holds is voided.
+                if !renewal {
+                    self.void_unwritten(&[serial.hex()], now);
+                }
+                return Err(e);
+            }
+        };
         describe(&der, profile, key_type, files, written, warnings)
     }
 
@@ -892,6 +903,16 @@ impl Ca {
             cert_der: &self.cert_der,
             cert: &self.cert,
             key: &self.key,
+        }
+    }
+
+    /// Certificates that were recorded but whose files could not be written (a full disk, an
+    /// I/O error) are revoked at once, reason cessationOfOperation: nobody holds them, and `list`
+    /// and the CRL must not show them as valid. Best effort: when the store cannot be written
+    /// either, they stay recorded and `mtls-ca doctor` lists them as records without files.
+    pub(crate) fn void_unwritten(&mut self, serials: &[String], now: OffsetDateTime) {
+        for s in serials {
+            let _ = self.store.revoke(s, "cessation-of-operation", now);
         }
     }
 

@@ -11,7 +11,6 @@ macro_rules! say {
 }
 
 mod cli;
-mod cli_lifecycle;
 mod cmd;
 mod output;
 
@@ -80,14 +79,29 @@ fn main() -> ExitCode {
 /// A command line clap refused (exit 2), or `--help`/`--version` (exit 0). With `--json`
 /// anywhere on the command line, a refused one also prints the error document on stdout.
 fn usage_error(e: &clap::Error) -> ExitCode {
-    let _ = e.print();
-    if !e.use_stderr() {
-        return ExitCode::SUCCESS;
-    }
     let json = std::env::args_os()
         .skip(1)
         .take_while(|a| a != "--")
         .any(|a| a == "--json");
+    // A value a `cmd::parse` value parser refused: the library's own error, reported as if the
+    // command had found it (same lines, same `--json` code).
+    if let Some(lib) = std::error::Error::source(e).and_then(|s| s.downcast_ref::<mtls_ca::Error>())
+    {
+        let out = output::Output::new(json, false, true);
+        return report_failure(
+            Failure {
+                code: lib.code(),
+                message: lib.to_string(),
+                hint: lib.hint(),
+                reported: false,
+            },
+            &out,
+        );
+    }
+    let _ = e.print();
+    if !e.use_stderr() {
+        return ExitCode::SUCCESS;
+    }
     if json {
         let text = e.render().to_string();
         let lines: Vec<&str> = text
@@ -139,15 +153,21 @@ fn report(e: &anyhow::Error, out: &output::Output) -> ExitCode {
             return ExitCode::SUCCESS;
         }
     }
-    let failure = failure_of(e);
-    say!("error: {}", one_line(&failure.message));
-    if let Some(h) = &failure.hint {
-        say!("hint: {}", one_line(h));
-    }
+    let code = report_failure(failure_of(e), out);
     if std::env::var_os("MTLS_CA_DEBUG").is_some_and(|v| v != "0") {
         for cause in e.chain().skip(1) {
             say!("  caused by: {cause}");
         }
+    }
+    code
+}
+
+/// Prints `error:` and `hint:` (and the `--json` error document unless the command printed its
+/// own), then exits 2.
+fn report_failure(failure: Failure, out: &output::Output) -> ExitCode {
+    say!("error: {}", one_line(&failure.message));
+    if let Some(h) = &failure.hint {
+        say!("hint: {}", one_line(h));
     }
     if out.json && !failure.reported {
         let _ = out.json_doc(&serde_json::json!({ "error": failure.json() }));

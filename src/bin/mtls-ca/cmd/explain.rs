@@ -2,11 +2,22 @@
 
 use std::io::{BufRead, BufReader, Read};
 
+use std::path::PathBuf;
+
+use clap::Args;
 use mtls_ca::explain;
 
-use crate::cli::ExplainArgs;
 use crate::output::Output;
 use crate::Outcome;
+
+pub const EXPLAIN_HELP: &str = "Reads nginx error/access logs, HAProxy logs, curl and Python error output, Kong and AWS API\nGateway answers; groups every mTLS failure line by cause, counts it, and says how to fix it.\nLines it does not recognise are counted, never guessed at.\n\nEXAMPLES:\n  mtls-ca explain /var/log/nginx/error.log\n  journalctl -u haproxy | mtls-ca explain -\n  curl ... 2>&1 | mtls-ca explain\n\nEXIT CODES:\n  0  no mTLS failures found\n  1  mTLS failures found (see the findings)\n  2  the input could not be read";
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Log file, or - for standard input (the default).
+    #[arg(default_value = "-")]
+    pub file: PathBuf,
+}
 
 /// Lines longer than this are cut (a log line is never this long; binary input might be).
 const MAX_LINE: usize = 64 * 1024;

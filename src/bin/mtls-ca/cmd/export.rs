@@ -2,7 +2,6 @@
 //! plan's warnings, the files written and how to start and test the result. Also the passphrase
 //! reading shared with `issue --p12` (file, environment variable, or a prompt on a terminal).
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -179,50 +178,11 @@ pub fn read_passphrase(
     env: Option<&str>,
     confirm: bool,
 ) -> anyhow::Result<Zeroizing<String>> {
-    let pass = if let Some(f) = file {
-        let bytes = Zeroizing::new(mtls_ca::files::read_limited(f, 64 * 1024)?);
-        let text = String::from_utf8(bytes.to_vec()).map_err(|_| mtls_ca::Error::BadFile {
-            path: f.to_path_buf(),
-            reason: "the passphrase file is not UTF-8 text".into(),
-            hint: "write the passphrase on the first line of a text file".into(),
-        })?;
-        let text = Zeroizing::new(text);
-        Zeroizing::new(
-            text.lines()
-                .next()
-                .unwrap_or("")
-                .trim_end_matches('\r')
-                .to_string(),
-        )
-    } else if let Some(var) = env {
-        match std::env::var(var) {
-            Ok(v) => Zeroizing::new(v),
-            Err(_) => {
-                return Err(mtls_ca::Error::InvalidValue {
-                    what: "--passphrase-env",
-                    value: var.to_string(),
-                    reason: "the variable is not set (or not UTF-8)".into(),
-                    hint: format!("export {var}=... first, or use --passphrase-file FILE"),
-                }
-                .into())
-            }
-        }
-    } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-        let p = Zeroizing::new(rpassword::prompt_password("PKCS#12 passphrase: ")?);
-        if confirm {
-            let again = Zeroizing::new(rpassword::prompt_password("again: ")?);
-            if *again != *p {
-                return Err(mtls_ca::Error::InvalidValue {
-                    what: "passphrase",
-                    value: "<hidden>".into(),
-                    reason: "the two passphrases differ".into(),
-                    hint: "run the command again and type the same passphrase twice".into(),
-                }
-                .into());
-            }
-        }
-        p
-    } else {
+    let prompt = super::pass::Prompt {
+        label: "PKCS#12 passphrase: ",
+        confirm,
+    };
+    let Some(p) = super::pass::read(file, env, Some(prompt))? else {
         return Err(mtls_ca::Error::InvalidValue {
             what: "passphrase",
             value: String::new(),
@@ -231,6 +191,7 @@ pub fn read_passphrase(
         }
         .into());
     };
+    let pass = super::pass::text(&p, "the PKCS#12 passphrase")?;
     mtls_ca::pkcs12::check_passphrase(&pass)?;
     Ok(pass)
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 use clap::Args;
 use mtls_ca::fetch::Target;
 use mtls_ca::inspect::{self, CertInfo, Inspection, Name, Object};
-use zeroize::Zeroizing;
 
 use crate::output::{paint, Output};
 use crate::Outcome;
@@ -30,32 +29,6 @@ pub struct InspectArgs {
     pub timeout: u64,
 }
 
-/// Reads a passphrase from a file (first line) or an environment variable.
-pub fn passphrase(
-    file: &Option<PathBuf>,
-    env: &Option<String>,
-) -> anyhow::Result<Option<Zeroizing<String>>> {
-    if let Some(f) = file {
-        let bytes = mtls_ca::files::read_limited(f, 64 * 1024)?;
-        let text = Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned());
-        let line = text.lines().next().unwrap_or("").to_string();
-        return Ok(Some(Zeroizing::new(line)));
-    }
-    if let Some(var) = env {
-        return match std::env::var(var) {
-            Ok(v) => Ok(Some(Zeroizing::new(v))),
-            Err(_) => Err(mtls_ca::Error::InvalidValue {
-                what: "--passphrase-env",
-                value: var.clone(),
-                reason: "the variable is not set".into(),
-                hint: format!("export {var}=… first, or use --passphrase-file"),
-            }
-            .into()),
-        };
-    }
-    Ok(None)
-}
-
 fn read_stdin() -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     std::io::stdin()
@@ -65,7 +38,13 @@ fn read_stdin() -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn run(a: &InspectArgs, out: &Output) -> anyhow::Result<Outcome> {
-    let pass = passphrase(&a.passphrase_file, &a.passphrase_env)?;
+    let pass = super::pass::read(
+        a.passphrase_file.as_deref(),
+        a.passphrase_env.as_deref(),
+        None,
+    )?
+    .map(|p| super::pass::text(&p, "the PKCS#12 passphrase"))
+    .transpose()?;
     let now = super::now();
     let mut results: Vec<Inspection> = Vec::new();
     for input in &a.inputs {

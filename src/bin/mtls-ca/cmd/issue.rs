@@ -2,12 +2,96 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::{Args, Subcommand};
 use mtls_ca::ca::{Ca, IssueOptions};
+use mtls_ca::keys::KeyType;
 use mtls_ca::profile::Profile;
 
-use crate::cli::{IssueArgs, IssueCommand};
 use crate::output::Output;
 use crate::Outcome;
+
+pub const ISSUE_HELP: &str = "EXAMPLES:\n  mtls-ca issue server --cn api.example.com --san 10.0.0.5\n  mtls-ca issue client --cn billing-service --san spiffe://example.org/billing\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
+
+#[derive(Debug, Subcommand)]
+pub enum IssueCommand {
+    /// A TLS server certificate (serverAuth); the CN is added to the SANs.
+    #[command(after_help = ISSUE_SERVER_HELP)]
+    Server(IssueArgs),
+    /// A TLS client certificate (clientAuth).
+    #[command(after_help = ISSUE_CLIENT_HELP)]
+    Client(IssueArgs),
+    /// A dual-use certificate (serverAuth + clientAuth), e.g. a service in a mesh; the CN is added to the SANs.
+    #[command(after_help = ISSUE_SERVER_CLIENT_HELP)]
+    ServerClient(IssueArgs),
+}
+
+pub const ISSUE_SERVER_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates: serve this one)\n\nSAN TYPES:\n  10.0.0.1, ::1 -> IP   name@example.com -> email   spiffe://td/path -> URI   otherwise DNS\n\nEXAMPLES:\n  mtls-ca issue server --cn api.example.com\n  mtls-ca issue server --cn localhost --san 127.0.0.1 --san ::1 --out certs/server\n  mtls-ca issue server --cn '*.internal.example.com' --days 90\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
+
+pub const ISSUE_SERVER_CLIENT_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates)\n\nEXAMPLES:\n  mtls-ca issue server-client --cn payments.mesh.example.com\n  mtls-ca issue server-client --cn orders.internal --san spiffe://example.org/ns/prod/sa/orders\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
+
+pub const ISSUE_CLIENT_HELP: &str = "FILES:\n  STEM.crt, STEM.key (0600, PKCS#8), STEM.fullchain.crt (leaf + intermediates), STEM.p12 (0600) with --p12\n\nEXAMPLES:\n  mtls-ca issue client --cn alice --p12 --p12-passphrase-env P12_PASS\n  mtls-ca issue client --cn billing-service\n  mtls-ca issue client --cn alice --san alice@example.com --out clients/alice\n  mtls-ca issue client --cn payments --san spiffe://example.org/ns/prod/sa/payments\n\nEXIT CODES:\n  0  issued\n  2  usage, input or I/O error (nothing was written)";
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// Subject common name (for servers: the host name, also added as a SAN).
+    #[arg(long, value_name = "NAME", required_unless_present = "batch")]
+    pub cn: Option<String>,
+    /// Issue one certificate per line of FILE (CSV cn,sans,out or JSON lines; - for stdin).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cn", "san", "out", "p12"])]
+    pub batch: Option<PathBuf>,
+    /// With --batch: put the files under DIR (relative out columns are joined to it).
+    #[arg(long, value_name = "DIR", requires = "batch")]
+    pub out_dir: Option<PathBuf>,
+    /// With --batch: lines per chunk (one store transaction and all-or-nothing files each).
+    #[arg(long, value_name = "N", requires = "batch", default_value_t = 1000)]
+    pub chunk: usize,
+    /// With --batch: signing threads (default: one per core).
+    #[arg(long, value_name = "N", requires = "batch", default_value_t = 0)]
+    pub threads: usize,
+    /// Subject alternative name: DNS name, IP, email or URI (repeatable).
+    #[arg(long, value_name = "VALUE")]
+    pub san: Vec<String>,
+    /// Subject attributes besides the CN, RFC 4514 (most specific first): 'OU=Payments,O=Acme,C=US'.
+    #[arg(long, value_name = "DN", conflicts_with = "batch")]
+    pub subject: Option<String>,
+    /// Validity in days (default 365, capped by the CA's own expiry).
+    #[arg(long, value_name = "N", value_parser = super::parse::days)]
+    pub days: Option<u32>,
+    /// Validity as a duration: 30m, 12h, 90d (instead of --days; short-lived certificates).
+    #[arg(long, value_name = "DURATION", value_parser = super::parse::valid, conflicts_with_all = ["days", "batch"])]
+    pub valid: Option<time::Duration>,
+    /// Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096.
+    #[arg(long, value_name = "T", default_value = "ecdsa-p256", value_parser = super::parse::key_type)]
+    pub key_type: KeyType,
+    /// Output stem (default: the CN made filename-safe, in the current directory).
+    #[arg(long, value_name = "STEM")]
+    pub out: Option<PathBuf>,
+    /// Replace existing files, keeping them as *.bak.
+    #[arg(long)]
+    pub force: bool,
+    /// Permit server certificates valid for more than 825 days.
+    #[arg(long)]
+    pub allow_long_validity: bool,
+    #[command(flatten)]
+    pub pass: super::pass::PassArgs,
+    /// Also write STEM.p12 (PKCS#12: key, certificate, chain), protected by a passphrase.
+    #[arg(long)]
+    pub p12: bool,
+    /// Make the PKCS#12 file with PBE-SHA1-3DES and a SHA-1 MAC (macOS Keychain, old Java).
+    #[arg(long, requires = "p12")]
+    pub p12_legacy: bool,
+    /// Read the PKCS#12 passphrase from the first line of FILE.
+    #[arg(long = "p12-passphrase-file", value_name = "FILE", requires = "p12")]
+    pub p12_passphrase_file: Option<PathBuf>,
+    /// Read the PKCS#12 passphrase from the environment variable VAR.
+    #[arg(
+        long = "p12-passphrase-env",
+        value_name = "VAR",
+        requires = "p12",
+        conflicts_with = "p12_passphrase_file"
+    )]
+    pub p12_passphrase_env: Option<String>,
+}
 
 pub fn run(dir: &Path, c: &IssueCommand, out: &Output) -> anyhow::Result<Outcome> {
     let (profile, a) = match c {
@@ -71,9 +155,9 @@ pub fn options(profile: Profile, a: &IssueArgs) -> anyhow::Result<IssueOptions> 
         profile,
         cn: cn.clone(),
         sans: a.san.clone(),
-        days: super::days(a.days.as_deref())?,
-        valid: None,
-        key_type: a.key_type.parse()?,
+        days: a.days,
+        valid: a.valid,
+        key_type: a.key_type,
         stem: a.out.clone().unwrap_or_else(|| default_stem(&cn)),
         force: a.force,
         allow_long_validity: a.allow_long_validity,
@@ -115,8 +199,8 @@ fn batch(
     let items = mtls_ca::batch::parse(&text, file, a.out_dir.as_deref())?;
     let opts = mtls_ca::batch::BatchOptions {
         profile,
-        key_type: a.key_type.parse()?,
-        days: super::days(a.days.as_deref())?,
+        key_type: a.key_type,
+        days: a.days,
         force: a.force,
         chunk: a.chunk,
         threads: a.threads,

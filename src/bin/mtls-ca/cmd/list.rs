@@ -2,11 +2,27 @@
 
 use std::path::Path;
 
+use clap::Args;
 use mtls_ca::store::{Status, Store};
 
-use crate::cli::ListArgs;
 use crate::output::Output;
 use crate::Outcome;
+
+pub const LIST_HELP: &str = "EXAMPLES:\n  mtls-ca list\n  mtls-ca list --status expired\n  mtls-ca list --expiring-within 30d   (CI alarm)\n  mtls-ca list --issuer retired --status valid   (after `ca rotate`: what is left to renew)\n  mtls-ca --json list | jq '.certificates[] | .serial'\n\nEXIT CODES:\n  0  listed\n  1  --expiring-within: some valid certificate expires inside the window\n  2  usage, input or I/O error";
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only certificates with this status: valid, expired, revoked, superseded.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Only valid certificates expiring within DURATION (30d, 12h…); exit 1 when there are any.
+    #[arg(long, value_name = "DURATION")]
+    pub expiring_within: Option<String>,
+    /// Only certificates issued by current, retired, or the CA whose serial or key id starts
+    /// with PREFIX.
+    #[arg(long, value_name = "ISSUER")]
+    pub issuer: Option<String>,
+}
 
 pub fn run(dir: &Path, a: &ListArgs, out: &Output) -> anyhow::Result<Outcome> {
     let status = a.status.as_deref().map(Status::parse).transpose()?;

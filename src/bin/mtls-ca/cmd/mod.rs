@@ -2,25 +2,26 @@
 
 pub mod agent;
 pub mod completions;
-mod crl;
-mod csr;
+pub mod crl;
+pub mod csr;
 pub mod doctor;
-mod explain;
+pub mod explain;
 pub mod export;
-mod init;
+pub mod init;
 pub mod inspect;
-mod issue;
-mod list;
+pub mod issue;
+pub mod list;
 pub mod man;
-mod pass;
-mod probe;
-mod quickstart;
-mod renew;
-mod revoke;
-mod rotate;
-mod serve;
+pub mod parse;
+pub mod pass;
+pub mod probe;
+pub mod quickstart;
+pub mod renew;
+pub mod revoke;
+pub mod rotate;
+pub mod serve;
 pub mod serve_ca;
-mod sign;
+pub mod sign;
 mod store_env;
 pub mod token;
 pub mod verify;
@@ -92,12 +93,6 @@ pub fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
 
-/// `--days N` (also `90d`, `2y`, …) as a number of days.
-pub fn days(v: Option<&str>) -> Result<Option<u32>, mtls_ca::Error> {
-    v.map(|d| mtls_ca::duration::parse_days("--days", d))
-        .transpose()
-}
-
 /// Human status lines for a new certificate: what, for which names, until when, where.
 pub fn describe_issued(out: &Output, what: &str, i: &mtls_ca::ca::Issued) {
     let names = if i.sans.is_empty() {
@@ -112,7 +107,12 @@ pub fn describe_issued(out: &Output, what: &str, i: &mtls_ca::ca::Issued) {
         "  valid    {} → {} ({}, {})",
         mtls_ca::ca::fmt_date(i.not_before),
         mtls_ca::ca::fmt_date(i.not_after),
-        mtls_ca::inspect::days_text((i.not_after - i.not_before).whole_days()),
+        match i.not_after - i.not_before {
+            // Short-lived (--valid 30m): hours and minutes, not "0 days".
+            d if d.whole_days() == 0 =>
+                format!("{}h{:02}m", d.whole_hours(), d.whole_minutes() % 60),
+            d => mtls_ca::inspect::days_text(d.whole_days()),
+        },
         i.key_type
     ));
     for (n, w) in i.written.iter().enumerate() {

@@ -3,12 +3,61 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::Args;
 use mtls_ca::probe::{self, ProbeOptions};
 use rustls::pki_types::CertificateDer;
 
-use crate::cli::ProbeArgs;
 use crate::output::Output;
 use crate::Outcome;
+
+pub const PROBE_HELP: &str = "Reports TLS version, cipher, the server chain (judged against --ca), whether the server\nasks for a client certificate and which CAs it accepts, whether ours was accepted, and\nsession resumption; then each problem with its fix.\n\nEXAMPLES:\n  mtls-ca probe https://api.example.com --ca pki/ca.crt --cert client.crt --key client.key\n  mtls-ca probe 127.0.0.1:8443 --servername localhost --ca pki/ca.crt\n  mtls-ca --json probe api.example.com:443 --cert c.crt --key c.key | jq .diagnosis\n  mtls-ca probe https://api.example.com --p12 alice.p12 --passphrase-env P12_PASS\n  mtls-ca probe https://api.example.com:8443 --resolve api.example.com:8443:127.0.0.1 --cert c.crt --key c.key\n\nEXIT CODES:\n  0  mutual TLS works end to end\n  1  a problem was found (see the diagnosis)\n  2  the probe could not run (bad arguments, connection refused, timeout)";
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// https://HOST[:PORT][/PATH] or HOST:PORT.
+    pub target: String,
+    /// CA certificate(s) to judge the server chain with (default: DIR/ca.crt when present).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
+    /// Client certificate (a fullchain file sends the intermediates too).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Client private key.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Client certificate, chain and key from a PKCS#12 file.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "key"])]
+    pub p12: Option<PathBuf>,
+    /// Read the PKCS#12 passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE", requires = "p12")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Read the PKCS#12 passphrase from the environment variable VAR.
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "p12",
+        conflicts_with = "passphrase_file"
+    )]
+    pub passphrase_env: Option<String>,
+    /// SNI and the name the server certificate must match (default: the host).
+    #[arg(long, value_name = "NAME")]
+    pub servername: Option<String>,
+    /// Give up after this many seconds in all.
+    #[arg(long, value_name = "S", default_value = "10")]
+    pub timeout: f64,
+    /// HTTP path to request (default: the URL's path or /).
+    #[arg(long, value_name = "PATH")]
+    pub http_path: Option<String>,
+    /// Do not try a second, resumed connection.
+    #[arg(long)]
+    pub no_resumption: bool,
+    /// Connect to ADDR for HOST:PORT, as curl's --resolve (SNI and Host stay HOST; repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// CRLs to check our client certificate against when the server refuses it (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub crl: Vec<PathBuf>,
+}
 
 pub fn run(dir: &Path, a: &ProbeArgs, out: &Output) -> anyhow::Result<Outcome> {
     let mut target = probe::parse_target(&a.target)?;

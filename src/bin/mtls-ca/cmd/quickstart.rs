@@ -1,16 +1,39 @@
 //! `mtls-ca quickstart`: a CA, a server and a client certificate (a working mTLS setup) in one
 //! command.
 
+use std::path::PathBuf;
+
+use clap::Args;
 use mtls_ca::ca::{Ca, InitOptions, IssueOptions};
 use mtls_ca::keys::KeyType;
 use mtls_ca::profile::{Constraints, Profile};
 
-use crate::cli::QuickstartArgs;
 use crate::output::Output;
 use crate::Outcome;
 
+pub const QUICKSTART_HELP: &str = "Makes OUT/pki (the CA), OUT/server.{crt,key,fullchain.crt} for localhost and 127.0.0.1,\nOUT/client.{crt,key,fullchain.crt}, OUT/client.p12 (passphrase in OUT/client.p12.pass) and an nginx\nconfig in OUT/nginx, then prints the commands (openssl or nginx, curl, Python) that try them.\n\nEXAMPLES:\n  mtls-ca quickstart\n  mtls-ca quickstart --out /tmp/mtls --server api.local --client alice\n\nEXIT CODES:\n  0  everything was created\n  2  usage, input or I/O error";
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Where to put everything.
+    #[arg(long, value_name = "DIR", default_value = "mtls-quickstart")]
+    pub out: PathBuf,
+    /// Server host name (also gets 127.0.0.1 and ::1).
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    pub server: String,
+    /// Client name.
+    #[arg(long, value_name = "NAME", default_value = "client")]
+    pub client: String,
+    /// Key type for every key.
+    #[arg(long, value_name = "T", default_value = "ecdsa-p256", value_parser = super::parse::key_type)]
+    pub key_type: KeyType,
+    /// Replace existing files, keeping them as *.bak.
+    #[arg(long)]
+    pub force: bool,
+}
+
 pub fn run(a: &QuickstartArgs, out: &Output) -> anyhow::Result<Outcome> {
-    let key_type: KeyType = a.key_type.parse()?;
+    let key_type = a.key_type;
     let now = super::now();
     let pki = a.out.join("pki");
     let (mut ca, ca_issued) = Ca::init(

@@ -1,16 +1,59 @@
 //! `mtls-ca renew`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::Args;
 use mtls_ca::ca::Ca;
 use mtls_ca::lifecycle::{self, RenewOptions, Target};
 
-use crate::cli::RenewArgs;
 use crate::output::Output;
 use crate::Outcome;
 
+pub const RENEW_HELP: &str = "Same subject, SANs and profile; new serial; the old certificate is recorded as superseded.\nA new key of the same type is made (renewing with the old key does not recover from a leak);\n--reuse-key keeps it, with a warning. A CSR-signed certificate keeps its public key (the CA\nnever held the key). Without --out the new files replace the old ones\n(which are kept as *.bak).\n\nEXAMPLES:\n  mtls-ca renew 3f9a0c12\n  mtls-ca renew --cert api.example.com.crt --reuse-key\n  mtls-ca renew --expiring-within 30d            (for cron)\n  mtls-ca renew --expiring-within 30d --out-dir renewed/\n  mtls-ca renew --issuer retired                 (after `ca rotate`: move leaves to the new CA)\n\nEXIT CODES:\n  0  renewed (or nothing was due)\n  2  unknown serial, usage, input or I/O error";
+
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// Serial of the certificate (hex; a unique prefix of 8+ digits is enough).
+    #[arg(value_name = "SERIAL", conflicts_with_all = ["cert", "expiring_within", "issuer"])]
+    pub serial: Option<String>,
+    /// The certificate file instead of its serial.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["expiring_within", "issuer"])]
+    pub cert: Option<PathBuf>,
+    /// Renew every valid certificate expiring within DURATION (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub expiring_within: Option<String>,
+    /// Renew every valid certificate issued by current, retired, or the CA whose serial or key
+    /// id starts with PREFIX (after `ca rotate`: `--issuer retired`).
+    #[arg(long, value_name = "ISSUER", conflicts_with_all = ["serial", "cert"])]
+    pub issuer: Option<String>,
+    /// With --expiring-within or --issuer: write successors into DIR instead of over the old
+    /// files.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Make a new key of the same type (the default; kept for scripts).
+    #[arg(long, conflicts_with = "reuse_key")]
+    pub rekey: bool,
+    /// Keep the old key (warns: a leaked key stays usable).
+    #[arg(long)]
+    pub reuse_key: bool,
+    /// Validity in days (default: the old certificate's).
+    #[arg(long, value_name = "N", value_parser = super::parse::days)]
+    pub days: Option<u32>,
+    /// Validity as a duration: 30m, 12h, 90d (instead of --days; short-lived certificates).
+    #[arg(long, value_name = "DURATION", value_parser = super::parse::valid, conflicts_with_all = ["days", "expiring_within", "issuer"])]
+    pub valid: Option<time::Duration>,
+    /// Output stem (single renewal).
+    #[arg(long, value_name = "STEM", conflicts_with_all = ["expiring_within", "issuer"])]
+    pub out: Option<PathBuf>,
+    /// Permit server certificates valid for more than 825 days.
+    #[arg(long)]
+    pub allow_long_validity: bool,
+    #[command(flatten)]
+    pub pass: super::pass::PassArgs,
+}
+
 pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
-    let days = super::days(a.days.as_deref())?;
+    let days = a.days;
     if a.out_dir.is_some() && a.expiring_within.is_none() && a.issuer.is_none() {
         return Err(mtls_ca::Error::InvalidValue {
             what: "--out-dir",
@@ -116,7 +159,7 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
         target,
         reuse_key: a.reuse_key,
         days,
-        valid: None,
+        valid: a.valid,
         stem: a.out.clone(),
         allow_long_validity: a.allow_long_validity,
     };

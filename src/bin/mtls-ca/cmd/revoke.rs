@@ -1,13 +1,32 @@
 //! `mtls-ca revoke`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::Args;
 use mtls_ca::lifecycle::{self, Reason, Target};
 use mtls_ca::store::Store;
 
-use crate::cli::RevokeArgs;
 use crate::output::Output;
 use crate::Outcome;
+
+pub const REVOKE_HELP: &str = "Recorded in the store at once; publish it with `mtls-ca crl`.\n\nREASONS:\n  unspecified (default), key-compromise, ca-compromise, affiliation-changed, superseded,\n  cessation-of-operation, privilege-withdrawn\n\nEXAMPLES:\n  mtls-ca revoke 3f9a0c12 --reason key-compromise && mtls-ca crl\n  mtls-ca revoke --cert old-client.crt\n\nEXIT CODES:\n  0  revoked (or already revoked)\n  2  unknown serial, usage, input or I/O error";
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Serial of the certificate (hex; a unique prefix of 8+ digits is enough).
+    #[arg(
+        value_name = "SERIAL",
+        conflicts_with = "cert",
+        required_unless_present = "cert"
+    )]
+    pub serial: Option<String>,
+    /// The certificate file instead of its serial.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// Revocation reason.
+    #[arg(long, value_name = "REASON", default_value = "unspecified")]
+    pub reason: String,
+}
 
 pub fn run(dir: &Path, a: &RevokeArgs, out: &Output) -> anyhow::Result<Outcome> {
     let reason = Reason::parse(&a.reason)?;

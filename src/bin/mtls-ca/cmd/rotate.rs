@@ -1,21 +1,46 @@
 //! `mtls-ca ca rotate`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::Args;
 use mtls_ca::ca::Ca;
+use mtls_ca::keys::KeyType;
 use mtls_ca::rotate::{self, RotateOptions};
 
-use crate::cli::RotateArgs;
 use crate::output::Output;
 use crate::Outcome;
+
+pub const ROTATE_HELP: &str = "A planned CA rollover. The old CA is kept as DIR/ca-<serial prefix>.crt/.key and stays\ntrusted for verification, export and the CRLs of what it issued; DIR/ca-bundle.crt holds the\nnew CA and every unexpired old one: give it to gateways as the trusted client CA during the\noverlap. New certificates come from the new CA; move the old ones with\n`mtls-ca renew --issuer retired`, then end the overlap with `ca rotate --finish`.\nAn intermediate rotates with --parent (the new one is signed by the same parent).\n\nEXAMPLES:\n  mtls-ca ca rotate\n  mtls-ca ca rotate --days 1825 --key-type ecdsa-p384\n  mtls-ca --dir pki/int ca rotate --parent pki\n  mtls-ca renew --issuer retired && mtls-ca ca rotate --finish\n\nEXIT CODES:\n  0  rotated (--finish: the overlap ended)\n  2  usage, input or I/O error; --finish refused while retired CAs have valid leaves";
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// End the overlap: drop the retired CAs from ca-bundle.crt and the CRL set (refused while
+    /// they have valid leaves that were not renewed, unless --force).
+    #[arg(long, conflicts_with_all = ["days", "key_type", "parent"])]
+    pub finish: bool,
+    /// With --finish: end the overlap even though retired CAs still have valid leaves.
+    #[arg(long, requires = "finish")]
+    pub force: bool,
+    /// Rotate an intermediate: the directory of the CA that signs the new one (the same parent).
+    #[arg(long, value_name = "PARENT_DIR")]
+    pub parent: Option<PathBuf>,
+    /// Validity of the new CA in days (default 3650).
+    #[arg(long, value_name = "N", value_parser = super::parse::days)]
+    pub days: Option<u32>,
+    /// Key type of the new CA (default: the old CA's).
+    #[arg(long, value_name = "T", value_parser = super::parse::key_type)]
+    pub key_type: Option<KeyType>,
+    #[command(flatten)]
+    pub pass: super::pass::PassArgs,
+}
 
 pub fn run(dir: &Path, a: &RotateArgs, out: &Output) -> anyhow::Result<Outcome> {
     if a.finish {
         return finish(dir, a, out);
     }
     let opts = RotateOptions {
-        days: super::days(a.days.as_deref())?,
-        key_type: a.key_type.as_deref().map(str::parse).transpose()?,
+        days: a.days,
+        key_type: a.key_type,
     };
     let mut ca = Ca::open_with(
         dir,

@@ -1,15 +1,36 @@
 //! `mtls-ca serve`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use clap::Args;
 use mtls_ca::ca::layout::{self, with_ext};
 use mtls_ca::serve::{self, Event, ServeOptions};
 use rustls::pki_types::CertificateRevocationListDer;
 
-use crate::cli::ServeArgs;
 use crate::output::Output;
 use crate::Outcome;
+
+pub const SERVE_HELP: &str = "Answers every request with the verified client's subject, SANs, serial and issuer, and\nlogs every failed handshake with its reason on stderr. Ctrl-C stops it.\n\nEXAMPLES:\n  mtls-ca serve --server server --listen 127.0.0.1:8443\n  mtls-ca serve --server certs/api --ca pki/ca.crt --optional\n\nEXIT CODES:\n  0  (never: it serves until stopped; Ctrl-C ends it with the signal status, 130)\n  2  usage, input or I/O error (bad files, address in use)";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    pub listen: String,
+    /// Server certificate stem: STEM.fullchain.crt (or STEM.crt) and STEM.key.
+    #[arg(long, value_name = "STEM", default_value = "server")]
+    pub server: PathBuf,
+    /// CA whose client certificates are accepted (default: DIR/ca-chain.crt or DIR/ca.crt).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
+    /// CRL(s) to check client certificates against.
+    #[arg(long, value_name = "FILE")]
+    pub crl: Vec<PathBuf>,
+    /// Request a client certificate but let clients without one in.
+    #[arg(long)]
+    pub optional: bool,
+}
 
 pub fn run(dir: &Path, a: &ServeArgs, out: &Output) -> anyhow::Result<Outcome> {
     let listen = a.listen.parse().map_err(|_| mtls_ca::Error::InvalidValue {

@@ -9,7 +9,7 @@ use mtls_ca::ca::Ca;
 use mtls_ca::online::server::{self, ServeEvent, ServeOptions};
 use mtls_ca::pki::aia::PublicUrls;
 
-use crate::cli::PassArgs;
+use crate::cmd::pass::PassArgs;
 use crate::output::Output;
 use crate::Outcome;
 

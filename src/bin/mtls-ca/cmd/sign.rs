@@ -1,14 +1,49 @@
 //! `mtls-ca sign`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::Args;
 use mtls_ca::ca::Ca;
 use mtls_ca::csr::{self, SignOptions};
 use mtls_ca::profile::Profile;
 
-use crate::cli::SignArgs;
 use crate::output::Output;
 use crate::Outcome;
+
+pub const SIGN_HELP: &str = "Verifies the CSR's signature and takes only its public key, subject CN and SANs;\nthe profile decides every extension (a CSR asking for CA:TRUE gets a leaf).\n\nFILES:\n  STEM.crt, STEM.fullchain.crt (default STEM: the CSR path without .csr)\n\nEXAMPLES:\n  mtls-ca sign api.csr --profile server\n  mtls-ca sign api.csr --profile server --san api.example.com --days 90\n  mtls-ca sign alice.csr --profile client --out clients/alice\n\nEXIT CODES:\n  0  signed\n  2  bad CSR, usage, input or I/O error (nothing was written)";
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The CSR file (PEM or DER).
+    #[arg(value_name = "CSR")]
+    pub csr: PathBuf,
+    /// server, client, server-client, or intermediate (the CSR of a new CA, see `init`).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: String,
+    /// With --profile intermediate: allow N CAs below the new one (default 0).
+    #[arg(long, value_name = "N")]
+    pub pathlen: Option<u8>,
+    /// Approved SAN (repeatable): requested SANs not listed are left out.
+    #[arg(long, value_name = "VALUE")]
+    pub san: Vec<String>,
+    /// Validity in days (default 365, capped by the CA's own expiry).
+    #[arg(long, value_name = "N", value_parser = super::parse::days)]
+    pub days: Option<u32>,
+    /// Validity as a duration: 30m, 12h, 90d (instead of --days; short-lived certificates).
+    #[arg(long, value_name = "DURATION", value_parser = super::parse::valid, conflicts_with = "days")]
+    pub valid: Option<time::Duration>,
+    /// Output stem.
+    #[arg(long, value_name = "STEM")]
+    pub out: Option<PathBuf>,
+    /// Replace existing files, keeping them as *.bak.
+    #[arg(long)]
+    pub force: bool,
+    /// Permit server certificates valid for more than 825 days.
+    #[arg(long)]
+    pub allow_long_validity: bool,
+    #[command(flatten)]
+    pub pass: super::pass::PassArgs,
+}
 
 pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
     let profile = match a.profile.as_str() {
@@ -21,11 +56,7 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
                 &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
             )?;
             let stem = a.out.clone().unwrap_or_else(|| a.csr.with_extension(""));
-            let days = a
-                .days
-                .as_deref()
-                .map(|d| mtls_ca::duration::parse_days("--days", d))
-                .transpose()?;
+            let days = a.days;
             let issued = mtls_ca::ca::ceremony::sign_intermediate(
                 &mut ca,
                 &a.csr,
@@ -55,8 +86,8 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
         csr: a.csr.clone(),
         profile,
         sans: a.san.clone(),
-        days: super::days(a.days.as_deref())?,
-        valid: None,
+        days: a.days,
+        valid: a.valid,
         stem: a.out.clone(),
         force: a.force,
         allow_long_validity: a.allow_long_validity,

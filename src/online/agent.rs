@@ -4,7 +4,9 @@
 //! With it, once the renewal point has passed (a fraction of the lifetime, two thirds by
 //! default, moved earlier by a per-certificate jitter so a fleet does not renew at once) or
 //! with `force`, it renews over mutual TLS with the current certificate: a new key each time,
-//! `POST /v1/renew`. The new files replace the old ones each atomically (rename), fullchain and
+//! `POST /v1/renew`; the new key waits in `STEM.key.pending` until its certificate is in place,
+//! so a renewal whose answer was lost is asked again with the same key and answered with the
+//! successor already recorded (renewal is idempotent). The new files replace the old ones each atomically (rename), fullchain and
 //! certificate first and the key last, after each was written and fsynced in full: a reader
 //! never sees a partial file, and a service is reloaded (`--exec`, run by the caller) only once
 //! all three are in place. One attempt per call; retrying with backoff is the caller's loop.
@@ -213,7 +215,23 @@ pub fn run_once(
                 .unwrap_or("renewal")
                 .to_string();
             let kt = KeyType::of(&old_key).unwrap_or(opts.key_type);
-            let key = crate::keys::generate(kt)?;
+            // The new key is kept as STEM.key.pending until the new certificate is in place:
+            // when the answer is lost, the next run asks again with the same key and gets the
+            // successor the CA already recorded for it.
+            let pending = crate::ca::with_ext(&opts.out, "key.pending");
+            let reuse = crate::files::read_limited(&pending, 1024 * 1024)
+                .ok()
+                .map(Zeroizing::new)
+                .and_then(|b| crate::keys::load_private_key(&b, &pending).ok());
+            let key = match reuse {
+                Some(k) => k,
+                None => {
+                    let k = crate::keys::generate(kt)?;
+                    let pem = Zeroizing::new(crate::keys::to_pkcs8_pem(&k));
+                    crate::files::replace(&pending, pem.as_bytes(), crate::files::PRIVATE)?;
+                    k
+                }
+            };
             let csr = make_csr(&key, &cn, &[])?;
             let body = serde_json::to_vec(&api::RenewRequest { csr }).unwrap_or_default();
             (
@@ -258,6 +276,7 @@ pub fn run_once(
         AgentError::Unreachable(format!("the CA's answer is not a certificate ({e})"))
     })?;
     install(&opts.out, &cert, &key)?;
+    let _ = std::fs::remove_file(crate::ca::with_ext(&opts.out, "key.pending"));
     Ok(match previous {
         None => Outcome::Bootstrapped {
             serial: cert.serial,

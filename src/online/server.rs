@@ -1033,6 +1033,18 @@ fn renew(
         ));
     }
     if let Some(next) = &old.superseded_by {
+        // A retry of a renewal whose answer was lost (connection cut, server killed): the same
+        // new key gets the successor that was recorded for it, and nothing new is issued.
+        let info =
+            crate::csr::parse(r.csr.as_bytes(), Path::new("<request>")).map_err(|e| bad_csr(&e))?;
+        let succ = ca.store().get(next).map_err(|e| store_error(&e))?;
+        if let Some(succ) = succ.filter(|s| s.state == "issued" && s.superseded_by.is_none()) {
+            let same_key = x509_parser::parse_x509_certificate(&succ.der)
+                .is_ok_and(|(_, c)| c.public_key().raw == info.spki.as_slice());
+            if same_key {
+                return answer(&mut ca, next);
+            }
+        }
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "certificate_superseded",

@@ -134,7 +134,7 @@ pub struct Current {
 }
 
 /// Reads STEM.crt (None when it does not exist) and computes its renewal point: `fraction` of
-/// the lifetime after notBefore, less a jitter of up to a tenth of the lifetime derived from the
+/// the lifetime after notBefore (less the CA's five-minute backdating), less a jitter of up to a tenth of the lifetime derived from the
 /// serial (stable across runs, different across hosts).
 pub fn current(stem: &Path, fraction: f64) -> Result<Option<Current>> {
     let crt = crate::ca::with_ext(stem, "crt");
@@ -145,10 +145,17 @@ pub fn current(stem: &Path, fraction: f64) -> Result<Option<Current>> {
     let c = crate::x509::parse_cert(&certs[0], &crt)?;
     let (nb, na) = crate::x509::validity(&c);
     let serial = crate::serial::Serial::from_bytes(c.raw_serial()).hex();
-    let life = na - nb;
+    // mtls-ca backdates notBefore by five minutes against clock skew: for the renewal point
+    // of a short-lived certificate that would count as used-up life, so it is left out.
+    let start = if na - nb > crate::ca::BACKDATE {
+        nb + crate::ca::BACKDATE
+    } else {
+        nb
+    };
+    let life = na - start;
     let jitter_frac = f64::from(c.raw_serial().last().copied().unwrap_or(0)) / 255.0 * 0.1;
     let frac = (fraction - jitter_frac).clamp(0.05, 0.99);
-    let renew_at = nb + Duration::seconds_f64(life.as_seconds_f64() * frac);
+    let renew_at = start + Duration::seconds_f64(life.as_seconds_f64() * frac);
     Ok(Some(Current {
         serial,
         not_before: nb,

@@ -14,13 +14,16 @@ use crate::error::{Error, Result};
 
 /// The base URL parts of `https://host[:port]`.
 #[derive(Debug, Clone)]
-pub(crate) struct Target {
+pub struct Target {
+    /// Host name or address.
     pub host: String,
+    /// Port.
     pub port: u16,
 }
 
 impl Target {
-    pub(crate) fn parse(url: &str) -> Result<Target> {
+    /// Parses `https://host[:port]`.
+    pub fn parse(url: &str) -> Result<Target> {
         let bad = || {
             Error::invalid(
                 "--server",
@@ -55,16 +58,20 @@ impl Target {
 }
 
 /// What an answer was.
-pub(crate) struct Answer {
+pub struct Answer {
+    /// HTTP status.
     pub status: u16,
+    /// Body.
     pub body: Vec<u8>,
 }
 
 /// An error talking to the server (connection, TLS, HTTP): worth retrying.
 #[derive(Debug)]
-pub(crate) struct Unreachable(pub String);
+pub struct Unreachable(pub String);
 
-pub(crate) fn config(
+/// A client configuration trusting `roots` (DER), with a client certificate chain and PKCS#8 key
+/// when given.
+pub fn config(
     roots_pem: &[Vec<u8>],
     client: Option<(Vec<Vec<u8>>, Vec<u8>)>,
 ) -> Result<rustls::ClientConfig> {
@@ -95,7 +102,7 @@ pub(crate) fn config(
 }
 
 /// Sends one request; `Err(Unreachable)` when no HTTP answer came back.
-pub(crate) async fn request(
+pub async fn request(
     cfg: Arc<rustls::ClientConfig>,
     target: &Target,
     method: &str,

@@ -12,11 +12,11 @@
 //! - [`server`]: the endpoints, TLS, rate limits, metrics, its own server certificate.
 //! - [`ocsp`]: the RFC 6960 responder (RustCrypto `x509-ocsp` types, signed by the CA key).
 //! - [`agent`]: bootstrap with a token, renewal over mutual TLS, safe file replacement.
-//! - [`api`]: the JSON bodies both sides exchange.
+//! - [`api`]: the JSON bodies both sides exchange; [`client`]: the HTTPS client of the agent.
 
 pub mod agent;
 pub mod api;
-mod client;
+pub mod client;
 pub mod ocsp;
 pub mod server;
 pub mod token;

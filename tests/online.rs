@@ -930,3 +930,115 @@ fn agents_renewing_at_once_survive_a_kill_9_of_the_server() {
         );
     }
 }
+
+#[test]
+fn agent_keeps_a_short_lived_nginx_certificate_fresh_under_load() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let ca = Ca::start(d);
+    let g = d.join("gw");
+    std::fs::create_dir_all(&g).unwrap();
+    std::fs::copy(d.join("pki/ca.crt"), g.join("ca.crt")).unwrap();
+    mtls(
+        d,
+        &[
+            "--dir", "pki", "issue", "client", "--cn", "poller", "--out", "poller",
+        ],
+    )
+    .ok();
+    // A one-minute server certificate, renewed at half its life: a renewal every ~30 s.
+    let tok = token(
+        d,
+        "gw.example.com",
+        &["--san", "127.0.0.1", "--valid", "1m"],
+    );
+    agent(
+        d,
+        &ca,
+        "gw/server",
+        &[
+            "--token",
+            &tok,
+            "--cn",
+            "gw.example.com",
+            "--san",
+            "127.0.0.1",
+            "--once",
+        ],
+    )
+    .ok();
+    let port = free_port();
+    let conf = nginx_conf(&g, port, "server.fullchain.crt", "server.key", "ca.crt", "");
+    let _nginx = start_nginx(&g, &conf, port);
+    let reload = format!("nginx -p {} -c {} -s reload", g.display(), conf.display());
+    let url = ca.url();
+    let mut agent_proc = Command::new(bin())
+        .args([
+            "agent",
+            "--server",
+            &url,
+            "--ca",
+            "pki/ca.crt",
+            "--out",
+            "gw/server",
+            "--renew-at",
+            "0.5",
+            "--exec",
+            &reload,
+        ])
+        .current_dir(d)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("agent.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let renewals = |d: &Path| {
+        std::fs::read_to_string(d.join("pki/audit.log"))
+            .unwrap_or_default()
+            .matches("\"renew\"")
+            .count()
+    };
+    let mut calls = 0;
+    let mut failures = Vec::new();
+    let done = poll_until(Duration::from_secs(240), || {
+        let r = tool(
+            d,
+            "curl",
+            &[
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+                "pki/ca.crt",
+                "--cert",
+                "poller.crt",
+                "--key",
+                "poller.key",
+                &format!("https://127.0.0.1:{port}/"),
+            ],
+        );
+        calls += 1;
+        if r.stdout.trim() != "200" {
+            failures.push(format!("{} {}", r.stdout, r.stderr));
+        }
+        renewals(d) >= 3
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &agent_proc.id().to_string()])
+        .status();
+    let _ = agent_proc.wait();
+    let log = std::fs::read_to_string(d.join("agent.log")).unwrap_or_default();
+    assert!(done, "three renewals within 4 minutes; agent log:\n{log}");
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} calls failed: {failures:?}\n{log}",
+        failures.len()
+    );
+    assert!(calls > 50, "the loop ran all along ({calls} calls)");
+    assert!(log.matches("ran: nginx").count() >= 3, "{log}");
+    openssl(d, &["verify", "-CAfile", "pki/ca.crt", "gw/server.crt"]).ok();
+    pkilint_cert(d, &d.join("gw/server.crt"));
+}

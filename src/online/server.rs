@@ -336,17 +336,9 @@ fn bytes_response(status: StatusCode, ctype: &str, body: Vec<u8>) -> Resp {
 /// Serves the CA `ca` (opened by the caller) until the process is told to stop (SIGINT,
 /// SIGTERM). Binding the listeners and issuing the server certificate happen before the first
 /// event, so an address in use or a CA that cannot issue is an error here.
-pub fn serve(ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(opts.threads.max(1))
-        .max_blocking_threads(opts.threads.max(1) * 4)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io(Path::new("<tokio runtime>"), e))?;
-    rt.block_on(serve_async(ca, opts, clock, events))
-}
-
-async fn serve_async(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Result<()> {
+pub fn serve(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Result<()> {
+    // Everything that touches the store or files happens here, outside the runtime (the
+    // PostgreSQL client blocks on its own runtime), or later on tokio's blocking pool.
     ca.set_public_urls(opts.public_url.clone());
     let dir = ca.dir().to_path_buf();
     let stem = opts
@@ -360,17 +352,22 @@ async fn serve_async(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Event
     let tls = Arc::new(tls_config(&ca, resolver.clone())?);
     let bundle_pem = bundle(&ca)?;
     let issuer = ocsp::Issuer::of(ca.cert_der())?;
-    let https = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .map_err(|e| bind_error("--listen", opts.listen, e))?;
-    let http = match opts.http_listen {
-        Some(a) => Some(
-            tokio::net::TcpListener::bind(a)
-                .await
-                .map_err(|e| bind_error("--http-listen", a, e))?,
-        ),
-        None => None,
+    let bind = |flag: &'static str, a: SocketAddr| {
+        std::net::TcpListener::bind(a)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|e| bind_error(flag, a, e))
     };
+    let https = bind("--listen", opts.listen)?;
+    let http = opts
+        .http_listen
+        .map(|a| bind("--http-listen", a))
+        .transpose()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.threads.max(1))
+        .max_blocking_threads(opts.threads.max(1) * 4)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io(Path::new("<tokio runtime>"), e))?;
     let state = Arc::new(State {
         ca: Mutex::new(ca),
         clock,
@@ -386,6 +383,36 @@ async fn serve_async(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Event
         issuer,
         events: events.clone(),
     });
+    let out = rt.block_on(run(state.clone(), https, http, tls, resolver, stem, names));
+    // The tasks (and their references to the CA) end with the runtime; the CA and its store
+    // are dropped here, outside it.
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    drop(state);
+    out
+}
+
+async fn run(
+    state: Arc<State>,
+    https: std::net::TcpListener,
+    http: Option<std::net::TcpListener>,
+    tls: Arc<rustls::ServerConfig>,
+    resolver: Arc<Resolver>,
+    stem: PathBuf,
+    names: Vec<String>,
+) -> Result<()> {
+    let events = state.events.clone();
+    let https = tokio::net::TcpListener::from_std(https)
+        .map_err(|e| bind_error("--listen", state.opts.listen, e))?;
+    let http = match http {
+        Some(h) => Some(tokio::net::TcpListener::from_std(h).map_err(|e| {
+            bind_error(
+                "--http-listen",
+                state.opts.http_listen.unwrap_or(state.opts.listen),
+                e,
+            )
+        })?),
+        None => None,
+    };
     events(ServeEvent::Listening {
         https: https.local_addr().unwrap_or(state.opts.listen),
         http: http.as_ref().and_then(|h| h.local_addr().ok()),

@@ -867,7 +867,13 @@ fn agents_renewing_at_once_survive_a_kill_9_of_the_server() {
             .count()
     };
     wait_until("the first renewals", Duration::from_secs(60), || {
+        // Three renewals recorded, and nginx reloaded after each.
         renewals(d) >= 3
+            && std::fs::read_to_string(d.join("agent.log"))
+                .unwrap_or_default()
+                .matches("ran: nginx")
+                .count()
+                >= 3
     });
     let pid = ca.server.as_ref().map(|s| s.pid()).unwrap();
     Command::new("kill")
@@ -1024,7 +1030,13 @@ fn agent_keeps_a_short_lived_nginx_certificate_fresh_under_load() {
         if r.stdout.trim() != "200" {
             failures.push(format!("{} {}", r.stdout, r.stderr));
         }
+        // Three renewals recorded, and nginx reloaded after each.
         renewals(d) >= 3
+            && std::fs::read_to_string(d.join("agent.log"))
+                .unwrap_or_default()
+                .matches("ran: nginx")
+                .count()
+                >= 3
     });
     let _ = Command::new("kill")
         .args(["-TERM", &agent_proc.id().to_string()])

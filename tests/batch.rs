@@ -1,6 +1,6 @@
 //! Bulk issuance (`issue client --batch`): counts, uniqueness, all-or-nothing per chunk, bad
 //! lines named, nothing of a failing chunk written, earlier chunks reported.
-mod common;
+use crate::common;
 use common::*;
 
 use std::collections::HashSet;

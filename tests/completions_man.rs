@@ -1,7 +1,7 @@
 //! What users install: shell completions (`mtls-ca completions SHELL`) complete in a real bash,
 //! and every man page of `mtls-ca man --out DIR` renders with man-db's `man -l` without groff
 //! warnings, with the EXAMPLES and EXIT CODES sections of the command's `--help`.
-mod common;
+use crate::common;
 use common::*;
 
 use std::collections::BTreeSet;

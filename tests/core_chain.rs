@@ -2,8 +2,8 @@
 //! = leaf + intermediates (no root), openssl verify through the chain, a handshake with the
 //! intermediate-issued pair, pkilint on every certificate and every issuer/subject pair; the
 //! intermediate is recorded in the parent's store. Also pkilint on quickstart's output.
-mod common;
-mod core_support;
+use crate::common;
+use crate::core_support;
 
 use common::*;
 use core_support::*;

@@ -2,8 +2,8 @@
 //! `list`, exactly one JSON document on stdout with status lines on stderr, SAN type detection,
 //! what goes in the certificates (checked with openssl), `list --status`, and every command's
 //! `--help` carrying EXAMPLES and EXIT CODES.
-mod common;
-mod core_support;
+use crate::common;
+use crate::core_support;
 
 use common::*;
 use core_support::*;

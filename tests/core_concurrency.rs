@@ -2,8 +2,8 @@
 //! 6 parallel workers × 40 `issue client` → 240 successes, 240 unique serials, 240 records;
 //! `kill -9` at arbitrary moments of a burst leaves a store that opens, passes
 //! `PRAGMA integrity_check`, has a record for every certificate file on disk, and keeps issuing.
-mod common;
-mod core_support;
+use crate::common;
+use crate::core_support;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -1,8 +1,8 @@
 //! For each key type: init + issue server + issue client with the real binary; openssl
 //! verify with the right purposes (and the cross purposes failing), a real mTLS handshake with
 //! openssl s_server -Verify / s_client -cert, and pkilint on every certificate and pair.
-mod common;
-mod core_support;
+use crate::common;
+use crate::core_support;
 
 use common::*;
 use core_support::*;

@@ -1,8 +1,8 @@
 //! Safe files and bad input: keys 0600 even under `umask 000`, CA directory 0700, no
 //! overwrite without --force, --force keeps NAME.bak; every bad input exits 2 with
 //! one `error:` line naming the input and a `hint:`, never panics, and changes no file.
-mod common;
-mod core_support;
+use crate::common;
+use crate::core_support;
 
 use common::*;
 use core_support::*;

@@ -8,8 +8,8 @@
 //! Every issue fsyncs five times (two store commits, three files); on a disk that is minutes
 //! for 10,000. The test therefore runs in /dev/shm (tmpfs, where fsync is free) when it exists,
 //! which changes nothing in the code path under test.
-mod common;
-mod core_support;
+use crate::common;
+use crate::core_support;
 
 use std::collections::HashSet;
 

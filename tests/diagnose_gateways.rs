@@ -4,7 +4,7 @@
 //! lines about them say who must act. Every fix command printed is run in a scratch copy of the
 //! directory: it must succeed, leave the root CA untouched, and do what it says (the certificate
 //! it writes is then accepted by the same server).
-mod common;
+use crate::common;
 
 use common::*;
 

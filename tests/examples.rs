@@ -1,7 +1,7 @@
 //! Every script in examples/ runs (with this build's binary as `$MTLS_CA`) and ends with its `ok:`
 //! line; what it made passes pkilint and `openssl verify`; without `$MTLS_CA_EXAMPLE_DIR` a
 //! script leaves nothing behind. The scripts drive curl and nginx themselves.
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! `explain` on logs written by real nginx and HAProxy during the test, and on real curl errors.
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

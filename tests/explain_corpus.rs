@@ -6,7 +6,7 @@
 //! nginx that `mtls-ca export nginx` writes (error and access log), from `mtls-ca serve`, and,
 //! for Envoy (not runnable here), the lines Envoy's ssl_socket/default_validator write. Every
 //! fix command printed is run in a scratch copy.
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,7 +1,7 @@
 //! `export` on bad input: a stem missing its key or chain, a key that does not match, missing or
 //! incomplete CRLs, an unknown target, files in the way: exit 2, one error + hint, nothing written.
-mod common;
-mod export_support;
+use crate::common;
+use crate::export_support;
 
 use common::*;
 use export_support::*;

@@ -1,7 +1,7 @@
 //! The generated Envoy, Traefik, Kubernetes, Kong and AWS files parse as YAML/JSON (with
 //! Python's yaml and json) and carry the right certificates; `bundle` and `httpx` files.
-mod common;
-mod export_support;
+use crate::common;
+use crate::export_support;
 
 use common::*;
 use export_support::*;

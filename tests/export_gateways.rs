@@ -1,7 +1,7 @@
 //! `export nginx|haproxy|caddy` proven with the real servers (foreground children on free
 //! ports), a root → intermediate → leaf chain, curl, Python requests, Node and Java clients.
-mod common;
-mod export_support;
+use crate::common;
+use crate::export_support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

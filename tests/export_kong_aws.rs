@@ -6,7 +6,7 @@
 //! value missing (naming it) and, with the values given, calls AWS in the documented order
 //! (truststore, ACM import, ownership certificate, domain, API mapping, execute-api off) — not
 //! that AWS accepts the calls.
-mod common;
+use crate::common;
 
 use common::*;
 
@@ -99,6 +99,156 @@ assert p['name'] == 'mtls-auth' and len(p['config']['ca_certificates']) == 2 and
     let a = std::fs::read_to_string(d.join("kong/kong-admin.sh")).unwrap();
     let b = std::fs::read_to_string(d.join("kong2/kong-admin.sh")).unwrap();
     assert_eq!(a.replace("/kong/", "/X/"), b.replace("/kong2/", "/X/"));
+}
+
+/// `--upstream-client STEM`: Kong presents a client certificate to an https upstream (the
+/// service's `client_certificate`, with `tls_verify` against the CA chain). The exported files
+/// are what Kong would present: curl with them gets through a real mutual-TLS upstream
+/// (`mtls-ca serve`). Refused for an http upstream, a server-only certificate and other targets.
+#[test]
+fn kong_presents_a_client_certificate_to_an_https_upstream() {
+    let t = tempdir();
+    let d = t.path();
+    setup(d);
+    let int = |args: &[&str]| {
+        let mut v = vec!["--dir", "pki/int"];
+        v.extend_from_slice(args);
+        mtls(d, &v)
+    };
+    int(&[
+        "issue",
+        "client",
+        "--cn",
+        "kong-gw",
+        "--san",
+        "kong.example.com",
+        "--out",
+        "gw",
+    ])
+    .ok();
+    int(&[
+        "issue",
+        "server",
+        "--cn",
+        "localhost",
+        "--san",
+        "127.0.0.1",
+        "--out",
+        "up",
+    ])
+    .ok();
+    pkilint_cert(d, &d.join("gw.crt"));
+    let port = free_port();
+    let up = format!("https://127.0.0.1:{port}/");
+    int(&[
+        "export",
+        "kong",
+        "--server",
+        "api",
+        "--upstream",
+        &up,
+        "--upstream-client",
+        "gw",
+        "--out",
+        "kong",
+    ])
+    .ok();
+    py(
+        d,
+        "import yaml\n\
+y = yaml.safe_load(open('kong/kong.yaml'))\n\
+certs = {c['id']: c for c in y['certificates']}\n\
+s = y['services'][0]\n\
+uc = certs[s['client_certificate']['id']]\n\
+assert 'snis' not in uc and 'PRIVATE KEY' in uc['key'], uc\n\
+assert uc['cert'] == open('kong/upstream-client.fullchain.crt').read(), 'fullchain'\n\
+assert s['tls_verify'] is True and len(s['ca_certificates']) == 2, s\n\
+assert set(s['ca_certificates']) == {c['id'] for c in y['ca_certificates']}\n\
+assert len([c for c in y['certificates'] if 'snis' in c]) == 1\n",
+    );
+    let script = std::fs::read_to_string(d.join("kong/kong-admin.sh")).unwrap();
+    assert!(script.contains("client_certificate.id=") && script.contains("tls_verify=true"));
+    let at = |s: &str| script.find(s).unwrap();
+    assert!(
+        at("upstream-client.key") < at("/services/mtls-ca-upstream\""),
+        "{script}"
+    );
+    assert_eq!(tool(d, "bash", &["-n", "kong/kong-admin.sh"]).code, 0);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.join("kong/upstream-client.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // What Kong presents gets through an upstream that demands a client certificate.
+    let listen = format!("127.0.0.1:{port}");
+    let mut srv = Command::new(bin())
+        .current_dir(d)
+        .args([
+            "--dir", "pki/int", "serve", "--server", "up", "--listen", &listen,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let get = |extra: &[&str]| {
+        let mut a = vec!["-sS", "--max-time", "5", "--cacert", "kong/ca-bundle.pem"];
+        a.extend_from_slice(extra);
+        a.push(&up);
+        tool(d, "curl", &a)
+    };
+    wait_until("serve", std::time::Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
+    let ok = get(&[
+        "--cert",
+        "kong/upstream-client.fullchain.crt",
+        "--key",
+        "kong/upstream-client.key",
+    ]);
+    let without = get(&[]);
+    let _ = srv.kill();
+    let _ = srv.wait();
+    assert_eq!(ok.code, 0, "{ok:?}");
+    assert!(ok.stdout.contains("kong-gw"), "{}", ok.stdout);
+    assert!(!without.stdout.contains("kong-gw"), "{without:?}");
+    // Bad input: exit 2, nothing written.
+    for (args, what) in [
+        (
+            vec![
+                "--upstream",
+                "http://127.0.0.1:9/",
+                "--upstream-client",
+                "gw",
+            ],
+            "not https",
+        ),
+        (
+            vec!["--upstream", up.as_str(), "--upstream-client", "api"],
+            "clientAuth",
+        ),
+    ] {
+        let mut a = vec!["--dir", "pki/int", "export", "kong", "--out", "bad"];
+        a.extend(args);
+        let r = mtls(d, &a).expect_code(2);
+        assert!(r.stderr.contains(what), "{what}: {}", r.stderr);
+        assert!(!d.join("bad").exists());
+    }
+    let r = int(&[
+        "export",
+        "nginx",
+        "--server",
+        "api",
+        "--upstream",
+        &up,
+        "--upstream-client",
+        "gw",
+        "--out",
+        "bad",
+    ])
+    .expect_code(2);
+    assert!(r.stderr.contains("--upstream-client"), "{}", r.stderr);
+    assert!(!d.join("bad").exists());
 }
 
 /// A fake `aws` that appends its arguments to $AWS_LOG and prints an ARN when asked for one.

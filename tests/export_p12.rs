@@ -1,8 +1,8 @@
 //! PKCS#12 from `issue client --p12` and `export p12`: modern (PBES2/AES-256, HMAC-SHA256)
 //! and legacy (3DES, SHA-1 MAC) profiles read by `openssl pkcs12 -info` and `keytool -list`,
 //! chain included, friendlyName + localKeyID, 0600, passphrase required, never RC2-40.
-mod common;
-mod export_support;
+use crate::common;
+use crate::export_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

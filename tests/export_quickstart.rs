@@ -1,5 +1,5 @@
 //! quickstart's full output: client.p12 and an nginx config that runs.
-mod common;
+use crate::common;
 
 use common::*;
 

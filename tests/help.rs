@@ -4,7 +4,7 @@
 //! Commands are discovered from `mtls-ca --help` (and each group's `--help`), never from a list
 //! kept here, so a new command without docs fails these tests.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 #[cfg(feature = "interop")]

@@ -2,7 +2,7 @@
 //! with one `error:` line naming the file (plus its `hint:`), never panics, and finishes quickly
 //! (the time is printed with --nocapture; the caps on size, PEM blocks, nesting depth and PKCS#12
 //! iterations are what keep it short).
-mod common;
+use crate::common;
 use std::path::Path;
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! `mtls-ca inspect` with the real binary: every object kind mtls-ca writes, and openssl-made
 //! certificates, CSRs, CRLs, keys (PKCS#8, SEC1, PKCS#1, encrypted) and PKCS#12 in PEM and DER.
 //! Its facts must match what `openssl x509` / `openssl crl` print for the same files.
-mod common;
+use crate::common;
 use std::path::Path;
 
 use common::*;

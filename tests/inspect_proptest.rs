@@ -1,7 +1,7 @@
 //! Property tests: mutated certificates, chains, CSRs, CRLs and keys fed to the library's inspect
 //! and verify entry points never panic; they return a description, a report or an error.
 //! The seeds are real files (mtls-ca certificates, openssl CSR and CRL, all pkilint-clean).
-mod common;
+use crate::common;
 use std::sync::OnceLock;
 
 use common::*;

@@ -3,7 +3,7 @@
 //! after the error (not its wording). Without `--json`, stdout stays empty. Only the binary runs
 //! here (no external tools).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! CA keys and CAs: encrypted CA keys (openssl round trip, wrong passphrase writes nothing),
 //! importing openssl-made CAs (the seed's RSA recipe, two OUs, every key format, refusals), and
 //! `ca rotate` (both CAs' certificates verify against ca-bundle.crt before and after).
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! Revocation and CRLs: revoke (durable, idempotent, unknown serial), CRL numbers, reason codes,
 //! pkilint on every CRL, `openssl verify -crl_check`, `crl --check` freshness.
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! CSRs: `mtls-ca csr`, and `mtls-ca sign` of openssl-made CSRs of every key type (P-384 signed
 //! with SHA-256 included), CA:TRUE requests, SAN filtering, and bad CSRs (exit 2, nothing written).
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

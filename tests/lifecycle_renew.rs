@@ -1,5 +1,5 @@
 //! Renewal (single, --rekey, --cert, --expiring-within for cron) and `list --expiring-within`.
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

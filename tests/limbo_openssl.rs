@@ -7,7 +7,7 @@
 //! accepts what `openssl verify` rejects, and never rejects what rustls and `openssl verify` both
 //! accept. Run with --nocapture to see the counts.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,8 +1,6 @@
 //! Issue 14, certificate policy: dual-use leaves, name constraints at issuance, subject
 //! attributes, profiles as data, CSR signing rules, key rotation on renewal and the offline-root
 //! ceremony. Real binary; openssl verify and pkilint on every certificate made.
-mod common;
-mod core_support;
 
 #[path = "policy_cases/ceremony.rs"]
 mod ceremony;

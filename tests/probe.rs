@@ -1,6 +1,6 @@
 //! `probe` and `serve` against real servers on 127.0.0.1: openssl s_server (demanding,
 //! optional, TLS 1.2, leaf-only), `mtls-ca serve`, a closed port and a server that never answers.
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

@@ -1,8 +1,8 @@
 //! `probe` and `explain` against the nginx that `mtls-ca export nginx` writes (root →
 //! intermediate → leaf, CRLs for both CAs): every client case is diagnosed from the client side,
 //! and the logs that nginx wrote meanwhile are explained.
-mod common;
-mod export_support;
+use crate::common;
+use crate::export_support;
 
 use common::*;
 use export_support::*;

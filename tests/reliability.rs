@@ -5,7 +5,7 @@
 //! Failpoints (`MTLS_CA_FAILPOINT=NAME[:ACTION]`) exist in debug builds only; the tests run the
 //! debug binary.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -5,8 +5,8 @@
 //! `export --force`), a client still holding an old-CA certificate is refused and new ones get
 //! 200. Also: the same story for an intermediate (`ca rotate --parent`), and every bad input of
 //! the new flags (one error line + hint, exit 2, nothing changed).
-mod common;
-mod export_support;
+use crate::common;
+use crate::export_support;
 
 use std::path::Path;
 

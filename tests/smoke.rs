@@ -1,5 +1,5 @@
 //! A first end-to-end check: quickstart's files verify with openssl.
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

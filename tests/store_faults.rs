@@ -1,8 +1,8 @@
 //! The store under faults, through the real binary: renew and revoke racing for one certificate
 //! (with the race window held open by the test, and with 640 concurrent processes), a damaged
 //! store, a store that swallows new rows, and a `-wal` file deleted after a crash.
-mod common;
-mod core_support;
+use crate::common;
+use crate::core_support;
 
 use std::collections::HashMap;
 use std::path::Path;

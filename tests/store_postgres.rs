@@ -1,9 +1,9 @@
 //! The store on PostgreSQL, with a real throwaway cluster (tests/pg_support): four CA
 //! directories ("hosts") joined to one database issue, renew, revoke and make CRLs at once;
 //! bad URLs, passwords and an unreachable server are one-line errors that write nothing.
-mod common;
-mod core_support;
-mod pg_support;
+use crate::common;
+use crate::core_support;
+use crate::pg_support;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

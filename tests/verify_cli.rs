@@ -1,6 +1,6 @@
 //! `mtls-ca verify` on the seed's troubleshooting list, with the real binary: each broken case
 //! exits 1 with its code and hint, the fixed variant exits 0. CRLs are made with `openssl ca`.
-mod common;
+use crate::common;
 use std::path::Path;
 
 use common::*;

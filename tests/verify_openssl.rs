@@ -6,7 +6,7 @@
 //! another CA never change the verdict of a valid chain, and a CA whose only CRL is unusable is
 //! `revocation_unknown`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -189,6 +189,9 @@ pub struct Request {
     pub listen: Option<String>,
     /// `--upstream URL`: proxy there instead of answering.
     pub upstream: Option<String>,
+    /// `--upstream-client STEM` (absolute; kong): the client certificate the gateway presents
+    /// to an https upstream.
+    pub upstream_client: Option<PathBuf>,
     /// `--out DIR`, absolute.
     pub out: PathBuf,
     /// PKCS#12 passphrase (java).
@@ -319,6 +322,8 @@ pub struct Inputs {
     pub listen: String,
     /// `--upstream`.
     pub upstream: Option<Upstream>,
+    /// `--upstream-client` (kong).
+    pub upstream_client: Option<Leaf>,
     /// PKCS#12 passphrase (java).
     pub passphrase: Option<Zeroizing<String>>,
     /// PKCS#12 profile (java).

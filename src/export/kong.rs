@@ -52,27 +52,43 @@ pub fn deck(i: &Inputs) -> String {
         }
         c.push_str("  tags:\n  - mtls-ca\n");
     }
-    if let Some(srv) = &i.server {
-        // The server certificate and the names Kong serves it for (SNIs).
-        c.push_str(&format!(
-            "certificates:\n- id: {}\n  cert: |\n",
-            cert_id(&srv.der)
-        ));
-        for line in srv.fullchain_pem().lines() {
+    if i.server.is_some() || i.upstream_client.is_some() {
+        c.push_str("certificates:\n");
+    }
+    // The server certificate and the names Kong serves it for (SNIs); the upstream client
+    // certificate has no SNIs (Kong presents it, never serves it).
+    for (leaf, snis) in [(&i.server, true), (&i.upstream_client, false)] {
+        let Some(leaf) = leaf else { continue };
+        c.push_str(&format!("- id: {}\n  cert: |\n", cert_id(&leaf.der)));
+        for line in leaf.fullchain_pem().lines() {
             c.push_str(&format!("    {line}\n"));
         }
         c.push_str("  key: |\n");
-        for line in String::from_utf8_lossy(&srv.key_pem()).lines() {
+        for line in String::from_utf8_lossy(&leaf.key_pem()).lines() {
             c.push_str(&format!("    {line}\n"));
         }
-        c.push_str("  snis:\n");
-        for n in srv.host_names() {
-            c.push_str(&format!("  - name: {}\n", js(&n)));
+        if snis {
+            c.push_str("  snis:\n");
+            for n in leaf.host_names() {
+                c.push_str(&format!("  - name: {}\n", js(&n)));
+            }
         }
         c.push_str("  tags:\n  - mtls-ca\n");
     }
     c.push_str("services:\n- name: mtls-ca-upstream\n");
     c.push_str(&format!("  url: {}\n", js(&upstream(i))));
+    if let Some(uc) = &i.upstream_client {
+        // Mutual TLS to the upstream: present this certificate, check the upstream's against
+        // the CA chain.
+        c.push_str(&format!(
+            "  client_certificate:\n    id: {}\n  tls_verify: true\n  tls_verify_depth: {}\n  ca_certificates:\n",
+            cert_id(&uc.der),
+            i.verify_depth()
+        ));
+        for ca in &i.chain {
+            c.push_str(&format!("  - {}\n", ca_id(&ca.der)));
+        }
+    }
     c.push_str("  routes:\n  - name: mtls-ca\n    paths:\n    - /\n    protocols:\n    - https\n");
     c.push_str(&format!(
         "  plugins:\n  - name: mtls-auth\n    id: {}\n    config:\n      ca_certificates:\n",
@@ -96,8 +112,25 @@ pub fn admin_script(i: &Inputs) -> String {
             super::inputs::sh(&format!("cert@{}", i.p(&format!("ca-{n}.crt"))))
         ));
     }
+    let mut service_tls = String::new();
+    if let Some(uc) = &i.upstream_client {
+        c.push_str(&format!(
+            "curl -fsS -X PUT \"$KONG_ADMIN/certificates/{}\" --data-urlencode {} --data-urlencode {} --data 'tags[]=mtls-ca'\n",
+            cert_id(&uc.der),
+            super::inputs::sh(&format!("cert@{}", i.p("upstream-client.fullchain.crt"))),
+            super::inputs::sh(&format!("key@{}", i.p("upstream-client.key"))),
+        ));
+        service_tls = format!(
+            " --data client_certificate.id={} --data tls_verify=true --data tls_verify_depth={}",
+            cert_id(&uc.der),
+            i.verify_depth()
+        );
+        for ca in &i.chain {
+            service_tls.push_str(&format!(" --data 'ca_certificates[]={}'", ca_id(&ca.der)));
+        }
+    }
     c.push_str(&format!(
-        "curl -fsS -X PUT \"$KONG_ADMIN/services/mtls-ca-upstream\" --data {}\n",
+        "curl -fsS -X PUT \"$KONG_ADMIN/services/mtls-ca-upstream\" --data {}{service_tls}\n",
         super::inputs::sh(&format!("url={}", upstream(i)))
     ));
     c.push_str("curl -fsS -X PUT \"$KONG_ADMIN/services/mtls-ca-upstream/routes/mtls-ca\" --data 'paths[]=/' --data 'protocols[]=https'\n");
@@ -163,15 +196,24 @@ pub fn render(i: &Inputs) -> Result<Rendered> {
             crate::pem::encode("CERTIFICATE", &ca.der),
         );
     }
-    if i.server.is_some() {
-        super::inputs::add_server_files(i, &mut r.files);
-        // kong.yaml holds the server key: private.
+    if let Some(uc) = &i.upstream_client {
+        r.files
+            .public(i.path("upstream-client.fullchain.crt"), uc.fullchain_pem());
+        r.files.private(i.path("upstream-client.key"), uc.key_pem());
+    }
+    if i.server.is_some() || i.upstream_client.is_some() {
+        if i.server.is_some() {
+            super::inputs::add_server_files(i, &mut r.files);
+        }
+        // kong.yaml holds a private key: private.
         r.files.private(
             i.path("kong.yaml"),
             zeroize::Zeroizing::new(deck(i).into_bytes()),
         );
     } else {
         r.files.public(i.path("kong.yaml"), deck(i));
+    }
+    if i.server.is_none() {
         r.notes.push("no --server given: Kong serves its default certificate; pass --server STEM to export yours with its SNIs".into());
     }
     r.files.public(i.path("kong-admin.sh"), admin_script(i));

@@ -179,6 +179,7 @@ fn read_inputs(req: &Request) -> Result<Inputs> {
         .as_deref()
         .map(|s| read_leaf(s, "--client", &chain, &req.ca_dir))
         .transpose()?;
+    let upstream_client = read_upstream_client(req, upstream.as_ref(), &chain)?;
     let mut crls = read_crls(&req.crls, &chain, req.now)?;
     // The CRL set `mtls-ca crl` writes: a retired CA's CRL lies next to the current CA's
     // (`crl-<serial prefix>.pem` beside `crl.pem`), so `--crl pki/crl.pem` brings it along.
@@ -256,11 +257,57 @@ fn read_inputs(req: &Request) -> Result<Inputs> {
         out: req.out.clone(),
         listen,
         upstream,
+        upstream_client,
         passphrase: req.passphrase.clone(),
         p12_profile: req.p12_profile,
         now: req.now,
         notes,
     })
+}
+
+/// `--upstream-client STEM`: only for Kong (a service's `client_certificate`), only with an
+/// https `--upstream`, and only a certificate with clientAuth (the upstream would refuse it).
+fn read_upstream_client(
+    req: &Request,
+    upstream: Option<&Upstream>,
+    chain: &[CaCert],
+) -> Result<Option<Leaf>> {
+    let Some(stem) = &req.upstream_client else {
+        return Ok(None);
+    };
+    let flag = "--upstream-client";
+    let value = stem.display().to_string();
+    if req.target != Target::Kong {
+        return Err(Error::invalid(
+            flag,
+            value,
+            format!("`export {}` has no upstream client certificate", req.target),
+            "use it with `export kong` (Kong presents it to the upstream service)",
+        ));
+    }
+    if upstream.is_none_or(|u| u.scheme != "https") {
+        return Err(Error::invalid(
+            flag,
+            value,
+            "a client certificate is only presented over TLS: the upstream is not https",
+            "pass --upstream https://HOST:PORT/ as well",
+        ));
+    }
+    let leaf = read_leaf(stem, flag, chain, &req.ca_dir)?;
+    let cert_path = with_ext(stem, "crt");
+    let client_auth = x509::parse_cert(&leaf.der, &cert_path)?
+        .extended_key_usage()
+        .ok()
+        .flatten()
+        .is_some_and(|e| e.value.client_auth || e.value.any);
+    if !client_auth {
+        return Err(Error::bad_file(
+            &cert_path,
+            "has no clientAuth extended key usage: the upstream would refuse it as a client certificate",
+            "issue one with `mtls-ca issue client` (or server-client) and pass that stem",
+        ));
+    }
+    Ok(Some(leaf))
 }
 
 /// Reads `DIR/ca-chain.crt` (or `DIR/ca.crt`): the CA, then its parents, root last.

@@ -35,6 +35,10 @@ pub struct ExportArgs {
     /// Proxy to this URL, passing the client identity in headers.
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
+    /// kong: the client certificate stem Kong presents to an https --upstream (the service's
+    /// client_certificate; the upstream's certificate is checked against the CA chain).
+    #[arg(long, value_name = "STEM", requires = "upstream")]
+    pub upstream_client: Option<PathBuf>,
     /// Output directory (default: ./export-TARGET).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -108,6 +112,7 @@ pub fn run(dir: &Path, a: &ExportArgs, out: &Output) -> anyhow::Result<Outcome> 
             crls: a.crl.clone(),
             listen: a.listen.clone(),
             upstream: a.upstream.clone(),
+            upstream_client: a.upstream_client.as_deref().map(absolute).transpose()?,
             out: out_dir,
             passphrase,
             p12_profile: profile,
@@ -228,6 +233,7 @@ pub fn quickstart_extras(
         crls: Vec::new(),
         listen: None,
         upstream: None,
+        upstream_client: None,
         out: out_dir.join("nginx"),
         passphrase: None,
         p12_profile: P12Profile::Modern,

@@ -1,7 +1,7 @@
 //! The online CA end to end (#11): `ca serve`, `token`, `agent` as real processes, checked with
 //! curl, openssl (verify, ocsp, crl), pkilint and nginx (`ssl_ocsp on`).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

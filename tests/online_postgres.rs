@@ -1,9 +1,8 @@
 //! The online CA on a shared PostgreSQL store (tests/pg_support: a real throwaway cluster): the
 //! tokens table arrives by migration, and two `ca serve` hosts of one store sharing a token
 //! race: exactly one issues.
-mod common;
-mod core_support;
-mod pg_support;
+use crate::common;
+use crate::pg_support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 #[cfg(debug_assertions)]
 mod imp {
@@ -93,7 +93,7 @@ pub fn hit(name: &str, path: &Path) -> Result<()> {
                     std::thread::sleep(std::time::Duration::from_millis(ms));
                 }
                 _ => {
-                    return Err(Error::io(
+                    return Err(crate::error::Error::io(
                         path,
                         std::io::Error::other(format!("injected failure at {name}")),
                     ))

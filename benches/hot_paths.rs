@@ -109,6 +109,7 @@ fn client_opts(cn: &str, stem: PathBuf) -> IssueOptions {
         cn: cn.into(),
         sans: Vec::new(),
         days: None,
+        valid: None,
         key_type: KeyType::EcdsaP256,
         stem,
         force: false,

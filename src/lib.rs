@@ -35,6 +35,7 @@ pub mod error;
 pub mod export;
 pub mod failpoint;
 pub mod files;
+pub mod online;
 pub mod pki;
 
 // The flat paths of the first release (`mtls_ca::store`, `mtls_ca::verify`, …) stay valid: benches,

@@ -70,6 +70,7 @@ fn ten_thousand_serials() {
                     cn: format!("host{i}.example.com"),
                     sans: Vec::new(),
                     days: Some(30),
+                    valid: None,
                     key_type: KeyType::EcdsaP256,
                     stem: out.join(format!("c{i}")),
                     force: false,

@@ -53,6 +53,7 @@ fn setup(d: &Path) {
             cn: "old".into(),
             sans: vec![],
             days: Some(30),
+            valid: None,
             key_type: mtls_ca::keys::KeyType::EcdsaP256,
             stem: d.join("old"),
             force: false,

@@ -212,8 +212,24 @@ fn sqlite_to_postgresql_and_back_keeps_every_record() {
     assert_eq!(before.iter().filter(|r| r[17].is_some()).count(), 2);
     let list_before = mtls(d, &["--dir", "ca", "--json", "list"]).ok().json();
 
-    // SQLite → PostgreSQL.
+    // SQLite → PostgreSQL. A bootstrap token that could still be used blocks the migration
+    // (tokens are not copied), naming it; once revoked, the migration runs.
     let url = pg.url("migrated");
+    let tok = mtls(
+        d,
+        &["--dir", "ca", "--json", "token", "create", "--cn", "host-1"],
+    )
+    .ok()
+    .json();
+    let id = tok["id"].as_str().unwrap().to_string();
+    let r = mtls_pg(d, &["--dir", "ca", "store", "migrate", "--to", &url]).expect_code(2);
+    assert!(
+        r.stderr.contains("bootstrap token") && r.stderr.contains(&id),
+        "{}",
+        r.stderr
+    );
+    assert!(!d.join("ca/store.url").exists());
+    mtls(d, &["--dir", "ca", "token", "revoke", &id]).ok();
     let m = mtls_pg(
         d,
         &["--dir", "ca", "--json", "store", "migrate", "--to", &url],

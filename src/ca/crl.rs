@@ -172,6 +172,23 @@ fn replace_crl_issuer(
     Ok(tlv(0x30, &out))
 }
 
+/// The CRL of the current CA as DER, nextUpdate `valid` after `now`, for serving (no file is
+/// written): the number is taken from the store first, as for [`generate`]. Returns the DER,
+/// its number and how many certificates it lists.
+pub fn current_der(
+    ca: &mut Ca,
+    valid: Duration,
+    now: OffsetDateTime,
+) -> Result<(Vec<u8>, u64, usize)> {
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    crl_signer_ski(ca.cert_der())?;
+    let number = next_crl_number(ca.store())?;
+    let current_serial = ca.serial_hex()?;
+    let revoked = lifecycle::revoked_by(ca.store(), &current_serial)?;
+    let der = sign_crl(ca.cert_der(), ca.key(), &revoked, number, now, now + valid)?;
+    Ok((der, number, revoked.len()))
+}
+
 /// Makes the CRL of the current CA at `out` (and one per unexpired retired CA next to it).
 pub fn generate(
     ca: &mut Ca,

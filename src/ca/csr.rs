@@ -307,6 +307,8 @@ pub struct SignOptions {
     pub sans: Vec<String>,
     /// Validity in days.
     pub days: Option<u32>,
+    /// Validity as a duration (`--valid 30m`); wins over `days`.
+    pub valid: Option<time::Duration>,
     /// Output stem (default: the CSR path without `.csr`).
     pub stem: Option<PathBuf>,
     /// Back up and replace existing files.
@@ -439,6 +441,7 @@ pub fn sign_with(
             subject: Default::default(),
             sans,
             days: opts.days,
+            valid: opts.valid,
             default_days: LEAF_DAYS,
             stem,
             force: opts.force,

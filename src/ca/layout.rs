@@ -32,6 +32,11 @@ pub const STORE_URL_FILE: &str = "store.url";
 pub const CRL_FILE: &str = "crl.pem";
 /// The CA's own certificate profiles (TOML, optional; see `ca::profiles`).
 pub const PROFILES_FILE: &str = "profiles.toml";
+/// The audit log (JSON lines: every issuance, renewal, revocation and token use of the online
+/// CA, with who authorised it).
+pub const AUDIT_LOG: &str = "audit.log";
+/// The stem of the online CA's own server certificate (`ca serve` without `--server`).
+pub const SERVE_STEM: &str = "serve/server";
 /// Every file whose presence means "a CA lives here" (init refuses the directory).
 pub const CA_FILES: [&str; 3] = [CA_CERT, CA_KEY, STORE_FILE];
 
@@ -61,6 +66,16 @@ pub fn chain(dir: &Path) -> PathBuf {
 /// `DIR/ca-bundle.crt`.
 pub fn bundle(dir: &Path) -> PathBuf {
     dir.join(CA_BUNDLE)
+}
+
+/// `DIR/audit.log`.
+pub fn audit_log(dir: &Path) -> PathBuf {
+    dir.join(AUDIT_LOG)
+}
+
+/// `DIR/serve/server`: STEM.crt, STEM.key, STEM.fullchain.crt of the online CA.
+pub fn serve_stem(dir: &Path) -> PathBuf {
+    dir.join(SERVE_STEM)
 }
 
 /// `DIR/store.db`.

@@ -272,6 +272,8 @@ pub struct RenewOptions {
     pub reuse_key: bool,
     /// Validity in days (None: the old certificate's validity period).
     pub days: Option<u32>,
+    /// Validity as a duration (`--valid 30m`); wins over `days`.
+    pub valid: Option<time::Duration>,
     /// Output stem (None: where the old certificate was written; old files are kept as `.bak`).
     pub stem: Option<PathBuf>,
     /// Permit server certificates above 825 days.
@@ -408,6 +410,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
             },
             sans,
             days: opts.days,
+            valid: opts.valid,
             default_days,
             stem,
             force,
@@ -540,6 +543,7 @@ pub fn renew_selected(
             target: Target::Serial(e.serial.clone()),
             reuse_key,
             days,
+            valid: None,
             stem,
             allow_long_validity: false,
         };

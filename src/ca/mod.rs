@@ -6,6 +6,7 @@
 //! validate → check the output files are free → generate the key → reserve the serial → sign →
 //! self-check → record → write files. Nothing is written unless every earlier step succeeded.
 
+pub mod audit;
 pub mod batch;
 pub mod ceremony;
 pub mod crl;
@@ -97,6 +98,8 @@ pub struct IssueOptions {
     pub sans: Vec<String>,
     /// Validity in days (None: 365, capped by the CA).
     pub days: Option<u32>,
+    /// Validity as a duration (wins over `days`).
+    pub valid: Option<Duration>,
     /// Leaf key type.
     pub key_type: KeyType,
     /// Output stem: STEM.crt, STEM.key, STEM.fullchain.crt.
@@ -120,6 +123,9 @@ pub struct LeafRequest {
     pub sans: Vec<San>,
     /// Validity in days (None: `default_days`, capped by the CA).
     pub days: Option<u32>,
+    /// Validity as a duration (`--valid 30m`); when set, it wins over `days`. Refused when it
+    /// would outlive the CA.
+    pub valid: Option<Duration>,
     /// Validity when `days` is None.
     pub default_days: u32,
     /// Output stem.
@@ -231,6 +237,9 @@ pub struct Ca {
     rng: SystemRandom,
     /// The passphrase `ca.key` was decrypted with (None: the key is not encrypted).
     passphrase: Option<crate::secret::Passphrase>,
+    /// Where issued leaves say their CRL, OCSP responder and issuer are published (the online
+    /// CA's `--public-url`; None: leaves carry none of these extensions).
+    public_urls: Option<crate::pki::aia::PublicUrls>,
 }
 
 /// The parts of the CA certificate that issuance uses, parsed once.
@@ -706,6 +715,7 @@ impl Ca {
             store,
             rng: SystemRandom::new(),
             passphrase,
+            public_urls: None,
         })
     }
 
@@ -779,6 +789,7 @@ impl Ca {
                 subject: opts.subject.clone(),
                 sans,
                 days: opts.days,
+                valid: opts.valid,
                 default_days: LEAF_DAYS,
                 stem: opts.stem.clone(),
                 force: opts.force,
@@ -819,6 +830,7 @@ impl Ca {
             subject,
             sans,
             days,
+            valid,
             default_days,
             stem,
             force,
@@ -843,18 +855,27 @@ impl Ca {
             f.check_key_type(kt)?;
             if let Some(d) = days {
                 f.check_days(d)?;
+            } else if let Some(v) = valid {
+                // A duration (`--valid 12h`) counts as the days it starts, rounded up.
+                let d = (v.whole_seconds() + 86_399) / 86_400;
+                f.check_days(u32::try_from(d).unwrap_or(u32::MAX))?;
             } else {
                 default_days = f.days(None, default_days, &mut warnings)?;
             }
         }
         self.check_name_constraints(&cn, &sans)?;
-        let (not_before, not_after) = validity(
-            now,
-            days,
-            default_days,
-            Some(self.not_after()?),
-            &mut warnings,
-        )?;
+        let (not_before, not_after) = match valid {
+            Some(v) => validity_for(now, v, self.not_after()?)?,
+            None => validity(
+                now,
+                days,
+                default_days,
+                Some(self.not_after()?),
+                &mut warnings,
+            )?,
+        };
+        // An empty stem writes no files (the online CA answers with the certificate instead).
+        let no_files = stem.as_os_str().is_empty();
         let writes_key = !matches!(key, LeafKey::Public { .. });
         let files = IssuedFiles {
             cert: with_ext(&stem, "crt"),
@@ -866,8 +887,20 @@ impl Ca {
             fullchain: with_ext(&stem, "fullchain.crt"),
             p12: None,
         };
+        if no_files && writes_key {
+            return Err(Error::invalid(
+                "stem",
+                "",
+                "a new key needs a file to go to",
+                "give an output stem",
+            ));
+        }
         for p in [&files.cert, &files.key, &files.fullchain] {
-            if !p.as_os_str().is_empty() && !force && std::fs::symlink_metadata(p).is_ok() {
+            if !no_files
+                && !p.as_os_str().is_empty()
+                && !force
+                && std::fs::symlink_metadata(p).is_ok()
+            {
                 return Err(Error::FileExists { path: p.clone() });
             }
         }
@@ -885,9 +918,11 @@ impl Ca {
         };
         // The outputs must be creatable before the store changes (a read-only directory is
         // refused with nothing reserved or recorded).
-        crate::files::check_creatable(
-            [&files.cert, &files.key, &files.fullchain].map(PathBuf::as_path),
-        )?;
+        if !no_files {
+            crate::files::check_creatable(
+                [&files.cert, &files.key, &files.fullchain].map(PathBuf::as_path),
+            )?;
+        }
         let serial = self.reserve_serial(now)?;
         crate::failpoint::hit("issue.reserve", &files.cert)?;
         let mut params = profile::params(&profile::Request {
@@ -906,6 +941,9 @@ impl Ca {
         if let Some(f) = file_profile {
             f.apply(&mut params, key_type);
         }
+        if let Some(urls) = &self.public_urls {
+            urls.apply(&mut params)?;
+        }
         let der = match (&new_key, &spki) {
             (Some(k), _) => self.sign(&params, k, &serial)?,
             (None, Some(p)) => self.sign(&params, p, &serial)?,
@@ -916,7 +954,7 @@ impl Ca {
             &serial,
             profile,
             key_type,
-            Some(stem.display().to_string()),
+            (!no_files).then(|| stem.display().to_string()),
             Some(self.serial_hex()?),
         )?;
         rec.sans = sans.iter().map(San::to_string).collect();
@@ -927,6 +965,9 @@ impl Ca {
         }
         self.store.record_issued(&rec, now)?;
         crate::failpoint::hit("issue.record", &files.cert)?;
+        if no_files {
+            return describe(&der, profile, key_type, files, Vec::new(), warnings);
+        }
         let mut fs = FileSet::new();
         if let Some(k) = &new_key {
             fs.private(&files.key, to_bytes(keys::to_pkcs8_pem(k)));
@@ -1023,6 +1064,20 @@ impl Ca {
     /// Reserves `n` new random serials in the store.
     pub(crate) fn reserve_serials(&mut self, n: usize, now: OffsetDateTime) -> Result<Vec<Serial>> {
         self.store.reserve_serials(&self.rng, n, now)
+    }
+
+    /// Makes every leaf issued from now on carry the CRL distribution point and the AIA
+    /// (OCSP, caIssuers) URLs of `urls` (None: none of them).
+    pub fn set_public_urls(&mut self, urls: Option<crate::pki::aia::PublicUrls>) {
+        self.public_urls = urls;
+    }
+
+    /// Signs `msg` with the CA key (an OCSP response's data); returns the signature and the
+    /// DER of its AlgorithmIdentifier.
+    pub fn sign_raw(&self, msg: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+        use rcgen::SigningKey;
+        let sig = self.key.sign(msg)?;
+        Ok((sig, crate::pki::aia::sig_alg_der(self.key.key_type()?)))
     }
 
     /// The CA directory.
@@ -1177,6 +1232,41 @@ pub(crate) fn validity(
         }
     }
     Ok((not_before, not_after))
+}
+
+/// notBefore/notAfter for a validity given as a duration (`--valid 30m`): backdated like
+/// [`validity`], at least one minute, never past `cap` (refused, not capped: it was asked for).
+pub(crate) fn validity_for(
+    now: OffsetDateTime,
+    valid: Duration,
+    cap: OffsetDateTime,
+) -> Result<(OffsetDateTime, OffsetDateTime)> {
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    if valid < Duration::minutes(1) || valid > Duration::days(i64::from(MAX_DAYS)) {
+        return Err(Error::invalid(
+            "--valid",
+            format!("{}s", valid.whole_seconds()),
+            "must be between 1 minute and 36500 days",
+            "give it as 30m, 12h or 90d",
+        ));
+    }
+    if cap <= now {
+        return Err(Error::Validity(
+            format!("the issuing CA expired on {}", fmt_date(cap)),
+            "renew the CA (`mtls-ca ca rotate`) or issue from another CA".into(),
+        ));
+    }
+    let not_after = now + valid;
+    if not_after > cap {
+        return Err(Error::Validity(
+            format!(
+                "--valid would outlive the issuing CA, which expires on {}",
+                fmt_date(cap)
+            ),
+            "give a shorter --valid".into(),
+        ));
+    }
+    Ok((now - BACKDATE, not_after))
 }
 
 /// Refuses a certificate that may not sign certificates: no basicConstraints CA:TRUE, or a

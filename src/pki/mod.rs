@@ -3,6 +3,7 @@
 //! Nothing here knows a CA directory or its store: these modules take and return values, so the
 //! `ca` layer above can combine them. Layers point down only: `ca` uses `pki`, never the reverse.
 
+pub mod aia;
 pub mod der;
 pub mod duration;
 pub mod keycrypt;

@@ -292,6 +292,11 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The file that collects the server's stdout and stderr.
     pub fn log_path(&self) -> &Path {
         &self.log
@@ -447,6 +452,7 @@ pub fn expired_client(d: &Path, stem: &str, days_ago: i64) {
             cn: stem.into(),
             sans: vec![],
             days: Some(30),
+            valid: None,
             key_type: mtls_ca::keys::KeyType::EcdsaP256,
             stem: d.join(stem),
             force: false,

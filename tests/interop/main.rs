@@ -70,6 +70,10 @@ mod lifecycle_csr;
 mod lifecycle_renew;
 #[path = "../limbo_openssl.rs"]
 mod limbo_openssl;
+#[path = "../online.rs"]
+mod online;
+#[path = "../online_postgres.rs"]
+mod online_postgres;
 #[path = "../policy.rs"]
 mod policy;
 #[path = "../probe.rs"]

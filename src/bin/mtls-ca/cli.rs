@@ -116,6 +116,12 @@ pub enum Command {
     /// Write the man pages: mtls-ca.1 and one page per command.
     #[command(after_help = man::HELP)]
     Man(man::ManArgs),
+    /// One-time bootstrap tokens for `ca serve` (create, list, revoke).
+    #[command(subcommand, after_help = crate::cmd::token::HELP)]
+    Token(crate::cmd::token::TokenCommand),
+    /// Keep a certificate fresh from `ca serve`: bootstrap with a token, renew over mutual TLS.
+    #[command(after_help = crate::cmd::agent::HELP)]
+    Agent(crate::cmd::agent::AgentArgs),
 }
 
 const CA_HELP: &str = "EXAMPLES:\n  mtls-ca ca init --cn 'Example Root CA'\n  mtls-ca --dir pki/issuing ca init --parent pki\n\nEXIT CODES:\n  0  success\n  2  usage, input or I/O error (nothing was written)";
@@ -132,4 +138,7 @@ pub enum CaCommand {
     /// Sign the current root with the retired one, for clients that trust only the old root.
     #[command(after_help = cross_sign::HELP)]
     CrossSign(cross_sign::CrossSignArgs),
+    /// Run the CA online: token bootstrap, mTLS renewal, CRL and OCSP over HTTP(S).
+    #[command(after_help = crate::cmd::serve_ca::HELP)]
+    Serve(crate::cmd::serve_ca::ServeCaArgs),
 }

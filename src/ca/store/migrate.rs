@@ -79,7 +79,12 @@ fn verify(source: &Dump, target: &Dump, to: &str) -> Result<String> {
 }
 
 /// Moves the records of the CA directory `dir` to `to` and points `dir` at it.
-pub fn migrate(dir: &Path, to: &Target, connect: &PgConnect) -> Result<Migrated> {
+pub fn migrate(
+    dir: &Path,
+    to: &Target,
+    connect: &PgConnect,
+    now: time::OffsetDateTime,
+) -> Result<Migrated> {
     crate::ca::layout::check_present(dir)?;
     let _lock = crate::ca::journal::lock(dir)?;
     let source = Store::open_dir(dir, connect)?;
@@ -90,6 +95,29 @@ pub fn migrate(dir: &Path, to: &Target, connect: &PgConnect) -> Result<Migrated>
             "sqlite",
             "the directory already keeps its records in store.db",
             "give a postgres:// URL to move them to PostgreSQL",
+        ));
+    }
+    // Bootstrap tokens are not copied (they are short-lived secrets of the online CA): refuse
+    // while one could still be used, so that none is lost silently.
+    let live: Vec<String> = source
+        .token_list()?
+        .into_iter()
+        .filter(|t| t.used_at.is_none() && t.revoked_at.is_none() && t.expires_at > now)
+        .map(|t| t.id)
+        .collect();
+    if !live.is_empty() {
+        return Err(Error::invalid(
+            "--to",
+            match to {
+                Target::Postgres(url) => postgres::redact(url),
+                Target::Sqlite => "sqlite".into(),
+            },
+            format!(
+                "{} bootstrap token(s) can still be used ({}), and tokens are not copied",
+                live.len(),
+                live.join(", ")
+            ),
+            "revoke them (`mtls-ca token revoke ID`) or let them expire, migrate, then create new ones",
         ));
     }
     let dump = source.dump()?;

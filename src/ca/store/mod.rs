@@ -33,8 +33,8 @@ pub use sqlite::SqliteStore;
 
 /// The store's file name inside the CA directory.
 pub use record::{
-    Dump, Entry, RawRow, Record, RevokeOutcome, RevokedRow, Status, StoredCert, SCHEMA_VERSION,
-    STORE_FILE,
+    Dump, Entry, NewToken, RawRow, Record, RevokeOutcome, RevokedRow, Status, StoredCert,
+    TokenRefusal, TokenRow, SCHEMA_VERSION, STORE_FILE,
 };
 
 static CONNECT: std::sync::OnceLock<PgConnect> = std::sync::OnceLock::new();
@@ -232,6 +232,46 @@ impl Store {
     /// increase (across every host sharing the store), a crash can skip one but never reuse it.
     pub fn next_crl_number(&mut self) -> Result<u64> {
         each!(self, s => s.next_crl_number())
+    }
+
+    /// Stores a new bootstrap token (its hash only); returns its public id.
+    pub fn token_create(&mut self, t: &NewToken, now: OffsetDateTime) -> Result<String> {
+        each!(self, s => s.token_create(t, now))
+    }
+
+    /// Every token, newest first.
+    pub fn token_list(&self) -> Result<Vec<TokenRow>> {
+        each!(self, s => s.token_list())
+    }
+
+    /// Revokes the unused token whose id (or id prefix of at least 8 digits) is `id`; returns
+    /// the ids revoked (empty: none matched an unused, unrevoked token).
+    pub fn token_revoke(&mut self, id: &str, now: OffsetDateTime) -> Result<Vec<String>> {
+        if id.len() < 8 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(Vec::new());
+        }
+        each!(self, s => s.token_revoke(&id.to_ascii_lowercase(), now))
+    }
+
+    /// Reads the token with this hash without using it.
+    pub fn token_peek(
+        &self,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<TokenRow, TokenRefusal>> {
+        each!(self, s => s.token_peek(hash, now))
+    }
+
+    /// Uses the token with this hash: in one transaction, it is marked used only if it is
+    /// still unused, unrevoked and unexpired (of two clients racing with one token, exactly one
+    /// gets `Ok`).
+    pub fn token_use(
+        &mut self,
+        hash: &str,
+        used_by: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<TokenRow, TokenRefusal>> {
+        each!(self, s => s.token_use(hash, used_by, now))
     }
 
     /// The SQLite file, or the CA directory's `store.url`.

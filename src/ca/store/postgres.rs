@@ -25,8 +25,9 @@ use ring::rand::SystemRandom;
 use time::OffsetDateTime;
 
 use super::record::{
-    renew_conflict, reserve_fresh, status_of, ts, Dump, Entry, RawRow, Record, RevokeOutcome,
-    RevokedRow, Status, StoredCert, RAW_COLUMNS,
+    judge_token, renew_conflict, reserve_fresh, status_of, token_id, ts, Dump, Entry, NewToken,
+    RawRow, Record, RevokeOutcome, RevokedRow, Status, StoredCert, TokenRefusal, TokenRow,
+    RAW_COLUMNS, TOKENS_TABLE, TOKEN_SELECT,
 };
 use crate::error::{Error, Result};
 use crate::serial::Serial;
@@ -48,7 +49,8 @@ pub struct PgConnect {
 }
 
 /// The versioned schema: migration N is `MIGRATIONS[N-1]`, each applied once in order.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE certificates (
     id                BIGSERIAL NOT NULL,
@@ -74,7 +76,9 @@ CREATE TABLE certificates (
 CREATE INDEX certificates_expiry ON certificates (state, not_after);
 CREATE INDEX certificates_revoked ON certificates (ca_serial, state, revoked_at);
 INSERT INTO meta (key, value) VALUES ('crl_number', '0');
-"];
+",
+    TOKENS_TABLE,
+];
 
 /// The advisory lock key that serialises migrations ("mtls-ca" in ASCII).
 const MIGRATION_LOCK: i64 = 0x006d_746c_732d_6361;
@@ -659,6 +663,124 @@ impl PgStore {
                 .map_err(sql)?
                 .get(0);
             Ok(v.parse().unwrap_or(0))
+        })
+    }
+}
+
+/// A [`TokenRow`] from the columns of `TOKEN_SELECT`.
+fn token_row(r: &postgres::Row) -> TokenRow {
+    let sans: String = r.get(2);
+    TokenRow {
+        id: r.get(0),
+        cn: r.get(1),
+        sans: serde_json::from_str(&sans).unwrap_or_default(),
+        profile: r.get(3),
+        valid_secs: r.get(4),
+        created_at: ts(r.get(5)),
+        expires_at: ts(r.get(6)),
+        used_at: r.get::<_, Option<i64>>(7).map(ts),
+        used_by: r.get(8),
+        revoked_at: r.get::<_, Option<i64>>(9).map(ts),
+    }
+}
+
+impl PgStore {
+    pub(crate) fn token_create(&mut self, t: &NewToken, now: OffsetDateTime) -> Result<String> {
+        let id = token_id(&t.hash);
+        let sans = serde_json::to_string(&t.sans).unwrap_or_else(|_| "[]".into());
+        self.tx(|tx, sql| {
+            tx.execute(
+                "INSERT INTO tokens (hash, id, cn, sans, profile, valid_secs, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &t.hash,
+                    &id,
+                    &t.cn,
+                    &sans,
+                    &t.profile,
+                    &t.valid_secs,
+                    &now.unix_timestamp(),
+                    &t.expires_at.unix_timestamp(),
+                ],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })?;
+        Ok(id)
+    }
+
+    pub(crate) fn token_list(&self) -> Result<Vec<TokenRow>> {
+        let rows = self
+            .client
+            .borrow_mut()
+            .query(&format!("{TOKEN_SELECT} ORDER BY created_at DESC, id"), &[])
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(token_row).collect())
+    }
+
+    pub(crate) fn token_revoke(&mut self, id: &str, now: OffsetDateTime) -> Result<Vec<String>> {
+        self.tx(|tx, sql| {
+            let ids: Vec<String> = tx
+                .query(
+                    "SELECT id FROM tokens WHERE id >= $1 AND id < $2
+                     AND used_at IS NULL AND revoked_at IS NULL FOR UPDATE",
+                    &[&id, &format!("{id}g")],
+                )
+                .map_err(sql)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if ids.len() == 1 {
+                tx.execute(
+                    "UPDATE tokens SET revoked_at = $2 WHERE id = $1",
+                    &[&ids[0], &now.unix_timestamp()],
+                )
+                .map_err(sql)?;
+            }
+            Ok(ids)
+        })
+    }
+
+    pub(crate) fn token_peek(
+        &self,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<TokenRow, TokenRefusal>> {
+        let row = self
+            .client
+            .borrow_mut()
+            .query_opt(&format!("{TOKEN_SELECT} WHERE hash = $1"), &[&hash])
+            .map_err(|e| self.err(e))?;
+        Ok(judge_token(row.as_ref().map(token_row), now))
+    }
+
+    pub(crate) fn token_use(
+        &mut self,
+        hash: &str,
+        used_by: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<TokenRow, TokenRefusal>> {
+        self.tx(|tx, sql| {
+            // The row lock makes a racing transaction wait, then see the token used.
+            let row = tx
+                .query_opt(
+                    &format!("{TOKEN_SELECT} WHERE hash = $1 FOR UPDATE"),
+                    &[&hash],
+                )
+                .map_err(sql)?;
+            let judged = judge_token(row.as_ref().map(token_row), now);
+            if let Ok(t) = &judged {
+                tx.execute(
+                    "UPDATE tokens SET used_at = $2, used_by = $3 WHERE hash = $1",
+                    &[&hash, &now.unix_timestamp(), &used_by],
+                )
+                .map_err(sql)?;
+                let mut t = t.clone();
+                t.used_at = Some(now);
+                t.used_by = Some(used_by.to_string());
+                return Ok(Ok(t));
+            }
+            Ok(judged)
         })
     }
 }

@@ -409,3 +409,119 @@ mod dump_tests {
         assert_ne!(shifted.checksum(), base);
     }
 }
+/// A bootstrap token as stored: never the token itself, only its SHA-256.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenRow {
+    /// Public identifier (the first 16 hex digits of the hash): what `token list` shows and
+    /// `token revoke` takes.
+    pub id: String,
+    /// The certificate's subject CN.
+    pub cn: String,
+    /// The SANs it may carry (as typed).
+    pub sans: Vec<String>,
+    /// server or client.
+    pub profile: String,
+    /// Validity of the certificate it buys, in seconds (None: the server's default).
+    pub valid_secs: Option<i64>,
+    /// When it was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// When it was used (None: not yet).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub used_at: Option<OffsetDateTime>,
+    /// Who used it (the client's address).
+    pub used_by: Option<String>,
+    /// When it was revoked (None: not revoked).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// What a token can buy, as `token create` stores it.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// SHA-256 of the token, lowercase hex.
+    pub hash: String,
+    /// Subject CN.
+    pub cn: String,
+    /// SANs as typed.
+    pub sans: Vec<String>,
+    /// server or client.
+    pub profile: String,
+    /// Validity of the certificate, in seconds (None: the server's default).
+    pub valid_secs: Option<i64>,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// No token with this hash.
+    Unknown,
+    /// Already used once.
+    Used,
+    /// Revoked by `token revoke`.
+    Revoked,
+    /// Past its expiry.
+    Expired,
+}
+
+impl TokenRefusal {
+    /// A stable snake_case name (metrics, JSON errors).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRefusal::Unknown => "token_unknown",
+            TokenRefusal::Used => "token_used",
+            TokenRefusal::Revoked => "token_revoked",
+            TokenRefusal::Expired => "token_expired",
+        }
+    }
+}
+
+/// The first 16 hex digits of a token hash: its public id.
+pub(crate) fn token_id(hash: &str) -> String {
+    hash.chars().take(16).collect()
+}
+
+/// Whether a token row (None: no such token) may be used at `now`.
+pub(crate) fn judge_token(
+    row: Option<TokenRow>,
+    now: OffsetDateTime,
+) -> std::result::Result<TokenRow, TokenRefusal> {
+    let t = row.ok_or(TokenRefusal::Unknown)?;
+    if t.revoked_at.is_some() {
+        Err(TokenRefusal::Revoked)
+    } else if t.used_at.is_some() {
+        Err(TokenRefusal::Used)
+    } else if t.expires_at <= now {
+        Err(TokenRefusal::Expired)
+    } else {
+        Ok(t)
+    }
+}
+
+/// The tokens table, the same migration in both backends (SQLite reads BIGINT as INTEGER).
+pub(crate) const TOKENS_TABLE: &str = "
+CREATE TABLE tokens (
+    hash        TEXT PRIMARY KEY,
+    id          TEXT NOT NULL,
+    cn          TEXT NOT NULL,
+    sans        TEXT NOT NULL,
+    profile     TEXT NOT NULL,
+    valid_secs  BIGINT,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    used_at     BIGINT,
+    used_by     TEXT,
+    revoked_at  BIGINT
+);
+CREATE INDEX tokens_id ON tokens (id);
+";
+
+/// The columns a [`TokenRow`] is read from, in order.
+pub(crate) const TOKEN_SELECT: &str =
+    "SELECT id, cn, sans, profile, valid_secs, created_at, expires_at,
+    used_at, used_by, revoked_at FROM tokens";

@@ -16,8 +16,9 @@ use rusqlite::{
 use time::OffsetDateTime;
 
 use super::record::{
-    renew_conflict, reserve_fresh, ts, Dump, Entry, RawRow, Record, RevokeOutcome, RevokedRow,
-    Status, StoredCert, RAW_COLUMNS, SCHEMA_VERSION,
+    judge_token, renew_conflict, reserve_fresh, token_id, ts, Dump, Entry, NewToken, RawRow,
+    Record, RevokeOutcome, RevokedRow, Status, StoredCert, TokenRefusal, TokenRow, RAW_COLUMNS,
+    SCHEMA_VERSION, TOKENS_TABLE, TOKEN_SELECT,
 };
 use crate::error::{Error, Result};
 use crate::serial::Serial;
@@ -50,6 +51,11 @@ CREATE TABLE certificates (
 CREATE INDEX certificates_expiry ON certificates (state, not_after);
 CREATE INDEX certificates_revoked ON certificates (ca_serial, state, revoked_at);
 ";
+
+/// Migrations after the base schema: migration N (meta `migration` = N once applied) is
+/// `MIGRATIONS[N-1]`, each applied once, in order, in one write transaction when a store is
+/// opened or created. The PostgreSQL backend has the same tables in its own list.
+const MIGRATIONS: &[&str] = &[TOKENS_TABLE];
 
 /// An open store.
 pub struct SqliteStore {
@@ -89,7 +95,48 @@ impl SqliteStore {
             .map_err(sql)?;
             Ok(())
         })?;
+        store.migrate()?;
         Ok(store)
+    }
+
+    /// Applies the migrations this store lacks (see [`MIGRATIONS`]); a store migrated further
+    /// than this code knows is refused.
+    fn migrate(&mut self) -> Result<()> {
+        let read = |conn: &Connection| -> rusqlite::Result<usize> {
+            let v: Option<String> = conn
+                .query_row("SELECT value FROM meta WHERE key = 'migration'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+        };
+        let have = read(&self.conn).map_err(|e| self.err(e))?;
+        if have == MIGRATIONS.len() {
+            return Ok(());
+        }
+        if have > MIGRATIONS.len() {
+            return Err(Error::StoreFormat {
+                path: self.path.clone(),
+                reason: format!(
+                    "migration {have}, this mtls-ca knows up to {}",
+                    MIGRATIONS.len()
+                ),
+            });
+        }
+        self.write_tx(|tx, sql| {
+            // Read again under the write lock: another process may have migrated meanwhile.
+            let have = read(tx).map_err(sql)?;
+            for m in MIGRATIONS.iter().skip(have) {
+                tx.execute_batch(m).map_err(sql)?;
+            }
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('migration', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![MIGRATIONS.len().max(have).to_string()],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
     }
 
     /// Opens an existing store.
@@ -117,7 +164,11 @@ impl SqliteStore {
                 damaged => damaged,
             })?;
         match version.as_deref() {
-            Some(v) if v == SCHEMA_VERSION.to_string() => Ok(store),
+            Some(v) if v == SCHEMA_VERSION.to_string() => {
+                let mut store = store;
+                store.migrate()?;
+                Ok(store)
+            }
             Some(v) => Err(Error::StoreFormat {
                 path: path.to_path_buf(),
                 reason: format!("schema version {v}, this mtls-ca reads {SCHEMA_VERSION}"),
@@ -654,6 +705,122 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// Stores a new bootstrap token (its hash only); returns its public id.
+    pub fn token_create(&mut self, t: &NewToken, now: OffsetDateTime) -> Result<String> {
+        let id = token_id(&t.hash);
+        self.durable_tx(|tx, sql| {
+            tx.execute(
+                "INSERT INTO tokens (hash, id, cn, sans, profile, valid_secs, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    t.hash,
+                    id,
+                    t.cn,
+                    serde_json::to_string(&t.sans).unwrap_or_else(|_| "[]".into()),
+                    t.profile,
+                    t.valid_secs,
+                    now.unix_timestamp(),
+                    t.expires_at.unix_timestamp(),
+                ],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })?;
+        Ok(id)
+    }
+
+    /// Every token, newest first.
+    pub fn token_list(&self) -> Result<Vec<TokenRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{TOKEN_SELECT} ORDER BY created_at DESC, id"))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], token_row).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Revokes unused tokens whose id starts with `id`; returns their ids.
+    pub fn token_revoke(&mut self, id: &str, now: OffsetDateTime) -> Result<Vec<String>> {
+        self.durable_tx(|tx, sql| {
+            let ids: Vec<String> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT id FROM tokens WHERE id >= ?1 AND id < ?2
+                         AND used_at IS NULL AND revoked_at IS NULL",
+                    )
+                    .map_err(sql)?;
+                let rows = stmt
+                    .query_map(params![id, format!("{id}g")], |r| r.get::<_, String>(0))
+                    .map_err(sql)?;
+                rows.collect::<std::result::Result<_, _>>().map_err(sql)?
+            };
+            if ids.len() == 1 {
+                tx.execute(
+                    "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1",
+                    params![ids[0], now.unix_timestamp()],
+                )
+                .map_err(sql)?;
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Reads the token with this hash without using it.
+    pub fn token_peek(
+        &self,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<TokenRow, TokenRefusal>> {
+        let row = self
+            .conn
+            .query_row(
+                &format!("{TOKEN_SELECT} WHERE hash = ?1"),
+                params![hash],
+                token_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(judge_token(row, now))
+    }
+
+    /// Uses the token with this hash, if it is still usable, in one write transaction.
+    pub fn token_use(
+        &mut self,
+        hash: &str,
+        used_by: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<TokenRow, TokenRefusal>> {
+        self.durable_tx(|tx, sql| {
+            let row = tx
+                .query_row(
+                    &format!("{TOKEN_SELECT} WHERE hash = ?1"),
+                    params![hash],
+                    token_row,
+                )
+                .optional()
+                .map_err(sql)?;
+            let judged = judge_token(row, now);
+            if let Ok(t) = &judged {
+                let n = tx
+                    .execute(
+                        "UPDATE tokens SET used_at = ?2, used_by = ?3
+                         WHERE hash = ?1 AND used_at IS NULL AND revoked_at IS NULL",
+                        params![hash, now.unix_timestamp(), used_by],
+                    )
+                    .map_err(sql)?;
+                if n != 1 {
+                    return Ok(Err(TokenRefusal::Used));
+                }
+                let mut t = t.clone();
+                t.used_at = Some(now);
+                t.used_by = Some(used_by.to_string());
+                return Ok(Ok(t));
+            }
+            Ok(judged)
+        })
+    }
+
     /// The database path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -684,6 +851,22 @@ impl SqliteStore {
             )
             .map_err(|e| self.err(e))
     }
+}
+
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+    let sans: String = r.get(2)?;
+    Ok(TokenRow {
+        id: r.get(0)?,
+        cn: r.get(1)?,
+        sans: serde_json::from_str(&sans).unwrap_or_default(),
+        profile: r.get(3)?,
+        valid_secs: r.get(4)?,
+        created_at: ts(r.get(5)?),
+        expires_at: ts(r.get(6)?),
+        used_at: r.get::<_, Option<i64>>(7)?.map(ts),
+        used_by: r.get(8)?,
+        revoked_at: r.get::<_, Option<i64>>(9)?.map(ts),
+    })
 }
 
 /// Maps a SQLite error: corruption is reported as a damaged store, anything else as a store

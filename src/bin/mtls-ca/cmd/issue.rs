@@ -60,6 +60,9 @@ pub struct IssueArgs {
     /// Validity in days (default 365, capped by the CA's own expiry).
     #[arg(long, value_name = "N", value_parser = super::parse::days)]
     pub days: Option<u32>,
+    /// Validity as a duration: 30m, 12h, 90d (instead of --days; short-lived certificates).
+    #[arg(long, value_name = "DURATION", value_parser = super::parse::valid, conflicts_with_all = ["days", "batch"])]
+    pub valid: Option<time::Duration>,
     /// Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096.
     #[arg(long, value_name = "T", default_value = "ecdsa-p256", value_parser = super::parse::key_type)]
     pub key_type: KeyType,
@@ -189,6 +192,7 @@ pub fn options(profile: Profile, a: &IssueArgs) -> anyhow::Result<IssueOptions> 
         cn: cn.clone(),
         sans: a.san.clone(),
         days: a.days,
+        valid: a.valid,
         key_type: a.key_type,
         stem: a.out.clone().unwrap_or_else(|| default_stem(&cn)),
         force: a.force,

@@ -1,5 +1,6 @@
 //! One module per command: turn parsed arguments into library requests, call, render.
 
+pub mod agent;
 pub mod completions;
 pub mod crl;
 pub mod cross_sign;
@@ -22,9 +23,11 @@ pub mod renew;
 pub mod revoke;
 pub mod rotate;
 pub mod serve;
+pub mod serve_ca;
 pub mod sign;
 pub mod store;
 mod store_env;
+pub mod token;
 pub mod verify;
 
 use crate::cli::{CaCommand, Cli, Command};
@@ -50,6 +53,7 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
                 | Command::Csr(_)
                 | Command::Quickstart(_)
                 | Command::Doctor(_)
+                | Command::Agent(_)
         )
     {
         if let Some(r) = mtls_ca::ca::recover(dir)? {
@@ -86,6 +90,9 @@ pub fn run(cli: &Cli, out: &Output) -> anyhow::Result<Outcome> {
         Command::Doctor(a) => doctor::run(dir, a, out),
         Command::Completions(a) => completions::run(a, out),
         Command::Man(a) => man::run(a, out),
+        Command::Token(c) => token::run(dir, c, out),
+        Command::Ca(CaCommand::Serve(a)) => serve_ca::run(dir, a, out),
+        Command::Agent(a) => agent::run(a, out),
     }
 }
 
@@ -108,7 +115,12 @@ pub fn describe_issued(out: &Output, what: &str, i: &mtls_ca::ca::Issued) {
         "  valid    {} → {} ({}, {})",
         mtls_ca::ca::fmt_date(i.not_before),
         mtls_ca::ca::fmt_date(i.not_after),
-        mtls_ca::inspect::days_text((i.not_after - i.not_before).whole_days()),
+        match i.not_after - i.not_before {
+            // Short-lived (--valid 30m): hours and minutes, not "0 days".
+            d if d.whole_days() == 0 =>
+                format!("{}h{:02}m", d.whole_hours(), d.whole_minutes() % 60),
+            d => mtls_ca::inspect::days_text(d.whole_days()),
+        },
         i.key_type
     ));
     for (n, w) in i.written.iter().enumerate() {
@@ -141,4 +153,19 @@ pub fn subject(v: Option<&str>) -> anyhow::Result<mtls_ca::subject::Subject> {
     Ok(v.map(mtls_ca::subject::Subject::parse)
         .transpose()?
         .unwrap_or_default())
+}
+
+/// A bad value of the binary's own flags, as the library reports its own (`invalid`, exit 2).
+pub fn invalid(
+    what: &str,
+    value: impl Into<String>,
+    reason: impl Into<String>,
+    hint: impl Into<String>,
+) -> anyhow::Error {
+    anyhow::Error::new(crate::Failure {
+        code: "invalid_value",
+        message: format!("{what} {:?}: {}", value.into(), reason.into()),
+        hint: Some(hint.into()),
+        reported: false,
+    })
 }

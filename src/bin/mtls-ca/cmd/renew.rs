@@ -39,6 +39,9 @@ pub struct RenewArgs {
     /// Validity in days (default: the old certificate's).
     #[arg(long, value_name = "N", value_parser = super::parse::days)]
     pub days: Option<u32>,
+    /// Validity as a duration: 30m, 12h, 90d (instead of --days; short-lived certificates).
+    #[arg(long, value_name = "DURATION", value_parser = super::parse::valid, conflicts_with_all = ["days", "expiring_within", "issuer"])]
+    pub valid: Option<time::Duration>,
     /// Output stem (single renewal).
     #[arg(long, value_name = "STEM", conflicts_with_all = ["expiring_within", "issuer"])]
     pub out: Option<PathBuf>,
@@ -156,6 +159,7 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
         target,
         reuse_key: a.reuse_key,
         days,
+        valid: a.valid,
         stem: a.out.clone(),
         allow_long_validity: a.allow_long_validity,
     };

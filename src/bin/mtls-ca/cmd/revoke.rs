@@ -37,7 +37,22 @@ pub fn run(dir: &Path, a: &RevokeArgs, out: &Output) -> anyhow::Result<Outcome> 
     };
     // Revocation needs no key: only the store.
     let mut store = Store::open_dir(dir, &mtls_ca::store::connect_options())?;
-    let r = lifecycle::revoke(&mut store, &target, reason, super::now())?;
+    let now = super::now();
+    let r = lifecycle::revoke(&mut store, &target, reason, now)?;
+    if !r.already_revoked && dir.is_dir() {
+        mtls_ca::ca::audit::append(
+            dir,
+            &mtls_ca::ca::audit::Event {
+                time: now,
+                event: "revoke",
+                serial: Some(&r.serial),
+                renews: None,
+                subject: Some(&r.subject),
+                authorised_by: "cli",
+                client: None,
+            },
+        )?;
+    }
     if out.json {
         out.json_doc(&serde_json::to_value(&r)?)?;
     }

@@ -30,6 +30,9 @@ pub struct SignArgs {
     /// Validity in days (default 365, capped by the CA's own expiry).
     #[arg(long, value_name = "N", value_parser = super::parse::days)]
     pub days: Option<u32>,
+    /// Validity as a duration: 30m, 12h, 90d (instead of --days; short-lived certificates).
+    #[arg(long, value_name = "DURATION", value_parser = super::parse::valid, conflicts_with = "days")]
+    pub valid: Option<time::Duration>,
     /// Output stem.
     #[arg(long, value_name = "STEM")]
     pub out: Option<PathBuf>,
@@ -93,6 +96,7 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
         profile,
         sans: a.san.clone(),
         days: a.days,
+        valid: a.valid,
         stem: a.out.clone(),
         force: a.force,
         allow_long_validity: a.allow_long_validity,

@@ -33,7 +33,7 @@ pub fn run(dir: &Path, c: &StoreCommand, out: &Output) -> anyhow::Result<Outcome
     match c {
         StoreCommand::Migrate(a) => {
             let to = Target::parse(&a.to)?;
-            let m = migrate::migrate(dir, &to, &mtls_ca::store::connect_options())?;
+            let m = migrate::migrate(dir, &to, &mtls_ca::store::connect_options(), super::now())?;
             if out.json {
                 out.json_doc(&serde_json::to_value(&m)?)?;
             }

@@ -1,0 +1,58 @@
+//! The audit log: one JSON line per issuance, renewal, revocation and token use of the online
+//! CA, with who authorised it, appended to `DIR/audit.log` (named by [`crate::ca::layout`]).
+//!
+//! Each event is one `write(2)` of one line to a file opened with `O_APPEND` (mode 0600), so
+//! lines of concurrent writers never interleave; it is fsynced before the caller answers. An
+//! event never holds a token or a key: tokens appear by their public id only.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+
+/// One event.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Event<'a> {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// `issue` (bootstrap with a token), `renew`, `revoke`, `token_create`, `token_revoke`.
+    pub event: &'a str,
+    /// The certificate's serial (new one for issue/renew), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<&'a str>,
+    /// The serial renewed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renews: Option<&'a str>,
+    /// Subject text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<&'a str>,
+    /// Who authorised it: `token:<id>`, `cert:<serial>` (mutual TLS), `cli` (a local command).
+    pub authorised_by: &'a str,
+    /// The client's address, for requests over the network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<&'a str>,
+}
+
+/// Appends `ev` to the audit log of the CA directory `dir`.
+pub fn append(dir: &Path, ev: &Event<'_>) -> Result<()> {
+    let path = crate::ca::layout::audit_log(dir);
+    let mut line = serde_json::to_vec(ev).map_err(|e| {
+        Error::io(
+            &path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        )
+    })?;
+    line.push(b'\n');
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(crate::files::PRIVATE)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    f.write_all(&line).map_err(|e| Error::io(&path, e))?;
+    f.sync_data().map_err(|e| Error::io(&path, e))
+}

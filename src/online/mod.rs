@@ -1,0 +1,22 @@
+//! The online CA: `ca serve` (an HTTPS server over the CA of a directory) and `agent` (the
+//! client on a service host that keeps its certificate fresh).
+//!
+//! A layer above [`crate::ca`] and below the binary. The server is tokio + hyper + rustls
+//! (ring); its handlers stay thin and issue through [`crate::ca::Ca::issue_leaf`], so the store
+//! semantics are the ones every CLI command has: the serial is reserved before signing, a
+//! renewal's successor is recorded and its predecessor marked superseded in one transaction,
+//! revoked, superseded and expired certificates are refused. Only this module starts a tokio
+//! runtime, and only when `serve` or `agent` is called.
+//!
+//! - [`token`]: bootstrap tokens (made here, stored hashed by the store).
+//! - [`server`]: the endpoints, TLS, rate limits, metrics, its own server certificate.
+//! - [`ocsp`]: the RFC 6960 responder (RustCrypto `x509-ocsp` types, signed by the CA key).
+//! - [`agent`]: bootstrap with a token, renewal over mutual TLS, safe file replacement.
+//! - [`api`]: the JSON bodies both sides exchange; [`client`]: the HTTPS client of the agent.
+
+pub mod agent;
+pub mod api;
+pub mod client;
+pub mod ocsp;
+pub mod server;
+pub mod token;

@@ -1,0 +1,1053 @@
+//! The online CA end to end (#11): `ca serve`, `token`, `agent` as real processes, checked with
+//! curl, openssl (verify, ocsp, crl), pkilint and nginx (`ssl_ocsp on`).
+
+use crate::common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// `ca serve` on two free ports (HTTPS and plain HTTP), with --public-url at the HTTP one.
+struct Ca {
+    server: Option<Server>,
+    https: u16,
+    http: u16,
+}
+
+impl Ca {
+    fn start(d: &Path) -> Ca {
+        let (https, http) = (free_port(), free_port());
+        let mut ca = Ca {
+            server: None,
+            https,
+            http,
+        };
+        ca.restart(d);
+        ca
+    }
+
+    fn restart(&mut self, d: &Path) {
+        let listen = format!("127.0.0.1:{}", self.https);
+        let hl = format!("127.0.0.1:{}", self.http);
+        let url = format!("http://127.0.0.1:{}", self.http);
+        self.server = Some(Server::start(
+            d,
+            bin().to_str().unwrap(),
+            &[
+                "--dir",
+                "pki",
+                "ca",
+                "serve",
+                "--listen",
+                &listen,
+                "--http-listen",
+                &hl,
+                "--public-url",
+                &url,
+                "--rate",
+                "1000",
+                "--log-requests",
+            ],
+            self.https,
+        ));
+        wait_until("the plain-HTTP listener", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", self.http)).is_ok()
+        });
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.https)
+    }
+
+    fn log(&self) -> String {
+        self.server.as_ref().map(|s| s.stderr()).unwrap_or_default()
+    }
+}
+
+/// `curl` a JSON body (or a file) to PATH over HTTPS; returns the status and the body.
+fn post(d: &Path, ca: &Ca, path: &str, body_file: &str, cert: Option<&str>) -> (u16, String) {
+    let url = format!("{}{path}", ca.url());
+    let data = format!("@{body_file}");
+    let mut args = vec![
+        "-sS",
+        "--cacert",
+        "pki/ca.crt",
+        "-o",
+        "resp.body",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        &data,
+    ];
+    let (c, k);
+    if let Some(stem) = cert {
+        c = format!("{stem}.fullchain.crt");
+        k = format!("{stem}.key");
+        args.extend(["--cert", &c, "--key", &k]);
+    }
+    args.push(&url);
+    let r = tool(d, "curl", &args);
+    let code = r.stdout.trim().parse().unwrap_or(0);
+    (
+        code,
+        std::fs::read_to_string(d.join("resp.body")).unwrap_or_default(),
+    )
+}
+
+fn error_code(body: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    v["error"]["code"].as_str().unwrap_or_default().to_string()
+}
+
+fn token(d: &Path, cn: &str, extra: &[&str]) -> String {
+    let mut args = vec!["--dir", "pki", "--json", "token", "create", "--cn", cn];
+    args.extend_from_slice(extra);
+    let r = mtls(d, &args).ok();
+    let v = r.json();
+    assert!(v["expires_at"].is_string(), "{}", r.stdout);
+    v["token"].as_str().unwrap().to_string()
+}
+
+fn csr_json(d: &Path, token: &str, cn: &str, sans: &[&str], file: &str) {
+    let mut args = vec!["csr", "--cn", cn, "--out", file, "--force"];
+    for s in sans {
+        args.extend(["--san", s]);
+    }
+    mtls(d, &args).ok();
+    let csr = std::fs::read_to_string(d.join(format!("{file}.csr"))).unwrap();
+    std::fs::write(
+        d.join(format!("{file}.json")),
+        serde_json::json!({ "token": token, "csr": csr }).to_string(),
+    )
+    .unwrap();
+}
+
+/// Serials the store holds (issued, any status), from `list --json`.
+fn serials(d: &Path) -> Vec<(String, String)> {
+    let v = mtls(d, &["--dir", "pki", "--json", "list"]).ok().json();
+    v["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["serial"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn agent(d: &Path, ca: &Ca, out: &str, extra: &[&str]) -> Run {
+    let url = ca.url();
+    let mut args = vec![
+        "agent",
+        "--server",
+        &url,
+        "--ca",
+        "pki/ca.crt",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    mtls(d, &args)
+}
+
+fn serial_of(d: &Path, cert: &str) -> String {
+    let r = openssl(d, &["x509", "-in", cert, "-noout", "-serial"]).ok();
+    r.stdout
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase()
+}
+
+#[test]
+fn refusals_record_nothing_then_bootstrap_renew_and_revocation() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let ca = Ca::start(d);
+    let tok = token(
+        d,
+        "web.example.com",
+        &["--san", "127.0.0.1", "--ttl", "10m"],
+    );
+    assert!(tok.starts_with("mtca_"), "{tok}");
+    let before = serials(d);
+    let audit_before = std::fs::read_to_string(d.join("pki/audit.log")).unwrap_or_default();
+
+    // An unknown token.
+    csr_json(d, "mtca_00", "web.example.com", &[], "req");
+    let (code, body) = post(d, &ca, "/v1/sign", "req.json", None);
+    assert_eq!(
+        (code, error_code(&body).as_str()),
+        (401, "token_unknown"),
+        "{body}"
+    );
+    // A CSR for names the token does not allow.
+    csr_json(d, &tok, "web.example.com", &["evil.example.com"], "evil");
+    let (code, body) = post(d, &ca, "/v1/sign", "evil.json", None);
+    assert_eq!(
+        (code, error_code(&body).as_str()),
+        (403, "names_not_allowed"),
+        "{body}"
+    );
+    csr_json(d, &tok, "admin", &[], "admin");
+    let (code, body) = post(d, &ca, "/v1/sign", "admin.json", None);
+    assert_eq!(
+        (code, error_code(&body).as_str()),
+        (403, "names_not_allowed"),
+        "{body}"
+    );
+    // A garbage CSR.
+    std::fs::write(
+        d.join("garbage.json"),
+        serde_json::json!({"token": tok, "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}).to_string(),
+    )
+    .unwrap();
+    let (code, body) = post(d, &ca, "/v1/sign", "garbage.json", None);
+    assert_eq!(
+        (code, error_code(&body).as_str()),
+        (400, "bad_csr"),
+        "{body}"
+    );
+    // Not JSON, and an oversized body.
+    std::fs::write(d.join("notjson.json"), "token=x").unwrap();
+    let (code, body) = post(d, &ca, "/v1/sign", "notjson.json", None);
+    assert_eq!(
+        (code, error_code(&body).as_str()),
+        (400, "bad_json"),
+        "{body}"
+    );
+    std::fs::write(d.join("big.json"), vec![b'x'; 200 * 1024]).unwrap();
+    let (code, body) = post(d, &ca, "/v1/sign", "big.json", None);
+    assert_eq!(
+        (code, error_code(&body).as_str()),
+        (413, "body_too_large"),
+        "{body}"
+    );
+    // Renewal without a client certificate; sign over plain HTTP does not exist.
+    let (code, body) = post(d, &ca, "/v1/renew", "req.json", None);
+    assert_eq!(
+        (code, error_code(&body).as_str()),
+        (401, "client_certificate_required"),
+        "{body}"
+    );
+    let r = tool(
+        d,
+        "curl",
+        &[
+            "-sS",
+            "-o",
+            "plain.body",
+            "-w",
+            "%{http_code}",
+            "--data-binary",
+            "@req.json",
+            &format!("http://127.0.0.1:{}/v1/sign", ca.http),
+        ],
+    );
+    assert_eq!(r.stdout.trim(), "404");
+    let plain = std::fs::read_to_string(d.join("plain.body")).unwrap();
+    assert_eq!(error_code(&plain), "https_only");
+    // Nothing was recorded by any refusal: the store and the audit log are as before, and the
+    // token still works.
+    assert_eq!(serials(d), before);
+    assert_eq!(
+        std::fs::read_to_string(d.join("pki/audit.log")).unwrap_or_default(),
+        audit_before
+    );
+    let list = mtls(d, &["--dir", "pki", "token", "list"]).ok();
+    assert!(list.stdout.contains("unused"), "{}", list.stdout);
+    assert!(
+        !list.stdout.contains(&tok[5..]),
+        "token list must not show the token"
+    );
+
+    // Bootstrap with the agent.
+    let r = agent(
+        d,
+        &ca,
+        "host/web",
+        &[
+            "--token",
+            &tok,
+            "--cn",
+            "web.example.com",
+            "--san",
+            "127.0.0.1",
+            "--once",
+        ],
+    )
+    .ok();
+    assert!(r.stderr.contains("bootstrapped"), "{}", r.stderr);
+    let key_mode = std::fs::metadata(d.join("host/web.key")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key_mode.permissions().mode() & 0o777, 0o600);
+    openssl(d, &["verify", "-CAfile", "pki/ca.crt", "host/web.crt"]).ok();
+    pkilint_cert(d, &d.join("host/web.crt"));
+    pkilint_chain(d, &d.join("pki/ca.crt"), &d.join("host/web.crt"));
+    let text = openssl(d, &["x509", "-in", "host/web.crt", "-noout", "-text"])
+        .ok()
+        .stdout;
+    assert!(
+        text.contains(&format!("URI:http://127.0.0.1:{}/v1/crl", ca.http)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("OCSP - URI:http://127.0.0.1:{}/v1/ocsp", ca.http)),
+        "{text}"
+    );
+    assert!(text.contains("CA Issuers - URI:"), "{text}");
+    let first = serial_of(d, "host/web.crt");
+
+    // The token was used: a replay is refused, and the store did not change.
+    let n = serials(d).len();
+    csr_json(d, &tok, "web.example.com", &[], "replay");
+    let (code, body) = post(d, &ca, "/v1/sign", "replay.json", None);
+    assert_eq!(
+        (code, error_code(&body).as_str()),
+        (401, "token_used"),
+        "{body}"
+    );
+    assert_eq!(serials(d).len(), n);
+
+    // Not due yet: exit 0, nothing changes; --force renews with a new key.
+    let key_before = std::fs::read(d.join("host/web.key")).unwrap();
+    let r = agent(d, &ca, "host/web", &["--once"]).ok();
+    assert!(r.stderr.contains("not due"), "{}", r.stderr);
+    assert_eq!(serial_of(d, "host/web.crt"), first);
+    let r = agent(
+        d,
+        &ca,
+        "host/web",
+        &["--once", "--force", "--exec", "touch reloaded"],
+    )
+    .ok();
+    assert!(r.stderr.contains("renewed"), "{}", r.stderr);
+    assert!(d.join("reloaded").exists(), "--exec ran");
+    let second = serial_of(d, "host/web.crt");
+    assert_ne!(second, first);
+    assert_ne!(std::fs::read(d.join("host/web.key")).unwrap(), key_before);
+    assert!(!d.join("host/web.key.pending").exists());
+    openssl(d, &["verify", "-CAfile", "pki/ca.crt", "host/web.crt"]).ok();
+    pkilint_cert(d, &d.join("host/web.crt"));
+    let st = serials(d);
+    assert!(st.contains(&(first.clone(), "superseded".into())), "{st:?}");
+    assert!(st.contains(&(second.clone(), "valid".into())), "{st:?}");
+    // The names stayed.
+    let text = openssl(
+        d,
+        &[
+            "x509",
+            "-in",
+            "host/web.crt",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+    )
+    .ok()
+    .stdout;
+    assert!(
+        text.contains("DNS:web.example.com") && text.contains("IP Address:127.0.0.1"),
+        "{text}"
+    );
+
+    // Audit: one line per issue and renewal, with who authorised it; no token in it.
+    let audit = std::fs::read_to_string(d.join("pki/audit.log")).unwrap();
+    let events: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(events.iter().any(|e| e["event"] == "issue"
+        && e["serial"] == first.as_str()
+        && e["authorised_by"].as_str().unwrap().starts_with("token:")));
+    assert!(events.iter().any(|e| e["event"] == "renew"
+        && e["serial"] == second.as_str()
+        && e["renews"] == first.as_str()
+        && e["authorised_by"] == format!("cert:{first}").as_str()));
+    assert!(
+        !audit.contains(&tok),
+        "the audit log must not hold the token"
+    );
+    assert!(
+        !ca.log().contains(&tok),
+        "the server log must not hold the token"
+    );
+
+    // A revoked certificate cannot renew: exit 1 with --once, nothing recorded.
+    mtls(d, &["--dir", "pki", "revoke", &second]).ok();
+    let n = serials(d).len();
+    let r = agent(d, &ca, "host/web", &["--once", "--force"]).expect_code(1);
+    assert!(r.stderr.contains("certificate_revoked"), "{}", r.stderr);
+    assert_eq!(serials(d).len(), n);
+    assert_eq!(serial_of(d, "host/web.crt"), second);
+    let audit = std::fs::read_to_string(d.join("pki/audit.log")).unwrap();
+    assert!(
+        audit.lines().last().unwrap().contains("\"revoke\""),
+        "{audit}"
+    );
+
+    // With the CA down: a certificate that is not due is fine (0); one that needs renewal is
+    // not (1).
+    let tok2 = token(d, "api.example.com", &[]);
+    agent(
+        d,
+        &ca,
+        "host/api",
+        &["--token", &tok2, "--cn", "api.example.com", "--once"],
+    )
+    .ok();
+    let url = ca.url();
+    drop(ca);
+    mtls(
+        d,
+        &[
+            "agent",
+            "--server",
+            &url,
+            "--ca",
+            "pki/ca.crt",
+            "--out",
+            "host/api",
+            "--once",
+        ],
+    )
+    .ok();
+    let r = mtls(
+        d,
+        &[
+            "agent",
+            "--server",
+            &url,
+            "--ca",
+            "pki/ca.crt",
+            "--out",
+            "host/api",
+            "--once",
+            "--force",
+        ],
+    )
+    .expect_code(1);
+    assert!(r.stderr.contains("could not be reached"), "{}", r.stderr);
+}
+
+#[test]
+fn one_token_two_racing_clients_exactly_one_wins() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let ca = Ca::start(d);
+    for round in 0..3 {
+        let tok = token(d, "race.example.com", &["--profile", "client"]);
+        let before = serials(d).len();
+        let url = ca.url();
+        let children: Vec<_> = (0..2)
+            .map(|i| {
+                Command::new(bin())
+                    .args([
+                        "agent",
+                        "--server",
+                        &url,
+                        "--ca",
+                        "pki/ca.crt",
+                        "--out",
+                        &format!("r{round}/c{i}"),
+                        "--token",
+                        &tok,
+                        "--cn",
+                        "race.example.com",
+                        "--once",
+                    ])
+                    .current_dir(d)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let ok = outs.iter().filter(|o| o.status.code() == Some(0)).count();
+        let lost: Vec<_> = outs.iter().filter(|o| o.status.code() == Some(1)).collect();
+        assert_eq!(ok, 1, "exactly one client wins: {outs:?}");
+        assert_eq!(lost.len(), 1, "{outs:?}");
+        assert!(
+            String::from_utf8_lossy(&lost[0].stderr).contains("token_used"),
+            "{outs:?}"
+        );
+        assert_eq!(serials(d).len(), before + 1, "one certificate issued");
+    }
+}
+
+#[test]
+fn ocsp_and_crl_agree_with_openssl() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let ca = Ca::start(d);
+    let tok = token(d, "alice", &["--profile", "client", "--valid", "2h"]);
+    agent(
+        d,
+        &ca,
+        "alice",
+        &["--token", &tok, "--cn", "alice", "--once"],
+    )
+    .ok();
+    let ocsp_url = format!("http://127.0.0.1:{}/v1/ocsp", ca.http);
+    let ask = |d: &Path| {
+        openssl(
+            d,
+            &[
+                "ocsp",
+                "-issuer",
+                "pki/ca.crt",
+                "-cert",
+                "alice.crt",
+                "-url",
+                &ocsp_url,
+                "-CAfile",
+                "pki/ca.crt",
+            ],
+        )
+        .ok()
+    };
+    let r = ask(d);
+    assert!(
+        r.stdout.contains("alice.crt: good"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(r.stderr.contains("Response verify OK"), "{}", r.stderr);
+    // The GET form (RFC 6960 appendix A) as well: openssl -req_text -reqout, then curl.
+    openssl(
+        d,
+        &[
+            "ocsp",
+            "-issuer",
+            "pki/ca.crt",
+            "-cert",
+            "alice.crt",
+            "-no_nonce",
+            "-reqout",
+            "req.der",
+        ],
+    )
+    .ok();
+    use base64::Engine;
+    let b64 =
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(d.join("req.der")).unwrap());
+    let enc: String = b64
+        .chars()
+        .map(|c| match c {
+            '+' => "%2B".to_string(),
+            '/' => "%2F".to_string(),
+            '=' => "%3D".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    tool(
+        d,
+        "curl",
+        &["-sS", "-o", "resp.der", &format!("{ocsp_url}/{enc}")],
+    )
+    .ok();
+    let r = openssl(
+        d,
+        &[
+            "ocsp",
+            "-respin",
+            "resp.der",
+            "-issuer",
+            "pki/ca.crt",
+            "-cert",
+            "alice.crt",
+            "-CAfile",
+            "pki/ca.crt",
+        ],
+    )
+    .ok();
+    assert!(
+        r.stdout.contains("alice.crt: good"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+
+    // The CRL from /v1/crl (DER, and PEM on request) verifies and lists nothing yet.
+    let crl_url = format!("http://127.0.0.1:{}/v1/crl", ca.http);
+    tool(d, "curl", &["-sSf", "-o", "crl.der", &crl_url]).ok();
+    openssl(
+        d,
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "crl.der",
+            "-CAfile",
+            "pki/ca.crt",
+            "-noout",
+        ],
+    )
+    .ok();
+    tool(
+        d,
+        "curl",
+        &["-sSf", "-o", "crl.pem", &format!("{crl_url}?format=pem")],
+    )
+    .ok();
+    assert!(std::fs::read_to_string(d.join("crl.pem"))
+        .unwrap()
+        .starts_with("-----BEGIN X509 CRL"));
+    pkilint_crl(d, &d.join("crl.pem"));
+    openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "pki/ca.crt",
+            "-CRLfile",
+            "crl.pem",
+            "alice.crt",
+        ],
+    )
+    .ok();
+
+    // Revoked: OCSP says so at once, and the next CRL lists it.
+    let serial = serial_of(d, "alice.crt");
+    mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "revoke",
+            &serial,
+            "--reason",
+            "key-compromise",
+        ],
+    )
+    .ok();
+    let r = ask(d);
+    assert!(
+        r.stdout.contains("alice.crt: revoked"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(r.stdout.contains("keyCompromise"), "{}", r.stdout);
+    tool(
+        d,
+        "curl",
+        &[
+            "-sSf",
+            "-H",
+            "Accept: application/x-pem-file",
+            "-o",
+            "crl2.pem",
+            &crl_url,
+        ],
+    )
+    .ok();
+    pkilint_crl(d, &d.join("crl2.pem"));
+    let r = openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "pki/ca.crt",
+            "-CRLfile",
+            "crl2.pem",
+            "alice.crt",
+        ],
+    );
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stdout.contains("revoked") || r.stderr.contains("revoked"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    // A certificate of another CA: unauthorized.
+    mtls(d, &["--dir", "other", "init"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir", "other", "issue", "client", "--cn", "bob", "--out", "bob",
+        ],
+    )
+    .ok();
+    let r = openssl(
+        d,
+        &[
+            "ocsp",
+            "-issuer",
+            "other/ca.crt",
+            "-cert",
+            "bob.crt",
+            "-url",
+            &ocsp_url,
+            "-CAfile",
+            "other/ca.crt",
+        ],
+    );
+    assert!(
+        format!("{}{}", r.stdout, r.stderr).contains("unauthorized"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    // The bundle.
+    tool(
+        d,
+        "curl",
+        &[
+            "-sSf",
+            "-o",
+            "bundle.pem",
+            &format!("http://127.0.0.1:{}/v1/ca", ca.http),
+        ],
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(d.join("bundle.pem")).unwrap(),
+        std::fs::read_to_string(d.join("pki/ca-chain.crt")).unwrap()
+    );
+}
+
+#[test]
+fn nginx_with_ssl_ocsp_refuses_a_revoked_client() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let ca = Ca::start(d);
+    let g = d.join("gw");
+    std::fs::create_dir_all(&g).unwrap();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "issue",
+            "server",
+            "--cn",
+            "localhost",
+            "--san",
+            "127.0.0.1",
+            "--out",
+            "gw/server",
+        ],
+    )
+    .ok();
+    std::fs::copy(d.join("pki/ca.crt"), g.join("ca.crt")).unwrap();
+    let tok = token(d, "carol", &["--profile", "client"]);
+    agent(
+        d,
+        &ca,
+        "carol",
+        &["--token", &tok, "--cn", "carol", "--once"],
+    )
+    .ok();
+    let port = free_port();
+    let conf = nginx_conf(&g, port, "server.fullchain.crt", "server.key", "ca.crt", "");
+    // ssl_ocsp on: the responder comes from the client certificate's AIA.
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        "ssl_verify_client on;",
+        "ssl_verify_client on;\n        ssl_ocsp on;",
+    );
+    std::fs::write(&conf, text).unwrap();
+    let _nginx = start_nginx(&g, &conf, port);
+    let call = |d: &Path| {
+        tool(
+            d,
+            "curl",
+            &[
+                "-sS",
+                "-o",
+                "gw.body",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+                "pki/ca.crt",
+                "--cert",
+                "carol.crt",
+                "--key",
+                "carol.key",
+                &format!("https://127.0.0.1:{port}/"),
+            ],
+        )
+    };
+    let r = call(d);
+    assert_eq!(
+        r.stdout.trim(),
+        "200",
+        "{}{}",
+        r.stderr,
+        std::fs::read_to_string(g.join("error.log")).unwrap_or_default()
+    );
+    let serial = serial_of(d, "carol.crt");
+    mtls(d, &["--dir", "pki", "revoke", &serial]).ok();
+    wait_until(
+        "nginx to refuse the revoked client",
+        Duration::from_secs(30),
+        || call(d).stdout.trim() == "400",
+    );
+    assert!(
+        std::fs::read_to_string(g.join("error.log"))
+            .unwrap_or_default()
+            .contains("revoked"),
+        "nginx says why"
+    );
+    assert!(
+        ca.log().contains("/v1/ocsp"),
+        "nginx asked the responder: {}",
+        ca.log()
+    );
+}
+
+#[test]
+fn agents_renewing_at_once_survive_a_kill_9_of_the_server() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let mut ca = Ca::start(d);
+    let n = 100;
+    for i in 0..n {
+        let cn = format!("svc-{i}");
+        let tok = token(d, &cn, &["--profile", "client"]);
+        agent(
+            d,
+            &ca,
+            &format!("fleet/{cn}"),
+            &["--token", &tok, "--cn", &cn, "--once"],
+        )
+        .ok();
+    }
+    let url = ca.url();
+    let burst = |d: &Path| -> Vec<std::process::Child> {
+        (0..n)
+            .map(|i| {
+                Command::new(bin())
+                    .args([
+                        "agent",
+                        "--server",
+                        &url,
+                        "--ca",
+                        "pki/ca.crt",
+                        "--out",
+                        &format!("fleet/svc-{i}"),
+                        "--once",
+                        "--force",
+                    ])
+                    .current_dir(d)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let children = burst(d);
+    // kill -9 in the middle of the burst: once a few renewals are recorded.
+    let renewals = |d: &Path| {
+        std::fs::read_to_string(d.join("pki/audit.log"))
+            .unwrap_or_default()
+            .matches("\"renew\"")
+            .count()
+    };
+    let started = poll_until(Duration::from_secs(240), || renewals(d) >= 3);
+    assert!(
+        started,
+        "no renewals within 4 minutes; server log:\n{}",
+        ca.log()
+    );
+    let pid = ca.server.as_ref().map(|s| s.pid()).unwrap();
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    let codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap_or(-1))
+        .collect();
+    assert!(codes.iter().all(|c| *c == 0 || *c == 1), "{codes:?}");
+    eprintln!("burst exit codes with the kill -9 in between: {codes:?}");
+    assert!(
+        codes.contains(&0),
+        "some renewed before the kill: {codes:?}"
+    );
+    assert!(
+        codes.contains(&1),
+        "some were cut off by the kill: {codes:?}"
+    );
+    ca.server = None;
+    ca.restart(d);
+    // Every agent recovers: the ones that failed retry (a lost answer is asked again with the
+    // same key and gets the successor already recorded).
+    for i in 0..n {
+        let stem = format!("fleet/svc-{i}");
+        let ok = poll_until(Duration::from_secs(30), || {
+            agent(d, &ca, &stem, &["--once", "--force"]).code == 0
+        });
+        assert!(ok, "agent {i} recovered");
+    }
+    // The store is consistent: no serial twice, every agent holds its store's valid certificate
+    // with the key next to it, and each lineage has exactly one valid certificate.
+    let all = serials(d);
+    let mut uniq: Vec<_> = all.iter().map(|(s, _)| s.clone()).collect();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(uniq.len(), all.len(), "no serial twice");
+    mtls(d, &["--dir", "pki", "doctor"]).ok();
+    let v = mtls(d, &["--dir", "pki", "--json", "list"]).ok().json();
+    for i in 0..n {
+        let stem = format!("fleet/svc-{i}");
+        let s = serial_of(d, &format!("{stem}.crt"));
+        assert!(
+            all.contains(&(s.clone(), "valid".into())),
+            "agent {i}'s certificate {s} is valid in the store"
+        );
+        let valid_for_cn = v["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["subject"] == format!("CN=svc-{i}").as_str() && c["status"] == "valid")
+            .count();
+        assert_eq!(valid_for_cn, 1, "one valid certificate for svc-{i}");
+        let pubkey = |args: &[&str]| openssl(d, args).ok().stdout;
+        assert_eq!(
+            pubkey(&["x509", "-in", &format!("{stem}.crt"), "-noout", "-pubkey"]),
+            pubkey(&["pkey", "-in", &format!("{stem}.key"), "-pubout"]),
+            "key and certificate of svc-{i} match"
+        );
+    }
+}
+
+#[test]
+fn agent_keeps_a_short_lived_nginx_certificate_fresh_under_load() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let ca = Ca::start(d);
+    let g = d.join("gw");
+    std::fs::create_dir_all(&g).unwrap();
+    std::fs::copy(d.join("pki/ca.crt"), g.join("ca.crt")).unwrap();
+    mtls(
+        d,
+        &[
+            "--dir", "pki", "issue", "client", "--cn", "poller", "--out", "poller",
+        ],
+    )
+    .ok();
+    // A one-minute server certificate, renewed at half its life: a renewal every ~30 s.
+    let tok = token(
+        d,
+        "gw.example.com",
+        &["--san", "127.0.0.1", "--valid", "1m"],
+    );
+    agent(
+        d,
+        &ca,
+        "gw/server",
+        &[
+            "--token",
+            &tok,
+            "--cn",
+            "gw.example.com",
+            "--san",
+            "127.0.0.1",
+            "--once",
+        ],
+    )
+    .ok();
+    let port = free_port();
+    let conf = nginx_conf(&g, port, "server.fullchain.crt", "server.key", "ca.crt", "");
+    let _nginx = start_nginx(&g, &conf, port);
+    let reload = format!("nginx -p {} -c {} -s reload", g.display(), conf.display());
+    let url = ca.url();
+    let mut agent_proc = Command::new(bin())
+        .args([
+            "agent",
+            "--server",
+            &url,
+            "--ca",
+            "pki/ca.crt",
+            "--out",
+            "gw/server",
+            "--renew-at",
+            "0.5",
+            "--exec",
+            &reload,
+        ])
+        .current_dir(d)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("agent.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let renewals = |d: &Path| {
+        std::fs::read_to_string(d.join("pki/audit.log"))
+            .unwrap_or_default()
+            .matches("\"renew\"")
+            .count()
+    };
+    let mut calls = 0;
+    let mut failures = Vec::new();
+    let done = poll_until(Duration::from_secs(240), || {
+        let r = tool(
+            d,
+            "curl",
+            &[
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+                "pki/ca.crt",
+                "--cert",
+                "poller.crt",
+                "--key",
+                "poller.key",
+                &format!("https://127.0.0.1:{port}/"),
+            ],
+        );
+        calls += 1;
+        if r.stdout.trim() != "200" {
+            failures.push(format!("{} {}", r.stdout, r.stderr));
+        }
+        // Three renewals recorded, and nginx reloaded after each.
+        renewals(d) >= 3
+            && std::fs::read_to_string(d.join("agent.log"))
+                .unwrap_or_default()
+                .matches("ran: nginx")
+                .count()
+                >= 3
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &agent_proc.id().to_string()])
+        .status();
+    let _ = agent_proc.wait();
+    let log = std::fs::read_to_string(d.join("agent.log")).unwrap_or_default();
+    assert!(done, "three renewals within 4 minutes; agent log:\n{log}");
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} calls failed: {failures:?}\n{log}",
+        failures.len()
+    );
+    assert!(calls > 50, "the loop ran all along ({calls} calls)");
+    assert!(log.matches("ran: nginx").count() >= 3, "{log}");
+    openssl(d, &["verify", "-CAfile", "pki/ca.crt", "gw/server.crt"]).ok();
+    pkilint_cert(d, &d.join("gw/server.crt"));
+}

@@ -273,3 +273,25 @@ fn revoked_certificates_are_not_renewed() {
     assert_eq!(snapshot(d), before);
     assert_eq!(status(d, &s), "revoked");
 }
+
+/// `renew --out STEM` onto existing files is refused (exit 2, nothing changed, the hint names
+/// `--force`); with `--force` the old files are kept as `.bak`.
+#[test]
+fn renew_out_onto_existing_files_needs_force() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["init"]).ok();
+    mtls(d, &["issue", "client", "--cn", "a", "--out", "a"]).ok();
+    mtls(d, &["issue", "client", "--cn", "b", "--out", "b"]).ok();
+    let before = snapshot(d);
+    let r = mtls(d, &["renew", "--cert", "a.crt", "--out", "b"]).expect_code(2);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    assert_eq!(before, snapshot(d));
+    let old_b = std::fs::read(d.join("b.crt")).unwrap();
+    mtls(d, &["renew", "--cert", "a.crt", "--out", "b", "--force"]).ok();
+    assert_eq!(std::fs::read(d.join("b.crt.bak")).unwrap(), old_b);
+    let new_serial = serial_of(d, "b.crt");
+    assert_eq!(status(d, &serial_of(d, "a.crt")), "superseded");
+    assert_eq!(status(d, &new_serial), "valid");
+    verify(d, "sslclient", "b.crt");
+}

@@ -278,6 +278,8 @@ pub struct RenewOptions {
     pub stem: Option<PathBuf>,
     /// Permit server certificates above 825 days.
     pub allow_long_validity: bool,
+    /// With `stem`: replace files already there (kept as `.bak`).
+    pub force: bool,
 }
 
 /// Renews one certificate: same subject CN, SANs and profile, new serial, recorded as
@@ -379,7 +381,7 @@ pub fn renew(ca: &mut Ca, opts: &RenewOptions, now: OffsetDateTime) -> Result<Is
         }
     };
     let (stem, force) = match (&opts.stem, &old.stem) {
-        (Some(s), _) => (s.clone(), false),
+        (Some(s), _) => (s.clone(), opts.force),
         (None, Some(s)) => (PathBuf::from(s), true),
         (None, None) => {
             return Err(Error::invalid(
@@ -546,6 +548,7 @@ pub fn renew_selected(
             valid: None,
             stem,
             allow_long_validity: false,
+            force: false,
         };
         let r = renew(ca, &opts, now);
         let (renewed, error, hint) = match r {

@@ -1286,6 +1286,7 @@ fn server_cert(
                     valid: Some(valid),
                     stem: Some(stem.to_path_buf()),
                     allow_long_validity: false,
+                    force: false,
                 },
                 now,
             )

@@ -45,6 +45,9 @@ pub struct RenewArgs {
     /// Output stem (single renewal).
     #[arg(long, value_name = "STEM", conflicts_with_all = ["expiring_within", "issuer"])]
     pub out: Option<PathBuf>,
+    /// With --out: replace files already there, keeping them as *.bak.
+    #[arg(long, requires = "out")]
+    pub force: bool,
     /// Permit server certificates valid for more than 825 days.
     #[arg(long)]
     pub allow_long_validity: bool,
@@ -162,6 +165,7 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
         valid: a.valid,
         stem: a.out.clone(),
         allow_long_validity: a.allow_long_validity,
+        force: a.force,
     };
     let mut ca = Ca::open_with(
         dir,

@@ -1051,3 +1051,73 @@ fn agent_keeps_a_short_lived_nginx_certificate_fresh_under_load() {
     openssl(d, &["verify", "-CAfile", "pki/ca.crt", "gw/server.crt"]).ok();
     pkilint_cert(d, &d.join("gw/server.crt"));
 }
+
+/// A token may name a profile of `profiles.toml`: its name policy is checked when the token is
+/// made (an out-of-policy CN is refused, nothing stored), the certificate it buys carries the
+/// profile's EKUs (a custom OID too), and a renewal over mutual TLS keeps the profile.
+#[test]
+fn a_token_with_a_profiles_toml_profile_issues_and_renews_with_it() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["init"]).ok();
+    std::fs::write(
+        d.join("pki/profiles.toml"),
+        "[profile.mesh]\nextended_key_usage = [\"serverAuth\", \"clientAuth\", \"1.3.6.1.4.1.55555.1.2\"]\nmax_validity = \"90d\"\n\n[profile.mesh.policy]\ndns = [\"*.mesh.example.com\"]\n",
+    )
+    .unwrap();
+    let r = mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "token",
+            "create",
+            "--cn",
+            "evil.example.org",
+            "--profile",
+            "mesh",
+        ],
+    )
+    .expect_code(2);
+    assert!(r.stderr.contains("evil.example.org"), "{}", r.stderr);
+    let listed = mtls(d, &["--dir", "pki", "--json", "token", "list"]).ok();
+    assert!(
+        !listed.stdout.contains("evil.example.org"),
+        "{}",
+        listed.stdout
+    );
+    let tok = token(d, "web.mesh.example.com", &["--profile", "mesh"]);
+    let ca = Ca::start(d);
+    let r = agent(
+        d,
+        &ca,
+        "web",
+        &["--token", &tok, "--cn", "web.mesh.example.com", "--once"],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, ca.log());
+    let has_profile = |cert: &str| {
+        let text = openssl(d, &["x509", "-in", cert, "-noout", "-text"])
+            .ok()
+            .stdout;
+        text.contains("1.3.6.1.4.1.55555.1.2") && text.contains("TLS Web Client Authentication")
+    };
+    assert!(has_profile("web.crt"));
+    pkilint_cert(d, &d.join("web.crt"));
+    let first = serial_of(d, "web.crt");
+    let r = agent(d, &ca, "web", &["--once", "--force"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, ca.log());
+    assert_ne!(serial_of(d, "web.crt"), first);
+    assert!(has_profile("web.crt"));
+    openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "pki/ca.crt",
+            "-purpose",
+            "sslserver",
+            "web.crt",
+        ],
+    )
+    .ok();
+}

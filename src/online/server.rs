@@ -915,8 +915,7 @@ fn sign(
         .map_err(token_refused)?;
     let info =
         crate::csr::parse(r.csr.as_bytes(), Path::new("<request>")).map_err(|e| bad_csr(&e))?;
-    let prof = Profile::parse(&token.profile)
-        .map_err(|e| ApiError::from_lib(&e, StatusCode::INTERNAL_SERVER_ERROR))?;
+    let (prof, file_profile) = resolve_profile(&ca, &token.profile)?;
     let allowed = crate::names::parse_all(&token.sans)
         .map_err(|e| ApiError::from_lib(&e, StatusCode::INTERNAL_SERVER_ERROR))?;
     let (cn, sans) = if prof.is_server() {
@@ -951,7 +950,7 @@ fn sign(
         .map_err(|e| store_error(&e))?
         .map_err(token_refused)?;
     let issued = ca
-        .issue_leaf(
+        .issue_leaf_with(
             LeafRequest {
                 profile: prof,
                 cn,
@@ -970,6 +969,7 @@ fn sign(
                 key_type: info.key_type,
             },
             now,
+            file_profile.as_ref(),
         )
         .map_err(|e| ApiError::from_lib(&e, StatusCode::UNPROCESSABLE_ENTITY))?;
     let by = format!("token:{}", used.id);
@@ -984,6 +984,20 @@ fn sign(
         client,
     );
     answer(&mut ca, &issued.serial)
+}
+
+/// The profile a token or a stored certificate names: a built-in one, or one of the CA
+/// directory's `profiles.toml` (read again each time, so a tightened policy applies at once).
+fn resolve_profile(
+    ca: &Ca,
+    name: &str,
+) -> std::result::Result<(Profile, Option<crate::pki::leaf_profile::FileProfile>), ApiError> {
+    match crate::ca::profiles::resolve(ca.dir(), name)
+        .map_err(|e| ApiError::from_lib(&e, StatusCode::INTERNAL_SERVER_ERROR))?
+    {
+        crate::ca::profiles::Resolved::Builtin(p) => Ok((p, None)),
+        crate::ca::profiles::Resolved::File(f) => Ok((f.kind, Some(*f))),
+    }
 }
 
 fn names_refused(what: &str, cn: &str) -> ApiError {
@@ -1091,8 +1105,7 @@ fn renew(
             "an expired certificate cannot renew: bootstrap again with a new token",
         ));
     }
-    let prof = Profile::parse(&old.profile)
-        .map_err(|e| ApiError::from_lib(&e, StatusCode::INTERNAL_SERVER_ERROR))?;
+    let (prof, file_profile) = resolve_profile(&ca, &old.profile)?;
     if !prof.is_leaf() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -1129,7 +1142,7 @@ fn renew(
     let lifetime = (na - nb - crate::ca::BACKDATE).max(Duration::minutes(1));
     let subject = crate::subject::Subject::from_name(c.subject());
     let issued = ca
-        .issue_leaf(
+        .issue_leaf_with(
             LeafRequest {
                 profile: prof,
                 cn: if prof.is_server() {
@@ -1152,6 +1165,7 @@ fn renew(
                 key_type: info.key_type,
             },
             now,
+            file_profile.as_ref(),
         )
         .map_err(|e| {
             // Revoked or renewed between the check above and the record: the store's answer.

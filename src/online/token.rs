@@ -21,8 +21,11 @@ pub struct TokenRequest {
     pub cn: String,
     /// SANs as typed.
     pub sans: Vec<String>,
-    /// server or client.
+    /// server or client (for a `profiles.toml` profile: its kind).
     pub profile: Profile,
+    /// A `profiles.toml` profile the certificate is issued with (its policy is checked here,
+    /// and again when the token is used).
+    pub file_profile: Option<crate::pki::leaf_profile::FileProfile>,
     /// How long the token works.
     pub ttl: Duration,
     /// Validity of the certificate it buys (None: the server's default).
@@ -54,7 +57,7 @@ pub fn create(store: &mut Store, req: &TokenRequest, now: OffsetDateTime) -> Res
     let parsed = crate::names::parse_all(&req.sans)?;
     match req.profile {
         p if p.is_server() => {
-            crate::profile::server_sans(&req.cn, parsed)?;
+            crate::profile::server_sans(&req.cn, parsed.clone())?;
         }
         Profile::Client => {}
         other => {
@@ -64,6 +67,12 @@ pub fn create(store: &mut Store, req: &TokenRequest, now: OffsetDateTime) -> Res
                 "a token buys a server or client certificate",
                 "use --profile server or --profile client",
             ))
+        }
+    }
+    if let Some(f) = &req.file_profile {
+        f.check_names(&req.cn, &parsed)?;
+        if let Some(v) = req.valid {
+            f.check_days(u32::try_from((v.whole_seconds() + 86_399) / 86_400).unwrap_or(u32::MAX))?;
         }
     }
     if req.ttl < Duration::minutes(1) || req.ttl > MAX_TTL {
@@ -90,7 +99,10 @@ pub fn create(store: &mut Store, req: &TokenRequest, now: OffsetDateTime) -> Res
             hash: hash(&token),
             cn: req.cn.clone(),
             sans: req.sans.clone(),
-            profile: req.profile.as_str().to_string(),
+            profile: match &req.file_profile {
+                Some(f) => f.name.clone(),
+                None => req.profile.as_str().to_string(),
+            },
             valid_secs: req.valid.map(|v| v.whole_seconds()),
             expires_at,
         },

@@ -5,7 +5,6 @@ use std::path::Path;
 use clap::{Args, Subcommand};
 use mtls_ca::ca::audit;
 use mtls_ca::online::token::{self, TokenRequest};
-use mtls_ca::profile::Profile;
 use mtls_ca::store::Store;
 
 use crate::output::Output;
@@ -34,7 +33,7 @@ pub struct CreateArgs {
     /// A further subject alternative name (repeatable).
     #[arg(long, value_name = "V")]
     pub san: Vec<String>,
-    /// server or client.
+    /// server, client, or a profile of DIR/profiles.toml (its name policy is enforced).
     #[arg(long, value_name = "P", default_value = "server")]
     pub profile: String,
     /// How long the token works: 15m (default), 12h, 7d.
@@ -57,11 +56,15 @@ pub fn run(dir: &Path, c: &TokenCommand, out: &Output) -> anyhow::Result<Outcome
     let now = super::now();
     match c {
         TokenCommand::Create(a) => {
-            let profile = Profile::parse(&a.profile)?;
+            let (profile, file_profile) = match mtls_ca::ca::profiles::resolve(dir, &a.profile)? {
+                mtls_ca::ca::profiles::Resolved::Builtin(p) => (p, None),
+                mtls_ca::ca::profiles::Resolved::File(f) => (f.kind, Some(*f)),
+            };
             let req = TokenRequest {
                 cn: a.cn.clone(),
                 sans: a.san.clone(),
                 profile,
+                file_profile,
                 ttl: mtls_ca::duration::parse("--ttl", &a.ttl)?,
                 valid: a
                     .valid
@@ -96,7 +99,7 @@ pub fn run(dir: &Path, c: &TokenCommand, out: &Output) -> anyhow::Result<Outcome
                     "token {} for {} ({}), works once until {}",
                     made.id,
                     a.cn,
-                    profile.as_str(),
+                    a.profile,
                     mtls_ca::ca::fmt_date(made.expires_at)
                 ));
             }

@@ -72,11 +72,8 @@ pub struct IssueArgs {
     /// Replace existing files, keeping them as *.bak.
     #[arg(long)]
     pub force: bool,
-    /// Permit server certificates valid for more than 825 days.
-    #[arg(long)]
-    pub allow_long_validity: bool,
     #[command(flatten)]
-    pub pass: super::pass::PassArgs,
+    pub signing: super::pass::SigningArgs,
     /// Also write STEM.p12 (PKCS#12: key, certificate, chain), protected by a passphrase.
     #[arg(long)]
     pub p12: bool,
@@ -152,7 +149,7 @@ pub fn run(dir: &Path, top: &IssueTop, out: &Output) -> anyhow::Result<Outcome> 
     };
     let mut ca = Ca::open_with(
         dir,
-        &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+        &mut super::pass::source(&a.signing.pass, super::pass::ca_key(dir)),
     )?;
     let mut issued = ca.issue_with(&opts, file_profile.as_ref(), super::now())?;
     if let Some((passphrase, out_file)) = p12 {
@@ -196,7 +193,7 @@ pub fn options(profile: Profile, a: &IssueArgs) -> anyhow::Result<IssueOptions> 
         key_type: a.key_type,
         stem: a.out.clone().unwrap_or_else(|| default_stem(&cn)),
         force: a.force,
-        allow_long_validity: a.allow_long_validity,
+        allow_long_validity: a.signing.allow_long_validity,
     })
 }
 
@@ -246,7 +243,7 @@ fn batch(
     };
     let mut ca = Ca::open_with(
         dir,
-        &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+        &mut super::pass::source(&a.signing.pass, super::pass::ca_key(dir)),
     )?;
     let tty = !out.quiet && !out.json && std::io::stderr().is_terminal();
     let mut progress = |done: usize, total: usize| {

@@ -28,6 +28,17 @@ pub fn ca_key(dir: &Path) -> PathBuf {
     dir.join(mtls_ca::ca::CA_KEY)
 }
 
+/// Options of every command that signs a leaf with the CA key (issue, sign, renew): the
+/// long-validity permit and where the key's passphrase comes from.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SigningArgs {
+    /// Permit server certificates valid for more than 825 days.
+    #[arg(long)]
+    pub allow_long_validity: bool,
+    #[command(flatten)]
+    pub pass: PassArgs,
+}
+
 /// A question asked on the terminal when no file or variable was given.
 pub struct Prompt {
     /// What is asked for, e.g. `CA key passphrase: `.

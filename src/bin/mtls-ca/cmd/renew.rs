@@ -48,11 +48,8 @@ pub struct RenewArgs {
     /// With --out: replace files already there, keeping them as *.bak.
     #[arg(long, requires = "out")]
     pub force: bool,
-    /// Permit server certificates valid for more than 825 days.
-    #[arg(long)]
-    pub allow_long_validity: bool,
     #[command(flatten)]
-    pub pass: super::pass::PassArgs,
+    pub signing: super::pass::SigningArgs,
 }
 
 pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
@@ -89,7 +86,7 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
         let w = a.expiring_within.clone().unwrap_or_default();
         let mut ca = Ca::open_with(
             dir,
-            &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+            &mut super::pass::source(&a.signing.pass, super::pass::ca_key(dir)),
         )?;
         let items = lifecycle::renew_selected(
             &mut ca,
@@ -164,12 +161,12 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
         days,
         valid: a.valid,
         stem: a.out.clone(),
-        allow_long_validity: a.allow_long_validity,
+        allow_long_validity: a.signing.allow_long_validity,
         force: a.force,
     };
     let mut ca = Ca::open_with(
         dir,
-        &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+        &mut super::pass::source(&a.signing.pass, super::pass::ca_key(dir)),
     )?;
     let issued = lifecycle::renew(&mut ca, &opts, super::now())?;
     if out.json {

@@ -39,11 +39,8 @@ pub struct SignArgs {
     /// Replace existing files, keeping them as *.bak.
     #[arg(long)]
     pub force: bool,
-    /// Permit server certificates valid for more than 825 days.
-    #[arg(long)]
-    pub allow_long_validity: bool,
     #[command(flatten)]
-    pub pass: super::pass::PassArgs,
+    pub signing: super::pass::SigningArgs,
 }
 
 pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
@@ -55,7 +52,7 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
         "intermediate" => {
             let mut ca = Ca::open_with(
                 dir,
-                &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+                &mut super::pass::source(&a.signing.pass, super::pass::ca_key(dir)),
             )?;
             let stem = a.out.clone().unwrap_or_else(|| a.csr.with_extension(""));
             let days = a.days;
@@ -99,11 +96,11 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
         valid: a.valid,
         stem: a.out.clone(),
         force: a.force,
-        allow_long_validity: a.allow_long_validity,
+        allow_long_validity: a.signing.allow_long_validity,
     };
     let mut ca = Ca::open_with(
         dir,
-        &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),
+        &mut super::pass::source(&a.signing.pass, super::pass::ca_key(dir)),
     )?;
     let issued = csr::sign_with(&mut ca, &opts, file_profile.as_ref(), super::now())?;
     if out.json {

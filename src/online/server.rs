@@ -446,17 +446,7 @@ async fn run(
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .map(|c| c.as_ref().to_vec());
-                    let client_cert = Arc::new(client_cert);
-                    let svc = hyper::service::service_fn(move |req| {
-                        let st = st.clone();
-                        let cc = client_cert.clone();
-                        async move { Ok::<_, Infallible>(handle(st, req, peer, true, cc).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(std::time::Duration::from_secs(10))
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    serve_connection(stream, st, peer, true, Arc::new(client_cert)).await;
                 });
             }
         }
@@ -494,20 +484,31 @@ async fn accept_plain(listener: tokio::net::TcpListener, state: Arc<State>) {
             continue;
         };
         let st = state.clone();
-        tokio::spawn(async move {
-            let none = Arc::new(None);
-            let svc = hyper::service::service_fn(move |req| {
-                let st = st.clone();
-                let none = none.clone();
-                async move { Ok::<_, Infallible>(handle(st, req, peer, false, none).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(std::time::Duration::from_secs(10))
-                .serve_connection(TokioIo::new(tcp), svc)
-                .await;
-        });
+        tokio::spawn(serve_connection(tcp, st, peer, false, Arc::new(None)));
     }
+}
+
+/// HTTP/1.1 on one accepted connection (TLS with the client's certificate, or plain), every
+/// request through [`handle`]; a client that sends no header in 10 s is dropped.
+async fn serve_connection<IO>(
+    io: IO,
+    st: Arc<State>,
+    peer: SocketAddr,
+    tls: bool,
+    client_cert: Arc<Option<Vec<u8>>>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let st = st.clone();
+        let cc = client_cert.clone();
+        async move { Ok::<_, Infallible>(handle(st, req, peer, tls, cc).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(10))
+        .serve_connection(TokioIo::new(io), svc)
+        .await;
 }
 
 async fn handle(

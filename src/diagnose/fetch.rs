@@ -10,10 +10,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::ServerName;
 
 use crate::error::{Error, Result};
 
@@ -91,56 +88,6 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// Accepts any server chain, but still checks the handshake signatures (so the server proves it
-/// holds the key of the certificate it sent). `probe` wraps it to record the chain.
-#[derive(Debug)]
-pub(crate) struct AcceptAnyChain(pub(crate) Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyChain {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 fn net_err(target: &Target, what: String, hint: &str) -> Error {
     Error::bad_file(
         std::path::Path::new(&target.to_string()),
@@ -198,7 +145,7 @@ pub fn fetch_chain(target: &Target, timeout: Duration) -> Result<Vec<Vec<u8>>> {
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Crypto(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyChain(provider)))
+        .with_custom_certificate_verifier(Arc::new(crate::pki::tls::AcceptAnyChain(provider)))
         .with_no_client_auth();
     let name = ServerName::try_from(target.host.clone()).map_err(|_| {
         net_err(

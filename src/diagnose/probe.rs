@@ -202,11 +202,11 @@ fn side_of(code: Code) -> Side {
 }
 
 /// Records the server chain and rustls' verdict on it, then lets the handshake continue
-/// (handshake signatures are still checked, by [`crate::fetch::AcceptAnyChain`]).
+/// (handshake signatures are still checked, by [`crate::pki::tls::AcceptAnyChain`]).
 #[derive(Debug)]
 struct ChainRecorder {
     inner: Option<Arc<WebPkiServerVerifier>>,
-    signatures: crate::fetch::AcceptAnyChain,
+    signatures: crate::pki::tls::AcceptAnyChain,
     seen: Mutex<Option<(Vec<CertificateDer<'static>>, Option<rustls::Error>)>>,
 }
 
@@ -329,7 +329,7 @@ pub fn probe(opts: &ProbeOptions, now: time::OffsetDateTime) -> Result<ProbeRepo
     };
     let recorder = Arc::new(ChainRecorder {
         inner,
-        signatures: crate::fetch::AcceptAnyChain(provider.clone()),
+        signatures: crate::pki::tls::AcceptAnyChain(provider.clone()),
         seen: Mutex::new(None),
     });
     let key = match &opts.client {

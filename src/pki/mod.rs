@@ -21,4 +21,5 @@ pub mod secret;
 pub mod serial;
 pub mod signer;
 pub mod subject;
+pub mod tls;
 pub mod x509;

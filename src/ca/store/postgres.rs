@@ -810,12 +810,9 @@ mod tls {
     use std::task::{Context, Poll};
 
     use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-    use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use rustls::{ClientConfig, RootCertStore};
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-    type Verdict<T> = std::result::Result<T, rustls::Error>;
 
     use crate::error::{Error, Result};
 
@@ -840,60 +837,14 @@ mod tls {
                 }
                 None => builder
                     .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
+                    .with_custom_certificate_verifier(Arc::new(
+                        // libpq's `sslmode=require`: encrypted, the server's signature
+                        // checked, its certificate not authenticated.
+                        crate::pki::tls::AcceptAnyChain(provider),
+                    ))
                     .with_no_client_auth(),
             };
             Ok(MakeRustls(Arc::new(config)))
-        }
-    }
-
-    /// libpq's `sslmode=require`: encrypted, the server's signature checked, its certificate
-    /// not authenticated.
-    #[derive(Debug)]
-    struct EncryptOnly(Arc<rustls::crypto::CryptoProvider>);
-
-    impl ServerCertVerifier for EncryptOnly {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Verdict<ServerCertVerified> {
-            Ok(ServerCertVerified::assertion())
-        }
-
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Verdict<HandshakeSignatureValid> {
-            rustls::crypto::verify_tls12_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Verdict<HandshakeSignatureValid> {
-            rustls::crypto::verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
         }
     }
 

@@ -18,21 +18,30 @@ struct Ca {
 
 impl Ca {
     fn start(d: &Path) -> Ca {
+        Ca::start_env(d, &[])
+    }
+
+    /// With extra environment for the server (a failpoint).
+    fn start_env(d: &Path, env: &[(&str, &str)]) -> Ca {
         let (https, http) = (free_port(), free_port());
         let mut ca = Ca {
             server: None,
             https,
             http,
         };
-        ca.restart(d);
+        ca.restart_env(d, env);
         ca
     }
 
     fn restart(&mut self, d: &Path) {
+        self.restart_env(d, &[]);
+    }
+
+    fn restart_env(&mut self, d: &Path, env: &[(&str, &str)]) {
         let listen = format!("127.0.0.1:{}", self.https);
         let hl = format!("127.0.0.1:{}", self.http);
         let url = format!("http://127.0.0.1:{}", self.http);
-        self.server = Some(Server::start(
+        self.server = Some(Server::start_env(
             d,
             bin().to_str().unwrap(),
             &[
@@ -50,6 +59,7 @@ impl Ca {
                 "1000",
                 "--log-requests",
             ],
+            env,
             self.https,
         ));
         wait_until("the plain-HTTP listener", Duration::from_secs(10), || {
@@ -814,6 +824,112 @@ fn nginx_with_ssl_ocsp_refuses_a_revoked_client() {
         "nginx asked the responder: {}",
         ca.log()
     );
+}
+
+/// A counter of `ca serve`'s /metrics.
+fn metric(d: &Path, ca: &Ca, name: &str) -> u64 {
+    let url = format!("{}/metrics", ca.url());
+    let r = tool(d, "curl", &["-sS", "--cacert", "pki/ca.crt", &url]);
+    r.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{}", r.stdout))
+}
+
+#[test]
+fn renewals_that_wait_together_are_recorded_in_one_group_commit() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    // The first group commit pauses 3 s (a slow disk): the renewals arriving meanwhile queue
+    // up and are recorded together in the next one.
+    let mut ca = Ca::start_env(d, &[("MTLS_CA_FAILPOINT", "serve.commit@1:sleep-3000")]);
+    let n = 12;
+    for i in 0..n {
+        let cn = format!("grp-{i}");
+        let tok = token(d, &cn, &["--profile", "client"]);
+        agent(
+            d,
+            &ca,
+            &format!("g/{cn}"),
+            &["--token", &tok, "--cn", &cn, "--once"],
+        )
+        .ok();
+    }
+    let before: Vec<String> = (0..n)
+        .map(|i| serial_of(d, &format!("g/grp-{i}.crt")))
+        .collect();
+    let audit_before = std::fs::read_to_string(d.join("pki/audit.log")).unwrap();
+    let url = ca.url();
+    let children: Vec<_> = (0..n)
+        .map(|i| {
+            Command::new(bin())
+                .args(["agent", "--server", &url, "--ca", "pki/ca.crt"])
+                .args(["--out", &format!("g/grp-{i}"), "--once", "--force"])
+                .current_dir(d)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "agent {i}: {}\nserver:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            ca.log()
+        );
+    }
+    let (batches, records) = (
+        metric(d, &ca, "mtls_ca_commit_batches_total"),
+        metric(d, &ca, "mtls_ca_commit_records_total"),
+    );
+    assert_eq!(
+        records, n as u64,
+        "every renewal recorded by the group commit"
+    );
+    assert!(
+        batches * 2 <= records,
+        "{records} renewals took {batches} store transactions: not grouped"
+    );
+    // Each renewal is in the store (its predecessor superseded), answered with its own
+    // certificate and key, and has its audit line.
+    let all = serials(d);
+    for (i, old) in before.iter().enumerate() {
+        let new = serial_of(d, &format!("g/grp-{i}.crt"));
+        assert_ne!(&new, old, "agent {i} renewed");
+        assert!(all.contains(&(new, "valid".into())), "agent {i}: {all:?}");
+        assert!(
+            all.contains(&(old.clone(), "superseded".into())),
+            "agent {i}"
+        );
+    }
+    let audit = std::fs::read_to_string(d.join("pki/audit.log")).unwrap();
+    let added = &audit[audit_before.len()..];
+    assert_eq!(added.lines().filter(|l| l.contains("\"renew\"")).count(), n);
+    assert!(added
+        .lines()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+
+    // A group commit that fails (the store cannot be written): the renewal is refused, nothing
+    // is recorded or audited, and the agent keeps its certificate.
+    ca.server = None;
+    ca.restart_env(d, &[("MTLS_CA_FAILPOINT", "serve.commit:error")]);
+    let kept = serial_of(d, "g/grp-0.crt");
+    let listed = serials(d);
+    let r = agent(d, &ca, "g/grp-0", &["--once", "--force"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(serial_of(d, "g/grp-0.crt"), kept);
+    assert_eq!(serials(d), listed, "nothing recorded");
+    assert_eq!(
+        std::fs::read_to_string(d.join("pki/audit.log")).unwrap(),
+        audit
+    );
+    ca.server = None;
+    mtls(d, &["--dir", "pki", "doctor"]).ok();
 }
 
 #[test]

@@ -186,6 +186,30 @@ pub struct Issued {
     pub file_profile: Option<String>,
 }
 
+/// A leaf signed for the online CA's group commit: reserved and signed, not yet recorded
+/// (see [`Ca::sign_unrecorded`]).
+#[derive(Debug)]
+pub struct Unrecorded {
+    /// What was signed (no files).
+    pub issued: Issued,
+    /// The certificate.
+    pub der: Vec<u8>,
+    /// What the store is to record.
+    pub record: Record,
+}
+
+/// An issuance between signature and record (inside [`Ca::issue_leaf_with`]).
+struct SignedLeaf {
+    der: Vec<u8>,
+    record: Record,
+    new_key: Option<rcgen::KeyPair>,
+    files: IssuedFiles,
+    profile: Profile,
+    key_type: KeyType,
+    warnings: Vec<String>,
+    file_profile: Option<String>,
+}
+
 /// The main files of an issuance.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct IssuedFiles {
@@ -824,6 +848,58 @@ impl Ca {
         now: OffsetDateTime,
         file_profile: Option<&crate::pki::leaf_profile::FileProfile>,
     ) -> Result<Issued> {
+        let force = req.force;
+        let signed = self.sign_leaf(req, key, now, file_profile)?;
+        self.store.record_issued(&signed.record, now)?;
+        self.write_leaf(signed, force, now)
+    }
+
+    /// [`Ca::issue_leaf_with`] for a public key and no files, stopping after the signature:
+    /// the serial is reserved and the certificate signed, but not recorded. The caller records
+    /// it ([`Store::record_each`], many in one transaction: the online CA's group commit) and
+    /// must not hand the certificate out before that commit.
+    pub fn sign_unrecorded(
+        &mut self,
+        req: LeafRequest,
+        spki: Vec<u8>,
+        key_type: KeyType,
+        now: OffsetDateTime,
+        file_profile: Option<&crate::pki::leaf_profile::FileProfile>,
+    ) -> Result<Unrecorded> {
+        if !req.stem.as_os_str().is_empty() {
+            return Err(Error::invalid(
+                "stem",
+                req.stem.display().to_string(),
+                "a certificate signed for a later commit writes no files",
+                "leave the stem empty",
+            ));
+        }
+        let signed = self.sign_leaf(req, LeafKey::Public { spki, key_type }, now, file_profile)?;
+        let mut issued = describe(
+            &signed.der,
+            signed.profile,
+            signed.key_type,
+            signed.files,
+            Vec::new(),
+            signed.warnings,
+        )?;
+        issued.file_profile = file_profile.map(|f| f.name.clone());
+        Ok(Unrecorded {
+            issued,
+            der: signed.der,
+            record: signed.record,
+        })
+    }
+
+    /// Validity, policy, outputs free, key, serial reserved, signature: everything of an
+    /// issuance before the store records it.
+    fn sign_leaf(
+        &mut self,
+        req: LeafRequest,
+        key: LeafKey,
+        now: OffsetDateTime,
+        file_profile: Option<&crate::pki::leaf_profile::FileProfile>,
+    ) -> Result<SignedLeaf> {
         let LeafRequest {
             profile,
             cn,
@@ -958,14 +1034,44 @@ impl Ca {
             Some(self.serial_hex()?),
         )?;
         rec.sans = sans.iter().map(San::to_string).collect();
-        let renewal = renews.is_some();
         rec.renews = renews;
         if let Some(f) = file_profile {
             rec.profile = f.name.clone();
         }
-        self.store.record_issued(&rec, now)?;
+        Ok(SignedLeaf {
+            der,
+            record: rec,
+            new_key,
+            files,
+            profile,
+            key_type,
+            warnings,
+            file_profile: file_profile.map(|f| f.name.clone()),
+        })
+    }
+
+    /// The files of a recorded leaf (none for an empty stem); a new certificate whose files
+    /// cannot be written is voided.
+    fn write_leaf(
+        &mut self,
+        signed: SignedLeaf,
+        force: bool,
+        now: OffsetDateTime,
+    ) -> Result<Issued> {
+        let SignedLeaf {
+            der,
+            record: rec,
+            new_key,
+            files,
+            profile,
+            key_type,
+            warnings,
+            file_profile,
+        } = signed;
+        let serial = &rec.serial;
+        let renewal = rec.renews.is_some();
         crate::failpoint::hit("issue.record", &files.cert)?;
-        if no_files {
+        if rec.stem.is_none() {
             return describe(&der, profile, key_type, files, Vec::new(), warnings);
         }
         let mut fs = FileSet::new();
@@ -988,7 +1094,7 @@ impl Ca {
             }
         };
         let mut issued = describe(&der, profile, key_type, files, written, warnings)?;
-        issued.file_profile = file_profile.map(|f| f.name.clone());
+        issued.file_profile = file_profile;
         Ok(issued)
     }
 

@@ -10,6 +10,8 @@
 //!
 //! - [`token`]: bootstrap tokens (made here, stored hashed by the store).
 //! - [`server`]: the endpoints, TLS, rate limits, metrics, its own server certificate.
+//! - `commit`: group commit of renewals (one store transaction and one audit fsync for all
+//!   renewals waiting at that moment).
 //! - [`ocsp`]: the RFC 6960 responder (RustCrypto `x509-ocsp` types, signed by the CA key).
 //! - [`agent`]: bootstrap with a token, renewal over mutual TLS, safe file replacement.
 //! - [`api`]: the JSON bodies both sides exchange; [`client`]: the HTTPS client of the agent.
@@ -17,6 +19,7 @@
 pub mod agent;
 pub mod api;
 pub mod client;
+mod commit;
 pub mod ocsp;
 pub mod server;
 pub mod token;

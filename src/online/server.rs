@@ -7,7 +7,8 @@
 //! rate-limited per client (token requests per address, renewals per certificate); every
 //! refusal is a JSON body `{"error": {"code", "message", "hint"}}` and changes nothing. Work
 //! that touches the store or signs runs on tokio's blocking pool, one request at a time under
-//! the CA's lock (the store is one connection), with the ordering of the CLI.
+//! the CA's lock (the store is one connection), with the ordering of the CLI; renewals are
+//! recorded by group commit ([`super::commit`]), many in one durable transaction.
 //!
 //! The server's own certificate (`DIR/serve/server.*`, or `--server STEM`) is issued from the
 //! CA on first start and renewed by the server itself when a third of its life is left; the
@@ -41,6 +42,7 @@ use crate::profile::{self, Profile};
 use crate::store::TokenRefusal;
 
 use super::api;
+use super::commit::{AuditLine, Committer};
 use super::ocsp;
 
 /// The clock the binary hands in (the library never reads it on its own).
@@ -168,7 +170,8 @@ impl Metrics {
         self.latency_count.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn render(&self) -> String {
+    /// The Prometheus text; `commits` is (group commits, renewals they recorded).
+    fn render(&self, commits: (u64, u64)) -> String {
         let mut s = String::new();
         let c = |s: &mut String, name: &str, help: &str, v: u64| {
             s.push_str(&format!(
@@ -198,6 +201,18 @@ impl Metrics {
             "mtls_ca_crl_signed_total",
             "CRLs signed for serving.",
             self.crl.load(Ordering::Relaxed),
+        );
+        c(
+            &mut s,
+            "mtls_ca_commit_batches_total",
+            "Store transactions of the renewal group commit.",
+            commits.0,
+        );
+        c(
+            &mut s,
+            "mtls_ca_commit_records_total",
+            "Renewals recorded by the group commit (divided by batches: the mean batch).",
+            commits.1,
         );
         s.push_str("# HELP mtls_ca_refused_total Requests refused, by reason.\n# TYPE mtls_ca_refused_total counter\n");
         if let Ok(m) = self.refused.lock() {
@@ -261,7 +276,10 @@ struct CrlCache {
 }
 
 struct State {
-    ca: Mutex<Ca>,
+    /// Shared with the group-commit thread (which holds it weakly).
+    ca: Arc<Mutex<Ca>>,
+    /// Where signed renewals wait to be recorded (see [`super::commit`]).
+    commits: Committer,
     clock: Clock,
     opts: ServeOptions,
     metrics: Metrics,
@@ -368,8 +386,14 @@ pub fn serve(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Re
         .enable_all()
         .build()
         .map_err(|e| Error::io(Path::new("<tokio runtime>"), e))?;
+    let ca = Arc::new(Mutex::new(ca));
+    let warn = events.clone();
+    let commits = Committer::start(Arc::downgrade(&ca), clock, move |m| {
+        warn(ServeEvent::Warning(m));
+    })?;
     let state = Arc::new(State {
-        ca: Mutex::new(ca),
+        ca,
+        commits,
         clock,
         limiter: Limiter {
             rate: opts.rate,
@@ -605,7 +629,7 @@ async fn route(
         (Method::GET, "/metrics") if https => Ok(bytes_response(
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            st.metrics.render().into_bytes(),
+            st.metrics.render(st.commits.counts()).into_bytes(),
         )),
         (Method::POST, "/v1/sign") if https => {
             let key = format!("addr:{}", peer.ip());
@@ -639,7 +663,25 @@ async fn route(
             let r: api::RenewRequest = parse_json(&body)?;
             let st2 = st.clone();
             let who = peer.to_string();
-            let c = blocking(move || renew(&st2, &cert, &r, &who)).await?;
+            let c = match blocking(move || renew(&st2, &cert, &r, &who)).await? {
+                Renewed::Again(c) => c,
+                Renewed::Signed {
+                    record,
+                    audit,
+                    answer,
+                } => {
+                    // Answered only once the group commit has made it durable.
+                    st.commits
+                        .commit(*record, audit)
+                        .await
+                        .map_err(|e| match e {
+                            // The predecessor was revoked or renewed meanwhile.
+                            Error::InvalidValue { .. } => ApiError::from_lib(&e, StatusCode::CONFLICT),
+                            _ => store_error(&e),
+                        })?;
+                    answer
+                }
+            };
             st.metrics.renewed.fetch_add(1, Ordering::Relaxed);
             Ok(json_response(StatusCode::OK, &c))
         }
@@ -839,6 +881,7 @@ fn bad_csr(e: &Error) -> ApiError {
     }
 }
 
+/// The answer for the stored certificate `serial`.
 fn answer(ca: &mut Ca, serial: &str) -> std::result::Result<api::Certificate, ApiError> {
     let stored = ca
         .store()
@@ -852,9 +895,14 @@ fn answer(ca: &mut Ca, serial: &str) -> std::result::Result<api::Certificate, Ap
                 "retry",
             )
         })?;
-    let mut full = vec![stored.der.clone()];
+    Ok(answer_der(ca, serial, &stored.der))
+}
+
+/// The answer for certificate `der`: it, its full chain and its notAfter.
+fn answer_der(ca: &Ca, serial: &str, der: &[u8]) -> api::Certificate {
+    let mut full = vec![der.to_vec()];
     full.extend(ca.intermediates().iter().cloned());
-    let not_after = x509_parser::parse_x509_certificate(&stored.der)
+    let not_after = x509_parser::parse_x509_certificate(der)
         .map(|(_, c)| crate::x509::validity(&c).1)
         .ok()
         .and_then(|t| {
@@ -862,15 +910,15 @@ fn answer(ca: &mut Ca, serial: &str) -> std::result::Result<api::Certificate, Ap
                 .ok()
         })
         .unwrap_or_default();
-    Ok(api::Certificate {
+    api::Certificate {
         serial: serial.to_string(),
-        certificate: crate::pem::encode("CERTIFICATE", &stored.der),
+        certificate: crate::pem::encode("CERTIFICATE", der),
         fullchain: full
             .iter()
             .map(|d| crate::pem::encode("CERTIFICATE", d))
             .collect(),
         not_after,
-    })
+    }
 }
 
 fn token_refused(r: TokenRefusal) -> ApiError {
@@ -1040,12 +1088,23 @@ fn audit_event(
 /// `/v1/renew`: the client certificate must be the stored one, issued and not revoked,
 /// superseded or expired; the CSR's key must be new. The successor keeps names, profile and
 /// lifetime, and supersedes the old one in the transaction that records it.
+/// What [`renew`] did: signed a successor that the group commit is to record, or found the
+/// successor of a retried renewal already recorded.
+enum Renewed {
+    Again(api::Certificate),
+    Signed {
+        record: Box<crate::store::Record>,
+        audit: AuditLine,
+        answer: api::Certificate,
+    },
+}
+
 fn renew(
     st: &State,
     cert: &[u8],
     r: &api::RenewRequest,
     client: &str,
-) -> std::result::Result<api::Certificate, ApiError> {
+) -> std::result::Result<Renewed, ApiError> {
     let now = (st.clock)();
     let mut ca = lock_ca(st)?;
     let (_, c) = x509_parser::parse_x509_certificate(cert).map_err(|_| {
@@ -1084,7 +1143,7 @@ fn renew(
             let same_key = x509_parser::parse_x509_certificate(&succ.der)
                 .is_ok_and(|(_, c)| c.public_key().raw == info.spki.as_slice());
             if same_key {
-                return answer(&mut ca, next);
+                return answer(&mut ca, next).map(Renewed::Again);
             }
         }
         return Err(ApiError::new(
@@ -1142,8 +1201,8 @@ fn renew(
     };
     let lifetime = (na - nb - crate::ca::BACKDATE).max(Duration::minutes(1));
     let subject = crate::subject::Subject::from_name(c.subject());
-    let issued = ca
-        .issue_leaf_with(
+    let signed = ca
+        .sign_unrecorded(
             LeafRequest {
                 profile: prof,
                 cn: if prof.is_server() {
@@ -1161,29 +1220,27 @@ fn renew(
                 renews: Some(serial.clone()),
                 warnings: Vec::new(),
             },
-            LeafKey::Public {
-                spki: info.spki,
-                key_type: info.key_type,
-            },
+            info.spki,
+            info.key_type,
             now,
             file_profile.as_ref(),
         )
-        .map_err(|e| {
-            // Revoked or renewed between the check above and the record: the store's answer.
-            ApiError::from_lib(&e, StatusCode::CONFLICT)
-        })?;
-    let by = format!("cert:{serial}");
-    audit_event(
-        st,
-        &ca,
-        "renew",
-        &issued.serial,
-        Some(&serial),
-        &issued.subject,
-        &by,
-        client,
-    );
-    answer(&mut ca, &issued.serial)
+        .map_err(|e| ApiError::from_lib(&e, StatusCode::CONFLICT))?;
+    // Revoked or renewed between the check above and the record: the store refuses it in the
+    // group commit, and this renewal alone fails (409).
+    let answer = answer_der(&ca, &signed.issued.serial, &signed.der);
+    Ok(Renewed::Signed {
+        record: Box::new(signed.record),
+        audit: AuditLine {
+            event: "renew",
+            serial: signed.issued.serial,
+            renews: Some(serial.clone()),
+            subject: signed.issued.subject,
+            by: format!("cert:{serial}"),
+            client: client.to_string(),
+        },
+        answer,
+    })
 }
 
 /// The trust bundle served at /v1/ca: `ca-bundle.crt` when present (every CA to trust during

@@ -261,12 +261,24 @@ pub struct Server {
 impl Server {
     /// Starts `program args` in `cwd` and waits until 127.0.0.1:port accepts connections.
     pub fn start(cwd: &Path, program: &str, args: &[&str], port: u16) -> Server {
+        Server::start_env(cwd, program, args, &[], port)
+    }
+
+    /// [`Server::start`] with extra environment variables (e.g. `MTLS_CA_FAILPOINT`).
+    pub fn start_env(
+        cwd: &Path,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        port: u16,
+    ) -> Server {
         let log = cwd.join(format!("{program}-{port}.stderr"));
         let f = std::fs::File::create(&log).unwrap();
         let child = Command::new(program)
             .args(args)
             .current_dir(cwd)
             .env("HOME", cwd)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(f.try_clone().unwrap())
             .stderr(f)

@@ -164,6 +164,21 @@ impl Store {
         each!(self, s => s.record_many(recs, now))
     }
 
+    /// Records `recs` in one transaction when it can (group commit: one durable commit for
+    /// many certificates); when that transaction is refused (a renewal whose predecessor was
+    /// revoked or renewed meanwhile), records each on its own, so one refusal fails only its
+    /// own certificate. One result per record, in order.
+    pub fn record_each(&mut self, recs: &[Record], now: OffsetDateTime) -> Vec<Result<()>> {
+        match self.record_many(recs, now) {
+            Ok(()) => recs.iter().map(|_| Ok(())).collect(),
+            Err(e) if recs.len() == 1 => vec![Err(e)],
+            Err(_) => recs
+                .iter()
+                .map(|r| self.record_many(std::slice::from_ref(r), now))
+                .collect(),
+        }
+    }
+
     /// Every issued certificate (reserved-only serials are left out), oldest first, with the
     /// status it has at `now`, optionally only those with `status`.
     pub fn list(&self, now: OffsetDateTime, status: Option<Status>) -> Result<Vec<Entry>> {
@@ -383,6 +398,50 @@ mod tests {
         assert_eq!(got.ca_serial.as_deref(), Some("ca"));
         // Recording twice under one serial fails.
         assert!(store.record_issued(&rec(&good, "ca", 30), NOW).is_err());
+    }
+
+    #[test]
+    fn a_group_commit_fails_only_the_refused_renewal() {
+        let (_dir, mut store) = fresh();
+        let rng = SystemRandom::new();
+        let (old, revoked) = (issue(&mut store, "ca", 30), issue(&mut store, "ca", 30));
+        store
+            .revoke(&revoked.hex(), "key-compromise", NOW)
+            .expect("revoke");
+        // Three renewals signed while their predecessors looked fine; the middle one's was
+        // revoked meanwhile. The batch commits the other two.
+        let new = store.reserve_serials(&rng, 3, NOW).expect("reserve");
+        let recs: Vec<Record> = new
+            .iter()
+            .zip([&old, &revoked, &old])
+            .map(|(s, renews)| {
+                let mut r = rec(s, "ca", 30);
+                r.renews = Some(renews.hex());
+                r
+            })
+            .collect();
+        let out = store.record_each(&recs, NOW);
+        assert!(out[0].is_ok(), "{:?}", out[0]);
+        assert!(out[1]
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("revoked while")));
+        // The third renews the same certificate as the first: it lost to the first.
+        assert!(out[2].is_err(), "one certificate, two successors");
+        assert_eq!(
+            store
+                .get(&old.hex())
+                .expect("get")
+                .expect("old")
+                .superseded_by,
+            Some(new[0].hex())
+        );
+        assert!(store.get(&new[1].hex()).expect("get").is_none());
+        assert!(store.get(&new[2].hex()).expect("get").is_none());
+        // A batch without a refusal is one transaction: all recorded.
+        let more = store.reserve_serials(&rng, 2, NOW).expect("reserve");
+        let recs: Vec<Record> = more.iter().map(|s| rec(s, "ca", 30)).collect();
+        assert!(store.record_each(&recs, NOW).iter().all(Result::is_ok));
+        assert!(store.get(&more[1].hex()).expect("get").is_some());
     }
 
     #[test]

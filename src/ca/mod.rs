@@ -264,6 +264,9 @@ pub struct Ca {
     /// Where issued leaves say their CRL, OCSP responder and issuer are published (the online
     /// CA's `--public-url`; None: leaves carry none of these extensions).
     public_urls: Option<crate::pki::aia::PublicUrls>,
+    /// Serials reserved ahead and not used yet, and how many to reserve at a time (0: one per
+    /// issuance, the CLI's way; see [`Ca::pool_serials`]).
+    serial_pool: (usize, Vec<Serial>),
 }
 
 /// The parts of the CA certificate that issuance uses, parsed once.
@@ -740,6 +743,7 @@ impl Ca {
             rng: SystemRandom::new(),
             passphrase,
             public_urls: None,
+            serial_pool: (0, Vec::new()),
         })
     }
 
@@ -1164,7 +1168,26 @@ impl Ca {
 
     /// Reserves a new random serial in the store.
     pub(crate) fn reserve_serial(&mut self, now: OffsetDateTime) -> Result<Serial> {
-        self.store.reserve_serial(&self.rng, now)
+        let (n, pool) = &mut self.serial_pool;
+        if *n == 0 {
+            return self.store.reserve_serial(&self.rng, now);
+        }
+        if pool.is_empty() {
+            *pool = self.store.reserve_serials(&self.rng, *n, now)?;
+        }
+        pool.pop().ok_or_else(|| Error::StoreDamaged {
+            path: self.store.path().to_path_buf(),
+            reason: "no serial could be reserved".into(),
+        })
+    }
+
+    /// Makes leaf issuance take serials from a pool reserved `n` at a time (one store
+    /// transaction per `n` issuances instead of one each): for a long-running process (`ca
+    /// serve`). Each serial is still reserved under the uniqueness constraint before anything
+    /// is signed with it; a process that ends leaves the rest reserved and unused (not listed,
+    /// never reused). 0 or 1: one reservation per issuance.
+    pub fn pool_serials(&mut self, n: usize) {
+        self.serial_pool = (if n > 1 { n } else { 0 }, Vec::new());
     }
 
     /// Reserves `n` new random serials in the store.
@@ -1634,5 +1657,54 @@ pub(crate) fn remove_store(store_path: &Path) {
         let mut p = store_path.as_os_str().to_owned();
         p.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_serial_pool_reserves_ahead_and_hands_out_each_serial_once() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let now = OffsetDateTime::now_utc();
+        let (mut ca, _) = Ca::init(
+            &tmp.path().join("pki"),
+            &InitOptions {
+                subject: Default::default(),
+                cn: Some("Pool Test CA".into()),
+                org: None,
+                key_type: KeyType::EcdsaP256,
+                days: None,
+                pathlen: None,
+                constraints: Constraints::default(),
+                parent: None,
+                force: false,
+            },
+            now,
+        )
+        .expect("init");
+        let count = |ca: &mut Ca| ca.store().count_serials().expect("count");
+        let base = count(&mut ca);
+        ca.pool_serials(4);
+        let got: Vec<String> = (0..5)
+            .map(|_| ca.reserve_serial(now).expect("reserve").hex())
+            .collect();
+        let mut uniq = got.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), 5, "each serial handed out once");
+        // Two pools of four reserved, in two transactions; none of them listed.
+        assert_eq!(count(&mut ca), base + 8);
+        assert!(ca
+            .store()
+            .list(now, None)
+            .expect("list")
+            .iter()
+            .all(|e| !got.contains(&e.serial)));
+        // Back to one reservation per issuance.
+        ca.pool_serials(0);
+        ca.reserve_serial(now).expect("reserve");
+        assert_eq!(count(&mut ca), base + 9);
     }
 }

@@ -1,28 +1,28 @@
 //! Group commit for the online CA's renewals.
 //!
-//! A renewal is checked and signed under the CA's lock (a fraction of a millisecond), then
-//! waits here to be recorded. One thread takes every renewal waiting at that moment, records
+//! A renewal is checked and signed under the CA's lock (a fraction of a millisecond, its
+//! serial taken from a pool reserved in advance), then waits here to be recorded. One thread,
+//! with its own connection to the store, takes every renewal waiting at that moment, records
 //! them in one store transaction ([`crate::store::Store::record_each`]: the successor and the
 //! supersede of each, one durable commit for all) and appends their audit lines with one
 //! fsync, then answers each. The durability cost (20–30 ms of fsyncs on a slow disk) is paid
-//! once per batch instead of once per renewal, and never blocks the signing of the next ones
-//! beyond the store commit itself.
+//! once per batch instead of once per renewal, and the CA's lock is not held while it is paid:
+//! signing goes on meanwhile.
 //!
 //! The guarantees are the CLI's: nothing is answered before it is committed, a renewal refused
 //! by the store (its predecessor revoked or renewed meanwhile) fails alone, and a server killed
 //! in the middle leaves reserved serials that were never handed out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 use crate::ca::audit::{self, Event as AuditEvent};
-use crate::ca::Ca;
 use crate::error::{Error, Result};
-use crate::store::Record;
+use crate::store::{Record, Store};
 
 /// At most this many renewals in one transaction.
 const MAX_BATCH: usize = 256;
@@ -63,20 +63,23 @@ struct Stats {
 }
 
 impl Committer {
-    /// Starts the committing thread for the CA behind `ca` (held weakly: the server owns it).
+    /// Starts the committing thread for the CA directory `dir`, on its own connection to the
+    /// directory's store (opened here, so a store that cannot be opened fails the start).
     /// `warn` hears of an audit line that could not be written (the records stand).
     pub fn start(
-        ca: Weak<Mutex<Ca>>,
+        dir: &Path,
         clock: super::server::Clock,
         warn: impl Fn(String) + Send + 'static,
     ) -> Result<Committer> {
+        let store = Store::open_dir(dir, &crate::store::connect_options())?;
+        let dir = dir.to_path_buf();
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(Stats::default());
         let st = stats.clone();
         std::thread::Builder::new()
             .name("mtls-ca-commit".into())
-            .spawn(move || run(&rx, &ca, clock, &warn, &st))
-            .map_err(|e| Error::io(std::path::Path::new("<commit thread>"), e))?;
+            .spawn(move || run(&rx, store, &dir, clock, &warn, &st))
+            .map_err(|e| Error::io(Path::new("<commit thread>"), e))?;
         Ok(Committer { tx, stats })
     }
 
@@ -106,7 +109,8 @@ impl Committer {
 
 fn run(
     rx: &mpsc::Receiver<Job>,
-    ca: &Weak<Mutex<Ca>>,
+    mut store: Store,
+    dir: &Path,
     clock: super::server::Clock,
     warn: &dyn Fn(String),
     stats: &Stats,
@@ -124,7 +128,7 @@ fn run(
             .into_iter()
             .map(|j| (j.record, (j.audit, j.reply)))
             .unzip();
-        let (results, dir) = record(ca, &records, now);
+        let (results, dir) = record(&mut store, dir, &records, now);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.records.fetch_add(
             results.iter().filter(|r| r.is_ok()).count() as u64,
@@ -161,26 +165,16 @@ fn run(
     }
 }
 
-/// One store transaction for `records` under the CA's lock; the CA directory for the audit
-/// log (None: the CA is gone or its lock poisoned, and every record failed).
+/// One store transaction for `records`; the CA directory for the audit log (None: the batch
+/// failed as a whole before the store was asked).
 fn record(
-    ca: &Weak<Mutex<Ca>>,
+    store: &mut Store,
+    dir: &Path,
     records: &[Record],
     now: OffsetDateTime,
 ) -> (Vec<Result<()>>, Option<PathBuf>) {
-    let gone = || {
-        records
-            .iter()
-            .map(|_| {
-                Err(Error::Validity(
-                    "the CA is not available".into(),
-                    "retry".into(),
-                ))
-            })
-            .collect()
-    };
     // Tests pause here (renewals queue up) or fail the whole batch.
-    let here = std::path::Path::new("<group commit>");
+    let here = Path::new("<group commit>");
     if let Err(e) = crate::failpoint::hit("serve.commit", here) {
         let msg = e.to_string();
         let failed = records
@@ -189,12 +183,5 @@ fn record(
             .collect();
         return (failed, None);
     }
-    let Some(ca) = ca.upgrade() else {
-        return (gone(), None);
-    };
-    let Ok(mut ca) = ca.lock() else {
-        return (gone(), None);
-    };
-    let results = ca.store().record_each(records, now);
-    (results, Some(ca.dir().to_path_buf()))
+    (store.record_each(records, now), Some(dir.to_path_buf()))
 }

@@ -275,9 +275,12 @@ struct CrlCache {
     made: OffsetDateTime,
 }
 
+/// Serials reserved per store transaction for the requests of `ca serve` (a server killed
+/// leaves at most this many reserved and never used: not listed, never reused).
+const SERIAL_POOL: usize = 64;
+
 struct State {
-    /// Shared with the group-commit thread (which holds it weakly).
-    ca: Arc<Mutex<Ca>>,
+    ca: Mutex<Ca>,
     /// Where signed renewals wait to be recorded (see [`super::commit`]).
     commits: Committer,
     clock: Clock,
@@ -386,13 +389,14 @@ pub fn serve(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Re
         .enable_all()
         .build()
         .map_err(|e| Error::io(Path::new("<tokio runtime>"), e))?;
-    let ca = Arc::new(Mutex::new(ca));
     let warn = events.clone();
-    let commits = Committer::start(Arc::downgrade(&ca), clock, move |m| {
+    let commits = Committer::start(ca.dir(), clock, move |m| {
         warn(ServeEvent::Warning(m));
     })?;
+    // Renewals take their serials from a pool reserved ahead, one transaction per pool.
+    ca.pool_serials(SERIAL_POOL);
     let state = Arc::new(State {
-        ca,
+        ca: Mutex::new(ca),
         commits,
         clock,
         limiter: Limiter {

@@ -295,3 +295,98 @@ fn renew_out_onto_existing_files_needs_force() {
     assert_eq!(status(d, &new_serial), "valid");
     verify(d, "sslclient", "b.crt");
 }
+
+/// Local issuance, signing, batches, renewals and revocations are in the audit log as the
+/// online CA's are: one JSON line each, `authorised_by: "cli"`, a renewal naming what it renews.
+#[test]
+fn local_commands_append_to_the_audit_log() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let issued = mtls(
+        d,
+        &[
+            "--dir", "pki", "--json", "issue", "client", "--cn", "alice", "--out", "alice",
+        ],
+    )
+    .ok()
+    .json();
+    std::fs::write(d.join("b.csv"), "bob\ncarol\n").unwrap();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "issue",
+            "client",
+            "--batch",
+            "b.csv",
+            "--out-dir",
+            "b",
+        ],
+    )
+    .ok();
+    mtls(d, &["csr", "--cn", "dave", "--out", "dave"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "sign",
+            "dave.csr",
+            "--profile",
+            "client",
+            "--out",
+            "dave",
+        ],
+    )
+    .ok();
+    let old = issued["serial"].as_str().unwrap();
+    let renewed = mtls(d, &["--dir", "pki", "--json", "renew", old])
+        .ok()
+        .json();
+    let new = renewed["serial"].as_str().unwrap();
+    mtls(d, &["--dir", "pki", "revoke", new]).ok();
+    let log = std::fs::read_to_string(d.join("pki/audit.log")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let events: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|v| {
+            (
+                v["event"].as_str().unwrap(),
+                v["subject"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("issue", "CN=alice"),
+            ("issue", "CN=bob"),
+            ("issue", "CN=carol"),
+            ("issue", "CN=dave"),
+            ("renew", "CN=alice"),
+            ("revoke", "CN=alice"),
+        ],
+        "{log}"
+    );
+    assert!(lines.iter().all(|v| v["authorised_by"] == "cli"), "{log}");
+    assert_eq!(lines[0]["serial"], old);
+    assert_eq!(lines[4]["serial"], new);
+    assert_eq!(lines[4]["renews"], old);
+    // Every serial in the log is one the store lists.
+    let list = mtls(d, &["--dir", "pki", "--json", "list"]).ok().json();
+    for v in &lines {
+        assert!(
+            list["certificates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["serial"] == v["serial"]),
+            "{v}"
+        );
+    }
+}

@@ -1,9 +1,11 @@
-//! The audit log: one JSON line per issuance, renewal, revocation and token use of the online
-//! CA, with who authorised it, appended to `DIR/audit.log` (named by [`crate::ca::layout`]).
+//! The audit log: one JSON line per issuance, renewal, revocation and token use — of the online
+//! CA and of the local commands (`issue`, `sign`, `renew`, `revoke`, `token`) — with who
+//! authorised it, appended to `DIR/audit.log` (named by [`crate::ca::layout`]).
 //!
-//! Each event (or batch of events) is one `write(2)` of whole lines to a file opened with `O_APPEND` (mode 0600), so
-//! lines of concurrent writers never interleave; it is fsynced before the caller answers. An
-//! event never holds a token or a key: tokens appear by their public id only.
+//! Each event (or batch of events) is one `write(2)` of whole lines to a file opened with
+//! `O_APPEND` (mode 0600), so lines of concurrent writers never interleave; it is fsynced before
+//! the caller answers. An event never holds a token or a key: tokens appear by their public id
+//! only. The store is the record of what was issued; the log says who asked.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

@@ -184,6 +184,9 @@ pub struct Issued {
     /// behaviour that profile follows).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_profile: Option<String>,
+    /// The serial this certificate renews (a renewal's successor), for the audit log.
+    #[serde(skip)]
+    pub renews: Option<String>,
 }
 
 /// A leaf signed for the online CA's group commit: reserved and signed, not yet recorded
@@ -1076,7 +1079,9 @@ impl Ca {
         let renewal = rec.renews.is_some();
         crate::failpoint::hit("issue.record", &files.cert)?;
         if rec.stem.is_none() {
-            return describe(&der, profile, key_type, files, Vec::new(), warnings);
+            let mut issued = describe(&der, profile, key_type, files, Vec::new(), warnings)?;
+            issued.renews = rec.renews;
+            return Ok(issued);
         }
         let mut fs = FileSet::new();
         if let Some(k) = &new_key {
@@ -1099,6 +1104,7 @@ impl Ca {
         };
         let mut issued = describe(&der, profile, key_type, files, written, warnings)?;
         issued.file_profile = file_profile;
+        issued.renews = rec.renews;
         Ok(issued)
     }
 
@@ -1583,6 +1589,7 @@ pub(crate) fn describe(
         written,
         warnings,
         file_profile: None,
+        renews: None,
     })
 }
 

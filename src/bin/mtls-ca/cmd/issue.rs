@@ -152,6 +152,12 @@ pub fn run(dir: &Path, top: &IssueTop, out: &Output) -> anyhow::Result<Outcome> 
         &mut super::pass::source(&a.signing.pass, super::pass::ca_key(dir)),
     )?;
     let mut issued = ca.issue_with(&opts, file_profile.as_ref(), super::now())?;
+    super::audit(
+        dir,
+        out,
+        "issue",
+        &[(&issued.serial, &issued.subject, None)],
+    );
     if let Some((passphrase, out_file)) = p12 {
         issued.files.p12 = Some(out_file.clone());
         let profile = if a.p12_legacy {
@@ -256,6 +262,14 @@ fn batch(
         say!();
     }
     let summary = summary?;
+    let lines: Vec<(&str, String)> = summary
+        .certificates
+        .iter()
+        .map(|c| (c.serial.as_str(), format!("CN={}", c.cn)))
+        .collect();
+    let lines: Vec<(&str, &str, Option<&str>)> =
+        lines.iter().map(|(s, n)| (*s, n.as_str(), None)).collect();
+    super::audit(dir, out, "issue", &lines);
     if out.json {
         out.json_doc(&serde_json::to_value(&summary)?)?;
     }

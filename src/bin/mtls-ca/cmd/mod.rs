@@ -101,6 +101,34 @@ pub fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
 
+/// One audit-log line per certificate issued or renewed by a local command (`authorised_by:
+/// "cli"`), as the online CA writes for its own (docs/fleet.md). `(serial, subject, renews)`
+/// each. The certificates are committed and written by then, so a log that cannot be appended
+/// to is a warning, not a failure.
+pub fn audit(
+    dir: &std::path::Path,
+    out: &Output,
+    event: &str,
+    certs: &[(&str, &str, Option<&str>)],
+) {
+    let now = now();
+    let evs: Vec<mtls_ca::ca::audit::Event<'_>> = certs
+        .iter()
+        .map(|(serial, subject, renews)| mtls_ca::ca::audit::Event {
+            time: now,
+            event,
+            serial: Some(serial),
+            renews: *renews,
+            subject: Some(subject),
+            authorised_by: "cli",
+            client: None,
+        })
+        .collect();
+    if let Err(e) = mtls_ca::ca::audit::append_many(dir, &evs) {
+        out.warn(format!("could not append to the audit log: {e}"));
+    }
+}
+
 /// Human status lines for a new certificate: what, for which names, until when, where.
 pub fn describe_issued(out: &Output, what: &str, i: &mtls_ca::ca::Issued) {
     let names = if i.sans.is_empty() {

@@ -97,6 +97,18 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
             days,
             super::now(),
         )?;
+        let renewed: Vec<(&str, &str, Option<&str>)> = items
+            .iter()
+            .filter_map(|i| {
+                let n = i.renewed.as_ref()?;
+                Some((
+                    n.serial.as_str(),
+                    n.subject.as_str(),
+                    Some(i.serial.as_str()),
+                ))
+            })
+            .collect();
+        super::audit(dir, out, "renew", &renewed);
         let failed = items.iter().filter(|i| i.error.is_some()).count();
         let failure = (failed > 0).then(|| crate::Failure {
             code: "renew_failed",
@@ -169,6 +181,12 @@ pub fn run(dir: &Path, a: &RenewArgs, out: &Output) -> anyhow::Result<Outcome> {
         &mut super::pass::source(&a.signing.pass, super::pass::ca_key(dir)),
     )?;
     let issued = lifecycle::renew(&mut ca, &opts, super::now())?;
+    super::audit(
+        dir,
+        out,
+        "renew",
+        &[(&issued.serial, &issued.subject, issued.renews.as_deref())],
+    );
     if out.json {
         out.json_doc(&serde_json::to_value(&issued)?)?;
     }

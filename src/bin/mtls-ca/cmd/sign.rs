@@ -65,6 +65,7 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
                 a.force,
                 super::now(),
             )?;
+            super::audit(dir, out, "issue", &[(&issued.serial, &issued.subject, None)]);
             if out.json {
                 out.json_doc(&serde_json::to_value(&issued)?)?;
             }
@@ -103,6 +104,12 @@ pub fn run(dir: &Path, a: &SignArgs, out: &Output) -> anyhow::Result<Outcome> {
         &mut super::pass::source(&a.signing.pass, super::pass::ca_key(dir)),
     )?;
     let issued = csr::sign_with(&mut ca, &opts, file_profile.as_ref(), super::now())?;
+    super::audit(
+        dir,
+        out,
+        "issue",
+        &[(&issued.serial, &issued.subject, None)],
+    );
     if out.json {
         out.json_doc(&serde_json::to_value(&issued)?)?;
     }

@@ -770,7 +770,8 @@ fn nginx_with_ssl_ocsp_refuses_a_revoked_client() {
     )
     .ok();
     let port = free_port();
-    let conf = nginx_conf(&g, port, "server.fullchain.crt", "server.key", "ca.crt", "");
+    // The agent's combined file (key + chain, replaced in one rename) for both directives.
+    let conf = nginx_conf(&g, port, "server.pem", "server.pem", "ca.crt", "");
     // ssl_ocsp on: the responder comes from the client certificate's AIA.
     let text = std::fs::read_to_string(&conf).unwrap().replace(
         "ssl_verify_client on;",
@@ -1088,7 +1089,8 @@ fn agent_keeps_a_short_lived_nginx_certificate_fresh_under_load() {
     )
     .ok();
     let port = free_port();
-    let conf = nginx_conf(&g, port, "server.fullchain.crt", "server.key", "ca.crt", "");
+    // The agent's combined file (key + chain, replaced in one rename) for both directives.
+    let conf = nginx_conf(&g, port, "server.pem", "server.pem", "ca.crt", "");
     let _nginx = start_nginx(&g, &conf, port);
     let reload = format!("nginx -p {} -c {} -s reload", g.display(), conf.display());
     let url = ca.url();
@@ -1166,6 +1168,64 @@ fn agent_keeps_a_short_lived_nginx_certificate_fresh_under_load() {
     assert!(log.matches("ran: nginx").count() >= 3, "{log}");
     openssl(d, &["verify", "-CAfile", "pki/ca.crt", "gw/server.crt"]).ok();
     pkilint_cert(d, &d.join("gw/server.crt"));
+}
+
+/// A reader of `STEM.pem` never sees a key without its certificate: the agent replaces the
+/// combined file in one rename, whatever moment the reader looks.
+#[test]
+fn a_reader_of_the_combined_file_never_sees_a_mismatched_pair() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let ca = Ca::start(d);
+    let tok = token(d, "svc", &["--profile", "client"]);
+    agent(d, &ca, "svc", &["--token", &tok, "--cn", "svc", "--once"]).ok();
+    let pem = d.join("svc.pem");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (pem, stop) = (pem.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut reads = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let text = std::fs::read_to_string(&pem).expect("svc.pem is always there");
+                reads += 1;
+                seen.insert(text);
+            }
+            (seen, reads)
+        })
+    };
+    for _ in 0..5 {
+        agent(d, &ca, "svc", &["--once", "--force"]).ok();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (seen, reads) = reader.join().unwrap();
+    assert!(seen.len() >= 5, "{} versions in {reads} reads", seen.len());
+    for (i, text) in seen.iter().enumerate() {
+        assert!(
+            text.contains("PRIVATE KEY-----") && text.matches("BEGIN CERTIFICATE").count() >= 2,
+            "a whole key and chain:\n{text}"
+        );
+        let f = format!("snap-{i}.pem");
+        std::fs::write(d.join(&f), text).unwrap();
+        let from_key = openssl(d, &["pkey", "-in", &f, "-pubout"]).ok().stdout;
+        let from_cert = openssl(d, &["x509", "-in", &f, "-noout", "-pubkey"])
+            .ok()
+            .stdout;
+        assert_eq!(
+            from_key, from_cert,
+            "version {i} pairs its key and certificate"
+        );
+    }
+    // The combined file is private; the separate files agree with it.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(
+        serial_of(d, "svc.pem"),
+        serial_of(d, "svc.crt"),
+        "svc.pem and svc.crt hold one certificate"
+    );
 }
 
 /// A token may name a profile of `profiles.toml`: its name policy is checked when the token is

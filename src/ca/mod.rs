@@ -891,6 +891,7 @@ impl Ca {
             signed.warnings,
         )?;
         issued.file_profile = file_profile.map(|f| f.name.clone());
+        issued.renews = signed.record.renews.clone();
         Ok(Unrecorded {
             issued,
             der: signed.der,

@@ -6,10 +6,12 @@
 //! with `force`, it renews over mutual TLS with the current certificate: a new key each time,
 //! `POST /v1/renew`; the new key waits in `STEM.key.pending` until its certificate is in place,
 //! so a renewal whose answer was lost is asked again with the same key and answered with the
-//! successor already recorded (renewal is idempotent). The new files replace the old ones each atomically (rename), fullchain and
-//! certificate first and the key last, after each was written and fsynced in full: a reader
-//! never sees a partial file, and a service is reloaded (`--exec`, run by the caller) only once
-//! all three are in place. One attempt per call; retrying with backoff is the caller's loop.
+//! successor already recorded (renewal is idempotent). The new files replace the old ones each
+//! atomically (rename), after each was written and fsynced in full: first `STEM.pem`, the full
+//! chain and the key in one private file (one rename replaces the pair: its readers never see a
+//! mismatch), then the fullchain, the certificate and the key last. A reader never sees a
+//! partial file, and a service is reloaded (`--exec`, run by the caller) only once all four
+//! are in place. One attempt per call; retrying with backoff is the caller's loop.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,7 +30,7 @@ use super::client::{self, Target};
 pub struct AgentOptions {
     /// `https://host:port` of `ca serve`.
     pub server: String,
-    /// STEM: STEM.crt, STEM.key, STEM.fullchain.crt.
+    /// STEM: STEM.pem (chain + key), STEM.crt, STEM.key, STEM.fullchain.crt.
     pub out: PathBuf,
     /// The CA bundle to verify the server with.
     pub ca_file: PathBuf,
@@ -311,8 +313,9 @@ fn make_csr(key: &rcgen::KeyPair, cn: &str, sans: &[String]) -> Result<String> {
     Ok(crate::pem::encode("CERTIFICATE REQUEST", csr.der()))
 }
 
-/// Checks the answer is a certificate for `key`, then replaces STEM.fullchain.crt, STEM.crt
-/// and STEM.key, each atomically (the key last).
+/// Checks the answer is a certificate for `key`, then replaces STEM.pem (the full chain and the
+/// key in one file: one rename replaces the pair, so its readers never see a mismatch),
+/// STEM.fullchain.crt, STEM.crt and STEM.key, each atomically (the key last).
 fn install(stem: &Path, cert: &api::Certificate, key: &rcgen::KeyPair) -> Result<()> {
     let crt = crate::ca::with_ext(stem, "crt");
     let ders = crate::pem::parse_all(cert.certificate.as_bytes(), &crt)?;
@@ -331,13 +334,23 @@ fn install(stem: &Path, cert: &api::Certificate, key: &rcgen::KeyPair) -> Result
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
     }
+    let pem = Zeroizing::new(crate::keys::to_pkcs8_pem(key));
+    let mut combined = Zeroizing::new(cert.fullchain.clone());
+    if !combined.ends_with('\n') {
+        combined.push('\n');
+    }
+    combined.push_str(&pem);
+    crate::files::replace(
+        &crate::ca::with_ext(stem, "pem"),
+        combined.as_bytes(),
+        crate::files::PRIVATE,
+    )?;
     crate::files::replace(
         &crate::ca::with_ext(stem, "fullchain.crt"),
         cert.fullchain.as_bytes(),
         crate::files::PUBLIC,
     )?;
     crate::files::replace(&crt, cert.certificate.as_bytes(), crate::files::PUBLIC)?;
-    let pem = Zeroizing::new(crate::keys::to_pkcs8_pem(key));
     crate::files::replace(
         &crate::ca::with_ext(stem, "key"),
         pem.as_bytes(),

@@ -1,4 +1,4 @@
-//! `mtls-ca agent`: keep STEM.crt/.key/.fullchain.crt fresh from `mtls-ca ca serve`.
+//! `mtls-ca agent`: keep STEM.pem/.crt/.key/.fullchain.crt fresh from `mtls-ca ca serve`.
 
 use std::path::PathBuf;
 use std::time::Duration as StdDuration;
@@ -16,7 +16,8 @@ pub struct AgentArgs {
     /// The CA's HTTPS URL (https://host:port of `ca serve --listen`).
     #[arg(long, value_name = "URL")]
     pub server: String,
-    /// Output stem: STEM.crt, STEM.key (0600), STEM.fullchain.crt.
+    /// Output stem: STEM.pem (chain and key in one file, 0600), STEM.crt, STEM.key (0600),
+    /// STEM.fullchain.crt.
     #[arg(long, value_name = "STEM")]
     pub out: PathBuf,
     /// The CA bundle that verifies the server (from `mtls-ca export bundle` or DIR/ca-bundle.crt).

@@ -3,8 +3,9 @@
 //! authorised it, appended to `DIR/audit.log` (named by [`crate::ca::layout`]).
 //!
 //! Each event (or batch of events) is one `write(2)` of whole lines to a file opened with
-//! `O_APPEND` (mode 0600), so lines of concurrent writers never interleave; it is fsynced before
-//! the caller answers. An event never holds a token or a key: tokens appear by their public id
+//! `O_APPEND` (mode 0600), so lines of concurrent writers never interleave. The online CA's
+//! lines, revocations and token events are fsynced before the caller answers; the lines of local
+//! issuance and renewal are not ([`append_unsynced`]: the store holds the durable record). An event never holds a token or a key: tokens appear by their public id
 //! only. The store is the record of what was issued; the log says who asked.
 
 use std::io::Write;
@@ -47,6 +48,18 @@ pub fn append(dir: &Path, ev: &Event<'_>) -> Result<()> {
 /// Appends `evs` to the audit log of `dir` with one write and one fsync (the online CA's group
 /// commit); nothing to do for none.
 pub fn append_many(dir: &Path, evs: &[Event<'_>]) -> Result<()> {
+    write_lines(dir, evs, true)
+}
+
+/// Appends `evs` with one write and no fsync: for the local commands that issue, whose record
+/// of each certificate is the store's (already durable) and whose time is what CI pays per
+/// certificate. A killed process keeps the lines (they are in the kernel); only a power loss
+/// right after the command can lose them, never the store's record.
+pub fn append_unsynced(dir: &Path, evs: &[Event<'_>]) -> Result<()> {
+    write_lines(dir, evs, false)
+}
+
+fn write_lines(dir: &Path, evs: &[Event<'_>], fsync: bool) -> Result<()> {
     if evs.is_empty() {
         return Ok(());
     }
@@ -68,5 +81,8 @@ pub fn append_many(dir: &Path, evs: &[Event<'_>]) -> Result<()> {
         .open(&path)
         .map_err(|e| Error::io(&path, e))?;
     f.write_all(&lines).map_err(|e| Error::io(&path, e))?;
-    f.sync_data().map_err(|e| Error::io(&path, e))
+    if fsync {
+        f.sync_data().map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
 }

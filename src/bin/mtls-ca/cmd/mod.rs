@@ -104,7 +104,7 @@ pub fn now() -> time::OffsetDateTime {
 /// One audit-log line per certificate issued or renewed by a local command (`authorised_by:
 /// "cli"`), as the online CA writes for its own (docs/fleet.md). `(serial, subject, renews)`
 /// each. The certificates are committed and written by then, so a log that cannot be appended
-/// to is a warning, not a failure.
+/// to is a warning, not a failure; the line is not fsynced (see `audit::append_unsynced`).
 pub fn audit(
     dir: &std::path::Path,
     out: &Output,
@@ -124,7 +124,7 @@ pub fn audit(
             client: None,
         })
         .collect();
-    if let Err(e) = mtls_ca::ca::audit::append_many(dir, &evs) {
+    if let Err(e) = mtls_ca::ca::audit::append_unsynced(dir, &evs) {
         out.warn(format!("could not append to the audit log: {e}"));
     }
 }

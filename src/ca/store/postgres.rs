@@ -195,6 +195,12 @@ impl PgStore {
     fn migrate(&self) -> Result<()> {
         let mut c = self.client.borrow_mut();
         let url = self.url.clone();
+        // The common case, one round trip: the schema is already current (no lock, no DDL).
+        if let Ok(row) = c.query_one("SELECT MAX(version) FROM mtls_ca_schema", &[]) {
+            if row.try_get::<_, Option<i32>>(0).ok().flatten() == Some(MIGRATIONS.len() as i32) {
+                return Ok(());
+            }
+        }
         let mut tx = c.transaction().map_err(|e| db_error(&url, &e))?;
         let run = |tx: &mut Transaction<'_>| -> std::result::Result<(), postgres::Error> {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
@@ -278,6 +284,12 @@ impl PgStore {
     ) -> Result<Vec<Serial>> {
         let url = self.url.clone();
         self.tx(|tx, sql| {
+            // As SQLite's reservation with synchronous=NORMAL: visible to every host at once
+            // (uniqueness), not waited for on disk. A database crash could lose it only together
+            // with everything after it: the record that uses the serial commits synchronously,
+            // and that flushes the WAL up to it, this reservation included.
+            tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+                .map_err(sql)?;
             let stmt = tx
                 .prepare(
                     "INSERT INTO certificates (serial, state, reserved_at) VALUES ($1, 'reserved', $2)

@@ -68,7 +68,7 @@ impl Committer {
     /// `warn` hears of an audit line that could not be written (the records stand).
     pub fn start(
         dir: &Path,
-        clock: super::server::Clock,
+        clock: fn() -> OffsetDateTime,
         warn: impl Fn(String) + Send + 'static,
     ) -> Result<Committer> {
         let store = Store::open_dir(dir, &crate::store::connect_options())?;
@@ -111,7 +111,7 @@ fn run(
     rx: &mpsc::Receiver<Job>,
     mut store: Store,
     dir: &Path,
-    clock: super::server::Clock,
+    clock: fn() -> OffsetDateTime,
     warn: &dyn Fn(String),
     stats: &Stats,
 ) {

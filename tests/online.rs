@@ -826,6 +826,38 @@ fn nginx_with_ssl_ocsp_refuses_a_revoked_client() {
     );
 }
 
+/// Bootstraps `n` client agents, `STEMS-i` with CN `stems-i`'s file name, one token each;
+/// returns their stems.
+fn bootstrap_fleet(d: &Path, ca: &Ca, stems: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let stem = format!("{stems}-{i}");
+            let cn = stem.rsplit('/').next().unwrap().to_string();
+            let tok = token(d, &cn, &["--profile", "client"]);
+            agent(d, ca, &stem, &["--token", &tok, "--cn", &cn, "--once"]).ok();
+            stem
+        })
+        .collect()
+}
+
+/// `mtls-ca agent --once --force` for each stem at once, in the background (stderr piped).
+fn renew_at_once(d: &Path, ca: &Ca, stems: &[String]) -> Vec<std::process::Child> {
+    let url = ca.url();
+    stems
+        .iter()
+        .map(|stem| {
+            Command::new(bin())
+                .args(["agent", "--server", &url, "--ca", "pki/ca.crt"])
+                .args(["--out", stem, "--once", "--force"])
+                .current_dir(d)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect()
+}
+
 /// A counter of `ca serve`'s /metrics.
 fn metric(d: &Path, ca: &Ca, name: &str) -> u64 {
     let url = format!("{}/metrics", ca.url());
@@ -846,34 +878,12 @@ fn renewals_that_wait_together_are_recorded_in_one_group_commit() {
     // up and are recorded together in the next one.
     let mut ca = Ca::start_env(d, &[("MTLS_CA_FAILPOINT", "serve.commit@1:sleep-3000")]);
     let n = 12;
-    for i in 0..n {
-        let cn = format!("grp-{i}");
-        let tok = token(d, &cn, &["--profile", "client"]);
-        agent(
-            d,
-            &ca,
-            &format!("g/{cn}"),
-            &["--token", &tok, "--cn", &cn, "--once"],
-        )
-        .ok();
-    }
+    let stems = bootstrap_fleet(d, &ca, "g/grp", n);
     let before: Vec<String> = (0..n)
         .map(|i| serial_of(d, &format!("g/grp-{i}.crt")))
         .collect();
     let audit_before = std::fs::read_to_string(d.join("pki/audit.log")).unwrap();
-    let url = ca.url();
-    let children: Vec<_> = (0..n)
-        .map(|i| {
-            Command::new(bin())
-                .args(["agent", "--server", &url, "--ca", "pki/ca.crt"])
-                .args(["--out", &format!("g/grp-{i}"), "--once", "--force"])
-                .current_dir(d)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let children = renew_at_once(d, &ca, &stems);
     for (i, c) in children.into_iter().enumerate() {
         let out = c.wait_with_output().unwrap();
         assert!(
@@ -939,42 +949,8 @@ fn agents_renewing_at_once_survive_a_kill_9_of_the_server() {
     mtls(d, &["--dir", "pki", "init"]).ok();
     let mut ca = Ca::start(d);
     let n = 100;
-    for i in 0..n {
-        let cn = format!("svc-{i}");
-        let tok = token(d, &cn, &["--profile", "client"]);
-        agent(
-            d,
-            &ca,
-            &format!("fleet/{cn}"),
-            &["--token", &tok, "--cn", &cn, "--once"],
-        )
-        .ok();
-    }
-    let url = ca.url();
-    let burst = |d: &Path| -> Vec<std::process::Child> {
-        (0..n)
-            .map(|i| {
-                Command::new(bin())
-                    .args([
-                        "agent",
-                        "--server",
-                        &url,
-                        "--ca",
-                        "pki/ca.crt",
-                        "--out",
-                        &format!("fleet/svc-{i}"),
-                        "--once",
-                        "--force",
-                    ])
-                    .current_dir(d)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect()
-    };
-    let children = burst(d);
+    let stems = bootstrap_fleet(d, &ca, "fleet/svc", n);
+    let children = renew_at_once(d, &ca, &stems);
     // kill -9 in the middle of the burst: once a few renewals are recorded.
     let renewals = |d: &Path| {
         std::fs::read_to_string(d.join("pki/audit.log"))

@@ -153,9 +153,7 @@ pub fn cross_sign(
     let (pathlen, constraints) = rotate::carried_constraints(&new);
     let key_type = ca.key().key_type()?;
     let spki = rcgen::SubjectPublicKeyInfo::from_der(new.public_key().raw)?;
-    let serial = ca
-        .store()
-        .reserve_serial(&ring::rand::SystemRandom::new(), now)?;
+    let serial = ca.reserve_serial(now)?;
     crate::failpoint::hit("cross-sign.reserve", &cert_path)?;
     let mut params = profile::params(&profile::Request {
         profile: Profile::Intermediate,

@@ -158,8 +158,7 @@ pub fn rotate(ca: &mut Ca, opts: &RotateOptions, now: OffsetDateTime) -> Result<
         1024 * 1024,
     )?);
     let (key, new_key_file) = new_key(ca, key_type)?;
-    let rng = ring::rand::SystemRandom::new();
-    let serial = ca.store().reserve_serial(&rng, now)?;
+    let serial = ca.reserve_serial(now)?;
     let mut params = profile::params(&profile::Request {
         profile: Profile::Root,
         cn: new_cn,

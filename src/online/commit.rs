@@ -13,7 +13,7 @@
 //! by the store (its predecessor revoked or renewed meanwhile) fails alone, and a server killed
 //! in the middle leaves reserved serials that were never handed out.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -128,7 +128,7 @@ fn run(
             .into_iter()
             .map(|j| (j.record, (j.audit, j.reply)))
             .unzip();
-        let (results, dir) = record(&mut store, dir, &records, now);
+        let results = record(&mut store, &records, now);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.records.fetch_add(
             results.iter().filter(|r| r.is_ok()).count() as u64,
@@ -142,22 +142,21 @@ fn run(
             }
             replies.push((reply, res));
         }
-        if let Some(dir) = dir {
-            let evs: Vec<AuditEvent<'_>> = lines
-                .iter()
-                .map(|l| AuditEvent {
-                    time: now,
-                    event: l.event,
-                    serial: Some(&l.serial),
-                    renews: l.renews.as_deref(),
-                    subject: Some(&l.subject),
-                    authorised_by: &l.by,
-                    client: Some(&l.client),
-                })
-                .collect();
-            if let Err(e) = audit::append_many(&dir, &evs) {
-                warn(format!("could not append to the audit log: {e}"));
-            }
+        // Only the committed ones (none when the batch failed: nothing is written then).
+        let evs: Vec<AuditEvent<'_>> = lines
+            .iter()
+            .map(|l| AuditEvent {
+                time: now,
+                event: l.event,
+                serial: Some(&l.serial),
+                renews: l.renews.as_deref(),
+                subject: Some(&l.subject),
+                authorised_by: &l.by,
+                client: Some(&l.client),
+            })
+            .collect();
+        if let Err(e) = audit::append_many(dir, &evs) {
+            warn(format!("could not append to the audit log: {e}"));
         }
         for (reply, res) in replies {
             let _ = reply.send(res);
@@ -165,23 +164,16 @@ fn run(
     }
 }
 
-/// One store transaction for `records`; the CA directory for the audit log (None: the batch
-/// failed as a whole before the store was asked).
-fn record(
-    store: &mut Store,
-    dir: &Path,
-    records: &[Record],
-    now: OffsetDateTime,
-) -> (Vec<Result<()>>, Option<PathBuf>) {
+/// One store transaction for `records` (see [`Store::record_each`]).
+fn record(store: &mut Store, records: &[Record], now: OffsetDateTime) -> Vec<Result<()>> {
     // Tests pause here (renewals queue up) or fail the whole batch.
     let here = Path::new("<group commit>");
     if let Err(e) = crate::failpoint::hit("serve.commit", here) {
         let msg = e.to_string();
-        let failed = records
+        return records
             .iter()
             .map(|_| Err(Error::io(here, std::io::Error::other(msg.clone()))))
             .collect();
-        return (failed, None);
     }
-    (store.record_each(records, now), Some(dir.to_path_buf()))
+    store.record_each(records, now)
 }

@@ -14,6 +14,8 @@ struct Ca {
     server: Option<Server>,
     https: u16,
     http: u16,
+    /// Extra arguments of `ca serve` (a passphrase source).
+    args: Vec<String>,
 }
 
 impl Ca {
@@ -23,11 +25,17 @@ impl Ca {
 
     /// With extra environment for the server (a failpoint).
     fn start_env(d: &Path, env: &[(&str, &str)]) -> Ca {
+        Ca::start_with(d, &[], env)
+    }
+
+    /// With extra arguments of `ca serve` and environment for the server.
+    fn start_with(d: &Path, args: &[&str], env: &[(&str, &str)]) -> Ca {
         let (https, http) = (free_port(), free_port());
         let mut ca = Ca {
             server: None,
             https,
             http,
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
         ca.restart_env(d, env);
         ca
@@ -41,24 +49,26 @@ impl Ca {
         let listen = format!("127.0.0.1:{}", self.https);
         let hl = format!("127.0.0.1:{}", self.http);
         let url = format!("http://127.0.0.1:{}", self.http);
+        let mut args = vec![
+            "--dir",
+            "pki",
+            "ca",
+            "serve",
+            "--listen",
+            &listen,
+            "--http-listen",
+            &hl,
+            "--public-url",
+            &url,
+            "--rate",
+            "1000",
+            "--log-requests",
+        ];
+        args.extend(self.args.iter().map(String::as_str));
         self.server = Some(Server::start_env(
             d,
             bin().to_str().unwrap(),
-            &[
-                "--dir",
-                "pki",
-                "ca",
-                "serve",
-                "--listen",
-                &listen,
-                "--http-listen",
-                &hl,
-                "--public-url",
-                &url,
-                "--rate",
-                "1000",
-                "--log-requests",
-            ],
+            &args,
             env,
             self.https,
         ));
@@ -939,6 +949,87 @@ fn renewals_that_wait_together_are_recorded_in_one_group_commit() {
         audit
     );
     ca.server = None;
+    mtls(d, &["--dir", "pki", "doctor"]).ok();
+}
+
+#[test]
+fn an_encrypted_ca_renews_on_every_signer_and_store_db_catches_up_when_idle() {
+    let t = tempdir();
+    let d = t.path();
+    std::fs::write(d.join("pass"), "correct horse battery staple\n").unwrap();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "init",
+            "--encrypt-key",
+            "--passphrase-file",
+            "pass",
+        ],
+    )
+    .ok();
+    // `ca serve` opens the CA once per signer, every copy with the passphrase read once.
+    let ca = Ca::start_with(d, &["--passphrase-file", "pass"], &[]);
+    let n = 8;
+    let stems = bootstrap_fleet(d, &ca, "p/par", n);
+    let before: Vec<String> = (0..n)
+        .map(|i| serial_of(d, &format!("p/par-{i}.crt")))
+        .collect();
+    for (i, c) in renew_at_once(d, &ca, &stems).into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "agent {i}: {}\nserver:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            ca.log()
+        );
+    }
+    let after: Vec<String> = (0..n)
+        .map(|i| serial_of(d, &format!("p/par-{i}.crt")))
+        .collect();
+    let mut uniq: Vec<&String> = before.iter().chain(&after).collect();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(
+        uniq.len(),
+        2 * n,
+        "every renewal has a new serial, none twice"
+    );
+    for (i, stem) in stems.iter().enumerate() {
+        openssl(
+            d,
+            &["verify", "-CAfile", "pki/ca.crt", &format!("{stem}.crt")],
+        )
+        .ok();
+        assert_ne!(before[i], after[i], "agent {i} renewed");
+    }
+    // The group commit checkpoints when it falls idle: with the server still running (its
+    // connections keep the WAL), store.db alone already holds every renewal.
+    std::thread::sleep(Duration::from_millis(1500));
+    let db = d.join("pki/store.db");
+    let copy = d.join("store-copy.db");
+    std::fs::copy(&db, &copy).unwrap();
+    assert!(
+        d.join("pki/store.db-wal").exists(),
+        "the WAL is still there"
+    );
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    for (i, s) in after.iter().enumerate() {
+        let state: Option<String> = conn
+            .query_row(
+                "SELECT state FROM certificates WHERE serial = ?1 AND superseded_by IS NULL",
+                [s],
+                |r| r.get(0),
+            )
+            .ok();
+        assert_eq!(
+            state.as_deref(),
+            Some("issued"),
+            "agent {i}'s renewal {s} is in store.db without its WAL"
+        );
+    }
+    drop(ca);
     mtls(d, &["--dir", "pki", "doctor"]).ok();
 }
 

@@ -1197,6 +1197,21 @@ impl Ca {
         self.serial_pool = (if n > 1 { n } else { 0 }, Vec::new());
     }
 
+    /// The same CA opened again, with the passphrase it was opened with, its public URLs and
+    /// its serial pool size: another handle on the same directory, key and store, with its own
+    /// store connection and serial pool (the online CA signs on several threads at once).
+    pub fn reopen(&self) -> Result<Ca> {
+        let pass = self.passphrase.clone();
+        let key = self.dir.join(CA_KEY);
+        let mut ca = Ca::open_with(&self.dir, &mut || {
+            pass.clone()
+                .ok_or_else(|| crate::keycrypt::needs_passphrase(&key))
+        })?;
+        ca.public_urls = self.public_urls.clone();
+        ca.pool_serials(self.serial_pool.0);
+        Ok(ca)
+    }
+
     /// Reserves `n` new random serials in the store.
     pub(crate) fn reserve_serials(&mut self, n: usize, now: OffsetDateTime) -> Result<Vec<Serial>> {
         self.store.reserve_serials(&self.rng, n, now)

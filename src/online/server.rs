@@ -275,12 +275,14 @@ struct CrlCache {
     made: OffsetDateTime,
 }
 
-/// Serials reserved per store transaction for the requests of `ca serve` (a server killed
-/// leaves at most this many reserved and never used: not listed, never reused).
+/// Serials reserved per store transaction for the requests of `ca serve`, by each copy of
+/// the CA in its [`CaPool`] (a server killed leaves at most this many per copy reserved and
+/// never used: not listed, never reused).
 const SERIAL_POOL: usize = 64;
 
 struct State {
-    ca: Mutex<Ca>,
+    /// The CA, opened once per concurrent signer (see [`CaPool`]).
+    cas: CaPool,
     /// Where signed renewals wait to be recorded (see [`super::commit`]).
     commits: Committer,
     clock: Clock,
@@ -395,8 +397,9 @@ pub fn serve(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Re
     })?;
     // Renewals take their serials from a pool reserved ahead, one transaction per pool.
     ca.pool_serials(SERIAL_POOL);
+    let cas = CaPool::open(ca, opts.threads.max(1) * 2)?;
     let state = Arc::new(State {
-        ca: Mutex::new(ca),
+        cas,
         commits,
         clock,
         limiter: Limiter {
@@ -599,7 +602,8 @@ async fn route(
         (Method::GET, "/v1/crl") => {
             let pem = wants_pem(&req);
             let st2 = st.clone();
-            let der = blocking(move || crl(&st2)).await?;
+            let ca = st.cas.lease().await;
+            let der = blocking(move || crl(&st2, ca)).await?;
             Ok(if pem {
                 bytes_response(
                     StatusCode::OK,
@@ -644,7 +648,8 @@ async fn route(
             let r: api::SignRequest = parse_json(&body)?;
             let st2 = st.clone();
             let who = peer.to_string();
-            let c = blocking(move || sign(&st2, &r, &who)).await?;
+            let ca = st.cas.lease().await;
+            let c = blocking(move || sign(&st2, ca, &r, &who)).await?;
             st.metrics.issued.fetch_add(1, Ordering::Relaxed);
             Ok(json_response(StatusCode::OK, &c))
         }
@@ -665,9 +670,13 @@ async fn route(
             }
             let body = read_body(req, st.opts.max_body).await?;
             let r: api::RenewRequest = parse_json(&body)?;
+            // Read and checked before the CA's lock (it needs none): the CSR's signature is a
+            // third of the work of a renewal.
+            let csr = crate::csr::parse(r.csr.as_bytes(), Path::new("<request>"));
+            let ca = st.cas.lease().await;
             let st2 = st.clone();
             let who = peer.to_string();
-            let c = match blocking(move || renew(&st2, &cert, &r, &who)).await? {
+            let c = match blocking(move || renew(&st2, ca, &cert, csr, &who)).await? {
                 Renewed::Again(c) => c,
                 Renewed::Signed {
                     record,
@@ -811,15 +820,69 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-fn lock_ca(st: &State) -> std::result::Result<std::sync::MutexGuard<'_, Ca>, ApiError> {
-    st.ca.lock().map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the CA is unavailable after an earlier failure",
-            "restart `mtls-ca ca serve`",
-        )
-    })
+/// The CA opened several times (the same directory, key and store, each with its own store
+/// connection and serial pool), so that as many requests sign at once. A request leases
+/// whichever copy is free, in arrival order: the semaphore is fair, so a renewal never waits
+/// behind later ones, and waiting costs no thread. The lease is taken before the request goes
+/// to the blocking pool and held until it returns.
+struct CaPool {
+    slots: Vec<Arc<tokio::sync::Mutex<Ca>>>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+/// One leased copy of the CA; back in the pool when dropped (the copy before the permit).
+struct Lease {
+    ca: tokio::sync::OwnedMutexGuard<Ca>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl std::ops::Deref for Lease {
+    type Target = Ca;
+    fn deref(&self) -> &Ca {
+        &self.ca
+    }
+}
+
+impl std::ops::DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut Ca {
+        &mut self.ca
+    }
+}
+
+impl CaPool {
+    /// `ca` and `n - 1` more copies of it.
+    fn open(ca: Ca, n: usize) -> Result<CaPool> {
+        let mut cas = Vec::with_capacity(n);
+        for _ in 1..n.max(1) {
+            cas.push(ca.reopen()?);
+        }
+        cas.insert(0, ca);
+        Ok(CaPool {
+            permits: Arc::new(tokio::sync::Semaphore::new(cas.len())),
+            slots: cas
+                .into_iter()
+                .map(|c| Arc::new(tokio::sync::Mutex::new(c)))
+                .collect(),
+        })
+    }
+
+    /// Waits for a free copy (first come, first served).
+    async fn lease(&self) -> Lease {
+        // A permit guarantees a free slot (never closed: the pool lives as long as the server).
+        let permit = self.permits.clone().acquire_owned().await.ok();
+        for slot in &self.slots {
+            if let Ok(ca) = slot.clone().try_lock_owned() {
+                return Lease {
+                    ca,
+                    _permit: permit,
+                };
+            }
+        }
+        Lease {
+            ca: self.slots[0].clone().lock_owned().await,
+            _permit: permit,
+        }
+    }
 }
 
 fn store_error(e: &Error) -> ApiError {
@@ -828,11 +891,9 @@ fn store_error(e: &Error) -> ApiError {
 
 async fn ocsp_answer(st: &Arc<State>, der: Vec<u8>) -> std::result::Result<Resp, ApiError> {
     let st2 = st.clone();
-    let (resp, _answer) = blocking(move || {
-        let mut ca = lock_ca(&st2)?;
-        Ok(ocsp::respond(&mut ca, &st2.issuer, &der, (st2.clock)()))
-    })
-    .await?;
+    let mut ca = st.cas.lease().await;
+    let (resp, _answer) =
+        blocking(move || Ok(ocsp::respond(&mut ca, &st2.issuer, &der, (st2.clock)()))).await?;
     st.metrics.ocsp.fetch_add(1, Ordering::Relaxed);
     Ok(bytes_response(
         StatusCode::OK,
@@ -843,9 +904,8 @@ async fn ocsp_answer(st: &Arc<State>, der: Vec<u8>) -> std::result::Result<Resp,
 
 /// The CRL, re-signed when a revocation happened since the last one or a quarter of its
 /// validity has passed.
-fn crl(st: &State) -> std::result::Result<Vec<u8>, ApiError> {
+fn crl(st: &State, mut ca: Lease) -> std::result::Result<Vec<u8>, ApiError> {
     let now = (st.clock)();
-    let mut ca = lock_ca(st)?;
     let ca_serial = ca.serial_hex().map_err(|e| store_error(&e))?;
     let revoked = ca
         .store()
@@ -955,12 +1015,12 @@ fn token_refused(r: TokenRefusal) -> ApiError {
 /// then the certificate is issued (serial reserved, signed, recorded) and audited.
 fn sign(
     st: &State,
+    mut ca: Lease,
     r: &api::SignRequest,
     client: &str,
 ) -> std::result::Result<api::Certificate, ApiError> {
     let now = (st.clock)();
     let hash = super::token::hash(&r.token);
-    let mut ca = lock_ca(st)?;
     let token = ca
         .store()
         .token_peek(&hash, now)
@@ -1103,14 +1163,16 @@ enum Renewed {
     },
 }
 
+/// `/v1/renew` under the CA's lock (`ca`), with the request's CSR already read (`csr`; its
+/// error is reported only where the checks reach it, after those of the certificate).
 fn renew(
     st: &State,
+    mut ca: Lease,
     cert: &[u8],
-    r: &api::RenewRequest,
+    csr: Result<crate::csr::CsrInfo>,
     client: &str,
 ) -> std::result::Result<Renewed, ApiError> {
     let now = (st.clock)();
-    let mut ca = lock_ca(st)?;
     let (_, c) = x509_parser::parse_x509_certificate(cert).map_err(|_| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -1140,8 +1202,7 @@ fn renew(
     if let Some(next) = &old.superseded_by {
         // A retry of a renewal whose answer was lost (connection cut, server killed): the same
         // new key gets the successor that was recorded for it, and nothing new is issued.
-        let info =
-            crate::csr::parse(r.csr.as_bytes(), Path::new("<request>")).map_err(|e| bad_csr(&e))?;
+        let info = csr.map_err(|e| bad_csr(&e))?;
         let succ = ca.store().get(next).map_err(|e| store_error(&e))?;
         if let Some(succ) = succ.filter(|s| s.state == "issued" && s.superseded_by.is_none()) {
             let same_key = x509_parser::parse_x509_certificate(&succ.der)
@@ -1178,8 +1239,7 @@ fn renew(
             "rotate a CA with `mtls-ca ca rotate`",
         ));
     }
-    let info =
-        crate::csr::parse(r.csr.as_bytes(), Path::new("<request>")).map_err(|e| bad_csr(&e))?;
+    let info = csr.map_err(|e| bad_csr(&e))?;
     if info.spki == c.public_key().raw {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -1439,11 +1499,8 @@ async fn renew_loop(st: Arc<State>, res: Arc<Resolver>, stem: PathBuf, names: Ve
         let st2 = st.clone();
         let stem2 = stem.clone();
         let names2 = names.clone();
+        let mut ca = st.cas.lease().await;
         let out = tokio::task::spawn_blocking(move || {
-            let mut ca = st2
-                .ca
-                .lock()
-                .map_err(|_| Error::Validity("lock".into(), "restart".into()))?;
             server_cert(
                 &mut ca,
                 &stem2,

@@ -8,7 +8,8 @@
 //! Writers take SQLite's write lock up front (`BEGIN IMMEDIATE`) and wait for each other (busy
 //! timeout) instead of failing. The journal is WAL with `synchronous=FULL`; records,
 //! revocations and CRL numbers are checkpointed into `store.db` right after they commit, so a
-//! `-wal` file deleted after a crash does not take them along.
+//! `-wal` file deleted after a crash does not take them along (the online CA's group commit
+//! checkpoints about once a second instead: see [`Store::defer_checkpoints`]).
 //!
 //! A renewal's record is refused inside its own transaction when the old certificate was
 //! revoked or renewed since it was read (one successor at most, never one of a revoked
@@ -162,6 +163,23 @@ impl Store {
     /// renewal is refused there when its predecessor was revoked or renewed meanwhile.
     pub fn record_many(&mut self, recs: &[Record], now: OffsetDateTime) -> Result<()> {
         each!(self, s => s.record_many(recs, now))
+    }
+
+    /// Leaves checkpoints to the caller ([`Store::checkpoint`]) instead of running one after
+    /// each durable commit: for a long-running writer (the online CA's group commit). SQLite
+    /// only; a PostgreSQL server checkpoints on its own.
+    pub fn defer_checkpoints(&mut self) {
+        if let Store::Sqlite(s) = self {
+            s.defer_checkpoints();
+        }
+    }
+
+    /// Copies what is committed into the main database file now (SQLite's WAL checkpoint;
+    /// nothing to do for PostgreSQL). Best effort.
+    pub fn checkpoint(&mut self) {
+        if let Store::Sqlite(s) = self {
+            s.checkpoint();
+        }
     }
 
     /// Records `recs` in one transaction when it can (group commit: one durable commit for

@@ -61,6 +61,9 @@ const MIGRATIONS: &[&str] = &[TOKENS_TABLE];
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Checkpoint after each durable commit (the default); off for a long-running writer
+    /// that checkpoints on its own schedule ([`SqliteStore::defer_checkpoints`]).
+    checkpoint_each: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -187,6 +190,7 @@ impl SqliteStore {
         )
         .map_err(|source| sql_error(path, source))?;
         let store = SqliteStore {
+            checkpoint_each: true,
             conn,
             path: path.to_path_buf(),
         };
@@ -452,26 +456,27 @@ impl SqliteStore {
     /// The certificate recorded under `serial` (exact, lowercase hex); None when the serial is
     /// unknown or only reserved.
     pub fn get(&self, serial: &str) -> Result<Option<StoredCert>> {
+        // Cached: the online CA looks a certificate up for every renewal.
         self.conn
-            .query_row(
+            .prepare_cached(
                 "SELECT serial, state, profile, der, stem, ca_serial, superseded_by, key_type,
                         revocation_reason
                  FROM certificates WHERE serial = ?1 AND state != 'reserved'",
-                params![serial],
-                |r| {
-                    Ok(StoredCert {
-                        serial: r.get(0)?,
-                        state: r.get(1)?,
-                        profile: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                        der: r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default(),
-                        stem: r.get(4)?,
-                        ca_serial: r.get(5)?,
-                        superseded_by: r.get(6)?,
-                        key_type: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-                        revocation_reason: r.get(8)?,
-                    })
-                },
             )
+            .map_err(|e| self.err(e))?
+            .query_row(params![serial], |r| {
+                Ok(StoredCert {
+                    serial: r.get(0)?,
+                    state: r.get(1)?,
+                    profile: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    der: r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default(),
+                    stem: r.get(4)?,
+                    ca_serial: r.get(5)?,
+                    superseded_by: r.get(6)?,
+                    key_type: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                    revocation_reason: r.get(8)?,
+                })
+            })
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -699,10 +704,26 @@ impl SqliteStore {
         f: impl FnOnce(&Transaction<'_>, &dyn Fn(rusqlite::Error) -> Error) -> Result<T>,
     ) -> Result<T> {
         let out = self.write_tx(f)?;
+        if self.checkpoint_each {
+            self.checkpoint();
+        }
+        Ok(out)
+    }
+
+    /// Copies the committed pages from the WAL into `store.db` (PASSIVE: never waits for
+    /// readers). Best effort: what is committed stands either way.
+    pub fn checkpoint(&mut self) {
         let _ = self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        Ok(out)
+    }
+
+    /// Stops checkpointing after each durable commit: the caller calls
+    /// [`SqliteStore::checkpoint`] itself (the online CA's group commit, about once a second
+    /// and whenever it is idle). A commit is as durable either way (the WAL is synced with
+    /// it); what waits for the checkpoint is only its copy in `store.db`.
+    pub fn defer_checkpoints(&mut self) {
+        self.checkpoint_each = false;
     }
 
     /// Stores a new bootstrap token (its hash only); returns its public id.

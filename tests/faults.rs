@@ -10,7 +10,7 @@ use crate::common;
 use std::collections::HashSet;
 use std::path::Path;
 
-use common::{mtls, mtls_fp, openssl, tempdir};
+use common::{crl_number, mtls, mtls_fp, openssl, tempdir};
 
 /// The public key of a certificate and of a key file, as openssl prints them.
 fn key_matches_cert(d: &Path, key: &str, cert: &str) -> bool {
@@ -19,17 +19,6 @@ fn key_matches_cert(d: &Path, key: &str, cert: &str) -> bool {
         .stdout;
     let b = openssl(d, &["pkey", "-in", key, "-pubout"]).ok().stdout;
     a == b
-}
-
-fn crl_number(d: &Path, crl: &str) -> u64 {
-    let out = openssl(d, &["crl", "-in", crl, "-noout", "-crlnumber"])
-        .ok()
-        .stdout;
-    let hex = out
-        .trim()
-        .trim_start_matches("crlNumber=")
-        .trim_start_matches("0x");
-    u64::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("crl number of {crl}: {out}"))
 }
 
 /// Certificate files (not chains) under `d`, relative paths.

@@ -3,26 +3,6 @@
 use crate::common;
 use common::*;
 
-use std::path::Path;
-
-fn serial_of(d: &Path, cert: &str) -> String {
-    let r = openssl(d, &["x509", "-in", cert, "-noout", "-serial"]).ok();
-    r.stdout
-        .trim()
-        .trim_start_matches("serial=")
-        .to_ascii_lowercase()
-}
-
-fn crl_number(d: &Path, crl: &str) -> u64 {
-    let r = openssl(d, &["crl", "-in", crl, "-noout", "-crlnumber"]).ok();
-    let hex = r
-        .stdout
-        .trim()
-        .trim_start_matches("crlNumber=")
-        .trim_start_matches("0x");
-    u64::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("crl number {:?}", r.stdout))
-}
-
 #[test]
 fn revoke_then_crl_makes_openssl_reject_the_certificate() {
     let t = tempdir();

@@ -4,14 +4,6 @@ use common::*;
 
 use std::path::Path;
 
-fn serial_of(d: &Path, cert: &str) -> String {
-    let r = openssl(d, &["x509", "-in", cert, "-noout", "-serial"]).ok();
-    r.stdout
-        .trim()
-        .trim_start_matches("serial=")
-        .to_ascii_lowercase()
-}
-
 fn pubkey(d: &Path, cert: &str) -> String {
     openssl(d, &["x509", "-in", cert, "-noout", "-pubkey"])
         .ok()

@@ -178,14 +178,6 @@ fn agent(d: &Path, ca: &Ca, out: &str, extra: &[&str]) -> Run {
     mtls(d, &args)
 }
 
-fn serial_of(d: &Path, cert: &str) -> String {
-    let r = openssl(d, &["x509", "-in", cert, "-noout", "-serial"]).ok();
-    r.stdout
-        .trim()
-        .trim_start_matches("serial=")
-        .to_ascii_lowercase()
-}
-
 #[test]
 fn refusals_record_nothing_then_bootstrap_renew_and_revocation() {
     let t = tempdir();
@@ -1031,6 +1023,59 @@ fn an_encrypted_ca_renews_on_every_signer_and_store_db_catches_up_when_idle() {
     }
     drop(ca);
     mtls(d, &["--dir", "pki", "doctor"]).ok();
+}
+
+#[test]
+fn connections_that_stall_slow_renewals_down_but_never_lock_them_out() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let ca = Ca::start(d);
+    let stems = bootstrap_fleet(d, &ca, "s/svc", 1);
+    // Three times the admission slots (12 per runtime thread, 2 threads) in TCP connections
+    // that never send a byte, re-opened as the server drops them (its 10 s handshake timeout).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = ca.https;
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut held: Vec<std::net::TcpStream> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                held.retain(|c| {
+                    let mut b = [0u8; 1];
+                    c.set_nonblocking(true).ok();
+                    // Closed by the server: read returns 0; still open: WouldBlock.
+                    !matches!(std::io::Read::read(&mut &*c, &mut b), Ok(0))
+                });
+                while held.len() < 72 {
+                    match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                        Ok(c) => held.push(c),
+                        Err(_) => break,
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    for round in 0..3 {
+        let before = serial_of(d, &format!("{}.crt", stems[0]));
+        let r = agent(d, &ca, &stems[0], &["--once", "--force"]);
+        assert_eq!(
+            r.code,
+            0,
+            "round {round}: {}\nserver:\n{}",
+            r.stderr,
+            ca.log()
+        );
+        assert_ne!(serial_of(d, &format!("{}.crt", stems[0])), before);
+    }
+    assert!(
+        metric(d, &ca, "mtls_ca_connections_unadmitted_total") >= 1,
+        "the agent was served without a slot"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.join().unwrap();
 }
 
 #[test]

@@ -4,29 +4,10 @@
 use crate::common;
 use crate::pg_support;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::*;
-use pg_support::{Cluster, PASSWORD};
-
-fn mtls_pg(cwd: &Path, args: &[&str]) -> Run {
-    let out = Command::new(bin())
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("MTLS_CA_DIR")
-        .env_remove("MTLS_CA_STORE")
-        .env("MTLS_CA_STORE_PASSWORD", PASSWORD)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run mtls-ca");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use pg_support::{mtls_pg, Cluster, PASSWORD};
 
 #[test]
 fn two_servers_on_one_postgresql_store_honour_one_token_once() {

@@ -419,7 +419,8 @@ fn untrusted_permissions_are_refused_with_the_fix() {
     .ok();
 }
 
-fn crl_number(d: &Path, dir: &str) -> u64 {
+/// The number of the CRL `mtls-ca crl --check` reports for CA directory `dir`.
+fn published_crl_number(d: &Path, dir: &str) -> u64 {
     let c = mtls(d, &["--dir", dir, "crl", "--check", "--json"]).json();
     c["number"]
         .as_u64()
@@ -465,7 +466,7 @@ fn concurrent_crl_runs_never_publish_an_older_crl_over_a_newer_one() {
     assert!(slow.status.success());
     assert_eq!(fast["crls"][0]["revoked"], 1, "{fast}");
     // The published CRL is the newest, and lists the revocation.
-    assert_eq!(crl_number(d, "ca"), 2);
+    assert_eq!(published_crl_number(d, "ca"), 2);
     let r = mtls(
         d,
         &[

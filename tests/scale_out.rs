@@ -29,29 +29,6 @@ fn run(tok: &Token, d: &Path, args: &[&str]) -> Run {
     tok.mtls(d, args, &[("MTLS_CA_STORE_PASSWORD", PASSWORD)])
 }
 
-fn crl_serials(d: &Path, crl: &str) -> HashSet<String> {
-    openssl(d, &["crl", "-in", crl, "-noout", "-text"])
-        .ok()
-        .stdout
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .collect()
-}
-
-fn crl_number(d: &Path, crl: &str) -> u64 {
-    let out = openssl(d, &["crl", "-in", crl, "-noout", "-crlnumber"])
-        .ok()
-        .stdout;
-    u64::from_str_radix(
-        out.trim()
-            .trim_start_matches("crlNumber=")
-            .trim_start_matches("0x"),
-        16,
-    )
-    .unwrap()
-}
-
 /// A command that failed during a fault: exit 2 with one `error:` line, never a panic.
 #[track_caller]
 fn failed_cleanly(r: &Run) {

@@ -11,33 +11,7 @@ use std::process::{Command, Stdio};
 
 use common::*;
 use core_support::*;
-use pg_support::{Cluster, PASSWORD};
-
-/// `mtls-ca ARGS` with the store password in the environment.
-fn mtls_pg(cwd: &Path, args: &[&str]) -> Run {
-    mtls_env(cwd, args, &[("MTLS_CA_STORE_PASSWORD", PASSWORD)])
-}
-
-fn mtls_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut c = Command::new(bin());
-    c.args(args)
-        .current_dir(cwd)
-        .env_remove("MTLS_CA_DIR")
-        .env_remove("MTLS_CA_STORE")
-        .env_remove("MTLS_CA_STORE_PASSWORD")
-        .env_remove("PGPASSWORD")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let out = c.output().expect("run mtls-ca");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use pg_support::{mtls_pg, Cluster, PASSWORD};
 
 fn hosts(d: &Path, pg: &Cluster, db: &str, n: usize) -> Vec<String> {
     let url = pg.url(db);
@@ -62,27 +36,6 @@ fn hosts(d: &Path, pg: &Cluster, db: &str, n: usize) -> Vec<String> {
         names.push(h);
     }
     names
-}
-
-fn crl_serials(d: &Path, crl: &str) -> HashSet<String> {
-    let text = openssl(d, &["crl", "-in", crl, "-noout", "-text"])
-        .ok()
-        .stdout;
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .collect()
-}
-
-fn crl_number(d: &Path, crl: &str) -> u64 {
-    let out = openssl(d, &["crl", "-in", crl, "-noout", "-crlnumber"])
-        .ok()
-        .stdout;
-    let hex = out
-        .trim()
-        .trim_start_matches("crlNumber=")
-        .trim_start_matches("0x");
-    u64::from_str_radix(hex, 16).unwrap()
 }
 
 #[test]

@@ -1,13 +1,13 @@
 //! Group commit for the online CA's renewals.
 //!
-//! A renewal is checked and signed under the CA's lock (a fraction of a millisecond, its
-//! serial taken from a pool reserved in advance), then waits here to be recorded. One thread,
-//! with its own connection to the store, takes every renewal waiting at that moment, records
-//! them in one store transaction ([`crate::store::Store::record_each`]: the successor and the
-//! supersede of each, one durable commit for all) and appends their audit lines with one
-//! fsync, then answers each. The durability cost (20–30 ms of fsyncs on a slow disk) is paid
-//! once per batch instead of once per renewal, and the CA's lock is not held while it is paid:
-//! signing goes on meanwhile.
+//! A renewal is checked and signed on one of the server's copies of the CA (a fraction of a
+//! millisecond, its serial taken from that copy's pool reserved in advance), then waits here to
+//! be recorded. One thread, with its own connection to the store, takes every renewal waiting
+//! at that moment, records them in one store transaction
+//! ([`crate::store::Store::record_each`]: the successor and the supersede of each, one durable
+//! commit for all) and appends their audit lines with one fsync, then answers each. The
+//! durability cost (20–30 ms of fsyncs on a slow disk) is paid once per batch instead of once
+//! per renewal, and no copy of the CA is held while it is paid: signing goes on meanwhile.
 //!
 //! The guarantees are the CLI's: nothing is answered before it is committed, a renewal refused
 //! by the store (its predecessor revoked or renewed meanwhile) fails alone, and a server killed

@@ -145,6 +145,8 @@ struct Metrics {
     renewed: AtomicU64,
     ocsp: AtomicU64,
     crl: AtomicU64,
+    /// HTTPS connections served without an admission slot (see [`admit`]).
+    unadmitted: AtomicU64,
     refused: Mutex<std::collections::BTreeMap<String, u64>>,
     /// Per bucket (last = +Inf), plus sum in microseconds and count, for sign+renew.
     latency: [AtomicU64; 10],
@@ -214,6 +216,12 @@ impl Metrics {
             "Renewals recorded by the group commit (divided by batches: the mean batch).",
             commits.1,
         );
+        c(
+            &mut s,
+            "mtls_ca_connections_unadmitted_total",
+            "HTTPS connections served after waiting 250 ms for an admission slot (overload, or clients that stall).",
+            self.unadmitted.load(Ordering::Relaxed),
+        );
         s.push_str("# HELP mtls_ca_refused_total Requests refused, by reason.\n# TYPE mtls_ca_refused_total counter\n");
         if let Ok(m) = self.refused.lock() {
             for (k, v) in m.iter() {
@@ -275,12 +283,21 @@ struct CrlCache {
     made: OffsetDateTime,
 }
 
+/// Connections in their handshake and first request at once, per runtime thread (see
+/// [`admit`]).
+const ADMIT_PER_THREAD: usize = 12;
+
+/// How long a new HTTPS connection waits for admission before it is served anyway.
+const ADMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Serials reserved per store transaction for the requests of `ca serve`, by each copy of
 /// the CA in its [`CaPool`] (a server killed leaves at most this many per copy reserved and
 /// never used: not listed, never reused).
 const SERIAL_POOL: usize = 64;
 
 struct State {
+    /// Admission slots of the HTTPS listener (see [`admit`]).
+    admission: Arc<tokio::sync::Semaphore>,
     /// The CA, opened once per concurrent signer (see [`CaPool`]).
     cas: CaPool,
     /// Where signed renewals wait to be recorded (see [`super::commit`]).
@@ -399,6 +416,9 @@ pub fn serve(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Re
     ca.pool_serials(SERIAL_POOL);
     let cas = CaPool::open(ca, opts.threads.max(1) * 2)?;
     let state = Arc::new(State {
+        admission: Arc::new(tokio::sync::Semaphore::new(
+            opts.threads.max(1) * ADMIT_PER_THREAD,
+        )),
         cas,
         commits,
         clock,
@@ -469,6 +489,7 @@ async fn run(
                 let acceptor = acceptor.clone();
                 let st = state.clone();
                 tokio::spawn(async move {
+                    let admitted = admit(&st).await;
                     let accept = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
                     let Ok(Ok(stream)) = accept.await else { return };
                     let client_cert = stream
@@ -477,7 +498,7 @@ async fn run(
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .map(|c| c.as_ref().to_vec());
-                    serve_connection(stream, st, peer, true, Arc::new(client_cert)).await;
+                    serve_connection(stream, st, peer, true, Arc::new(client_cert), admitted).await;
                 });
             }
         }
@@ -515,7 +536,45 @@ async fn accept_plain(listener: tokio::net::TcpListener, state: Arc<State>) {
             continue;
         };
         let st = state.clone();
-        tokio::spawn(serve_connection(tcp, st, peer, false, Arc::new(None)));
+        tokio::spawn(serve_connection(
+            tcp,
+            st,
+            peer,
+            false,
+            Arc::new(None),
+            Admitted::default(),
+        ));
+    }
+}
+
+/// An HTTPS connection's admission slot, given back once its first request is answered (or
+/// the connection ends); empty when it was served without one.
+#[derive(Clone, Default)]
+struct Admitted(Arc<Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>);
+
+impl Admitted {
+    fn release(&self) {
+        if let Ok(mut p) = self.0.lock() {
+            p.take();
+        }
+    }
+}
+
+/// Admission of a new HTTPS connection: at most `threads * ADMIT_PER_THREAD` connections are
+/// in their handshake and first request at once, the others wait for a slot in arrival order
+/// (the semaphore is fair). Under load this serves renewals first come, first served instead
+/// of interleaving every connection's handshake with every other's: the same throughput with
+/// a shorter tail (benches/online.rs, docs/performance.md). A connection that has waited
+/// [`ADMIT_WAIT`] is served anyway (counted in `/metrics`), so clients that open connections
+/// and stall can slow others by that much at most, never lock them out.
+async fn admit(st: &State) -> Admitted {
+    let slot = tokio::time::timeout(ADMIT_WAIT, st.admission.clone().acquire_owned()).await;
+    match slot {
+        Ok(Ok(permit)) => Admitted(Arc::new(Mutex::new(Some(permit)))),
+        _ => {
+            st.metrics.unadmitted.fetch_add(1, Ordering::Relaxed);
+            Admitted::default()
+        }
     }
 }
 
@@ -527,13 +586,19 @@ async fn serve_connection<IO>(
     peer: SocketAddr,
     tls: bool,
     client_cert: Arc<Option<Vec<u8>>>,
+    admitted: Admitted,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |req| {
         let st = st.clone();
         let cc = client_cert.clone();
-        async move { Ok::<_, Infallible>(handle(st, req, peer, tls, cc).await) }
+        let admitted = admitted.clone();
+        async move {
+            let resp = handle(st, req, peer, tls, cc).await;
+            admitted.release();
+            Ok::<_, Infallible>(resp)
+        }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())

@@ -5,6 +5,7 @@
 //! A missing tool is a test failure with a message that says to run scripts/test: never a skip.
 #![allow(dead_code)]
 
+use std::collections::HashSet;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -104,6 +105,24 @@ pub fn mtls(cwd: &Path, args: &[&str]) -> Run {
     Run::from(out)
 }
 
+/// Runs `mtls-ca ARGS` in `cwd` with `env` set, and none of the store's variables
+/// (`MTLS_CA_STORE`, `MTLS_CA_STORE_PASSWORD`, `PGPASSWORD`) inherited.
+pub fn mtls_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .current_dir(cwd)
+        .env_remove("MTLS_CA_DIR")
+        .env_remove("MTLS_CA_STORE")
+        .env_remove("MTLS_CA_STORE_PASSWORD")
+        .env_remove("PGPASSWORD")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Run::from(c.output().expect("run mtls-ca"))
+}
+
 /// `mtls-ca ARGS` in `cwd` with the debug build's failpoint `fp` set (`MTLS_CA_FAILPOINT`:
 /// `NAME[@N][:error|exit|kill|sleep-MS]`).
 pub fn mtls_fp(cwd: &Path, fp: &str, args: &[&str]) -> Run {
@@ -117,6 +136,38 @@ pub fn mtls_fp(cwd: &Path, fp: &str, args: &[&str]) -> Run {
         .output()
         .expect("run mtls-ca");
     Run::from(out)
+}
+
+/// The serial of certificate file `cert` as openssl prints it, lowercase hex.
+pub fn serial_of(d: &Path, cert: &str) -> String {
+    let r = openssl(d, &["x509", "-in", cert, "-noout", "-serial"]).ok();
+    r.stdout
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase()
+}
+
+/// The CRL number of CRL file `crl` (openssl's reading).
+pub fn crl_number(d: &Path, crl: &str) -> u64 {
+    let out = openssl(d, &["crl", "-in", crl, "-noout", "-crlnumber"])
+        .ok()
+        .stdout;
+    let hex = out
+        .trim()
+        .trim_start_matches("crlNumber=")
+        .trim_start_matches("0x");
+    u64::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("crl number of {crl}: {out}"))
+}
+
+/// The serials CRL file `crl` lists (openssl's reading), lowercase hex.
+pub fn crl_serials(d: &Path, crl: &str) -> HashSet<String> {
+    openssl(d, &["crl", "-in", crl, "-noout", "-text"])
+        .ok()
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect()
 }
 
 /// Runs an external tool; a missing tool fails the test with a clear message.

@@ -10,6 +10,12 @@ use std::process::{Command, Stdio};
 pub const USER: &str = "mtls";
 pub const PASSWORD: &str = "pg-test-S3cret";
 
+/// Runs `mtls-ca ARGS` in `cwd` with the test cluster's password (`MTLS_CA_STORE_PASSWORD`)
+/// and no other store variable inherited.
+pub fn mtls_pg(cwd: &Path, args: &[&str]) -> crate::common::Run {
+    crate::common::mtls_env(cwd, args, &[("MTLS_CA_STORE_PASSWORD", PASSWORD)])
+}
+
 pub struct Cluster {
     _tmp: tempfile::TempDir,
     pub data: PathBuf,

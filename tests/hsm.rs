@@ -635,3 +635,120 @@ fn keys_stay_in_the_token_and_existing_keys_are_used_or_refused() {
     assert!(one_line_error(&r).contains("curve"), "{}", r.stderr);
     assert!(!d.join("k1").exists());
 }
+
+#[test]
+fn the_online_ca_signs_renewals_in_the_token_on_every_copy() {
+    let tok = Token::new("mtls-ca-serve");
+    let t = tempdir();
+    let d = t.path();
+    tok.mtls(
+        d,
+        &["--dir", "pki", "init", "--key", &tok.uri("ca-key")],
+        &[],
+    )
+    .ok();
+    // `ca serve` opens the CA once per signer: every copy logs in to the token.
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = Server::start_env(
+        d,
+        bin().to_str().unwrap(),
+        &[
+            "--dir", "pki", "ca", "serve", "--listen", &listen, "--rate", "1000",
+        ],
+        &[("SOFTHSM2_CONF", tok.conf.to_str().unwrap())],
+        port,
+    );
+    let url = format!("https://127.0.0.1:{port}");
+    std::fs::create_dir(d.join("a")).unwrap();
+    let n = 6;
+    for i in 0..n {
+        let cn = format!("h{i}");
+        let v = tok
+            .mtls(
+                d,
+                &[
+                    "--dir",
+                    "pki",
+                    "--json",
+                    "token",
+                    "create",
+                    "--cn",
+                    &cn,
+                    "--profile",
+                    "client",
+                ],
+                &[],
+            )
+            .ok()
+            .json();
+        let token = v["token"].as_str().unwrap().to_string();
+        let out = format!("a/{cn}");
+        mtls(
+            d,
+            &[
+                "agent",
+                "--server",
+                &url,
+                "--ca",
+                "pki/ca.crt",
+                "--out",
+                &out,
+                "--token",
+                &token,
+                "--cn",
+                &cn,
+                "--once",
+            ],
+        )
+        .ok();
+    }
+    let first: Vec<String> = (0..n)
+        .map(|i| serial_of(d, &format!("a/h{i}.crt")))
+        .collect();
+    // All renew at once: several copies sign in the token together.
+    let children: Vec<_> = (0..n)
+        .map(|i| {
+            std::process::Command::new(bin())
+                .args([
+                    "agent",
+                    "--server",
+                    &url,
+                    "--ca",
+                    "pki/ca.crt",
+                    "--out",
+                    &format!("a/h{i}"),
+                    "--once",
+                    "--force",
+                ])
+                .current_dir(d)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "agent {i}: {}\nserver:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            server.stderr()
+        );
+    }
+    let mut all = first.clone();
+    for i in 0..n {
+        let cert = format!("a/h{i}.crt");
+        let s = serial_of(d, &cert);
+        assert_ne!(s, first[i], "h{i} renewed");
+        all.push(s);
+        openssl(d, &["verify", "-CAfile", "pki/ca.crt", &cert]).ok();
+        pkilint_cert(d, &d.join(&cert));
+    }
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 2 * n, "no serial twice");
+    drop(server);
+}

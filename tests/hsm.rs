@@ -739,10 +739,10 @@ fn the_online_ca_signs_renewals_in_the_token_on_every_copy() {
         );
     }
     let mut all = first.clone();
-    for i in 0..n {
+    for (i, before) in first.iter().enumerate() {
         let cert = format!("a/h{i}.crt");
         let s = serial_of(d, &cert);
-        assert_ne!(s, first[i], "h{i} renewed");
+        assert_ne!(&s, before, "h{i} renewed");
         all.push(s);
         openssl(d, &["verify", "-CAfile", "pki/ca.crt", &cert]).ok();
         pkilint_cert(d, &d.join(&cert));

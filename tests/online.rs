@@ -860,6 +860,19 @@ fn renew_at_once(d: &Path, ca: &Ca, stems: &[String]) -> Vec<std::process::Child
         .collect()
 }
 
+/// [`renew_at_once`], then every agent must have succeeded.
+fn renew_all(d: &Path, ca: &Ca, stems: &[String]) {
+    for (i, c) in renew_at_once(d, ca, stems).into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "agent {i}: {}\nserver:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            ca.log()
+        );
+    }
+}
+
 /// A counter of `ca serve`'s /metrics.
 fn metric(d: &Path, ca: &Ca, name: &str) -> u64 {
     let url = format!("{}/metrics", ca.url());
@@ -885,16 +898,7 @@ fn renewals_that_wait_together_are_recorded_in_one_group_commit() {
         .map(|i| serial_of(d, &format!("g/grp-{i}.crt")))
         .collect();
     let audit_before = std::fs::read_to_string(d.join("pki/audit.log")).unwrap();
-    let children = renew_at_once(d, &ca, &stems);
-    for (i, c) in children.into_iter().enumerate() {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "agent {i}: {}\nserver:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            ca.log()
-        );
-    }
+    renew_all(d, &ca, &stems);
     let (batches, records) = (
         metric(d, &ca, "mtls_ca_commit_batches_total"),
         metric(d, &ca, "mtls_ca_commit_records_total"),
@@ -968,15 +972,7 @@ fn an_encrypted_ca_renews_on_every_signer_and_store_db_catches_up_when_idle() {
     let before: Vec<String> = (0..n)
         .map(|i| serial_of(d, &format!("p/par-{i}.crt")))
         .collect();
-    for (i, c) in renew_at_once(d, &ca, &stems).into_iter().enumerate() {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "agent {i}: {}\nserver:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            ca.log()
-        );
-    }
+    renew_all(d, &ca, &stems);
     let after: Vec<String> = (0..n)
         .map(|i| serial_of(d, &format!("p/par-{i}.crt")))
         .collect();

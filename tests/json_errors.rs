@@ -96,6 +96,17 @@ fn every_command_family_prints_one_error_document() {
     );
     json_error(d, &["explain", "missing.log"], "io");
     json_error(d, &["serve", "--listen", "nowhere"], "invalid_value");
+    for (flag, value) in [("--threads", "0"), ("--threads", "1000"), ("--rate", "0")] {
+        let doc = json_error(
+            d,
+            &["ca", "serve", "--listen", "127.0.0.1:0", flag, value],
+            "invalid_value",
+        );
+        assert!(
+            doc["error"]["message"].as_str().unwrap().contains(flag),
+            "{doc}"
+        );
+    }
 }
 
 #[test]

@@ -1026,7 +1026,7 @@ fn connections_that_stall_slow_renewals_down_but_never_lock_them_out() {
     let t = tempdir();
     let d = t.path();
     mtls(d, &["--dir", "pki", "init"]).ok();
-    let ca = Ca::start(d);
+    let ca = Ca::start_with(d, &["--threads", "2"], &[]);
     let stems = bootstrap_fleet(d, &ca, "s/svc", 1);
     // Three times the admission slots (12 per runtime thread, 2 threads) in TCP connections
     // that never send a byte, re-opened as the server drops them (its 10 s handshake timeout).

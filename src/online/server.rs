@@ -72,7 +72,9 @@ pub struct ServeOptions {
     pub burst: f64,
     /// nextUpdate distance of the CRLs served.
     pub crl_valid: Duration,
-    /// Worker threads of the runtime.
+    /// Worker threads of the runtime (default: the machine's cores, at most 64); the CA is
+    /// opened twice as many times (at most 32) and 12 connections per thread are admitted at
+    /// once.
     pub threads: usize,
 }
 
@@ -90,7 +92,9 @@ impl ServeOptions {
             rate: 5.0,
             burst: 20.0,
             crl_valid: Duration::days(1),
-            threads: 2,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get().min(64))
+                .unwrap_or(2),
         }
     }
 }
@@ -287,6 +291,10 @@ struct CrlCache {
 /// [`admit`]).
 const ADMIT_PER_THREAD: usize = 12;
 
+/// At most this many copies of the CA (each a store connection, and a token session for a
+/// key in a PKCS#11 token), whatever the threads.
+const MAX_CA_COPIES: usize = 32;
+
 /// How long a new HTTPS connection waits for admission before it is served anyway.
 const ADMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -414,7 +422,7 @@ pub fn serve(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Re
     })?;
     // Renewals take their serials from a pool reserved ahead, one transaction per pool.
     ca.pool_serials(SERIAL_POOL);
-    let cas = CaPool::open(ca, opts.threads.max(1) * 2)?;
+    let cas = CaPool::open(ca, (opts.threads.max(1) * 2).min(MAX_CA_COPIES))?;
     let state = Arc::new(State {
         admission: Arc::new(tokio::sync::Semaphore::new(
             opts.threads.max(1) * ADMIT_PER_THREAD,

@@ -38,6 +38,10 @@ pub struct ServeCaArgs {
     /// Largest request body, bytes.
     #[arg(long, value_name = "BYTES", default_value = "65536")]
     pub max_body: usize,
+    /// Runtime threads (default: the machine's cores, at most 64). The server signs on twice
+    /// as many copies of the CA (at most 32) and admits 12 connections per thread at once.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Log every request (method, path, status, client, time) on stderr.
     #[arg(long)]
     pub log_requests: bool,
@@ -66,6 +70,17 @@ pub fn run(dir: &Path, a: &ServeCaArgs, out: &Output) -> anyhow::Result<Outcome>
     opts.rate = f64::from(a.rate);
     opts.burst = f64::from(a.rate) * 4.0;
     opts.max_body = a.max_body.max(1024);
+    if let Some(t) = a.threads {
+        if !(1..=256).contains(&t) {
+            return Err(super::invalid(
+                "--threads",
+                t.to_string(),
+                "must be 1 to 256",
+                "use e.g. --threads 4 (the default is the machine's cores)",
+            ));
+        }
+        opts.threads = t;
+    }
     let ca = Ca::open_with(
         dir,
         &mut super::pass::source(&a.pass, super::pass::ca_key(dir)),

@@ -8,7 +8,7 @@
 //! refusal is a JSON body `{"error": {"code", "message", "hint"}}` and changes nothing. Work
 //! that touches the store or signs runs on tokio's blocking pool, one request at a time under
 //! the CA's lock (the store is one connection), with the ordering of the CLI; renewals are
-//! recorded by group commit ([`super::commit`]), many in one durable transaction.
+//! recorded by group commit (`online::commit`), many in one durable transaction.
 //!
 //! The server's own certificate (`DIR/serve/server.*`, or `--server STEM`) is issued from the
 //! CA on first start and renewed by the server itself when a third of its life is left; the

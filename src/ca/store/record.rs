@@ -135,7 +135,7 @@ pub struct RevokedRow {
     pub reason: Option<String>,
 }
 
-/// What [`Store::revoke`] did.
+/// What [`Store::revoke`](crate::store::Store::revoke) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokeOutcome {
     /// False when the certificate was already revoked (nothing changed).

@@ -233,7 +233,7 @@ impl SqliteStore {
     /// The reservation is committed with `synchronous=NORMAL` (no fsync): it is visible to every
     /// other process at once, which is what uniqueness needs, and survives a killed process. Only
     /// a power loss could lose it, and then nothing was written with that serial, because
-    /// [`Store::record_many`] commits with `synchronous=FULL` before any file is written.
+    /// [`Store::record_many`](crate::store::Store::record_many) commits with `synchronous=FULL` before any file is written.
     pub fn reserve_serials(
         &mut self,
         rng: &SystemRandom,

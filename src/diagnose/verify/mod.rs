@@ -1,8 +1,10 @@
 //! Path validation the way a rustls peer does it, turned into a report a person can act on.
 //!
-//! The verdict comes from rustls' own [`WebPkiServerVerifier`] / [`WebPkiClientVerifier`] with
-//! the ring provider, CRLs included, at a time given by the caller. Every rustls/webpki error is
-//! mapped to a stable code (`unknown_issuer`, `missing_intermediate`, `name_mismatch`, …) with a
+//! The verdict comes from rustls' own
+//! [`WebPkiServerVerifier`](::rustls::client::WebPkiServerVerifier) /
+//! [`WebPkiClientVerifier`](::rustls::server::WebPkiClientVerifier) with the ring provider,
+//! CRLs included, at a time given by the caller. Every rustls/webpki error is mapped to a
+//! stable code (`unknown_issuer`, `missing_intermediate`, `name_mismatch`, …) with a
 //! message saying what is wrong and a hint saying how to fix it. Warnings add where
 //! openssl-based gateways (nginx, HAProxy) would decide differently, as listed in
 //! `profiles.md`. A failed check is a [`Report`] with `valid: false`, never an `Err`: errors are

@@ -42,7 +42,7 @@ impl Purpose {
     }
 }
 
-/// Everything [`verify`] needs, already decoded. Times and paths are parameters.
+/// Everything [`verify`](super::verify) needs, already decoded. Times and paths are parameters.
 #[derive(Debug, Clone)]
 pub struct Input {
     /// The certificate to check (DER).

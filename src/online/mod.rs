@@ -10,6 +10,7 @@
 //!
 //! - [`token`]: bootstrap tokens (made here, stored hashed by the store).
 //! - [`server`]: the endpoints, TLS, rate limits, metrics, its own server certificate.
+//! - `pool`: the CA opened once per concurrent signer, leased first come, first served.
 //! - `commit`: group commit of renewals (one store transaction and one audit fsync for all
 //!   renewals waiting at that moment).
 //! - [`ocsp`]: the RFC 6960 responder (RustCrypto `x509-ocsp` types, signed by the CA key).
@@ -21,5 +22,6 @@ pub mod api;
 pub mod client;
 mod commit;
 pub mod ocsp;
+mod pool;
 pub mod server;
 pub mod token;

@@ -44,6 +44,7 @@ use crate::store::TokenRefusal;
 use super::api;
 use super::commit::{AuditLine, Committer};
 use super::ocsp;
+use super::pool::{CaPool, Lease};
 
 /// The clock the binary hands in (the library never reads it on its own).
 pub type Clock = fn() -> OffsetDateTime;
@@ -571,8 +572,8 @@ impl Admitted {
 /// Admission of a new HTTPS connection: at most `threads * ADMIT_PER_THREAD` connections are
 /// in their handshake and first request at once, the others wait for a slot in arrival order
 /// (the semaphore is fair). Under load this serves renewals first come, first served instead
-/// of interleaving every connection's handshake with every other's: the same throughput with
-/// a shorter tail (benches/online.rs, docs/performance.md). A connection that has waited
+/// of interleaving every connection's handshake with every other's: a fifth off p99 for 6 %
+/// of throughput at 64 clients (benches/online.rs, docs/performance.md). A connection that has waited
 /// [`ADMIT_WAIT`] is served anyway (counted in `/metrics`), so clients that open connections
 /// and stall can slow others by that much at most, never lock them out.
 async fn admit(st: &State) -> Admitted {
@@ -743,8 +744,7 @@ async fn route(
             }
             let body = read_body(req, st.opts.max_body).await?;
             let r: api::RenewRequest = parse_json(&body)?;
-            // Read and checked before the CA's lock (it needs none): the CSR's signature is a
-            // third of the work of a renewal.
+            // Read and its signature checked before a copy of the CA is leased (it needs none).
             let csr = crate::csr::parse(r.csr.as_bytes(), Path::new("<request>"));
             let ca = st.cas.lease().await;
             let st2 = st.clone();
@@ -891,71 +891,6 @@ async fn blocking<T: Send + 'static>(
             "retry; if it persists, see the server's output",
         ))
     })
-}
-
-/// The CA opened several times (the same directory, key and store, each with its own store
-/// connection and serial pool), so that as many requests sign at once. A request leases
-/// whichever copy is free, in arrival order: the semaphore is fair, so a renewal never waits
-/// behind later ones, and waiting costs no thread. The lease is taken before the request goes
-/// to the blocking pool and held until it returns.
-struct CaPool {
-    slots: Vec<Arc<tokio::sync::Mutex<Ca>>>,
-    permits: Arc<tokio::sync::Semaphore>,
-}
-
-/// One leased copy of the CA; back in the pool when dropped (the copy before the permit).
-struct Lease {
-    ca: tokio::sync::OwnedMutexGuard<Ca>,
-    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
-}
-
-impl std::ops::Deref for Lease {
-    type Target = Ca;
-    fn deref(&self) -> &Ca {
-        &self.ca
-    }
-}
-
-impl std::ops::DerefMut for Lease {
-    fn deref_mut(&mut self) -> &mut Ca {
-        &mut self.ca
-    }
-}
-
-impl CaPool {
-    /// `ca` and `n - 1` more copies of it.
-    fn open(ca: Ca, n: usize) -> Result<CaPool> {
-        let mut cas = Vec::with_capacity(n);
-        for _ in 1..n.max(1) {
-            cas.push(ca.reopen()?);
-        }
-        cas.insert(0, ca);
-        Ok(CaPool {
-            permits: Arc::new(tokio::sync::Semaphore::new(cas.len())),
-            slots: cas
-                .into_iter()
-                .map(|c| Arc::new(tokio::sync::Mutex::new(c)))
-                .collect(),
-        })
-    }
-
-    /// Waits for a free copy (first come, first served).
-    async fn lease(&self) -> Lease {
-        // A permit guarantees a free slot (never closed: the pool lives as long as the server).
-        let permit = self.permits.clone().acquire_owned().await.ok();
-        for slot in &self.slots {
-            if let Ok(ca) = slot.clone().try_lock_owned() {
-                return Lease {
-                    ca,
-                    _permit: permit,
-                };
-            }
-        }
-        Lease {
-            ca: self.slots[0].clone().lock_owned().await,
-            _permit: permit,
-        }
-    }
 }
 
 fn store_error(e: &Error) -> ApiError {

@@ -682,24 +682,12 @@ fn the_online_ca_signs_renewals_in_the_token_on_every_copy() {
             )
             .ok()
             .json();
-        let token = v["token"].as_str().unwrap().to_string();
-        let out = format!("a/{cn}");
-        mtls(
+        let token = v["token"].as_str().unwrap();
+        agent_at(
             d,
-            &[
-                "agent",
-                "--server",
-                &url,
-                "--ca",
-                "pki/ca.crt",
-                "--out",
-                &out,
-                "--token",
-                &token,
-                "--cn",
-                &cn,
-                "--once",
-            ],
+            &url,
+            &format!("a/{cn}"),
+            &["--token", token, "--cn", &cn, "--once"],
         )
         .ok();
     }
@@ -707,37 +695,8 @@ fn the_online_ca_signs_renewals_in_the_token_on_every_copy() {
         .map(|i| serial_of(d, &format!("a/h{i}.crt")))
         .collect();
     // All renew at once: several copies sign in the token together.
-    let children: Vec<_> = (0..n)
-        .map(|i| {
-            std::process::Command::new(bin())
-                .args([
-                    "agent",
-                    "--server",
-                    &url,
-                    "--ca",
-                    "pki/ca.crt",
-                    "--out",
-                    &format!("a/h{i}"),
-                    "--once",
-                    "--force",
-                ])
-                .current_dir(d)
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for (i, c) in children.into_iter().enumerate() {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "agent {i}: {}\nserver:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            server.stderr()
-        );
-    }
+    let stems: Vec<String> = (0..n).map(|i| format!("a/h{i}")).collect();
+    all_succeed(spawn_renewals(d, &url, &stems), || server.stderr());
     let mut all = first.clone();
     for (i, before) in first.iter().enumerate() {
         let cert = format!("a/h{i}.crt");

@@ -164,18 +164,7 @@ fn serials(d: &Path) -> Vec<(String, String)> {
 }
 
 fn agent(d: &Path, ca: &Ca, out: &str, extra: &[&str]) -> Run {
-    let url = ca.url();
-    let mut args = vec![
-        "agent",
-        "--server",
-        &url,
-        "--ca",
-        "pki/ca.crt",
-        "--out",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    mtls(d, &args)
+    agent_at(d, &ca.url(), out, extra)
 }
 
 #[test]
@@ -844,33 +833,12 @@ fn bootstrap_fleet(d: &Path, ca: &Ca, stems: &str, n: usize) -> Vec<String> {
 
 /// `mtls-ca agent --once --force` for each stem at once, in the background (stderr piped).
 fn renew_at_once(d: &Path, ca: &Ca, stems: &[String]) -> Vec<std::process::Child> {
-    let url = ca.url();
-    stems
-        .iter()
-        .map(|stem| {
-            Command::new(bin())
-                .args(["agent", "--server", &url, "--ca", "pki/ca.crt"])
-                .args(["--out", stem, "--once", "--force"])
-                .current_dir(d)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect()
+    spawn_renewals(d, &ca.url(), stems)
 }
 
 /// [`renew_at_once`], then every agent must have succeeded.
 fn renew_all(d: &Path, ca: &Ca, stems: &[String]) {
-    for (i, c) in renew_at_once(d, ca, stems).into_iter().enumerate() {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "agent {i}: {}\nserver:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            ca.log()
-        );
-    }
+    all_succeed(renew_at_once(d, ca, stems), || ca.log());
 }
 
 /// A counter of `ca serve`'s /metrics.

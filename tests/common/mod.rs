@@ -170,6 +170,47 @@ pub fn crl_serials(d: &Path, crl: &str) -> HashSet<String> {
         .collect()
 }
 
+/// `mtls-ca agent` against the online CA at `url`, trusting `pki/ca.crt`, writing `out`.
+pub fn agent_at(d: &Path, url: &str, out: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["agent", "--server", url, "--ca", "pki/ca.crt", "--out", out];
+    args.extend_from_slice(extra);
+    mtls(d, &args)
+}
+
+/// `mtls-ca agent --once --force` for each stem against `url`, all at once in the background
+/// (stderr piped).
+pub fn spawn_renewals(d: &Path, url: &str, stems: &[String]) -> Vec<Child> {
+    stems
+        .iter()
+        .map(|stem| {
+            Command::new(bin())
+                .args(["agent", "--server", url, "--ca", "pki/ca.crt"])
+                .args(["--out", stem, "--once", "--force"])
+                .current_dir(d)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run mtls-ca agent")
+        })
+        .collect()
+}
+
+/// Waits for every agent of [`spawn_renewals`]; each must have succeeded (`log`: the server's
+/// output, shown when one did not).
+#[track_caller]
+pub fn all_succeed(children: Vec<Child>, log: impl Fn() -> String) {
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "agent {i}: {}\nserver:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            log()
+        );
+    }
+}
+
 /// Runs an external tool; a missing tool fails the test with a clear message.
 pub fn tool(cwd: &Path, program: &str, args: &[&str]) -> Run {
     let out = Command::new(program)

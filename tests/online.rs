@@ -439,6 +439,64 @@ fn refusals_record_nothing_then_bootstrap_renew_and_revocation() {
     assert!(r.stderr.contains("could not be reached"), "{}", r.stderr);
 }
 
+/// The server's TLS choices for one request per connection (`tune_for_one_request`): openssl,
+/// whose own order puts AES-256-GCM-SHA384 first, gets AES-128-GCM-SHA256 (SHA-256 runs in the
+/// CPU's SHA extensions), and no session ticket arrives after the handshake (an agent never
+/// resumes); renewal over that connection works.
+#[test]
+fn the_https_listener_picks_aes_128_and_sends_no_session_tickets() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let ca = Ca::start(d);
+    let connect = format!("127.0.0.1:{}", ca.https);
+    let mut child = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &connect,
+            "-CAfile",
+            "pki/ca.crt",
+            "-tls1_3",
+            "-msg",
+            "-ign_eof",
+        ])
+        .current_dir(d)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl must be installed (scripts/test installs it)");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: ca\r\nConnection: close\r\n\r\n")
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("HTTP/1.1 200"), "no answer: {text}");
+    assert!(
+        text.contains("Cipher is TLS_AES_128_GCM_SHA256"),
+        "the server must choose AES-128-GCM-SHA256 over openssl's preference: {text}"
+    );
+    assert!(
+        !text.contains("NewSessionTicket"),
+        "the server must send no session ticket: {text}"
+    );
+    // The agent (the same TLS choices on its side) renews over it.
+    let tok = token(d, "svc.example.com", &["--profile", "server"]);
+    agent(
+        d,
+        &ca,
+        "svc",
+        &["--once", "--token", &tok, "--cn", "svc.example.com"],
+    )
+    .ok();
+    agent(d, &ca, "svc", &["--once", "--force"]).ok();
+}
+
 #[test]
 fn one_token_two_racing_clients_exactly_one_wins() {
     let t = tempdir();

@@ -3,10 +3,13 @@
 //! authorised it, appended to `DIR/audit.log` (named by [`crate::ca::layout`]).
 //!
 //! Each event (or batch of events) is one `write(2)` of whole lines to a file opened with
-//! `O_APPEND` (mode 0600), so lines of concurrent writers never interleave. The online CA's
-//! lines, revocations and token events are fsynced before the caller answers; the lines of local
-//! issuance and renewal are not ([`append_unsynced`]: the store holds the durable record). An event never holds a token or a key: tokens appear by their public id
-//! only. The store is the record of what was issued; the log says who asked.
+//! `O_APPEND` (mode 0600), so lines of concurrent writers never interleave. Revocations and
+//! token events are fsynced before the caller answers. The lines of issuance and renewal are
+//! written before the answer (a killed process keeps them) but not fsynced in front of it: the
+//! local commands never fsync them ([`append_unsynced`]), the online CA's group commit fsyncs
+//! them on a thread of its own right after (`online::commit`). The store holds the durable
+//! record of what was issued; the log says who asked. An event never holds a token or a key:
+//! tokens appear by their public id only.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -45,8 +48,9 @@ pub fn append(dir: &Path, ev: &Event<'_>) -> Result<()> {
     append_many(dir, std::slice::from_ref(ev))
 }
 
-/// Appends `evs` to the audit log of `dir` with one write and one fsync (the online CA's group
-/// commit); nothing to do for none.
+/// Appends `evs` to the audit log of `dir` with one write and one fsync; nothing to do for
+/// none. (The online CA's group commit writes unsynced and fsyncs on a thread of its own:
+/// `online::commit`.)
 pub fn append_many(dir: &Path, evs: &[Event<'_>]) -> Result<()> {
     write_lines(dir, evs, true)
 }

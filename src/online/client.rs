@@ -75,7 +75,7 @@ pub fn config(
     roots_pem: &[Vec<u8>],
     client: Option<(Vec<Vec<u8>>, Vec<u8>)>,
 ) -> Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(super::tls_provider());
     let mut roots = rustls::RootCertStore::empty();
     for der in roots_pem {
         let _ = roots.add(CertificateDer::from(der.clone()));
@@ -98,6 +98,10 @@ pub fn config(
             })?,
         None => b.with_no_client_auth(),
     };
+    // One request per configuration: a session ticket would never be used (and the server
+    // sends none).
+    let mut cfg = cfg;
+    cfg.resumption = rustls::client::Resumption::disabled();
     Ok(cfg)
 }
 

@@ -25,3 +25,15 @@ pub mod ocsp;
 mod pool;
 pub mod server;
 pub mod token;
+
+/// ring's TLS provider as the server and the agent use it: the TLS 1.3 suites ordered
+/// AES-128-GCM-SHA256 first. Its SHA-256 runs in the CPU's SHA extensions where SHA-384 (of
+/// the default first choice, AES-256-GCM-SHA384) runs in software, and the transcript hash and
+/// key schedule of every handshake use it; the record cipher hardly matters for one small
+/// request. Every suite stays offered.
+pub(crate) fn tls_provider() -> rustls::crypto::CryptoProvider {
+    let mut p = rustls::crypto::ring::default_provider();
+    p.cipher_suites
+        .sort_by_key(|s| *s != rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256);
+    p
+}

@@ -1631,7 +1631,7 @@ impl ClientCertVerifier for ClientVerifier {
 }
 
 fn tls_config(ca: &Ca, resolver: Arc<Resolver>) -> Result<rustls::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(super::tls_provider());
     // The root of this CA's chain, plus every root of the rotation bundle.
     let mut ders: Vec<Vec<u8>> = ca.chain().last().cloned().into_iter().collect();
     let bundle = crate::ca::layout::bundle(ca.dir());
@@ -1658,5 +1658,19 @@ fn tls_config(ca: &Ca, resolver: Arc<Resolver>) -> Result<rustls::ServerConfig> 
         .with_client_cert_verifier(Arc::new(verifier))
         .with_cert_resolver(resolver);
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tune_for_one_request(&mut cfg);
     Ok(cfg)
+}
+
+/// What suits a CA whose clients make one request per connection (an agent renews with a new
+/// key each time, so a resumed session would never be used): no session tickets and no session
+/// cache (two TLS messages and a cache insertion less per handshake), and the server's order of
+/// cipher suites (AES-128-GCM with SHA-256 first, [`super::tls_provider`]) over
+/// the client's, because SHA-256 runs in the CPU's SHA extensions and SHA-384 does not: the
+/// handshake's transcript hash and key schedule were 2–3 % of a renewal's CPU with SHA-384
+/// (docs/performance.md).
+fn tune_for_one_request(cfg: &mut rustls::ServerConfig) {
+    cfg.send_tls13_tickets = 0;
+    cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    cfg.ignore_client_order = true;
 }

@@ -319,20 +319,18 @@ impl SqliteStore {
                     });
                 }
                 if let Some(old) = &rec.renews {
-                    tx.execute(
-                        "UPDATE certificates SET renews = ?1 WHERE serial = ?2",
-                        params![old, rec.serial.hex()],
-                    )
-                    .map_err(sql)?;
+                    tx.prepare_cached("UPDATE certificates SET renews = ?1 WHERE serial = ?2")
+                        .and_then(|mut s| s.execute(params![old, rec.serial.hex()]))
+                        .map_err(sql)?;
                     // Decided here, under the write lock, not by the check before signing: a
                     // revocation or another renewal that committed since then wins, and this
                     // whole transaction (the new record too) is rolled back.
                     let n = tx
-                        .execute(
+                        .prepare_cached(
                             "UPDATE certificates SET superseded_by = ?2
                              WHERE serial = ?1 AND state = 'issued' AND superseded_by IS NULL",
-                            params![old, rec.serial.hex()],
                         )
+                        .and_then(|mut s| s.execute(params![old, rec.serial.hex()]))
                         .map_err(sql)?;
                     if n != 1 {
                         let now_state: Option<(String, Option<String>)> = tx

@@ -439,6 +439,86 @@ fn refusals_record_nothing_then_bootstrap_renew_and_revocation() {
     assert!(r.stderr.contains("could not be reached"), "{}", r.stderr);
 }
 
+/// A body over the limit is answered 413 with its JSON error, not a connection reset: the
+/// server reads and discards it (up to a bound) before answering, so closing the connection
+/// leaves no unread data for the kernel to answer with a reset. Declared (Content-Length) and
+/// chunked; a body beyond the bound is cut off at once and the server goes on serving.
+#[test]
+fn an_oversized_body_gets_its_413_not_a_connection_reset() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let ca = Ca::start(d);
+    std::fs::write(d.join("big.json"), vec![b'x'; 900 * 1024]).unwrap();
+    for i in 0..3 {
+        let (code, body) = post(d, &ca, "/v1/sign", "big.json", None);
+        assert_eq!(
+            (code, error_code_or_empty(&body).as_str()),
+            (413, "body_too_large"),
+            "attempt {i}: {body}"
+        );
+    }
+    let url = format!("{}/v1/sign", ca.url());
+    // Python requests sends the whole body before it reads any answer: it gets a broken pipe
+    // or a reset when the server closes on unread data.
+    let py = r#"
+import sys, requests
+r = requests.post(sys.argv[1], data=b"x" * (900 * 1024), verify="pki/ca.crt",
+                  headers={"content-type": "application/json"}, timeout=30)
+print(r.status_code, r.json()["error"]["code"])
+"#;
+    std::fs::write(d.join("big.py"), py).unwrap();
+    for i in 0..3 {
+        let r = tool(d, "python3", &["big.py", &url]);
+        assert_eq!(
+            r.stdout.trim(),
+            "413 body_too_large",
+            "attempt {i}: {}",
+            r.stderr
+        );
+    }
+    let chunked = tool(
+        d,
+        "curl",
+        &[
+            "-sS",
+            "--cacert",
+            "pki/ca.crt",
+            "-o",
+            "resp.body",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "transfer-encoding: chunked",
+            "--data-binary",
+            "@big.json",
+            &url,
+        ],
+    );
+    assert_eq!(chunked.stdout.trim(), "413", "{}", chunked.stderr);
+    // Far beyond the bound: cut off (any answer or none), then the server serves as before.
+    std::fs::write(d.join("huge.json"), vec![b'x'; 8 * 1024 * 1024]).unwrap();
+    let _ = post(d, &ca, "/v1/sign", "huge.json", None);
+    let health = tool(
+        d,
+        "curl",
+        &[
+            "-sS",
+            "--cacert",
+            "pki/ca.crt",
+            &format!("{}/healthz", ca.url()),
+        ],
+    );
+    assert_eq!(health.stdout.trim(), "ok");
+}
+
+fn error_code_or_empty(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// The server's TLS choices for one request per connection (`tune_for_one_request`): openssl,
 /// whose own order puts AES-256-GCM-SHA384 first, gets AES-128-GCM-SHA256 (SHA-256 runs in the
 /// CPU's SHA extensions), and no session ticket arrives after the handshake (an agent never

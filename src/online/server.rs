@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -833,6 +833,13 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// How much of a too-large body is read and thrown away before the 413 answer, and for how
+/// long: a connection closed with unread data in it is reset by the kernel, and a client can
+/// lose the answer to that reset (curl then reports "connection reset" instead of the 413).
+/// Beyond these bounds the connection is answered and closed at once.
+const DRAIN_MAX: usize = 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn read_body(req: Request<Incoming>, max: usize) -> std::result::Result<Vec<u8>, ApiError> {
     let too_big = || {
         ApiError::new(
@@ -842,30 +849,50 @@ async fn read_body(req: Request<Incoming>, max: usize) -> std::result::Result<Ve
             "send one CSR (a few kilobytes) per request",
         )
     };
-    if let Some(len) = req
+    let declared = req
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if len > max {
-            return Err(too_big());
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut body = req.into_body();
+    if declared.is_some_and(|len| len > max) {
+        if declared.is_some_and(|len| len <= DRAIN_MAX) {
+            let _ = tokio::time::timeout(DRAIN_TIME, drain(&mut body, DRAIN_MAX)).await;
+        }
+        return Err(too_big());
+    }
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the request body could not be read",
+                "retry",
+            ));
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > max {
+                // Chunked, without a declared length: the rest is read and thrown away too.
+                let _ = tokio::time::timeout(DRAIN_TIME, drain(&mut body, DRAIN_MAX)).await;
+                return Err(too_big());
+            }
+            buf.extend_from_slice(&data);
         }
     }
-    match Limited::new(req.into_body(), max).collect().await {
-        Ok(c) => Ok(c.to_bytes().to_vec()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_big())
+    Ok(buf)
+}
+
+/// Reads and discards `body` until its end, an error, or `limit` bytes.
+async fn drain(body: &mut Incoming, limit: usize) {
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen > limit {
+                return;
+            }
         }
-        Err(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "the request body could not be read",
-            "retry",
-        )),
     }
 }
 

@@ -126,8 +126,8 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!("| clients | renewals | renewals/s | p50 | p90 | p99 | p99.9 | max |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| clients | renewals | renewals/s | p50 | p90 | p99 | p99.9 | max | failed |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let max_clients = *levels.iter().max().unwrap_or(&1);
     // Bootstrap every client once (tokens through the CLI, certificates through the agent).
     let mut clients: Vec<Client> = (0..max_clients)
@@ -193,6 +193,9 @@ fn main() {
                 let target = target.clone();
                 rt.spawn(async move {
                     let mut lat = Vec::new();
+                    // Requests without an HTTP answer (connection refused or reset): counted,
+                    // retried with the same certificate (the CSR is spent).
+                    let mut failed = 0u64;
                     while Instant::now() < stop {
                         let Some((key, csr)) = c.next.pop() else {
                             break;
@@ -204,7 +207,10 @@ fn main() {
                         let t0 = Instant::now();
                         let a = client::request(cfg, &target, "POST", "/v1/renew", body).await;
                         let dt = t0.elapsed();
-                        let Ok(a) = a else { continue };
+                        let Ok(a) = a else {
+                            failed += 1;
+                            continue;
+                        };
                         if a.status != 200 {
                             panic!("renew: {} {}", a.status, String::from_utf8_lossy(&a.body));
                         }
@@ -213,13 +219,15 @@ fn main() {
                         c.key = key;
                         lat.push(dt);
                     }
-                    (c, lat)
+                    (c, lat, failed)
                 })
             })
             .collect();
         let mut all = Vec::new();
+        let mut failed = 0u64;
         for t in tasks {
-            let (c, lat) = rt.block_on(t).unwrap();
+            let (c, lat, f) = rt.block_on(t).unwrap();
+            failed += f;
             clients.push(c);
             all.extend(lat);
         }
@@ -231,7 +239,7 @@ fn main() {
                 .unwrap_or(0.0)
         };
         println!(
-            "| {n} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
+            "| {n} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {failed} |",
             all.len(),
             all.len() as f64 / elapsed,
             pct(0.5),

@@ -300,9 +300,16 @@ const MAX_CA_COPIES: usize = 32;
 const ADMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Serials reserved per store transaction for the requests of `ca serve`, by each copy of
-/// the CA in its [`CaPool`] (a server killed leaves at most this many per copy reserved and
-/// never used: not listed, never reused).
-const SERIAL_POOL: usize = 64;
+/// the CA in its [`CaPool`] (a server stopped leaves at most this many per copy reserved and
+/// never used: not listed, never reused). A reservation waits for SQLite's one write lock,
+/// which the group commit holds most of the time under load, and the renewal that triggers it
+/// waits with it (20 ms to 0.4 s now and then): at 64 per reservation that was the server's
+/// worst tail (1 renewal in 200 over 20 ms in the signing step, maxima of 0.4–0.5 s); 256 per
+/// reservation cut it by about half and the maxima to 0.2–0.3 s (benches/online.rs, 64
+/// clients, timestamps in the server). 1,024 did a little better but leaves 4× more unused
+/// serials behind per restart, and costs a PostgreSQL store (one round trip per serial) tens
+/// of milliseconds per reservation.
+const SERIAL_POOL: usize = 256;
 
 struct State {
     /// Admission slots of the HTTPS listener (see [`admit`]).

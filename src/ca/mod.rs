@@ -1188,6 +1188,32 @@ impl Ca {
         })
     }
 
+    /// How many serials the pool ([`Ca::pool_serials`]) reserves at a time when it is low
+    /// ([`Ca::serials_low`]), 0 when there is no pool.
+    pub fn serials_wanted(&self) -> usize {
+        if self.serials_low() {
+            self.serial_pool.0
+        } else {
+            0
+        }
+    }
+
+    /// Whether the serial pool has fallen below a quarter (or is empty): time to reserve more
+    /// ahead ([`Ca::add_serials`]) where no request waits for it.
+    pub fn serials_low(&self) -> bool {
+        let (n, pool) = &self.serial_pool;
+        *n > 0 && pool.len() < *n / 4
+    }
+
+    /// Adds serials reserved elsewhere (already committed in this CA's store, e.g. by the
+    /// online CA's group commit) to the pool; the older ones are handed out first.
+    pub fn add_serials(&mut self, more: Vec<Serial>) {
+        let (_, pool) = &mut self.serial_pool;
+        let mut all = more;
+        all.append(pool);
+        *pool = all;
+    }
+
     /// Makes leaf issuance take serials from a pool reserved `n` at a time (one store
     /// transaction per `n` issuances instead of one each): for a long-running process (`ca
     /// serve`). Each serial is still reserved under the uniqueness constraint before anything
@@ -1725,9 +1751,40 @@ mod tests {
             .expect("list")
             .iter()
             .all(|e| !got.contains(&e.serial)));
+        // Refilled ahead once below a quarter: nothing reserved twice, none handed out twice.
+        ca.pool_serials(8);
+        assert!(
+            ca.serials_low(),
+            "an empty pool is low: refilled when a lease ends"
+        );
+        let mut more: Vec<String> = (0..7)
+            .map(|_| ca.reserve_serial(now).expect("reserve").hex())
+            .collect();
+        assert!(ca.serials_low(), "1 of 8 left");
+        assert_eq!(ca.serials_wanted(), 8);
+        let ahead = ca
+            .store()
+            .reserve_serials(&ring::rand::SystemRandom::new(), 8, now)
+            .expect("reserve ahead");
+        ca.add_serials(ahead);
+        assert!(!ca.serials_low());
+        assert_eq!(ca.serials_wanted(), 0);
+        assert_eq!(
+            count(&mut ca),
+            base + 8 + 16,
+            "one more pool of 8 reserved ahead"
+        );
+        more.extend((0..9).map(|_| ca.reserve_serial(now).expect("reserve").hex()));
+        more.extend(got.iter().cloned());
+        let n = more.len();
+        more.sort();
+        more.dedup();
+        assert_eq!(more.len(), n, "each serial handed out once");
+        assert_eq!(count(&mut ca), base + 8 + 16, "the 9 came from the pool");
         // Back to one reservation per issuance.
         ca.pool_serials(0);
+        assert!(!ca.serials_low());
         ca.reserve_serial(now).expect("reserve");
-        assert_eq!(count(&mut ca), base + 9);
+        assert_eq!(count(&mut ca), base + 8 + 16 + 1);
     }
 }

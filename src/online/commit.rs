@@ -65,9 +65,22 @@ struct Job {
     reply: tokio::sync::oneshot::Sender<Result<()>>,
 }
 
+/// What the committing thread is asked to do: record a renewal, or reserve serials for a copy
+/// of the CA (the one writer reserves them between two batches, where a copy reserving on its
+/// own connection would wait for SQLite's write lock behind the batches, sleeping in the busy
+/// handler: up to a second under load).
+enum Work {
+    /// Boxed: a record is several hundred bytes, a reservation a few words.
+    Record(Box<Job>),
+    Reserve {
+        n: usize,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<crate::serial::Serial>>>,
+    },
+}
+
 /// The sending side; the committing thread ends when it is dropped.
 pub(super) struct Committer {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Work>,
     stats: Arc<Stats>,
 }
 
@@ -115,11 +128,21 @@ impl Committer {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let stopped = || Error::Validity("the server is stopping".into(), "retry".into());
         self.tx
-            .send(Job {
+            .send(Work::Record(Box::new(Job {
                 record,
                 audit,
                 reply,
-            })
+            })))
+            .map_err(|_| stopped())?;
+        answer.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// Reserves `n` fresh serials in the store (one transaction, between two group commits).
+    pub async fn reserve(&self, n: usize) -> Result<Vec<crate::serial::Serial>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let stopped = || Error::Validity("the server is stopping".into(), "retry".into());
+        self.tx
+            .send(Work::Reserve { n, reply })
             .map_err(|_| stopped())?;
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }
@@ -171,7 +194,7 @@ impl AuditSync {
 }
 
 fn run(
-    rx: &mpsc::Receiver<Job>,
+    rx: &mpsc::Receiver<Work>,
     mut store: Store,
     dir: &Path,
     clock: fn() -> OffsetDateTime,
@@ -183,11 +206,17 @@ fn run(
     // second under load, whenever the queue falls idle, and at the end: each batch's commit
     // is durable in the WAL already.
     store.defer_checkpoints();
+    let rng = ring::rand::SystemRandom::new();
     let mut dirty = false;
     let mut last_checkpoint = Instant::now();
     loop {
         let first = match rx.recv_timeout(IDLE) {
-            Ok(j) => j,
+            Ok(Work::Record(j)) => *j,
+            Ok(Work::Reserve { n, reply }) => {
+                let _ = reply.send(store.reserve_serials(&rng, n, clock()));
+                dirty = true;
+                continue;
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if dirty {
                     store.checkpoint();
@@ -199,11 +228,16 @@ fn run(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         let mut batch = vec![first];
+        let mut reserves = Vec::new();
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(j) => batch.push(j),
+                Ok(Work::Record(j)) => batch.push(*j),
+                Ok(Work::Reserve { n, reply }) => reserves.push((n, reply)),
                 Err(_) => break,
             }
+        }
+        for (n, reply) in reserves {
+            let _ = reply.send(store.reserve_serials(&rng, n, clock()));
         }
         let now = clock();
         let (records, rest): (Vec<Record>, Vec<_>) = batch

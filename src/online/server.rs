@@ -302,13 +302,13 @@ const ADMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 /// Serials reserved per store transaction for the requests of `ca serve`, by each copy of
 /// the CA in its [`CaPool`] (a server stopped leaves at most this many per copy reserved and
 /// never used: not listed, never reused). A reservation waits for SQLite's one write lock,
-/// which the group commit holds most of the time under load, and the renewal that triggers it
-/// waits with it (20 ms to 0.4 s now and then): at 64 per reservation that was the server's
-/// worst tail (1 renewal in 200 over 20 ms in the signing step, maxima of 0.4–0.5 s); 256 per
-/// reservation cut it by about half and the maxima to 0.2–0.3 s (benches/online.rs, 64
-/// clients, timestamps in the server). 1,024 did a little better but leaves 4× more unused
-/// serials behind per restart, and costs a PostgreSQL store (one round trip per serial) tens
-/// of milliseconds per reservation.
+/// which the group commit holds most of the time under load (20 ms to 1.3 s now and then), so
+/// a copy's pool is refilled by the group commit's thread between two batches when a lease
+/// ends and the pool is below a quarter, with no request waiting (`pool::Lease`). Before that, the renewal that emptied the pool waited: at 64 per
+/// reservation, 1 renewal in 200 over 20 ms in the signing step and maxima of 0.4–0.5 s
+/// (benches/online.rs, 64 clients, timestamps in the server). 256 keeps a copy out of service
+/// for a refill 4× less often; more would leave more unused serials per restart and cost a
+/// PostgreSQL store (one round trip per serial) tens of milliseconds per reservation.
 const SERIAL_POOL: usize = 256;
 
 struct State {
@@ -317,7 +317,7 @@ struct State {
     /// The CA, opened once per concurrent signer (see [`CaPool`]).
     cas: CaPool,
     /// Where signed renewals wait to be recorded (see [`super::commit`]).
-    commits: Committer,
+    commits: Arc<Committer>,
     clock: Clock,
     opts: ServeOptions,
     metrics: Metrics,
@@ -425,12 +425,16 @@ pub fn serve(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Re
         .build()
         .map_err(|e| Error::io(Path::new("<tokio runtime>"), e))?;
     let warn = events.clone();
-    let commits = Committer::start(ca.dir(), clock, move |m| {
+    let commits = Arc::new(Committer::start(ca.dir(), clock, move |m| {
         warn(ServeEvent::Warning(m));
-    })?;
+    })?);
     // Renewals take their serials from a pool reserved ahead, one transaction per pool.
     ca.pool_serials(SERIAL_POOL);
-    let cas = CaPool::open(ca, (opts.threads.max(1) * 2).min(MAX_CA_COPIES))?;
+    let cas = CaPool::open(
+        ca,
+        (opts.threads.max(1) * 2).min(MAX_CA_COPIES),
+        commits.clone(),
+    )?;
     let state = Arc::new(State {
         admission: Arc::new(tokio::sync::Semaphore::new(
             opts.threads.max(1) * ADMIT_PER_THREAD,

@@ -300,8 +300,8 @@ const MAX_CA_COPIES: usize = 32;
 const ADMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Serials reserved per store transaction for the requests of `ca serve`, by each copy of
-/// the CA in its [`CaPool`] (a server stopped leaves at most this many per copy reserved and
-/// never used: not listed, never reused). A reservation waits for SQLite's one write lock,
+/// the CA in its [`CaPool`] (a server stopped leaves at most 1¼ times this many per copy
+/// reserved and never used: not listed, never reused). A reservation waits for SQLite's one write lock,
 /// which the group commit holds most of the time under load (20 ms to 1.3 s now and then), so
 /// a copy's pool is refilled by the group commit's thread between two batches when a lease
 /// ends and the pool is below a quarter, with no request waiting (`pool::Lease`). Before that, the renewal that emptied the pool waited: at 64 per

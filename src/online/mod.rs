@@ -12,7 +12,7 @@
 //! - [`server`]: the endpoints, TLS, rate limits, metrics, its own server certificate.
 //! - `pool`: the CA opened once per concurrent signer, leased first come, first served.
 //! - `commit`: group commit of renewals (one store transaction and one audit write for all
-//!   renewals waiting at that moment).
+//!   renewals waiting at that moment); it also reserves the copies' serials.
 //! - [`ocsp`]: the RFC 6960 responder (RustCrypto `x509-ocsp` types, signed by the CA key).
 //! - [`agent`]: bootstrap with a token, renewal over mutual TLS, safe file replacement.
 //! - [`api`]: the JSON bodies both sides exchange; [`client`]: the HTTPS client of the agent.

@@ -84,7 +84,7 @@ pub fn config(
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Validity(format!("TLS setup failed ({e})"), "report a bug".into()))?
         .with_root_certificates(roots);
-    let cfg = match client {
+    let mut cfg = match client {
         Some((chain, key_pkcs8)) => b
             .with_client_auth_cert(
                 chain.into_iter().map(CertificateDer::from).collect(),
@@ -100,7 +100,6 @@ pub fn config(
     };
     // One request per configuration: a session ticket would never be used (and the server
     // sends none).
-    let mut cfg = cfg;
     cfg.resumption = rustls::client::Resumption::disabled();
     Ok(cfg)
 }

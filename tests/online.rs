@@ -454,6 +454,63 @@ fn refusals_record_nothing_then_bootstrap_renew_and_revocation() {
     assert!(r.stderr.contains("could not be reached"), "{}", r.stderr);
 }
 
+/// A copy of the CA whose pool of reserved serials is low is refilled when its lease ends, by
+/// the group commit's thread, before any issuance needs it (`online::pool::Lease`): the first
+/// copy starts with an empty pool (the server's own certificate is issued before pooling), so
+/// a CRL download — which issues nothing — leaves 256 serials reserved ahead; the next
+/// issuance takes one of them and reserves nothing itself.
+#[test]
+fn a_copy_low_on_serials_is_refilled_ahead_by_the_group_commit() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "pki", "init"]).ok();
+    let ca = Ca::start(d);
+    let reserved = || -> u64 {
+        let r = tool(
+            d,
+            "python3",
+            &[
+                "-c",
+                "import sqlite3; print(sqlite3.connect('pki/store.db').execute(\"select count(*) from certificates where state = 'reserved'\").fetchone()[0])",
+            ],
+        );
+        r.stdout.trim().parse().unwrap_or_else(|_| panic!("{r:?}"))
+    };
+    let before = reserved();
+    let crl = tool(
+        d,
+        "curl",
+        &[
+            "-sS",
+            "-o",
+            "fetched.crl",
+            &format!("http://127.0.0.1:{}/v1/crl", ca.http),
+        ],
+    );
+    assert!(crl.code == 0, "{crl:?}");
+    let ahead = poll_until(Duration::from_secs(10), || reserved() == before + 256);
+    assert!(
+        ahead,
+        "256 serials reserved ahead after a lease that issued nothing: {} -> {}\n{}",
+        before,
+        reserved(),
+        ca.log()
+    );
+    let tok = token(d, "svc.example.com", &["--profile", "server"]);
+    agent(
+        d,
+        &ca,
+        "svc",
+        &["--once", "--token", &tok, "--cn", "svc.example.com"],
+    )
+    .ok();
+    assert_eq!(
+        reserved(),
+        before + 255,
+        "the issuance took a serial reserved ahead"
+    );
+}
+
 /// A body over the limit is answered 413 with its JSON error, not a connection reset: the
 /// server reads and discards it (up to a bound) before answering, so closing the connection
 /// leaves no unread data for the kernel to answer with a reset. Declared (Content-Length) and

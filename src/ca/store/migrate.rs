@@ -1,18 +1,20 @@
 //! `store migrate`: moves a CA directory's records from its SQLite store to a PostgreSQL
 //! database or back, without loss, and points the directory at the new store.
 //!
-//! Order: the directory lock is taken; the source is read in one snapshot ([`Store::dump`]:
-//! every column of every row, and the CRL number); the target must hold no record; the rows are
-//! written in one transaction; the target is read back and must have the same count and the
-//! same checksum ([`Dump::checksum`], SHA-256 over every field); only then does the directory
-//! switch (`store.url` written, `store.db` kept as `store.db.migrated`; or `store.db` put in
-//! place, `store.url` kept as `store.url.migrated`). A failure before the switch leaves the
-//! directory as it was. No SQL here: the backends' `dump`/`load` hold it.
+//! Order: the directory lock is taken; the target must hold no record; every row of the source
+//! (every column) and its CRL number are streamed from one snapshot into the target in one
+//! transaction ([`Store::load_from`]: a binary `COPY` into PostgreSQL); then both stores are
+//! summed ([`Store::tally`]: rows, revoked rows, CRL number and a SHA-256 over every field,
+//! streamed in serial order) and must agree; only then does the directory switch (`store.url`
+//! written, `store.db` kept as `store.db.migrated`; or `store.db` put in place, `store.url`
+//! kept as `store.url.migrated`). A failure before the switch leaves the directory as it was.
+//! Nothing is held in memory but a row at a time, so a store of any size moves. No SQL here:
+//! the backends' `scan`/`load_from` hold it.
 
 use std::path::{Path, PathBuf};
 
 use super::record::not_empty;
-use super::{postgres, Dump, PgConnect, Store, STORE_FILE, STORE_URL_FILE};
+use super::{postgres, PgConnect, Store, Tally, STORE_FILE, STORE_URL_FILE};
 use crate::error::{Error, Result};
 
 /// Where the records go.
@@ -50,9 +52,9 @@ pub struct Migrated {
     /// The target store.
     pub to: String,
     /// Rows copied (reserved serials included).
-    pub records: usize,
+    pub records: u64,
     /// Revoked rows among them.
-    pub revoked: usize,
+    pub revoked: u64,
     /// The CRL number carried over.
     pub crl_number: u64,
     /// The checksum both stores have (SHA-256, hex).
@@ -61,16 +63,16 @@ pub struct Migrated {
     pub kept: PathBuf,
 }
 
-fn verify(source: &Dump, target: &Dump, to: &str) -> Result<String> {
-    let (a, b) = (source.checksum(), target.checksum());
-    if source.rows.len() != target.rows.len() || a != b {
+/// The source's tally, once the copy's agrees with it.
+fn verify(source: &Store, copied: u64, target: &Store, to: &str) -> Result<Tally> {
+    let (a, b) = (source.tally()?, target.tally()?);
+    if a != b || a.rows != copied {
         return Err(Error::invalid(
             "--to",
             to.to_string(),
             format!(
-                "the copy differs from the source ({} rows, checksum {a}; copy {} rows, checksum {b})",
-                source.rows.len(),
-                target.rows.len()
+                "the copy differs from the source ({} rows, checksum {}; copy {} rows, checksum {})",
+                a.rows, a.checksum, b.rows, b.checksum
             ),
             "the directory still uses its old store; empty the target and run the migration again",
         ));
@@ -120,7 +122,6 @@ pub fn migrate(
             "revoke them (`mtls-ca token revoke ID`) or let them expire, migrate, then create new ones",
         ));
     }
-    let dump = source.dump()?;
     match to {
         Target::Postgres(url) => {
             if from == postgres::redact(url) {
@@ -136,8 +137,8 @@ pub fn migrate(
             if n > 0 {
                 return Err(not_empty(n));
             }
-            target.load(&dump)?;
-            let checksum = verify(&dump, &target.dump()?, &postgres::redact(url))?;
+            let copied = target.load_from(&source)?;
+            let tally = verify(&source, copied, &target, &postgres::redact(url))?;
             drop(source);
             // The switch: store.url first (it wins over store.db), then store.db set aside.
             crate::files::replace(
@@ -153,10 +154,10 @@ pub fn migrate(
             Ok(Migrated {
                 from,
                 to: postgres::redact(url),
-                records: dump.rows.len(),
-                revoked: dump.revoked(),
-                crl_number: dump.crl_number,
-                checksum,
+                records: tally.rows,
+                revoked: tally.revoked,
+                crl_number: tally.crl_number,
+                checksum: tally.checksum,
                 kept,
             })
         }
@@ -179,12 +180,12 @@ pub fn migrate(
             }
             let result = (|| {
                 let mut target = Store::create(&staged)?;
-                target.load(&dump)?;
-                let checksum = verify(&dump, &target.dump()?, &path.display().to_string())?;
+                let copied = target.load_from(&source)?;
+                let tally = verify(&source, copied, &target, &path.display().to_string())?;
                 drop(target);
-                Ok(checksum)
+                Ok(tally)
             })();
-            let checksum = match result {
+            let tally = match result {
                 Ok(c) => c,
                 Err(e) => {
                     let _ = std::fs::remove_file(&staged);
@@ -201,10 +202,10 @@ pub fn migrate(
             Ok(Migrated {
                 from,
                 to: path.display().to_string(),
-                records: dump.rows.len(),
-                revoked: dump.revoked(),
-                crl_number: dump.crl_number,
-                checksum,
+                records: tally.rows,
+                revoked: tally.revoked,
+                crl_number: tally.crl_number,
+                checksum: tally.checksum,
                 kept,
             })
         }

@@ -34,8 +34,8 @@ pub use sqlite::SqliteStore;
 
 /// The store's file name inside the CA directory.
 pub use record::{
-    Dump, Entry, NewToken, RawRow, Record, RevokeOutcome, RevokedRow, Status, StoredCert,
-    TokenRefusal, TokenRow, SCHEMA_VERSION, STORE_FILE,
+    Checksum, Entry, NewToken, RawRow, Record, RevokeOutcome, RevokedRow, ScanOrder, Status,
+    StoredCert, Tally, TokenRefusal, TokenRow, SCHEMA_VERSION, STORE_FILE,
 };
 
 static CONNECT: std::sync::OnceLock<PgConnect> = std::sync::OnceLock::new();
@@ -105,15 +105,28 @@ impl Store {
         }
     }
 
-    /// Every record and the CRL number, exactly as stored, rows in the order they were
-    /// first written (so `list`, oldest first, keeps its order in the new store).
-    pub fn dump(&self) -> Result<Dump> {
-        each!(self, s => s.dump())
+    /// Hands every record, exactly as stored, to `f` in `order`, all from one snapshot, one
+    /// row in memory at a time; returns that snapshot's CRL number.
+    pub fn scan(&self, order: ScanOrder, f: &mut dyn FnMut(RawRow) -> Result<()>) -> Result<u64> {
+        each!(self, s => s.scan(order, f))
     }
 
-    /// Writes `dump` into this store, which must hold no record, in one transaction.
-    pub fn load(&mut self, dump: &Dump) -> Result<()> {
-        each!(self, s => s.load(dump))
+    /// The row count, revoked rows, CRL number and checksum of everything this store holds
+    /// (streamed, see [`Checksum`]): what `store migrate` compares between source and copy.
+    pub fn tally(&self) -> Result<Tally> {
+        let mut sum = Checksum::default();
+        let crl = self.scan(ScanOrder::Serial, &mut |r| {
+            sum.add(&r);
+            Ok(())
+        })?;
+        Ok(sum.finish(crl))
+    }
+
+    /// Copies every record of `source` into this store, which must hold none, in the order
+    /// they were first written (so `list`, oldest first, keeps its order), and its CRL number,
+    /// in one transaction; returns the rows copied.
+    pub fn load_from(&mut self, source: &Store) -> Result<u64> {
+        each!(self, s => s.load_from(source))
     }
 
     /// Which backend, for messages: `sqlite` or `postgres`.

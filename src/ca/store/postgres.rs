@@ -19,20 +19,47 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::config::SslMode;
+use postgres::types::Type;
 use postgres::{Client, Config, NoTls, Transaction};
 use ring::rand::SystemRandom;
 use time::OffsetDateTime;
 
 use super::record::{
-    judge_token, renew_conflict, reserve_fresh, status_of, token_id, ts, Dump, Entry, NewToken,
-    RawRow, Record, RevokeOutcome, RevokedRow, Status, StoredCert, TokenRefusal, TokenRow,
+    judge_token, renew_conflict, reserve_fresh, status_of, token_id, ts, Entry, NewToken, RawRow,
+    Record, RevokeOutcome, RevokedRow, ScanOrder, Status, StoredCert, TokenRefusal, TokenRow,
     RAW_COLUMNS, TOKENS_TABLE, TOKEN_SELECT,
 };
 use crate::error::{Error, Result};
 use crate::serial::Serial;
 
 pub use crate::ca::layout::STORE_URL_FILE;
+
+/// Rows fetched per round trip when a store is scanned (`store migrate`).
+const SCAN_BATCH: i32 = 2000;
+
+/// The PostgreSQL types of [`RAW_COLUMNS`], in order (a binary `COPY` names each).
+const RAW_TYPES: [Type; 18] = [
+    Type::TEXT,  // serial
+    Type::TEXT,  // state
+    Type::TEXT,  // profile
+    Type::TEXT,  // subject
+    Type::TEXT,  // sans
+    Type::TEXT,  // key_type
+    Type::INT8,  // not_before
+    Type::INT8,  // not_after
+    Type::BYTEA, // der
+    Type::TEXT,  // sha256
+    Type::TEXT,  // stem
+    Type::TEXT,  // ca_serial
+    Type::INT8,  // reserved_at
+    Type::INT8,  // issued_at
+    Type::INT8,  // revoked_at
+    Type::TEXT,  // revocation_reason
+    Type::TEXT,  // renews
+    Type::TEXT,  // superseded_by
+];
 
 /// What the caller (the binary) read from its environment to reach PostgreSQL.
 #[derive(Debug, Clone, Default)]
@@ -565,53 +592,70 @@ impl PgStore {
             .collect())
     }
 
-    /// Every row and the CRL number (for `store migrate`), read in one snapshot.
-    pub(crate) fn dump(&self) -> Result<Dump> {
+    /// Hands every row, exactly as stored, to `f` in `order`, all from one snapshot
+    /// (`REPEATABLE READ`); returns that snapshot's CRL number. Streamed through a portal, a
+    /// few thousand rows at a time.
+    pub(crate) fn scan(
+        &self,
+        order: ScanOrder,
+        f: &mut dyn FnMut(RawRow) -> Result<()>,
+    ) -> Result<u64> {
+        // Serial order is byte order (collation "C"), as SQLite's and the checksum's.
+        let by = match order {
+            ScanOrder::Written => "id",
+            ScanOrder::Serial => "serial COLLATE \"C\"",
+        };
         self.tx(|tx, sql| {
             tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 .map_err(sql)?;
-            let rows = tx
-                .query(
-                    &format!("SELECT {RAW_COLUMNS} FROM certificates ORDER BY id"),
+            let portal = tx
+                .bind(
+                    &format!("SELECT {RAW_COLUMNS} FROM certificates ORDER BY {by}"),
                     &[],
                 )
-                .map_err(sql)?
-                .iter()
-                .map(|r| RawRow {
-                    serial: r.get(0),
-                    state: r.get(1),
-                    profile: r.get(2),
-                    subject: r.get(3),
-                    sans: r.get(4),
-                    key_type: r.get(5),
-                    not_before: r.get(6),
-                    not_after: r.get(7),
-                    der: r.get(8),
-                    sha256: r.get(9),
-                    stem: r.get(10),
-                    ca_serial: r.get(11),
-                    reserved_at: r.get(12),
-                    issued_at: r.get(13),
-                    revoked_at: r.get(14),
-                    revocation_reason: r.get(15),
-                    renews: r.get(16),
-                    superseded_by: r.get(17),
-                })
-                .collect();
+                .map_err(sql)?;
+            loop {
+                let rows = tx.query_portal(&portal, SCAN_BATCH).map_err(sql)?;
+                if rows.is_empty() {
+                    break;
+                }
+                for r in &rows {
+                    f(RawRow {
+                        serial: r.get(0),
+                        state: r.get(1),
+                        profile: r.get(2),
+                        subject: r.get(3),
+                        sans: r.get(4),
+                        key_type: r.get(5),
+                        not_before: r.get(6),
+                        not_after: r.get(7),
+                        der: r.get(8),
+                        sha256: r.get(9),
+                        stem: r.get(10),
+                        ca_serial: r.get(11),
+                        reserved_at: r.get(12),
+                        issued_at: r.get(13),
+                        revoked_at: r.get(14),
+                        revocation_reason: r.get(15),
+                        renews: r.get(16),
+                        superseded_by: r.get(17),
+                    })?;
+                }
+            }
             let crl: Option<String> = tx
                 .query_opt("SELECT value FROM meta WHERE key = 'crl_number'", &[])
                 .map_err(sql)?
                 .map(|r| r.get(0));
-            Ok(Dump {
-                rows,
-                crl_number: crl.and_then(|c| c.parse().ok()).unwrap_or(0),
-            })
+            Ok(crl.and_then(|c| c.parse().ok()).unwrap_or(0))
         })
     }
 
-    /// Writes `dump` into this (empty) store in one transaction (for `store migrate`); the
-    /// transaction holds an exclusive lock on the table, so no host issues meanwhile.
-    pub(crate) fn load(&mut self, dump: &Dump) -> Result<()> {
+    /// Copies every row of `source` into this (empty) store, in the order they were first
+    /// written, and its CRL number, in one transaction (for `store migrate`); returns the rows
+    /// copied. The rows go in with one binary `COPY`, streamed from the source's snapshot
+    /// ([`Store::scan`]); the transaction holds an exclusive lock on the table, so no host
+    /// issues meanwhile.
+    pub(crate) fn load_from(&mut self, source: &super::Store) -> Result<u64> {
         self.tx(|tx, sql| {
             tx.batch_execute("LOCK TABLE certificates, meta IN EXCLUSIVE MODE")
                 .map_err(sql)?;
@@ -622,16 +666,16 @@ impl PgStore {
             if n > 0 {
                 return Err(super::record::not_empty(n as u64));
             }
-            let stmt = tx
-                .prepare(&format!(
-                    "INSERT INTO certificates ({RAW_COLUMNS}) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-                ))
-                .map_err(sql)?;
-            for r in &dump.rows {
-                tx.execute(
-                    &stmt,
-                    &[
+            let mut copied = 0u64;
+            let crl_number = {
+                let writer = tx
+                    .copy_in(&format!(
+                        "COPY certificates ({RAW_COLUMNS}) FROM STDIN (FORMAT binary)"
+                    ))
+                    .map_err(sql)?;
+                let mut w = BinaryCopyInWriter::new(writer, &RAW_TYPES);
+                let crl = source.scan(ScanOrder::Written, &mut |r| {
+                    w.write(&[
                         &r.serial,
                         &r.state,
                         &r.profile,
@@ -650,16 +694,20 @@ impl PgStore {
                         &r.revocation_reason,
                         &r.renews,
                         &r.superseded_by,
-                    ],
-                )
-                .map_err(sql)?;
-            }
+                    ])
+                    .map_err(sql)?;
+                    copied += 1;
+                    Ok(())
+                })?;
+                w.finish().map_err(sql)?;
+                crl
+            };
             tx.execute(
                 "UPDATE meta SET value = $1 WHERE key = 'crl_number'",
-                &[&dump.crl_number.to_string()],
+                &[&crl_number.to_string()],
             )
             .map_err(sql)?;
-            Ok(())
+            Ok(copied)
         })
     }
 

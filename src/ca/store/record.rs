@@ -294,70 +294,105 @@ pub(crate) fn not_empty(n: u64) -> Error {
     )
 }
 
-/// Everything a store holds: every certificate row (sorted by serial) and the last CRL number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dump {
-    /// The rows, in the order they were first written.
-    pub rows: Vec<RawRow>,
-    /// The last CRL number handed out.
-    pub crl_number: u64,
+/// In which order a store hands its rows to [`crate::store::Store::scan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOrder {
+    /// The order they were first written (a copy keeps it, so `list`, oldest first, does).
+    Written,
+    /// By serial, byte order: the order [`Checksum`] reads them in.
+    Serial,
 }
 
-impl Dump {
-    /// SHA-256 over every field of every row (in serial order; length-prefixed, NULL distinct
-    /// from empty) and the CRL number, lowercase hex: two stores with the same checksum hold the
-    /// same records.
-    pub fn checksum(&self) -> String {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        let mut field = |v: Option<&[u8]>| match v {
-            None => ctx.update(&[0]),
+/// What `store migrate` compares between the source and the copy: the row count, the revoked
+/// rows, the CRL number and a checksum over every field of every row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// Rows (reserved serials included).
+    pub rows: u64,
+    /// Revoked rows among them.
+    pub revoked: u64,
+    /// The last CRL number handed out.
+    pub crl_number: u64,
+    /// SHA-256, lowercase hex (see [`Checksum`]).
+    pub checksum: String,
+}
+
+/// SHA-256 over every field of every row, fed one row at a time in serial order
+/// ([`ScanOrder::Serial`]; length-prefixed, NULL distinct from empty), then the CRL number:
+/// two stores with the same checksum hold the same records. Streamed, so a store of any size
+/// is summed in constant memory.
+pub struct Checksum {
+    ctx: ring::digest::Context,
+    rows: u64,
+    revoked: u64,
+}
+
+impl Default for Checksum {
+    fn default() -> Self {
+        Checksum {
+            ctx: ring::digest::Context::new(&ring::digest::SHA256),
+            rows: 0,
+            revoked: 0,
+        }
+    }
+}
+
+impl Checksum {
+    fn field(&mut self, v: Option<&[u8]>) {
+        match v {
+            None => self.ctx.update(&[0]),
             Some(b) => {
-                ctx.update(&[1]);
-                ctx.update(&(b.len() as u64).to_be_bytes());
-                ctx.update(b);
-            }
-        };
-        let mut rows: Vec<&RawRow> = self.rows.iter().collect();
-        rows.sort_by(|a, b| a.serial.cmp(&b.serial));
-        for r in rows {
-            let int = |v: Option<i64>| v.map(|n| n.to_be_bytes());
-            let s = |v: &Option<String>| v.as_ref().map(|s| s.as_bytes().to_vec());
-            let fields: [Option<Vec<u8>>; 18] = [
-                Some(r.serial.as_bytes().to_vec()),
-                Some(r.state.as_bytes().to_vec()),
-                s(&r.profile),
-                s(&r.subject),
-                s(&r.sans),
-                s(&r.key_type),
-                int(r.not_before).map(|b| b.to_vec()),
-                int(r.not_after).map(|b| b.to_vec()),
-                r.der.clone(),
-                s(&r.sha256),
-                s(&r.stem),
-                s(&r.ca_serial),
-                Some(r.reserved_at.to_be_bytes().to_vec()),
-                int(r.issued_at).map(|b| b.to_vec()),
-                int(r.revoked_at).map(|b| b.to_vec()),
-                s(&r.revocation_reason),
-                s(&r.renews),
-                s(&r.superseded_by),
-            ];
-            for f in &fields {
-                field(f.as_deref());
+                self.ctx.update(&[1]);
+                self.ctx.update(&(b.len() as u64).to_be_bytes());
+                self.ctx.update(b);
             }
         }
-        field(Some(&self.crl_number.to_be_bytes()));
-        crate::x509::hex(ctx.finish().as_ref())
     }
 
-    /// How many rows are revoked.
-    pub fn revoked(&self) -> usize {
-        self.rows.iter().filter(|r| r.state == "revoked").count()
+    /// The next row (rows must come in serial order).
+    pub fn add(&mut self, r: &RawRow) {
+        let int = |v: Option<i64>| v.map(i64::to_be_bytes);
+        fn s(v: &Option<String>) -> Option<&[u8]> {
+            v.as_deref().map(str::as_bytes)
+        }
+        self.rows += 1;
+        if r.state == "revoked" {
+            self.revoked += 1;
+        }
+        self.field(Some(r.serial.as_bytes()));
+        self.field(Some(r.state.as_bytes()));
+        self.field(s(&r.profile));
+        self.field(s(&r.subject));
+        self.field(s(&r.sans));
+        self.field(s(&r.key_type));
+        self.field(int(r.not_before).as_ref().map(|b| &b[..]));
+        self.field(int(r.not_after).as_ref().map(|b| &b[..]));
+        self.field(r.der.as_deref());
+        self.field(s(&r.sha256));
+        self.field(s(&r.stem));
+        self.field(s(&r.ca_serial));
+        self.field(Some(&r.reserved_at.to_be_bytes()));
+        self.field(int(r.issued_at).as_ref().map(|b| &b[..]));
+        self.field(int(r.revoked_at).as_ref().map(|b| &b[..]));
+        self.field(s(&r.revocation_reason));
+        self.field(s(&r.renews));
+        self.field(s(&r.superseded_by));
+    }
+
+    /// The sum, closed with the CRL number.
+    pub fn finish(mut self, crl_number: u64) -> Tally {
+        self.field(Some(&crl_number.to_be_bytes()));
+        Tally {
+            rows: self.rows,
+            revoked: self.revoked,
+            crl_number,
+            checksum: crate::x509::hex(self.ctx.finish().as_ref()),
+        }
     }
 }
 
 #[cfg(test)]
-mod dump_tests {
+mod checksum_tests {
     use super::*;
 
     fn row(serial: &str) -> RawRow {
@@ -383,30 +418,37 @@ mod dump_tests {
         }
     }
 
+    fn sum(rows: &[RawRow], crl: u64) -> String {
+        let mut c = Checksum::default();
+        for r in rows {
+            c.add(r);
+        }
+        c.finish(crl).checksum
+    }
+
     #[test]
-    fn checksum_sees_every_field_but_not_the_order() {
-        let d = Dump {
-            rows: vec![row("0a"), row("0b")],
-            crl_number: 3,
-        };
-        let base = d.checksum();
-        let mut swapped = d.clone();
-        swapped.rows.reverse();
-        assert_eq!(swapped.checksum(), base);
-        let mut null_vs_empty = d.clone();
-        null_vs_empty.rows[0].stem = Some(String::new());
-        assert_ne!(null_vs_empty.checksum(), base);
-        let mut crl = d.clone();
-        crl.crl_number = 4;
-        assert_ne!(crl.checksum(), base);
-        let mut der = d.clone();
-        der.rows[1].der = Some(vec![0x30, 1]);
-        assert_ne!(der.checksum(), base);
+    fn checksum_sees_every_field_and_the_crl_number() {
+        let rows = vec![row("0a"), row("0b")];
+        let base = sum(&rows, 3);
+        assert_eq!(sum(&rows, 3), base);
+        let mut null_vs_empty = rows.clone();
+        null_vs_empty[0].stem = Some(String::new());
+        assert_ne!(sum(&null_vs_empty, 3), base);
+        assert_ne!(sum(&rows, 4), base);
+        let mut der = rows.clone();
+        der[1].der = Some(vec![0x30, 1]);
+        assert_ne!(sum(&der, 3), base);
         // Field boundaries count: moving a byte from one field to the next changes the sum.
-        let mut shifted = d.clone();
-        shifted.rows[0].subject = Some("CN=".into());
-        shifted.rows[0].sans = Some("a[]".into());
-        assert_ne!(shifted.checksum(), base);
+        let mut shifted = rows.clone();
+        shifted[0].subject = Some("CN=".into());
+        shifted[0].sans = Some("a[]".into());
+        assert_ne!(sum(&shifted, 3), base);
+        // A row missing is seen, and so is the count.
+        let mut c = Checksum::default();
+        c.add(&rows[0]);
+        let t = c.finish(3);
+        assert_ne!(t.checksum, base);
+        assert_eq!((t.rows, t.revoked), (1, 0));
     }
 }
 /// A bootstrap token as stored: never the token itself, only its SHA-256.

@@ -16,8 +16,8 @@ use rusqlite::{
 use time::OffsetDateTime;
 
 use super::record::{
-    judge_token, renew_conflict, reserve_fresh, token_id, ts, Dump, Entry, NewToken, RawRow,
-    Record, RevokeOutcome, RevokedRow, Status, StoredCert, TokenRefusal, TokenRow, RAW_COLUMNS,
+    judge_token, renew_conflict, reserve_fresh, token_id, ts, Entry, NewToken, RawRow, Record,
+    RevokeOutcome, RevokedRow, ScanOrder, Status, StoredCert, TokenRefusal, TokenRow, RAW_COLUMNS,
     SCHEMA_VERSION, TOKENS_TABLE, TOKEN_SELECT,
 };
 use crate::error::{Error, Result};
@@ -577,21 +577,27 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` in one write transaction: SQLite's write lock is taken up front (`BEGIN
-    /// IMMEDIATE`, waiting for other writers up to the busy timeout), committed when `f`
-    /// returns `Ok`, rolled back otherwise. `f` gets the transaction and the mapping of SQL
-    /// errors to this store's error.
-    /// Every row and the CRL number (for `store migrate`).
-    pub(crate) fn dump(&self) -> Result<Dump> {
-        let mut stmt = self
-            .conn
+    /// Hands every row, exactly as stored, to `f` in `order`, all from one read transaction
+    /// (one snapshot); returns that snapshot's CRL number. Streamed: one row in memory at a time.
+    pub(crate) fn scan(
+        &self,
+        order: ScanOrder,
+        f: &mut dyn FnMut(RawRow) -> Result<()>,
+    ) -> Result<u64> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let by = match order {
+            ScanOrder::Written => "rowid",
+            ScanOrder::Serial => "serial",
+        };
+        let mut stmt = tx
             .prepare(&format!(
-                "SELECT {RAW_COLUMNS} FROM certificates ORDER BY rowid"
+                "SELECT {RAW_COLUMNS} FROM certificates ORDER BY {by}"
             ))
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(RawRow {
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let row = (|| {
+                Ok::<_, rusqlite::Error>(RawRow {
                     serial: r.get(0)?,
                     state: r.get(1)?,
                     profile: r.get(2)?,
@@ -611,26 +617,27 @@ impl SqliteStore {
                     renews: r.get(16)?,
                     superseded_by: r.get(17)?,
                 })
-            })
-            .map_err(|e| self.err(e))?
-            .collect::<std::result::Result<Vec<_>, _>>()
+            })()
             .map_err(|e| self.err(e))?;
-        let crl: String = self
-            .conn
+            f(row)?;
+        }
+        drop(rows);
+        drop(stmt);
+        let crl: String = tx
             .query_row("SELECT value FROM meta WHERE key = 'crl_number'", [], |r| {
                 r.get(0)
             })
             .optional()
             .map_err(|e| self.err(e))?
             .unwrap_or_else(|| "0".into());
-        Ok(Dump {
-            rows,
-            crl_number: crl.parse().unwrap_or(0),
-        })
+        tx.finish().map_err(|e| self.err(e))?;
+        Ok(crl.parse().unwrap_or(0))
     }
 
-    /// Writes `dump` into this (empty) store in one transaction (for `store migrate`).
-    pub(crate) fn load(&mut self, dump: &Dump) -> Result<()> {
+    /// Copies every row of `source` into this store, which must hold none, in the order they
+    /// were first written, and its CRL number, in one transaction (for `store migrate`);
+    /// returns the rows copied. Streamed from the source's snapshot ([`Store::scan`]).
+    pub(crate) fn load_from(&mut self, source: &super::Store) -> Result<u64> {
         self.durable_tx(|tx, sql| {
             let n: i64 = tx
                 .query_row("SELECT COUNT(*) FROM certificates", [], |r| r.get(0))
@@ -644,7 +651,8 @@ impl SqliteStore {
                      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
                 ))
                 .map_err(sql)?;
-            for r in &dump.rows {
+            let mut copied = 0u64;
+            let crl_number = source.scan(ScanOrder::Written, &mut |r| {
                 stmt.execute(params![
                     r.serial,
                     r.state,
@@ -666,17 +674,23 @@ impl SqliteStore {
                     r.superseded_by,
                 ])
                 .map_err(sql)?;
-            }
+                copied += 1;
+                Ok(())
+            })?;
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('crl_number', ?1)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![dump.crl_number.to_string()],
+                params![crl_number.to_string()],
             )
             .map_err(sql)?;
-            Ok(())
+            Ok(copied)
         })
     }
 
+    /// Runs `f` in one write transaction: SQLite's write lock is taken up front (`BEGIN
+    /// IMMEDIATE`, waiting for other writers up to the busy timeout), committed when `f`
+    /// returns `Ok`, rolled back otherwise. `f` gets the transaction and the mapping of SQL
+    /// errors to this store's error.
     fn write_tx<T>(
         &mut self,
         f: impl FnOnce(&Transaction<'_>, &dyn Fn(rusqlite::Error) -> Error) -> Result<T>,

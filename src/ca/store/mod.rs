@@ -126,7 +126,9 @@ impl Store {
     /// they were first written (so `list`, oldest first, keeps its order), and its CRL number,
     /// in one transaction; returns the rows copied.
     pub fn load_from(&mut self, source: &Store) -> Result<u64> {
-        each!(self, s => s.load_from(source))
+        let mut feed =
+            |sink: &mut dyn FnMut(RawRow) -> Result<()>| source.scan(ScanOrder::Written, sink);
+        each!(self, s => s.load(&mut feed))
     }
 
     /// Which backend, for messages: `sqlite` or `postgres`.

@@ -28,8 +28,8 @@ use time::OffsetDateTime;
 
 use super::record::{
     judge_token, renew_conflict, reserve_fresh, status_of, token_id, ts, Entry, NewToken, RawRow,
-    Record, RevokeOutcome, RevokedRow, ScanOrder, Status, StoredCert, TokenRefusal, TokenRow,
-    RAW_COLUMNS, TOKENS_TABLE, TOKEN_SELECT,
+    Record, RevokeOutcome, RevokedRow, RowFeed, ScanOrder, Status, StoredCert, TokenRefusal,
+    TokenRow, RAW_COLUMNS, TOKENS_TABLE, TOKEN_SELECT,
 };
 use crate::error::{Error, Result};
 use crate::serial::Serial;
@@ -650,12 +650,11 @@ impl PgStore {
         })
     }
 
-    /// Copies every row of `source` into this (empty) store, in the order they were first
-    /// written, and its CRL number, in one transaction (for `store migrate`); returns the rows
-    /// copied. The rows go in with one binary `COPY`, streamed from the source's snapshot
-    /// ([`Store::scan`]); the transaction holds an exclusive lock on the table, so no host
-    /// issues meanwhile.
-    pub(crate) fn load_from(&mut self, source: &super::Store) -> Result<u64> {
+    /// Writes the rows `feed` gives into this (empty) store, with one binary `COPY`, and the
+    /// CRL number it returns, in one transaction (for `store migrate`); returns the rows
+    /// written. The transaction holds an exclusive lock on the table, so no host issues
+    /// meanwhile.
+    pub(crate) fn load(&mut self, feed: &mut RowFeed<'_>) -> Result<u64> {
         self.tx(|tx, sql| {
             tx.batch_execute("LOCK TABLE certificates, meta IN EXCLUSIVE MODE")
                 .map_err(sql)?;
@@ -674,7 +673,7 @@ impl PgStore {
                     ))
                     .map_err(sql)?;
                 let mut w = BinaryCopyInWriter::new(writer, &RAW_TYPES);
-                let crl = source.scan(ScanOrder::Written, &mut |r| {
+                let crl = feed(&mut |r| {
                     w.write(&[
                         &r.serial,
                         &r.state,

@@ -303,6 +303,11 @@ pub enum ScanOrder {
     Serial,
 }
 
+/// Rows for a store to write (`store migrate`): called once with a sink, it hands every row to
+/// the sink and returns the CRL number to carry over. It decouples the backends: the target's
+/// `load` never sees the source store, only this.
+pub type RowFeed<'a> = dyn FnMut(&mut dyn FnMut(RawRow) -> Result<()>) -> Result<u64> + 'a;
+
 /// What `store migrate` compares between the source and the copy: the row count, the revoked
 /// rows, the CRL number and a checksum over every field of every row.
 #[derive(Debug, Clone, PartialEq, Eq)]

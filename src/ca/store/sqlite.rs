@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 
 use super::record::{
     judge_token, renew_conflict, reserve_fresh, token_id, ts, Entry, NewToken, RawRow, Record,
-    RevokeOutcome, RevokedRow, ScanOrder, Status, StoredCert, TokenRefusal, TokenRow, RAW_COLUMNS,
-    SCHEMA_VERSION, TOKENS_TABLE, TOKEN_SELECT,
+    RevokeOutcome, RevokedRow, RowFeed, ScanOrder, Status, StoredCert, TokenRefusal, TokenRow,
+    RAW_COLUMNS, SCHEMA_VERSION, TOKENS_TABLE, TOKEN_SELECT,
 };
 use crate::error::{Error, Result};
 use crate::serial::Serial;
@@ -634,10 +634,9 @@ impl SqliteStore {
         Ok(crl.parse().unwrap_or(0))
     }
 
-    /// Copies every row of `source` into this store, which must hold none, in the order they
-    /// were first written, and its CRL number, in one transaction (for `store migrate`);
-    /// returns the rows copied. Streamed from the source's snapshot ([`Store::scan`]).
-    pub(crate) fn load_from(&mut self, source: &super::Store) -> Result<u64> {
+    /// Writes the rows `feed` gives into this store, which must hold none, and the CRL number
+    /// it returns, in one transaction (for `store migrate`); returns the rows written.
+    pub(crate) fn load(&mut self, feed: &mut RowFeed<'_>) -> Result<u64> {
         self.durable_tx(|tx, sql| {
             let n: i64 = tx
                 .query_row("SELECT COUNT(*) FROM certificates", [], |r| r.get(0))
@@ -652,7 +651,7 @@ impl SqliteStore {
                 ))
                 .map_err(sql)?;
             let mut copied = 0u64;
-            let crl_number = source.scan(ScanOrder::Written, &mut |r| {
+            let crl_number = feed(&mut |r| {
                 stmt.execute(params![
                     r.serial,
                     r.state,

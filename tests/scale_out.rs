@@ -89,11 +89,19 @@ fn four_hosts_one_store_one_token_through_kill_and_restart() {
     let tok = Arc::new(tok);
     let revoked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let crls: Arc<Mutex<Vec<CrlMade>>> = Arc::new(Mutex::new(Vec::new()));
+    // The last error of each issuance that was given up (for the failure message).
+    let gave_up: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = hosts
         .iter()
         .cloned()
         .map(|h| {
-            let (d, tok, revoked, crls) = (d.clone(), tok.clone(), revoked.clone(), crls.clone());
+            let (d, tok, revoked, crls, gave_up) = (
+                d.clone(),
+                tok.clone(),
+                revoked.clone(),
+                crls.clone(),
+                gave_up.clone(),
+            );
             std::thread::spawn(move || {
                 let mut ok = Vec::new();
                 for i in 0..PER_HOST {
@@ -113,19 +121,18 @@ fn four_hosts_one_store_one_token_through_kill_and_restart() {
                         }
                     };
                     // A clean failure (the database restarting) changes nothing; retried as a
-                    // script would, a few times, so that a slow restart on a loaded machine
-                    // does not starve the burst.
+                    // script would, every 250 ms for up to 20 s, so that a slow restart on a
+                    // loaded machine does not starve the burst.
                     let mut r = issue();
-                    for _ in 0..8 {
-                        if r.code == 0 {
-                            break;
-                        }
+                    let give_up = Instant::now() + Duration::from_secs(20);
+                    while r.code != 0 && Instant::now() < give_up {
                         nothing_written(&r);
                         std::thread::sleep(Duration::from_millis(250));
                         r = issue();
                     }
                     if r.code != 0 {
                         nothing_written(&r);
+                        gave_up.lock().unwrap().push(r.stderr.trim().to_string());
                         continue;
                     }
                     ok.push(stem.clone());
@@ -222,8 +229,15 @@ fn four_hosts_one_store_one_token_through_kill_and_restart() {
     }
     assert!(
         issued.len() >= HOSTS * PER_HOST / 2,
-        "too few issued: {}",
-        issued.len()
+        "too few issued: {}; the last errors of those given up: {:?}",
+        issued.len(),
+        gave_up
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
     );
 
     // Every certificate file left (the killed processes' included) is recorded, once.

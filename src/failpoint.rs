@@ -1,5 +1,5 @@
 //! Fault injection for tests: named points at every write step of the commands that change a CA
-//! directory (init, issue, batch, renew, revoke, crl, ca rotate, ca cross-sign), so tests can fail, kill or
+//! directory (init, issue, batch, renew, revoke, crl, ca rotate, ca cross-sign, store migrate), so tests can fail, kill or
 //! delay the process exactly there and check what a crash leaves behind.
 //!
 //! Compiled only into debug/test builds (`debug_assertions`); in a release build [`hit`] is an

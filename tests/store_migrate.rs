@@ -342,3 +342,120 @@ fn a_target_with_records_is_refused_and_nothing_changes() {
     assert!(!r.stderr.contains("wrong"), "{}", r.stderr);
     assert_eq!(snapshot(&d.join("b")), before);
 }
+
+#[test]
+fn a_copy_failed_or_killed_part_way_leaves_the_target_empty_and_the_directory_as_it_was() {
+    let t = tempdir();
+    let d = t.path();
+    let pg = Cluster::start();
+    pg.create_db("half");
+    let url = pg.url("half");
+    populated_ca(d, "ca");
+    // The directory's files byte for byte, but SQLite's own (opening and closing a store may
+    // checkpoint its WAL), whose records are compared instead.
+    let files = || {
+        snapshot(&d.join("ca"))
+            .into_iter()
+            .filter(|(p, _)| !p.to_string_lossy().contains("store.db"))
+            .collect::<Vec<_>>()
+    };
+    let before = (files(), sqlite_rows(&d.join("ca/store.db")));
+    let args = ["--dir", "ca", "store", "migrate", "--to", &url];
+    for action in ["error", "kill"] {
+        // At the fifth row: four are in the target's open transaction.
+        let fp = format!("migrate.row@5:{action}");
+        let r = mtls_env(
+            d,
+            &args,
+            &[
+                ("MTLS_CA_STORE_PASSWORD", PASSWORD),
+                ("MTLS_CA_FAILPOINT", &fp),
+            ],
+        );
+        assert_ne!(r.code, 0, "{fp}: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{fp}: {}", r.stderr);
+        let after = (files(), sqlite_rows(&d.join("ca/store.db")));
+        assert!(after == before, "{fp}: the directory changed");
+        assert!(!d.join("ca/store.url").exists(), "{fp}");
+        let n: i64 = pg
+            .client("half")
+            .query_one("SELECT COUNT(*) FROM certificates", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{fp}: rows were left in the target");
+    }
+    // Nothing is in the way of the next attempt.
+    let m = mtls_pg(
+        d,
+        &["--dir", "ca", "--json", "store", "migrate", "--to", &url],
+    )
+    .ok()
+    .json();
+    assert_eq!(m["records"], pg_rows(&pg, "half").0.len());
+}
+
+#[test]
+fn a_source_changed_during_the_move_fails_the_comparison_and_the_directory_stays() {
+    use std::time::{Duration, Instant};
+    let t = tempdir();
+    let d = t.path();
+    let pg = Cluster::start();
+    pg.create_db("moving");
+    let url = pg.url("moving");
+    populated_ca(d, "ca");
+    // The migration pauses after its copy has committed, before both stores are summed.
+    let mover = {
+        let (d, url) = (d.to_path_buf(), url.clone());
+        std::thread::spawn(move || {
+            mtls_env(
+                &d,
+                &["--dir", "ca", "store", "migrate", "--to", &url],
+                &[
+                    ("MTLS_CA_STORE_PASSWORD", PASSWORD),
+                    ("MTLS_CA_FAILPOINT", "migrate.verify:sleep-8000"),
+                ],
+            )
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // (No table until the migration has made the schema.)
+        let n: i64 = pg
+            .client("moving")
+            .query_one("SELECT COUNT(*) FROM certificates", &[])
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        if n > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the copy never committed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Meanwhile one record of the source changes (as another writer's would).
+    let c = rusqlite::Connection::open(d.join("ca/store.db")).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    let changed = c
+        .execute(
+            "UPDATE certificates SET subject = 'CN=changed meanwhile'
+             WHERE rowid = (SELECT MAX(rowid) FROM certificates WHERE subject IS NOT NULL)",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(c);
+    let r = mover.join().unwrap();
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let errors: Vec<_> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", r.stderr);
+    assert!(errors[0].contains("differs"), "{}", r.stderr);
+    // The directory stays on its SQLite store, which has the change.
+    assert!(d.join("ca/store.db").exists());
+    assert!(!d.join("ca/store.url").exists());
+    assert!(!d.join("ca/store.db.migrated").exists());
+    let list = mtls(d, &["--dir", "ca", "list"]).ok().stdout;
+    assert!(list.contains("changed meanwhile"), "{list}");
+}

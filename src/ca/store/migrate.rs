@@ -65,6 +65,8 @@ pub struct Migrated {
 
 /// The source's tally, once the copy's agrees with it.
 fn verify(source: &Store, copied: u64, target: &Store, to: &str) -> Result<Tally> {
+    // Tests pause here to change the source behind the copy's back.
+    crate::failpoint::hit("migrate.verify", Path::new("<store migrate>"))?;
     let (a, b) = (source.tally()?, target.tally()?);
     if a != b || a.rows != copied {
         return Err(Error::invalid(

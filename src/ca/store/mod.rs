@@ -126,8 +126,13 @@ impl Store {
     /// they were first written (so `list`, oldest first, keeps its order), and its CRL number,
     /// in one transaction; returns the rows copied.
     pub fn load_from(&mut self, source: &Store) -> Result<u64> {
-        let mut feed =
-            |sink: &mut dyn FnMut(RawRow) -> Result<()>| source.scan(ScanOrder::Written, sink);
+        let mut feed = |sink: &mut dyn FnMut(RawRow) -> Result<()>| {
+            source.scan(ScanOrder::Written, &mut |r| {
+                // Tests fail or kill the copy part-way.
+                crate::failpoint::hit("migrate.row", Path::new("<store migrate>"))?;
+                sink(r)
+            })
+        };
         each!(self, s => s.load(&mut feed))
     }
 

@@ -172,6 +172,38 @@ fn populated_ca(d: &Path, dir: &str) {
     assert_ne!(r.code, 0);
 }
 
+/// A populated SQLite CA in `DIR/dir` (see [`populated_ca`]) and an empty database `db` on a
+/// new cluster: the temp directory, the cluster and the database's URL.
+fn ca_and_database(dir: &str, db: &str) -> (tempfile::TempDir, Cluster, String) {
+    let t = tempdir();
+    let pg = Cluster::start();
+    pg.create_db(db);
+    let url = pg.url(db);
+    populated_ca(t.path(), dir);
+    (t, pg, url)
+}
+
+/// The rows in database `db`'s certificates table (None while it has no table yet).
+fn pg_count(pg: &Cluster, db: &str) -> Option<i64> {
+    pg.client(db)
+        .query_one("SELECT COUNT(*) FROM certificates", &[])
+        .ok()
+        .map(|r| r.get(0))
+}
+
+/// A refused run: exit 2 and exactly one `error:` line, which is returned.
+#[track_caller]
+fn refused(r: &Run) -> &str {
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let errors: Vec<_> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", r.stderr);
+    errors[0]
+}
+
 #[test]
 fn sqlite_to_postgresql_and_back_keeps_every_record() {
     let t = tempdir();
@@ -286,12 +318,8 @@ fn sqlite_to_postgresql_and_back_keeps_every_record() {
 
 #[test]
 fn a_target_with_records_is_refused_and_nothing_changes() {
-    let t = tempdir();
+    let (t, pg, url) = ca_and_database("a", "taken");
     let d = t.path();
-    let pg = Cluster::start();
-    pg.create_db("taken");
-    let url = pg.url("taken");
-    populated_ca(d, "a");
     mtls_pg(d, &["--dir", "a", "store", "migrate", "--to", &url]).ok();
     let (rows_a, _) = pg_rows(&pg, "taken");
     // A second CA may not pour its records into the first one's database.
@@ -303,14 +331,7 @@ fn a_target_with_records_is_refused_and_nothing_changes() {
     .ok();
     let before = snapshot(&d.join("b"));
     let r = mtls_pg(d, &["--dir", "b", "store", "migrate", "--to", &url]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    let errors: Vec<_> = r
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "{}", r.stderr);
-    assert!(errors[0].contains("already holds"), "{}", r.stderr);
+    assert!(refused(&r).contains("already holds"), "{}", r.stderr);
     assert!(!r.stderr.contains(PASSWORD));
     assert_eq!(snapshot(&d.join("b")), before, "the directory changed");
     same_rows(&pg_rows(&pg, "taken").0, &rows_a, "the target");
@@ -345,12 +366,8 @@ fn a_target_with_records_is_refused_and_nothing_changes() {
 
 #[test]
 fn a_copy_failed_or_killed_part_way_leaves_the_target_empty_and_the_directory_as_it_was() {
-    let t = tempdir();
+    let (t, pg, url) = ca_and_database("ca", "half");
     let d = t.path();
-    let pg = Cluster::start();
-    pg.create_db("half");
-    let url = pg.url("half");
-    populated_ca(d, "ca");
     // The directory's files byte for byte, but SQLite's own (opening and closing a store may
     // checkpoint its WAL), whose records are compared instead.
     let files = || {
@@ -377,12 +394,11 @@ fn a_copy_failed_or_killed_part_way_leaves_the_target_empty_and_the_directory_as
         let after = (files(), sqlite_rows(&d.join("ca/store.db")));
         assert!(after == before, "{fp}: the directory changed");
         assert!(!d.join("ca/store.url").exists(), "{fp}");
-        let n: i64 = pg
-            .client("half")
-            .query_one("SELECT COUNT(*) FROM certificates", &[])
-            .unwrap()
-            .get(0);
-        assert_eq!(n, 0, "{fp}: rows were left in the target");
+        assert_eq!(
+            pg_count(&pg, "half"),
+            Some(0),
+            "{fp}: rows were left in the target"
+        );
     }
     // Nothing is in the way of the next attempt.
     let m = mtls_pg(
@@ -397,12 +413,8 @@ fn a_copy_failed_or_killed_part_way_leaves_the_target_empty_and_the_directory_as
 #[test]
 fn a_source_changed_during_the_move_fails_the_comparison_and_the_directory_stays() {
     use std::time::{Duration, Instant};
-    let t = tempdir();
+    let (t, pg, url) = ca_and_database("ca", "moving");
     let d = t.path();
-    let pg = Cluster::start();
-    pg.create_db("moving");
-    let url = pg.url("moving");
-    populated_ca(d, "ca");
     // The migration pauses after its copy has committed, before both stores are summed.
     let mover = {
         let (d, url) = (d.to_path_buf(), url.clone());
@@ -418,16 +430,7 @@ fn a_source_changed_during_the_move_fails_the_comparison_and_the_directory_stays
         })
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        // (No table until the migration has made the schema.)
-        let n: i64 = pg
-            .client("moving")
-            .query_one("SELECT COUNT(*) FROM certificates", &[])
-            .map(|r| r.get(0))
-            .unwrap_or(0);
-        if n > 0 {
-            break;
-        }
+    while pg_count(&pg, "moving").unwrap_or(0) == 0 {
         assert!(Instant::now() < deadline, "the copy never committed");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -444,14 +447,7 @@ fn a_source_changed_during_the_move_fails_the_comparison_and_the_directory_stays
     assert_eq!(changed, 1);
     drop(c);
     let r = mover.join().unwrap();
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    let errors: Vec<_> = r
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "{}", r.stderr);
-    assert!(errors[0].contains("differs"), "{}", r.stderr);
+    assert!(refused(&r).contains("differs"), "{}", r.stderr);
     // The directory stays on its SQLite store, which has the change.
     assert!(d.join("ca/store.db").exists());
     assert!(!d.join("ca/store.url").exists());

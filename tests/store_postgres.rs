@@ -526,3 +526,132 @@ fn kill_nine_of_one_host_loses_nothing_committed() {
     .ok();
     mtls_pg(&d, &["--dir", "h1", "crl"]).ok();
 }
+
+/// `ca rotate` of a CA whose store is PostgreSQL: the rotation records the new root in the
+/// database (it used to look for `store.db` and stop half-way), the overlap's CRLs come from
+/// both roots, `--finish` sees the database's certificates (it refuses while the old root's
+/// leaf is valid, then ends the overlap), `doctor` checks the database, and no `store.db` is
+/// ever made. A second host that joined before the rotation issues from the retired root until
+/// it joins again; `--finish` names what it issued.
+#[test]
+fn a_ca_on_postgresql_rotates_finishes_and_passes_doctor() {
+    let pg = Cluster::start();
+    pg.create_db("rot");
+    let t = tempdir();
+    let d = t.path().to_path_buf();
+    let hosts = hosts(&d, &pg, "rot", 2);
+    let (h0, h1) = (hosts[0].as_str(), hosts[1].as_str());
+    mtls_pg(
+        &d,
+        &[
+            "--dir", h0, "issue", "client", "--cn", "old-a", "--out", "old-a",
+        ],
+    )
+    .ok();
+    std::fs::copy(d.join(h0).join("ca.crt"), d.join("old-root.crt")).unwrap();
+    let old_root = pem_certs(&d.join("old-root.crt")).remove(0);
+    let issuer = |f: &str| {
+        openssl(&d, &["x509", "-in", f, "-noout", "-issuer"])
+            .ok()
+            .stdout
+            .trim()
+            .to_string()
+    };
+    let r = mtls_pg(&d, &["--dir", h0, "--json", "ca", "rotate"]).ok();
+    let j = r.json();
+    let old_serial = serial_hex(&old_root);
+    assert_eq!(j["old_serial"], old_serial.as_str(), "{j}");
+    assert!(
+        !d.join(h0).join(".mtls-ca.journal").exists(),
+        "rotation left its journal"
+    );
+    let new_serial = serial_hex(&pem_certs(&d.join(h0).join("ca.crt"))[0]);
+    // Both roots are in the shared database.
+    let mut db = pg.client("rot");
+    let roots: Vec<String> = db
+        .query(
+            "SELECT serial FROM certificates WHERE profile = 'root' ORDER BY serial",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut want = vec![old_serial.clone(), new_serial.clone()];
+    want.sort();
+    assert_eq!(roots, want);
+    // The other host has not joined again: it still issues from the retired root.
+    mtls_pg(
+        &d,
+        &[
+            "--dir", h1, "issue", "client", "--cn", "stale-b", "--out", "stale-b",
+        ],
+    )
+    .ok();
+    let stale = pem_certs(&d.join("stale-b.crt")).remove(0);
+    assert_eq!(issuer("stale-b.crt"), "issuer=CN = mtls-ca Root CA");
+    // One CRL per root, each signed by its root, both pass pkilint.
+    mtls_pg(&d, &["--dir", h0, "crl"]).ok();
+    let old_crl = d.join(h0).join(format!("crl-{}.pem", &old_serial[..16]));
+    for (crl, ca) in [
+        (d.join(h0).join("crl.pem"), d.join(h0).join("ca.crt")),
+        (old_crl.clone(), d.join("old-root.crt")),
+    ] {
+        openssl(
+            &d,
+            &[
+                "crl",
+                "-in",
+                crl.to_str().unwrap(),
+                "-noout",
+                "-CAfile",
+                ca.to_str().unwrap(),
+            ],
+        )
+        .ok();
+        pkilint_crl(&d, &crl);
+    }
+    mtls_pg(&d, &["--dir", h0, "crl", "--check"]).ok();
+    // --finish sees both hosts' certificates of the retired root in the database.
+    let r = mtls_pg(&d, &["--dir", h0, "ca", "rotate", "--finish"]).expect_code(2);
+    assert!(r.stderr.contains("2 unexpired"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("old-a") && r.stderr.contains("stale-b"),
+        "{}",
+        r.stderr
+    );
+    // The second host joins again (the new root's files) and gets the new key; renewing the
+    // retired root's leaves from either host moves them over.
+    mtls_pg(&d, &["--dir", h1, "init", "--join", h0, "--force"]).ok();
+    std::fs::copy(d.join(h0).join("ca.key"), d.join(h1).join("ca.key")).unwrap();
+    mtls_pg(
+        &d,
+        &[
+            "--dir", h1, "issue", "client", "--cn", "fresh-c", "--out", "fresh-c",
+        ],
+    )
+    .ok();
+    assert_eq!(issuer("fresh-c.crt"), "issuer=CN = mtls-ca Root CA G2");
+    let renewed = mtls_pg(&d, &["--dir", h0, "--json", "renew", "--issuer", "retired"])
+        .ok()
+        .json();
+    assert_eq!(renewed["renewed"].as_array().unwrap().len(), 2, "{renewed}");
+    mtls_pg(&d, &["--dir", h0, "ca", "rotate", "--finish"]).ok();
+    assert!(d.join(h0).join("finished").is_dir());
+    let stale_serial = serial_hex(&stale);
+    let status: String = db
+        .query_one(
+            "SELECT CASE WHEN superseded_by IS NULL THEN 'open' ELSE 'superseded' END
+             FROM certificates WHERE serial = $1",
+            &[&stale_serial],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "superseded");
+    // doctor checks the database, on both hosts; neither ever had a store.db.
+    for h in [h0, h1] {
+        let r = mtls_pg(&d, &["--dir", h, "doctor"]).ok();
+        assert!(r.stderr.contains("no problems found"), "{h}: {}", r.stderr);
+        assert!(!d.join(h).join("store.db").exists(), "{h} made a store.db");
+    }
+}

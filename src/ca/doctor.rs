@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use crate::ca::{journal, CA_CERT, CA_CHAIN, CA_KEY};
 use crate::error::Result;
 use crate::serial::Serial;
-use crate::store::{Store, STORE_FILE};
+use crate::store::{Store, STORE_FILE, STORE_URL_FILE};
 use crate::x509;
 
 /// One thing doctor found.
@@ -184,9 +184,10 @@ pub fn run(dir: &Path, repair: bool, now: OffsetDateTime) -> Result<Report> {
             }
         },
     }
-    // 4. The store.
-    let store_path = dir.join(STORE_FILE);
-    let store = match Store::open(&store_path) {
+    // 4. The store: `store.db`, or the PostgreSQL database `store.url` names.
+    let shared = dir.join(STORE_URL_FILE).exists();
+    let store_path = dir.join(if shared { STORE_URL_FILE } else { STORE_FILE });
+    let store = match Store::open_dir(dir, &crate::store::connect_options()) {
         Ok(s) => match s.integrity_check() {
             Ok(()) => Some(s),
             Err(e) => {
@@ -194,8 +195,11 @@ pub fn run(dir: &Path, repair: bool, now: OffsetDateTime) -> Result<Report> {
                     "store-damaged",
                     &store_path,
                     e.to_string(),
-                    "restore store.db from a backup (the CA must not issue from a damaged store)"
-                        .into(),
+                    if shared {
+                        "check the database server (its log, its disk); the CA must not issue from a damaged store".into()
+                    } else {
+                        "restore store.db from a backup (the CA must not issue from a damaged store)".into()
+                    },
                     false,
                 );
                 None

@@ -894,7 +894,8 @@ pub fn recover(dir: &Path) -> Result<Option<journal::Recovered>> {
 /// The store record a journalled change asks for (the new CA of a rotation), made unless the
 /// store already holds it.
 pub(crate) fn record_pending(dir: &Path, r: &journal::PendingRecord) -> Result<()> {
-    let mut store = Store::open(&layout::store(dir))?;
+    // The directory's own store: `store.db`, or the PostgreSQL database of `store.url`.
+    let mut store = Store::open_dir(dir, &crate::store::connect_options())?;
     let der = r.der(dir)?;
     let c = x509::parse_cert(&der, &dir.join(journal::JOURNAL))?;
     let serial = Serial::from_bytes(c.raw_serial());

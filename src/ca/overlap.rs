@@ -356,7 +356,7 @@ pub fn blockers(
 /// replacements), then the retired files move to `DIR/finished/`; an interrupted run is
 /// completed by running it again.
 pub fn finish(dir: &Path, crl_file: &Path, force: bool, now: OffsetDateTime) -> Result<Finished> {
-    let store = crate::store::Store::open(&dir.join(crate::store::STORE_FILE))?;
+    let store = crate::store::Store::open_dir(dir, &crate::store::connect_options())?;
     let all = members(dir, now)?;
     // Expired retired CAs are out of the overlap already, but their files go too.
     let retired_files: Vec<(PathBuf, Member)> = retired_cert_paths(dir)

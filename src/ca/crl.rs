@@ -207,8 +207,12 @@ pub fn generate(
     }
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let next_update = now + Duration::days(i64::from(days));
-    // Every retired CA of the overlap (finished and expired ones are not in it).
-    let retired = crate::rotate::retired(ca)?;
+    // Every retired CA of the overlap (finished and expired ones are not in it), then the
+    // finished ones that still sign CRLs (a cross-signed root of theirs is valid, or a revoked
+    // certificate).
+    let mut retired = crate::rotate::retired(ca)?;
+    let dir = ca.dir().to_path_buf();
+    retired.extend(crate::rotate::finished_signing_crls(&dir, ca.store(), now)?);
     // Load every key first: a wrong passphrase must fail before the number is taken.
     let mut signers: Vec<(Vec<u8>, crate::signer::CaKey, PathBuf)> = Vec::new();
     for r in retired {
@@ -375,6 +379,9 @@ pub fn check(dir: &Path, path: &Path, now: OffsetDateTime) -> Result<CrlCheck> {
     report.number = crl.crl_number().and_then(|n| n.to_string().parse().ok());
     let mut cas = vec![dir.join(CA_CERT)];
     cas.extend(crate::ca::layout::retired_cert_paths(dir));
+    cas.extend(crate::ca::layout::retired_cert_paths(
+        &dir.join(crate::ca::overlap::FINISHED_DIR),
+    ));
     let mut verified = false;
     for p in cas {
         let Ok(certs) = x509::read_certs(&p) else {
@@ -423,30 +430,36 @@ pub fn retired_crl_path(out: &Path, prefix: &str) -> PathBuf {
 }
 
 /// `crl --check` over the whole CRL set: the CRL at `path` and, when it is the current CA's, the
-/// CRL of every retired CA of the overlap next to it ([`retired_crl_path`]), each of which must
-/// be signed by that CA. One report: `ok` only when every file is fine; the problems of the
-/// other files name them.
+/// CRL of every retired CA of the overlap next to it ([`retired_crl_path`]), and of every
+/// finished one that still signs CRLs ([`crate::rotate::finished_signing_crls`]), each of which
+/// must be signed by that CA. One report: `ok` only when every file is fine; the problems of
+/// the other files name them.
 pub fn check_set(dir: &Path, path: &Path, now: OffsetDateTime) -> Result<CrlCheck> {
     let mut report = check(dir, path, now)?;
     let current = x509::read_certs(&dir.join(CA_CERT))?.remove(0);
     if !crl_file_signed_by(path, &current) {
         return Ok(report);
     }
-    for m in crate::ca::overlap::retired(dir, now)? {
-        let p = retired_crl_path(path, &m.prefix());
+    let mut siblings: Vec<(String, Vec<u8>, &str)> = crate::ca::overlap::retired(dir, now)?
+        .into_iter()
+        .map(|m| (m.prefix(), m.der, "retired CA"))
+        .collect();
+    let store = Store::open_dir(dir, &crate::store::connect_options())?;
+    for r in crate::rotate::finished_signing_crls(dir, &store, now)? {
+        siblings.push((r.prefix(), r.cert_der, "finished CA"));
+    }
+    for (prefix, der, what) in siblings {
+        let p = retired_crl_path(path, &prefix);
         let sub = check(dir, &p, now)?;
         for problem in sub.problems {
-            report.problems.push(format!(
-                "{} (retired CA {}): {problem}",
-                p.display(),
-                m.prefix()
-            ));
+            report
+                .problems
+                .push(format!("{} ({what} {prefix}): {problem}", p.display()));
         }
-        if p.exists() && !crl_file_signed_by(&p, &m.der) {
+        if p.exists() && !crl_file_signed_by(&p, &der) {
             report.problems.push(format!(
-                "{}: not signed by the retired CA {} (run `mtls-ca crl`)",
-                p.display(),
-                m.prefix()
+                "{}: not signed by the {what} {prefix} (run `mtls-ca crl`)",
+                p.display()
             ));
         }
     }

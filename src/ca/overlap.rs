@@ -314,6 +314,10 @@ pub struct FinishedCa {
     pub moved_to: Vec<PathBuf>,
     /// Unexpired, unrevoked leaves it still had (only with `--force`).
     pub still_valid: Vec<Blocker>,
+    /// Its CRL file, left in place because it still signs CRLs ([`crl_duties`]: a cross-signed
+    /// root of its is valid, or a revoked certificate); `mtls-ca crl` renews it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub still_signs_crl: Option<PathBuf>,
 }
 
 /// The outcome of `ca rotate --finish`.
@@ -350,7 +354,27 @@ pub fn blockers(
         .collect())
 }
 
-/// Ends the overlap (`ca rotate --finish`): every retired CA leaves the bundle and the CRL set.
+/// What keeps a retired CA signing CRLs after its overlap ends (`ca rotate --finish`): its
+/// unexpired certificates that are a cross-signed root (a bridge that clients trusting only the
+/// old root go on using, and whose revocation must reach them) or revoked (a revocation to
+/// publish). Empty: its CRL can stop.
+pub fn crl_duties(
+    store: &crate::store::Store,
+    ca_serial: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<crate::store::Entry>> {
+    Ok(store
+        .issued_by(ca_serial, now)?
+        .into_iter()
+        .filter(|e| e.not_after > now)
+        .filter(|e| {
+            e.profile == crate::profile::CROSS_SIGNED || e.status == crate::store::Status::Revoked
+        })
+        .collect())
+}
+
+/// Ends the overlap (`ca rotate --finish`): every retired CA leaves the bundle, and the CRL set
+/// unless it still has [`crl_duties`] (then `crl` goes on signing its CRL from `DIR/finished/`).
 /// Refused while one of them still has unexpired leaves that are neither revoked nor renewed,
 /// unless `force`. Needs no key. Order: the bundle and `crl.pem` are rewritten first (atomic
 /// replacements), then the retired files move to `DIR/finished/`; an interrupted run is
@@ -453,13 +477,18 @@ pub fn finish(dir: &Path, crl_file: &Path, force: bool, now: OffsetDateTime) -> 
     let mut finished = Vec::new();
     for ((path, m), (_, still)) in retired_files.iter().zip(report) {
         let mut moved = Vec::new();
+        let own_crl = crate::ca::layout::retired_crl(crl_file, &m.serial);
+        let signs_on = m.not_after > now && !crl_duties(&store, &m.serial, now)?.is_empty();
         for p in [
             path.with_extension("key"),
             path.with_extension(crate::ca::layout::KEY_URI_EXT),
             retired_chain_path(path),
-            crate::ca::layout::retired_crl(crl_file, &m.serial),
+            own_crl.clone(),
             path.clone(),
         ] {
+            if signs_on && p == own_crl {
+                continue;
+            }
             if p.exists() {
                 let to = fin.join(p.file_name().unwrap_or_default());
                 if to.exists() {
@@ -476,6 +505,7 @@ pub fn finish(dir: &Path, crl_file: &Path, force: bool, now: OffsetDateTime) -> 
             subject,
             moved_to: moved,
             still_valid: still,
+            still_signs_crl: signs_on.then_some(own_crl),
         });
     }
     Ok(Finished {

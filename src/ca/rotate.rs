@@ -89,8 +89,30 @@ impl Retired {
 
 /// Every retired CA of `ca`'s directory.
 pub fn retired(ca: &Ca) -> Result<Vec<Retired>> {
+    retired_in(ca.dir())
+}
+
+/// The CAs whose overlap ended (`ca rotate --finish`, now in `DIR/finished/`) that still sign
+/// CRLs: unexpired, with [`crate::ca::overlap::crl_duties`] (a valid cross-signed root of theirs,
+/// or a revoked certificate to publish).
+pub fn finished_signing_crls(
+    dir: &Path,
+    store: &crate::store::Store,
+    now: OffsetDateTime,
+) -> Result<Vec<Retired>> {
     let mut out = Vec::new();
-    for p in retired_cert_paths(ca.dir()) {
+    for r in retired_in(&dir.join(crate::ca::overlap::FINISHED_DIR))? {
+        if r.not_after > now && !crate::ca::overlap::crl_duties(store, &r.serial, now)?.is_empty() {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// The retired CAs (`ca-<prefix>.crt` and their keys) kept in `dir`.
+fn retired_in(dir: &Path) -> Result<Vec<Retired>> {
+    let mut out = Vec::new();
+    for p in retired_cert_paths(dir) {
         let certs = x509::read_certs(&p)?;
         let c = x509::parse_cert(&certs[0], &p)?;
         out.push(Retired {

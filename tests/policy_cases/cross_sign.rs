@@ -232,3 +232,104 @@ fn a_cross_signing_failed_at_any_write_step_leaves_a_consistent_ca() {
         pkilint_cert(d, &d.join("x.crt"));
     }
 }
+
+/// After `ca rotate --finish` the old root still signs its CRL while the root it cross-signed is
+/// valid: clients that trust only the old root keep getting a fresh CRL for the bridge, and
+/// revoking the cross-signed certificate reaches them (openssl with CRL checks on the whole
+/// chain refuses it then). A finished root that cross-signed nothing signs no more CRLs.
+#[test]
+fn a_finished_root_keeps_signing_its_crl_for_the_root_it_cross_signed() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["init", "--cn", "Bridge Root"]).ok();
+    std::fs::copy(d.join("pki/ca.crt"), d.join("old-root.crt")).unwrap();
+    let old_prefix = serial_hex(&pem_certs(&d.join("old-root.crt"))[0])[..16].to_string();
+    mtls(d, &["ca", "rotate"]).ok();
+    mtls(d, &["issue", "client", "--cn", "alice", "--out", "alice"]).ok();
+    mtls(d, &["ca", "cross-sign", "--out", "cross"]).ok();
+    mtls(d, &["crl"]).ok();
+    let old_crl = d.join(format!("pki/crl-{old_prefix}.pem"));
+    assert!(old_crl.exists());
+    let r = mtls(d, &["ca", "rotate", "--finish"]).ok();
+    assert!(r.stderr.contains("still signs its CRL"), "{}", r.stderr);
+    assert!(
+        old_crl.exists(),
+        "--finish moved the CRL of a root that still signs one"
+    );
+    assert!(d.join(format!("pki/finished/ca-{old_prefix}.key")).exists());
+    // `crl` signs both, from the finished key; `crl --check` and doctor check both.
+    let made = mtls(d, &["--json", "crl"]).ok().json();
+    let files: Vec<&str> = made["crls"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{made}"))
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 2, "{made}");
+    mtls(d, &["crl", "--check"]).ok();
+    mtls(d, &["doctor"]).ok();
+    let crl_args = |ca: &str, crl: &std::path::Path| {
+        openssl(
+            d,
+            &["crl", "-in", crl.to_str().unwrap(), "-noout", "-CAfile", ca],
+        )
+    };
+    crl_args("old-root.crt", &old_crl).ok();
+    pkilint_crl(d, &old_crl);
+    pkilint_crl(d, &d.join("pki/crl.pem"));
+    // The bridge works with CRL checks on the whole chain (trusting only the old root).
+    let crls = [
+        "-crl_check_all",
+        "-CRLfile",
+        "pki/crl.pem",
+        "-CRLfile",
+        old_crl.to_str().unwrap(),
+    ];
+    verify(
+        d,
+        "old-root.crt",
+        Some("cross.crt"),
+        "sslclient",
+        &crls,
+        "alice.crt",
+    )
+    .ok();
+    // Revoking the cross-signed certificate reaches those clients with the next `crl`.
+    let cross_serial = serial_hex(&pem_certs(&d.join("cross.crt"))[0]);
+    mtls(d, &["revoke", &cross_serial]).ok();
+    mtls(d, &["crl"]).ok();
+    let text = openssl(
+        d,
+        &["crl", "-in", old_crl.to_str().unwrap(), "-noout", "-text"],
+    )
+    .ok()
+    .stdout;
+    assert!(
+        text.to_uppercase().contains(&cross_serial.to_uppercase()),
+        "the old root's CRL does not list the revoked bridge: {text}"
+    );
+    pkilint_crl(d, &old_crl);
+    let refused = verify(
+        d,
+        "old-root.crt",
+        Some("cross.crt"),
+        "sslclient",
+        &crls,
+        "alice.crt",
+    );
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        format!("{}{}", refused.stdout, refused.stderr).contains("revoked"),
+        "{} {}",
+        refused.stdout,
+        refused.stderr
+    );
+    // Without a bridge, a finished root signs no more CRLs.
+    mtls(d, &["--dir", "plain", "init", "--cn", "Plain Root"]).ok();
+    mtls(d, &["--dir", "plain", "ca", "rotate"]).ok();
+    mtls(d, &["--dir", "plain", "crl"]).ok();
+    let r = mtls(d, &["--dir", "plain", "ca", "rotate", "--finish"]).ok();
+    assert!(!r.stderr.contains("still signs"), "{}", r.stderr);
+    let made = mtls(d, &["--dir", "plain", "--json", "crl"]).ok().json();
+    assert_eq!(made["crls"].as_array().unwrap().len(), 1, "{made}");
+}

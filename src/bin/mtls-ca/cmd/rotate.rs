@@ -96,6 +96,13 @@ fn finish(dir: &Path, a: &RotateArgs, out: &Output) -> anyhow::Result<Outcome> {
         for m in &c.moved_to {
             out.status(format!("  moved to {}", m.display()));
         }
+        if let Some(crl) = &c.still_signs_crl {
+            out.status(format!(
+                "  still signs its CRL {} while a root it cross-signed is valid (or a certificate it issued is revoked and unexpired): `mtls-ca --dir {} crl` keeps it fresh",
+                crl.display(),
+                dir.display()
+            ));
+        }
         if !c.still_valid.is_empty() {
             out.warn(format!(
                 "--force: {} certificate(s) of this CA are still valid and are no longer trusted by gateways using {}",

@@ -654,6 +654,51 @@ fn doctor_finds_and_repairs_what_crashes_leave() {
     assert!(codes.contains(&"key-mismatch"), "{r}");
 }
 
+/// A rotated intermediate is recorded in its parent's store, so its own store knows it only once
+/// it issues: doctor must not call it foreign meanwhile (it did: exit 1 right after every
+/// intermediate rotation), through two rotations in a row, and must still call a CA copied in
+/// from elsewhere (another intermediate of the same root) foreign.
+#[test]
+fn doctor_knows_a_rotated_intermediate_and_still_finds_a_foreign_one() {
+    let t = tempdir();
+    let d = t.path();
+    mtls(d, &["--dir", "root", "init"]).ok();
+    mtls(d, &["--dir", "int", "init", "--parent", "root"]).ok();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "int",
+            "issue",
+            "server",
+            "--cn",
+            "a.example.com",
+            "--out",
+            "a",
+        ],
+    )
+    .ok();
+    for _ in 0..2 {
+        mtls(d, &["--dir", "int", "ca", "rotate", "--parent", "root"]).ok();
+        let r = mtls(d, &["--json", "--dir", "int", "doctor"]);
+        assert_eq!(r.code, 0, "{}", r.stdout);
+    }
+    mtls(d, &["--dir", "other", "init", "--parent", "root"]).ok();
+    for f in ["ca.crt", "ca.key", "ca-chain.crt"] {
+        std::fs::copy(d.join("other").join(f), d.join("int").join(f)).unwrap();
+    }
+    let r = mtls(d, &["--json", "--dir", "int", "doctor"])
+        .expect_code(1)
+        .json();
+    let codes: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["foreign-ca"], "{r}");
+}
+
 #[test]
 fn doctor_reports_empty_files_a_killed_batch_leaves() {
     let t = tempdir();

@@ -125,6 +125,7 @@ pub fn run(dir: &Path, repair: bool, now: OffsetDateTime) -> Result<Report> {
     // 3. The CA certificate and key.
     let mut ca_serial: Option<String> = None;
     let mut ca_subject: Option<Vec<u8>> = None;
+    let mut ca_der: Option<Vec<u8>> = None;
     let cert_path = dir.join(CA_CERT);
     match x509::read_certs(&cert_path) {
         Err(e) => add(
@@ -154,6 +155,7 @@ pub fn run(dir: &Path, repair: bool, now: OffsetDateTime) -> Result<Report> {
                 }
                 ca_serial = Some(Serial::from_bytes(c.raw_serial()).hex());
                 ca_subject = Some(c.subject().as_raw().to_vec());
+                ca_der = Some(certs[0].clone());
                 let key_path = dir.join(CA_KEY);
                 if let Ok(bytes) = crate::files::read_limited(&key_path, 1024 * 1024) {
                     let bytes = zeroize::Zeroizing::new(bytes);
@@ -222,7 +224,12 @@ pub fn run(dir: &Path, repair: bool, now: OffsetDateTime) -> Result<Report> {
     if let Some(store) = &store {
         if let Some(serial) = &ca_serial {
             if let Ok((is_known, any)) = store.ca_standing(serial) {
-                if !is_known && any {
+                if !is_known
+                    && any
+                    && !ca_der
+                        .as_deref()
+                        .is_some_and(|d| rotated_here(dir, store, d))
+                {
                     add(
                         "foreign-ca",
                         &cert_path,
@@ -399,4 +406,46 @@ fn is_temp_name(name: &str) -> bool {
             .rsplit_once(".tmp-")
             .is_some_and(|(_, pid)| !pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit()))
         || name.starts_with(".mtls-ca-write-check-")
+}
+
+/// Whether this directory's `ca.crt` is the successor, by `ca rotate`, of a CA the store knows:
+/// a chain of rotations ([`crate::rotate::is_successor`]) from a retired CA of the directory
+/// (`ca-<prefix>.crt`, or in `finished/`) that the store recorded or issued under. A rotated
+/// intermediate is recorded in its parent's store, so its own store knows it only once it has
+/// issued something; until then it is not foreign (a CA copied in from elsewhere still is).
+fn rotated_here(dir: &Path, store: &Store, current: &[u8]) -> bool {
+    let Ok(cur) = x509::parse_cert(current, &dir.join(CA_CERT)) else {
+        return false;
+    };
+    let retired: Vec<Vec<u8>> = crate::ca::layout::retired_cert_paths(dir)
+        .into_iter()
+        .chain(crate::ca::layout::retired_cert_paths(
+            &dir.join(crate::ca::overlap::FINISHED_DIR),
+        ))
+        .filter_map(|p| x509::read_certs(&p).ok().and_then(|c| c.into_iter().next()))
+        .collect();
+    let parsed: Vec<_> = retired
+        .iter()
+        .filter_map(|d| x509::parse_cert(d, dir).ok())
+        .collect();
+    let mut known: Vec<bool> = parsed
+        .iter()
+        .map(|c| {
+            store
+                .ca_standing(&Serial::from_bytes(c.raw_serial()).hex())
+                .is_ok_and(|(k, _)| k)
+        })
+        .collect();
+    // Each pass extends the known generations by one rotation.
+    for _ in 0..parsed.len() {
+        for i in 0..parsed.len() {
+            if !known[i]
+                && (0..parsed.len())
+                    .any(|j| known[j] && crate::rotate::is_successor(&parsed[j], &parsed[i]))
+            {
+                known[i] = true;
+            }
+        }
+    }
+    (0..parsed.len()).any(|j| known[j] && crate::rotate::is_successor(&parsed[j], &cur))
 }

@@ -485,6 +485,41 @@ fn new_key(ca: &Ca, key_type: KeyType) -> Result<(CaKey, journal::Staged)> {
 }
 
 /// "Example CA" → "Example CA G2"; "Example CA G2" → "Example CA G3".
+/// Whether `new` is what `ca rotate` makes of `old`: the same issuer (a root rotates alone, an
+/// intermediate under its parent's subject), the next generation of the CN (" G2", " G3", …)
+/// and every other subject attribute unchanged.
+pub(crate) fn is_successor(
+    old: &x509_parser::certificate::X509Certificate<'_>,
+    new: &x509_parser::certificate::X509Certificate<'_>,
+) -> bool {
+    let cn = |c: &x509_parser::certificate::X509Certificate<'_>| {
+        c.subject()
+            .iter_common_name()
+            .next()
+            .and_then(|a| a.as_str().ok())
+            .map(str::to_string)
+    };
+    let others = |c: &x509_parser::certificate::X509Certificate<'_>| -> Vec<(String, Vec<u8>)> {
+        c.subject()
+            .iter_attributes()
+            .filter(|a| a.attr_type() != &x509_parser::oid_registry::OID_X509_COMMON_NAME)
+            .map(|a| (a.attr_type().to_id_string(), a.attr_value().data.to_vec()))
+            .collect()
+    };
+    let self_signed = |c: &x509_parser::certificate::X509Certificate<'_>| {
+        c.subject().as_raw() == c.issuer().as_raw()
+    };
+    let same_issuer = if self_signed(old) {
+        self_signed(new)
+    } else {
+        old.issuer().as_raw() == new.issuer().as_raw()
+    };
+    match (cn(old), cn(new)) {
+        (Some(o), Some(n)) => same_issuer && next_generation(&o) == n && others(old) == others(new),
+        _ => false,
+    }
+}
+
 fn next_generation(cn: &str) -> String {
     if let Some((base, n)) = cn.rsplit_once(" G") {
         if let Ok(n) = n.parse::<u32>() {

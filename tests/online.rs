@@ -1576,3 +1576,183 @@ fn a_token_with_a_profiles_toml_profile_issues_and_renews_with_it() {
     )
     .ok();
 }
+
+/// `ca rotate` and `ca rotate --finish` reach a running `ca serve` without a restart: on SIGHUP
+/// (or within seconds on its own) it serves the overlap's bundle, issues renewals from the new
+/// root, accepts client certificates of both roots during the overlap and only the new root's
+/// after `--finish`. The CA key is encrypted, so the reload reopens it with the passphrase the
+/// server was started with.
+#[test]
+fn a_rotation_reaches_a_running_server_without_a_restart() {
+    let t = tempdir();
+    let d = t.path();
+    std::fs::write(d.join("pass"), "correct horse battery staple\n").unwrap();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "init",
+            "--encrypt-key",
+            "--passphrase-file",
+            "pass",
+        ],
+    )
+    .ok();
+    std::fs::copy(d.join("pki/ca.crt"), d.join("old-root.crt")).unwrap();
+    let ca = Ca::start_with(d, &["--passphrase-file", "pass"], &[]);
+    let stems = bootstrap_fleet(d, &ca, "f/host", 2);
+    let bundle_certs = || {
+        let r = tool(
+            d,
+            "curl",
+            &["-sS", &format!("http://127.0.0.1:{}/v1/ca", ca.http)],
+        );
+        r.stdout.matches("BEGIN CERTIFICATE").count()
+    };
+    assert_eq!(bundle_certs(), 1);
+    let hup = || {
+        let pid = ca.server.as_ref().unwrap().pid().to_string();
+        assert!(Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let issuer = |stem: &str| {
+        openssl(
+            d,
+            &["x509", "-in", &format!("{stem}.crt"), "-noout", "-issuer"],
+        )
+        .ok()
+        .stdout
+        .trim()
+        .to_string()
+    };
+    mtls(
+        d,
+        &["--dir", "pki", "ca", "rotate", "--passphrase-file", "pass"],
+    )
+    .ok();
+    hup();
+    wait_until(
+        "the server to load the rotated CA",
+        Duration::from_secs(20),
+        || ca.log().contains("the CA was rotated: now issuing from CA"),
+    );
+    assert_eq!(bundle_certs(), 2, "the overlap's bundle: {}", ca.log());
+    // The agents trust the bundle (the server's own certificate is still the old root's); they
+    // renew with old-root certificates and get new-root ones.
+    let url = ca.url();
+    let renew = |stem: &str| {
+        mtls(
+            d,
+            &[
+                "agent",
+                "--server",
+                &url,
+                "--ca",
+                "pki/ca-bundle.crt",
+                "--out",
+                stem,
+                "--once",
+                "--force",
+            ],
+        )
+    };
+    renew(&stems[0]).ok();
+    assert_eq!(
+        issuer(&stems[0]),
+        "issuer=CN = mtls-ca Root CA G2",
+        "{}",
+        ca.log()
+    );
+    openssl(
+        d,
+        &[
+            "verify",
+            "-CAfile",
+            "pki/ca.crt",
+            &format!("{}.crt", stems[0]),
+        ],
+    )
+    .ok();
+    pkilint_cert(d, &d.join(format!("{}.crt", stems[0])));
+    // A new-root certificate renews too.
+    renew(&stems[0]).ok();
+    assert_eq!(issuer(&stems[0]), "issuer=CN = mtls-ca Root CA G2");
+    // --finish is refused while host-1 still has its old-root certificate; once it renewed,
+    // the overlap ends and the server follows: one root in the bundle.
+    mtls(d, &["--dir", "pki", "ca", "rotate", "--finish"]).expect_code(2);
+    for ext in ["crt", "key", "fullchain.crt"] {
+        std::fs::copy(
+            d.join(format!("{}.{ext}", stems[1])),
+            d.join(format!("f/kept.{ext}")),
+        )
+        .unwrap();
+    }
+    renew(&stems[1]).ok();
+    // The server's own certificate is the old root's too: `renew --issuer retired` moves it
+    // over, and the server serves the renewed one on SIGHUP.
+    let refused = mtls(d, &["--dir", "pki", "ca", "rotate", "--finish"]).expect_code(2);
+    assert!(refused.stderr.contains("127.0.0.1"), "{}", refused.stderr);
+    mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "renew",
+            "--issuer",
+            "retired",
+            "--passphrase-file",
+            "pass",
+        ],
+    )
+    .ok();
+    hup();
+    wait_until(
+        "the server to serve its renewed certificate",
+        Duration::from_secs(20),
+        || ca.log().contains("server certificate loaded"),
+    );
+    let served = tool(
+        d,
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "openssl s_client -connect 127.0.0.1:{} -CAfile pki/ca.crt </dev/null 2>/dev/null | openssl x509 -noout -issuer",
+                ca.https
+            ),
+        ],
+    );
+    assert_eq!(
+        served.stdout.trim(),
+        "issuer=CN = mtls-ca Root CA G2",
+        "{}",
+        ca.log()
+    );
+    mtls(d, &["--dir", "pki", "ca", "rotate", "--finish"]).ok();
+    hup();
+    wait_until(
+        "the server to load the bundle after --finish",
+        Duration::from_secs(20),
+        || ca.log().contains("the CA bundle changed"),
+    );
+    assert_eq!(bundle_certs(), 1);
+    renew(&stems[1]).ok();
+    assert_eq!(issuer(&stems[1]), "issuer=CN = mtls-ca Root CA G2");
+    // An old-root client certificate (kept aside before its renewal) no longer passes the
+    // handshake: the server's roots followed the bundle.
+    let r = renew("f/kept");
+    assert_ne!(r.code, 0);
+    // Refused in the handshake (the agent sees the connection closed), not by the store, which
+    // would have answered 409 certificate_superseded.
+    let said = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        !said.contains("superseded"),
+        "refused by the store, not the TLS roots: {said}"
+    );
+    mtls(d, &["--dir", "pki", "doctor"]).ok();
+    assert!(!ca.log().contains("panicked"), "{}", ca.log());
+}

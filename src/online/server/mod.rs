@@ -27,6 +27,7 @@ mod http;
 mod issue;
 mod metrics;
 mod options;
+mod rotation;
 mod routes;
 mod server_cert;
 mod state;
@@ -44,15 +45,12 @@ use crate::ca::Ca;
 use crate::error::{Error, Result};
 
 use super::commit::Committer;
-use super::ocsp;
-use super::pool::CaPool;
 use admission::{admit, Admitted, Limiter, ADMIT_PER_THREAD};
 use metrics::Metrics;
 pub use options::{Clock, Events, ServeEvent, ServeOptions};
-use routes::{bundle, handle};
+use routes::handle;
 use server_cert::{emit_server_cert, renew_loop, server_cert, server_names, Resolver};
 use state::State;
-use tls::tls_config;
 
 /// At most this many copies of the CA (each a store connection, and a token session for a
 /// key in a PKCS#11 token), whatever the threads.
@@ -86,9 +84,6 @@ pub fn serve(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Re
     let (key, what) = server_cert(&mut ca, &stem, &names, opts.server_valid, clock())?;
     emit_server_cert(&events, &key, what);
     let resolver = Arc::new(Resolver(RwLock::new(Arc::new(key.certified))));
-    let tls = Arc::new(tls_config(&ca, resolver.clone())?);
-    let bundle_pem = bundle(&ca)?;
-    let issuer = ocsp::Issuer::of(ca.cert_der())?;
     let bind = |flag: &'static str, a: SocketAddr| {
         std::net::TcpListener::bind(a)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -111,16 +106,15 @@ pub fn serve(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Re
     })?);
     // Renewals take their serials from a pool reserved ahead, one transaction per pool.
     ca.pool_serials(SERIAL_POOL);
-    let cas = CaPool::open(
-        ca,
-        (opts.threads.max(1) * 2).min(MAX_CA_COPIES),
-        commits.clone(),
-    )?;
+    let copies = (opts.threads.max(1) * 2).min(MAX_CA_COPIES);
+    let first = rotation::generation(ca, copies, commits.clone(), resolver.clone())?;
     let state = Arc::new(State {
+        dir,
+        copies,
         admission: Arc::new(tokio::sync::Semaphore::new(
             opts.threads.max(1) * ADMIT_PER_THREAD,
         )),
-        cas,
+        gen: RwLock::new(Arc::new(first)),
         commits,
         clock,
         limiter: Limiter {
@@ -131,11 +125,9 @@ pub fn serve(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Re
         opts,
         metrics: Metrics::default(),
         crl: Mutex::new(None),
-        bundle_pem,
-        issuer,
         events: events.clone(),
     });
-    let out = rt.block_on(run(state.clone(), https, http, tls, resolver, stem, names));
+    let out = rt.block_on(run(state.clone(), https, http, resolver, stem, names));
     // The tasks (and their references to the CA) end with the runtime; the CA and its store
     // are dropped here, outside it.
     rt.shutdown_timeout(std::time::Duration::from_secs(5));
@@ -147,7 +139,6 @@ async fn run(
     state: Arc<State>,
     https: std::net::TcpListener,
     http: Option<std::net::TcpListener>,
-    tls: Arc<rustls::ServerConfig>,
     resolver: Arc<Resolver>,
     stem: PathBuf,
     names: Vec<String>,
@@ -176,9 +167,13 @@ async fn run(
     {
         let st = state.clone();
         let res = resolver.clone();
+        let (stem, names) = (stem.clone(), names.clone());
         tokio::spawn(async move { renew_loop(st, res, stem, names).await });
     }
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    {
+        let st = state.clone();
+        tokio::spawn(async move { rotation::watch(st, resolver, stem, names).await });
+    }
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
@@ -187,7 +182,9 @@ async fn run(
             conn = https.accept() => {
                 let Ok((tcp, peer)) = conn else { continue };
                 let _ = tcp.set_nodelay(true);
-                let acceptor = acceptor.clone();
+                // The TLS configuration of the CA's current generation (its roots follow a
+                // rotation).
+                let acceptor = state.gen().tls.clone();
                 let st = state.clone();
                 tokio::spawn(async move {
                     let admitted = admit(&st.admission, &st.metrics).await;

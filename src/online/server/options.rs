@@ -97,6 +97,15 @@ pub enum ServeEvent {
         /// Time taken.
         ms: f64,
     },
+    /// The CA files of the directory changed (`ca rotate`, `ca rotate --finish`) and were
+    /// loaded: new requests use them.
+    CaReloaded {
+        /// The serial of the CA that now signs.
+        serial: String,
+        /// Whether that is another CA than before (a rotation), or the same one with another
+        /// bundle (the end of an overlap).
+        changed: bool,
+    },
     /// Something failed outside a request (renewing the server certificate, a listener).
     Warning(String),
 }

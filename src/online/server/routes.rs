@@ -11,8 +11,7 @@ use std::time::Instant;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
-use crate::ca::Ca;
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 use super::super::pool::Lease;
 use super::super::{api, ocsp};
@@ -79,12 +78,12 @@ pub(super) async fn route(
         (Method::GET, "/v1/ca") => Ok(bytes_response(
             StatusCode::OK,
             "application/pem-certificate-chain",
-            st.bundle_pem.clone().into_bytes(),
+            st.gen().bundle_pem.clone().into_bytes(),
         )),
         (Method::GET, "/v1/crl") => {
             let pem = wants_pem(&req);
             let st2 = st.clone();
-            let ca = st.cas.lease().await;
+            let ca = st.gen().cas.lease().await;
             let der = blocking(move || crl(&st2, ca)).await?;
             Ok(if pem {
                 bytes_response(
@@ -130,7 +129,7 @@ pub(super) async fn route(
             let r: api::SignRequest = parse_json(&body)?;
             let st2 = st.clone();
             let who = peer.to_string();
-            let ca = st.cas.lease().await;
+            let ca = st.gen().cas.lease().await;
             let c = blocking(move || sign(&st2, ca, &r, &who)).await?;
             st.metrics.issued.fetch_add(1, Ordering::Relaxed);
             Ok(json_response(StatusCode::OK, &c))
@@ -154,7 +153,7 @@ pub(super) async fn route(
             let r: api::RenewRequest = parse_json(&body)?;
             // Read and its signature checked before a copy of the CA is leased (it needs none).
             let csr = crate::csr::parse(r.csr.as_bytes(), Path::new("<request>"));
-            let ca = st.cas.lease().await;
+            let ca = st.gen().cas.lease().await;
             let st2 = st.clone();
             let who = peer.to_string();
             let c = match blocking(move || renew(&st2, ca, &cert, csr, &who)).await? {
@@ -220,9 +219,11 @@ pub(super) async fn ocsp_answer(
     der: Vec<u8>,
 ) -> std::result::Result<Resp, ApiError> {
     let st2 = st.clone();
-    let mut ca = st.cas.lease().await;
+    // The issuer and the copy of the CA from one generation.
+    let gen = st.gen();
+    let mut ca = gen.cas.lease().await;
     let (resp, _answer) =
-        blocking(move || Ok(ocsp::respond(&mut ca, &st2.issuer, &der, (st2.clock)()))).await?;
+        blocking(move || Ok(ocsp::respond(&mut ca, &gen.issuer, &der, (st2.clock)()))).await?;
     st.metrics.ocsp.fetch_add(1, Ordering::Relaxed);
     Ok(bytes_response(
         StatusCode::OK,
@@ -263,24 +264,4 @@ pub(super) fn crl(st: &State, mut ca: Lease) -> std::result::Result<Vec<u8>, Api
         made: now,
     });
     Ok(der)
-}
-
-/// The trust bundle served at /v1/ca: `ca-bundle.crt` when present (every CA to trust during
-/// a rotation), else the CA's chain.
-pub(super) fn bundle(ca: &Ca) -> Result<String> {
-    let p = crate::ca::layout::bundle(ca.dir());
-    if p.exists() {
-        let certs = crate::x509::read_certs(&p)?;
-        let mut out: Vec<Vec<u8>> = ca.intermediates().to_vec();
-        out.extend(certs);
-        return Ok(out
-            .iter()
-            .map(|d| crate::pem::encode("CERTIFICATE", d))
-            .collect());
-    }
-    Ok(ca
-        .chain()
-        .iter()
-        .map(|d| crate::pem::encode("CERTIFICATE", d))
-        .collect())
 }

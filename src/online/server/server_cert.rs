@@ -185,8 +185,7 @@ pub(super) fn load_server_key(stem: &Path) -> Result<LoadedKey> {
     })
 }
 
-/// Checks the server certificate every minute; renews it when due and swaps it into the TLS
-/// configuration.
+/// Checks the server certificate every minute (see [`check`]).
 pub(super) async fn renew_loop(
     st: Arc<State>,
     res: Arc<Resolver>,
@@ -195,33 +194,47 @@ pub(super) async fn renew_loop(
 ) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        let st2 = st.clone();
-        let stem2 = stem.clone();
-        let names2 = names.clone();
-        let mut ca = st.cas.lease().await;
-        let out = tokio::task::spawn_blocking(move || {
-            server_cert(
-                &mut ca,
-                &stem2,
-                &names2,
-                st2.opts.server_valid,
-                (st2.clock)(),
-            )
-        })
-        .await;
-        match out {
-            Ok(Ok((k, "renewed"))) => {
-                emit_server_cert(&st.events, &k, "renewed");
+        check(&st, &res, &stem, &names).await;
+    }
+}
+
+/// Renews the server certificate when due, and serves the one on disk when it is not the one
+/// in use (renewed here, or by `mtls-ca renew`, e.g. `renew --issuer retired` after a
+/// rotation): swapped into the TLS configuration, no restart.
+pub(super) async fn check(st: &Arc<State>, res: &Arc<Resolver>, stem: &Path, names: &[String]) {
+    let st2 = st.clone();
+    let stem2 = stem.to_path_buf();
+    let names2 = names.to_vec();
+    let mut ca = st.gen().cas.lease().await;
+    let out = tokio::task::spawn_blocking(move || {
+        server_cert(
+            &mut ca,
+            &stem2,
+            &names2,
+            st2.opts.server_valid,
+            (st2.clock)(),
+        )
+    })
+    .await;
+    match out {
+        Ok(Ok((k, what))) => {
+            let in_use = res
+                .0
+                .read()
+                .ok()
+                .and_then(|c| c.cert.first().map(|d| d.as_ref().to_vec()));
+            let on_disk = k.certified.cert.first().map(|d| d.as_ref().to_vec());
+            if what == "renewed" || in_use != on_disk {
+                emit_server_cert(&st.events, &k, what);
                 if let Ok(mut w) = res.0.write() {
                     *w = Arc::new(k.certified);
                 }
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => (st.events)(ServeEvent::Warning(format!(
-                "could not renew the server certificate: {e}"
-            ))),
-            Err(_) => {}
         }
+        Ok(Err(e)) => (st.events)(ServeEvent::Warning(format!(
+            "could not renew the server certificate: {e}"
+        ))),
+        Err(_) => {}
     }
 }
 

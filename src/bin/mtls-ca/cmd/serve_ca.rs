@@ -123,6 +123,17 @@ pub fn run(dir: &Path, a: &ServeCaArgs, out: &Output) -> anyhow::Result<Outcome>
                 );
             }
         }
+        ServeEvent::CaReloaded { serial, changed } => {
+            if !quiet {
+                if changed {
+                    say!(
+                        "the CA was rotated: now issuing from CA {serial}, trusting the new bundle"
+                    );
+                } else {
+                    say!("the CA bundle changed: now trusting the new bundle (CA {serial})");
+                }
+            }
+        }
         ServeEvent::Warning(w) => say!("warning: {w}"),
     });
     server::serve(ca, opts, super::now, events)?;

@@ -1753,6 +1753,29 @@ fn a_rotation_reaches_a_running_server_without_a_restart() {
         !said.contains("superseded"),
         "refused by the store, not the TLS roots: {said}"
     );
+    assert!(
+        said.contains("refused this host's certificate in the TLS handshake")
+            && said.contains("bootstrap again"),
+        "{said}"
+    );
+    // An agent given only the old root as --ca cannot trust the server's new certificate, and
+    // says so (it is not "unreachable").
+    let r = mtls(
+        d,
+        &[
+            "agent",
+            "--server",
+            &url,
+            "--ca",
+            "old-root.crt",
+            "--out",
+            &stems[1],
+            "--once",
+            "--force",
+        ],
+    );
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("not trusted by --ca"), "{}", r.stderr);
     mtls(d, &["--dir", "pki", "doctor"]).ok();
     assert!(!ca.log().contains("panicked"), "{}", ca.log());
 }

@@ -86,6 +86,11 @@ pub enum Outcome {
 pub enum AgentError {
     /// The CA could not be reached or did not answer (worth retrying).
     Unreachable(String),
+    /// The CA's server certificate does not chain to `--ca` (a bundle older than a rotation).
+    ServerNotTrusted(String),
+    /// The CA refused this host's certificate in the TLS handshake (its issuer is no longer
+    /// trusted there, after `ca rotate --finish`; or it expired).
+    CertificateRefused(String),
     /// The CA refused (HTTP status and the JSON error's code, message and hint).
     Refused {
         /// HTTP status.
@@ -105,6 +110,14 @@ impl std::fmt::Display for AgentError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AgentError::Unreachable(m) => write!(f, "the CA could not be reached ({m})"),
+            AgentError::ServerNotTrusted(m) => write!(
+                f,
+                "the CA's server certificate is not trusted by --ca ({m}); after a CA rotation, fetch the new bundle (GET /v1/ca on the CA's plain-HTTP address) into the --ca file"
+            ),
+            AgentError::CertificateRefused(m) => write!(
+                f,
+                "the CA refused this host's certificate in the TLS handshake ({m}): its issuer is no longer trusted there (the CA's rotation ended) or it expired; bootstrap again with a new token (agent --token T --cn NAME)"
+            ),
             AgentError::Refused {
                 status,
                 code,
@@ -259,7 +272,11 @@ pub fn run_once(
         .map_err(|e| AgentError::Local(Error::io(Path::new("<tokio runtime>"), e)))?;
     let answer = rt
         .block_on(client::request(cfg, &target, "POST", path, body))
-        .map_err(|u| AgentError::Unreachable(u.0))?;
+        .map_err(|u| match u {
+            client::Unreachable::Down(m) => AgentError::Unreachable(m),
+            client::Unreachable::ServerNotTrusted(m) => AgentError::ServerNotTrusted(m),
+            client::Unreachable::ClientCertRefused(m) => AgentError::CertificateRefused(m),
+        })?;
     if answer.status != 200 {
         return Err(
             match serde_json::from_slice::<api::ErrorBody>(&answer.body) {

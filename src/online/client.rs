@@ -65,9 +65,60 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-/// An error talking to the server (connection, TLS, HTTP): worth retrying.
+/// Why no HTTP answer came back.
 #[derive(Debug)]
-pub struct Unreachable(pub String);
+pub enum Unreachable {
+    /// Connection, TLS or HTTP failed on the way (worth retrying).
+    Down(String),
+    /// The server's certificate does not chain to the CA bundle the client was given (after a
+    /// rotation: the bundle predates the new root).
+    ServerNotTrusted(String),
+    /// The server refused the client certificate in the handshake (its issuer is no longer
+    /// trusted there, e.g. after `ca rotate --finish`, or it expired).
+    ClientCertRefused(String),
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreachable::Down(m)
+            | Unreachable::ServerNotTrusted(m)
+            | Unreachable::ClientCertRefused(m) => f.write_str(m),
+        }
+    }
+}
+
+/// What a failed exchange says about TLS: the rustls error somewhere in `e`'s chain (inside an
+/// `io::Error` too), sorted into the two refusals that retrying does not cure.
+fn classify(what: &str, e: &(dyn std::error::Error + 'static)) -> Unreachable {
+    use rustls::AlertDescription as A;
+    let text = format!("{what}: {e}");
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        match tls {
+            Some(rustls::Error::InvalidCertificate(_)) => {
+                return Unreachable::ServerNotTrusted(text)
+            }
+            Some(rustls::Error::AlertReceived(
+                A::UnknownCA
+                | A::BadCertificate
+                | A::CertificateExpired
+                | A::CertificateRevoked
+                | A::CertificateUnknown
+                | A::UnsupportedCertificate
+                | A::AccessDenied,
+            )) => return Unreachable::ClientCertRefused(text),
+            _ => {}
+        }
+        cur = err.source();
+    }
+    Unreachable::Down(text)
+}
 
 /// A client configuration trusting `roots` (DER), with a client certificate chain and PKCS#8 key
 /// when given.
@@ -112,7 +163,7 @@ pub async fn request(
     path: &str,
     body: Vec<u8>,
 ) -> std::result::Result<Answer, Unreachable> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| Unreachable(format!("{what}: {e}"));
+    let fail = |what: &str, e: &dyn std::fmt::Display| Unreachable::Down(format!("{what}: {e}"));
     let addr = format!("{}:{}", target.host, target.port);
     let tcp = tokio::time::timeout(
         Duration::from_secs(10),
@@ -129,10 +180,10 @@ pub async fn request(
     )
     .await
     .map_err(|e| fail("TLS handshake", &e))?
-    .map_err(|e| fail("TLS handshake", &e))?;
+    .map_err(|e| classify("TLS handshake", &e))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
-        .map_err(|e| fail("HTTP", &e))?;
+        .map_err(|e| classify("HTTP", &e))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -146,13 +197,13 @@ pub async fn request(
     let resp = tokio::time::timeout(Duration::from_secs(60), sender.send_request(req))
         .await
         .map_err(|e| fail("request", &e))?
-        .map_err(|e| fail("request", &e))?;
+        .map_err(|e| classify("request", &e))?;
     let status = resp.status().as_u16();
     let body = resp
         .into_body()
         .collect()
         .await
-        .map_err(|e| fail("response", &e))?
+        .map_err(|e| classify("response", &e))?
         .to_bytes()
         .to_vec();
     Ok(Answer { status, body })

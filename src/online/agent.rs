@@ -116,7 +116,7 @@ impl std::fmt::Display for AgentError {
             ),
             AgentError::CertificateRefused(m) => write!(
                 f,
-                "the CA refused this host's certificate in the TLS handshake ({m}): its issuer is no longer trusted there (the CA's rotation ended) or it expired; bootstrap again with a new token (agent --token T --cn NAME)"
+                "the CA refused this host's certificate in the TLS handshake ({m}): its issuer is no longer trusted there (after the CA's rotation ended, say); bootstrap again with a new token (agent --token T --cn NAME)"
             ),
             AgentError::Refused {
                 status,

@@ -1601,7 +1601,7 @@ fn a_rotation_reaches_a_running_server_without_a_restart() {
     .ok();
     std::fs::copy(d.join("pki/ca.crt"), d.join("old-root.crt")).unwrap();
     let ca = Ca::start_with(d, &["--passphrase-file", "pass"], &[]);
-    let stems = bootstrap_fleet(d, &ca, "f/host", 2);
+    let stems = bootstrap_fleet(d, &ca, "f/host", 3);
     let bundle_certs = || {
         let r = tool(
             d,
@@ -1641,6 +1641,42 @@ fn a_rotation_reaches_a_running_server_without_a_restart() {
         || ca.log().contains("the CA was rotated: now issuing from CA"),
     );
     assert_eq!(bundle_certs(), 2, "the overlap's bundle: {}", ca.log());
+    // OCSP answers for both roots during the overlap, each response signed by the root the
+    // request names: an old-root certificate is good, a revoked one revoked.
+    let ocsp_url = format!("http://127.0.0.1:{}/v1/ocsp", ca.http);
+    let ocsp = |root: &str, stem: &str| {
+        openssl(
+            d,
+            &[
+                "ocsp",
+                "-issuer",
+                root,
+                "-cert",
+                &format!("{stem}.crt"),
+                "-url",
+                &ocsp_url,
+                "-CAfile",
+                root,
+            ],
+        )
+        .ok()
+        .stdout
+    };
+    let said = ocsp("old-root.crt", &stems[1]);
+    assert!(said.contains(": good"), "{said}\n{}", ca.log());
+    mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "revoke",
+            "--cert",
+            &format!("{}.crt", stems[2]),
+        ],
+    )
+    .ok();
+    let said = ocsp("old-root.crt", &stems[2]);
+    assert!(said.contains(": revoked"), "{said}");
     // The agents trust the bundle (the server's own certificate is still the old root's); they
     // renew with old-root certificates and get new-root ones.
     let url = ca.url();
@@ -1681,6 +1717,8 @@ fn a_rotation_reaches_a_running_server_without_a_restart() {
     // A new-root certificate renews too.
     renew(&stems[0]).ok();
     assert_eq!(issuer(&stems[0]), "issuer=CN = mtls-ca Root CA G2");
+    let said = ocsp("pki/ca.crt", &stems[0]);
+    assert!(said.contains(": good"), "{said}");
     // --finish is refused while host-1 still has its old-root certificate; once it renewed,
     // the overlap ends and the server follows: one root in the bundle.
     mtls(d, &["--dir", "pki", "ca", "rotate", "--finish"]).expect_code(2);

@@ -35,26 +35,28 @@ pub(super) fn fingerprint(dir: &Path) -> Vec<u8> {
     h.finish().as_ref().to_vec()
 }
 
-/// A generation from `ca` (opened, its public URLs and serial pool set): `copies` copies of it
-/// signing, recording through `commits`.
+/// A generation from `ca` (opened, its public URLs and serial pool set) at `now`: `copies`
+/// copies of it signing, recording through `commits`; OCSP for it and for the retired CAs
+/// still valid (their keys loaded now).
 pub(super) fn generation(
     ca: Ca,
     copies: usize,
     commits: Arc<Committer>,
     resolver: Arc<Resolver>,
+    now: time::OffsetDateTime,
 ) -> Result<CaGen> {
     let fingerprint = fingerprint(ca.dir());
     let serial = ca.serial_hex()?;
     let tls = Arc::new(tls_config(&ca, resolver)?);
     let bundle_pem = bundle(&ca)?;
-    let issuer = ocsp::Issuer::of(ca.cert_der())?;
+    let ocsp = ocsp::Responders::of(&ca, now)?;
     let cas = CaPool::open(ca, copies, commits)?;
     Ok(CaGen {
         fingerprint,
         serial,
         cas,
         bundle_pem,
-        issuer,
+        ocsp,
         tls: tokio_rustls::TlsAcceptor::from(tls),
     })
 }
@@ -99,10 +101,11 @@ pub(super) async fn reload_if_changed(st: &Arc<State>, resolver: &Arc<Resolver>)
     let commits = st.commits.clone();
     let resolver = resolver.clone();
     let copies = st.copies;
+    let now = (st.clock)();
     let built = tokio::task::spawn_blocking(move || {
         let ca = lease.reopen()?;
         drop(lease);
-        generation(ca, copies, commits, resolver)
+        generation(ca, copies, commits, resolver, now)
     })
     .await;
     match built {

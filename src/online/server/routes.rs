@@ -219,11 +219,11 @@ pub(super) async fn ocsp_answer(
     der: Vec<u8>,
 ) -> std::result::Result<Resp, ApiError> {
     let st2 = st.clone();
-    // The issuer and the copy of the CA from one generation.
+    // The responders and the copy of the CA from one generation.
     let gen = st.gen();
     let mut ca = gen.cas.lease().await;
     let (resp, _answer) =
-        blocking(move || Ok(ocsp::respond(&mut ca, &gen.issuer, &der, (st2.clock)()))).await?;
+        blocking(move || Ok(ocsp::respond(&mut ca, &gen.ocsp, &der, (st2.clock)()))).await?;
     st.metrics.ocsp.fetch_add(1, Ordering::Relaxed);
     Ok(bytes_response(
         StatusCode::OK,

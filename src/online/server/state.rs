@@ -31,8 +31,8 @@ pub(super) struct CaGen {
     pub(super) cas: CaPool,
     /// `GET /v1/ca`.
     pub(super) bundle_pem: String,
-    /// Whose certificates OCSP answers for.
-    pub(super) issuer: ocsp::Issuer,
+    /// The CAs OCSP answers for (the current one and the overlap's retired ones).
+    pub(super) ocsp: ocsp::Responders,
     /// The HTTPS listener's TLS (its client-certificate roots follow the bundle).
     pub(super) tls: tokio_rustls::TlsAcceptor,
 }

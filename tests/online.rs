@@ -1677,6 +1677,60 @@ fn a_rotation_reaches_a_running_server_without_a_restart() {
     .ok();
     let said = ocsp("old-root.crt", &stems[2]);
     assert!(said.contains(": revoked"), "{said}");
+    // /v1/crl in PEM holds the CRL of each root, so a gateway checking CRLs along the whole
+    // chain accepts the old root's clients and refuses its revoked one; in DER, the new root's.
+    let crl_url = format!("http://127.0.0.1:{}/v1/crl", ca.http);
+    let pem_crls = tool(
+        d,
+        "curl",
+        &[
+            "-sS",
+            "-o",
+            "overlap-crls.pem",
+            &format!("{crl_url}?format=pem"),
+        ],
+    );
+    assert_eq!(pem_crls.code, 0, "{}", pem_crls.stderr);
+    let crls = std::fs::read_to_string(d.join("overlap-crls.pem")).unwrap();
+    assert_eq!(crls.matches("BEGIN X509 CRL").count(), 2, "{crls}");
+    for (i, block) in crls.split_inclusive("-----END X509 CRL-----\n").enumerate() {
+        let f = d.join(format!("overlap-crl-{i}.pem"));
+        std::fs::write(&f, block).unwrap();
+        pkilint_crl(d, &f);
+    }
+    tool(d, "curl", &["-sS", "-o", "current.crl", &crl_url]).ok();
+    openssl(
+        d,
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "current.crl",
+            "-noout",
+            "-CAfile",
+            "pki/ca.crt",
+        ],
+    )
+    .ok();
+    let with_crls = |stem: &str| {
+        crate::core_support::verify(
+            d,
+            "old-root.crt",
+            None,
+            "sslclient",
+            &["-crl_check_all", "-CRLfile", "overlap-crls.pem"],
+            &format!("{stem}.crt"),
+        )
+    };
+    with_crls(&stems[1]).ok();
+    let r = with_crls(&stems[2]);
+    assert_ne!(r.code, 0);
+    assert!(
+        format!("{}{}", r.stdout, r.stderr).contains("revoked"),
+        "{}",
+        r.stdout
+    );
     // The agents trust the bundle (the server's own certificate is still the old root's); they
     // renew with old-root certificates and get new-root ones.
     let url = ca.url();

@@ -189,6 +189,27 @@ pub fn current_der(
     Ok((der, number, revoked.len()))
 }
 
+/// The CRL of `ca` and one for each retired CA of `retired` (its certificate and key), all with
+/// one new CRL number, valid for `valid` from `now`; the current CA's first. Also returns how
+/// many revocations they list in all. For `ca serve`'s `/v1/crl` during a rotation's overlap.
+pub fn set_der<'k>(
+    ca: &mut Ca,
+    retired: impl IntoIterator<Item = (&'k [u8], &'k crate::signer::CaKey)>,
+    valid: Duration,
+    now: OffsetDateTime,
+) -> Result<(Vec<Vec<u8>>, usize)> {
+    let (der, number, mut listed) = current_der(ca, valid, now)?;
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    let mut out = vec![der];
+    for (cert_der, key) in retired {
+        let c = x509::parse_cert(cert_der, Path::new(CA_CERT))?;
+        let revoked = lifecycle::revoked_by(ca.store(), &Serial::from_bytes(c.raw_serial()).hex())?;
+        listed += revoked.len();
+        out.push(sign_crl(cert_der, key, &revoked, number, now, now + valid)?);
+    }
+    Ok((out, listed))
+}
+
 /// Makes the CRL of the current CA at `out` (and one per unexpired retired CA next to it).
 pub fn generate(
     ca: &mut Ca,

@@ -69,7 +69,7 @@ impl Issuer {
 /// request leases) and the retired ones of the overlap, each with its own key.
 pub struct Responders {
     current: Issuer,
-    retired: Vec<(Issuer, std::sync::Mutex<CaKey>)>,
+    retired: Vec<(Issuer, std::sync::Mutex<CaKey>, Vec<u8>)>,
 }
 
 impl Responders {
@@ -82,6 +82,7 @@ impl Responders {
                 retired.push((
                     Issuer::of(&r.cert_der)?,
                     std::sync::Mutex::new(r.load_key(ca)?),
+                    r.cert_der,
                 ));
             }
         }
@@ -99,9 +100,14 @@ impl Responders {
         }
         self.retired
             .iter()
-            .position(|(i, _)| i.matches(alg, name, key))
+            .position(|(i, _, _)| i.matches(alg, name, key))
             .map(Some)
             .ok_or(())
+    }
+
+    /// The retired CAs: each one's certificate (DER) and key (for their CRLs).
+    pub fn retired(&self) -> impl Iterator<Item = (&[u8], &std::sync::Mutex<CaKey>)> {
+        self.retired.iter().map(|(_, k, der)| (der.as_slice(), k))
     }
 
     fn issuer(&self, which: Option<usize>) -> &Issuer {

@@ -21,7 +21,7 @@ use super::http::{
 };
 use super::issue::{renew, sign, Renewed};
 use super::options::ServeEvent;
-use super::state::{CrlCache, State};
+use super::state::{CaGen, CrlCache, State};
 
 pub(super) async fn handle(
     st: Arc<State>,
@@ -83,15 +83,23 @@ pub(super) async fn route(
         (Method::GET, "/v1/crl") => {
             let pem = wants_pem(&req);
             let st2 = st.clone();
-            let ca = st.gen().cas.lease().await;
-            let der = blocking(move || crl(&st2, ca)).await?;
+            let gen = st.gen();
+            let ca = gen.cas.lease().await;
+            let ders = blocking(move || crl(&st2, &gen, ca)).await?;
             Ok(if pem {
+                // Every CRL of the overlap, current CA's first: what a gateway that checks
+                // CRLs along the whole chain (nginx `ssl_crl`) needs for both roots' clients.
                 bytes_response(
                     StatusCode::OK,
                     "application/x-pem-file",
-                    crate::pem::encode("X509 CRL", &der).into_bytes(),
+                    ders.iter()
+                        .map(|d| crate::pem::encode("X509 CRL", d))
+                        .collect::<String>()
+                        .into_bytes(),
                 )
             } else {
+                // One DER object: the current CA's CRL (the distribution point of what it issues).
+                let der = ders.into_iter().next().unwrap_or_default();
                 bytes_response(StatusCode::OK, "application/pkix-crl", der)
             })
         }
@@ -232,16 +240,25 @@ pub(super) async fn ocsp_answer(
     ))
 }
 
-/// The CRL, re-signed when a revocation happened since the last one or a quarter of its
-/// validity has passed.
-pub(super) fn crl(st: &State, mut ca: Lease) -> std::result::Result<Vec<u8>, ApiError> {
+/// The CRLs of the generation `gen` (its CA's, then each retired CA's of the overlap),
+/// re-signed when a revocation happened since the last ones or a quarter of their validity has
+/// passed.
+pub(super) fn crl(
+    st: &State,
+    gen: &CaGen,
+    mut ca: Lease,
+) -> std::result::Result<Vec<Vec<u8>>, ApiError> {
     let now = (st.clock)();
-    let ca_serial = ca.serial_hex().map_err(|e| store_error(&e))?;
-    let revoked = ca
-        .store()
-        .revoked_by(&ca_serial)
-        .map_err(|e| store_error(&e))?
-        .len();
+    let mut serials = vec![ca.serial_hex().map_err(|e| store_error(&e))?];
+    for (der, _) in gen.ocsp.retired() {
+        if let Ok(c) = crate::x509::parse_cert(der, std::path::Path::new("<retired CA>")) {
+            serials.push(crate::serial::Serial::from_bytes(c.raw_serial()).hex());
+        }
+    }
+    let mut revoked = 0;
+    for s in &serials {
+        revoked += ca.store().revoked_by(s).map_err(|e| store_error(&e))?.len();
+    }
     let mut cache = st.crl.lock().map_err(|_| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -251,17 +268,33 @@ pub(super) fn crl(st: &State, mut ca: Lease) -> std::result::Result<Vec<u8>, Api
         )
     })?;
     if let Some(c) = cache.as_ref() {
-        if c.revoked == revoked && now - c.made < st.opts.crl_valid / 4 {
-            return Ok(c.der.clone());
+        if c.revoked == revoked
+            && c.ders.len() == serials.len()
+            && now - c.made < st.opts.crl_valid / 4
+        {
+            return Ok(c.ders.clone());
         }
     }
-    let (der, _, n) =
-        crate::crl::current_der(&mut ca, st.opts.crl_valid, now).map_err(|e| store_error(&e))?;
+    let keys: Vec<_> = gen.ocsp.retired().map(|(der, k)| (der, k.lock())).collect();
+    let mut retired = Vec::new();
+    for (der, k) in &keys {
+        let Ok(k) = k else {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "a retired CA's key is unavailable",
+                "restart `mtls-ca ca serve`",
+            ));
+        };
+        retired.push((*der, &**k));
+    }
+    let (ders, n) = crate::crl::set_der(&mut ca, retired, st.opts.crl_valid, now)
+        .map_err(|e| store_error(&e))?;
     st.metrics.crl.fetch_add(1, Ordering::Relaxed);
     *cache = Some(CrlCache {
-        der: der.clone(),
+        ders: ders.clone(),
         revoked: n,
         made: now,
     });
-    Ok(der)
+    Ok(ders)
 }

@@ -14,9 +14,11 @@ use super::admission::Limiter;
 use super::metrics::Metrics;
 use super::options::{Clock, Events, ServeOptions};
 
-/// The last CRL signed for serving, and what it was signed from.
+/// The last CRLs signed for serving (the current CA's first, then the overlap's retired ones),
+/// and what they were signed from.
 pub(super) struct CrlCache {
-    pub(super) der: Vec<u8>,
+    pub(super) ders: Vec<Vec<u8>>,
+    /// Revocations they list, all CAs together.
     pub(super) revoked: usize,
     pub(super) made: OffsetDateTime,
 }

@@ -178,6 +178,23 @@ fn serials(d: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A CA in `pki` whose key is encrypted with the passphrase in the file `pass`.
+fn init_encrypted(d: &Path) {
+    std::fs::write(d.join("pass"), "correct horse battery staple\n").unwrap();
+    mtls(
+        d,
+        &[
+            "--dir",
+            "pki",
+            "init",
+            "--encrypt-key",
+            "--passphrase-file",
+            "pass",
+        ],
+    )
+    .ok();
+}
+
 fn agent(d: &Path, ca: &Ca, out: &str, extra: &[&str]) -> Run {
     agent_at(d, &ca.url(), out, extra)
 }
@@ -1124,19 +1141,7 @@ fn renewals_that_wait_together_are_recorded_in_one_group_commit() {
 fn an_encrypted_ca_renews_on_every_signer_and_store_db_catches_up_when_idle() {
     let t = tempdir();
     let d = t.path();
-    std::fs::write(d.join("pass"), "correct horse battery staple\n").unwrap();
-    mtls(
-        d,
-        &[
-            "--dir",
-            "pki",
-            "init",
-            "--encrypt-key",
-            "--passphrase-file",
-            "pass",
-        ],
-    )
-    .ok();
+    init_encrypted(d);
     // `ca serve` opens the CA once per signer, every copy with the passphrase read once.
     let ca = Ca::start_with(d, &["--passphrase-file", "pass"], &[]);
     let n = 8;
@@ -1586,19 +1591,7 @@ fn a_token_with_a_profiles_toml_profile_issues_and_renews_with_it() {
 fn a_rotation_reaches_a_running_server_without_a_restart() {
     let t = tempdir();
     let d = t.path();
-    std::fs::write(d.join("pass"), "correct horse battery staple\n").unwrap();
-    mtls(
-        d,
-        &[
-            "--dir",
-            "pki",
-            "init",
-            "--encrypt-key",
-            "--passphrase-file",
-            "pass",
-        ],
-    )
-    .ok();
+    init_encrypted(d);
     std::fs::copy(d.join("pki/ca.crt"), d.join("old-root.crt")).unwrap();
     let ca = Ca::start_with(d, &["--passphrase-file", "pass"], &[]);
     let stems = bootstrap_fleet(d, &ca, "f/host", 3);

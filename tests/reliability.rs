@@ -570,6 +570,16 @@ fn an_error_with_stderr_a_closed_pipe_exits_2() {
     assert_eq!(status.code(), Some(2), "{status:?}");
 }
 
+/// The codes of `doctor --json`'s findings, in order.
+fn finding_codes(doc: &serde_json::Value) -> Vec<&str> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn doctor_finds_and_repairs_what_crashes_leave() {
     let t = tempdir();
@@ -592,12 +602,7 @@ fn doctor_finds_and_repairs_what_crashes_leave() {
     let r = mtls(d, &["--json", "--dir", "ca", "doctor"])
         .expect_code(1)
         .json();
-    let codes: Vec<&str> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
+    let codes = finding_codes(&r);
     assert!(codes.contains(&"interrupted-change"), "{r}");
     assert!(codes.contains(&"temp-file"), "{r}");
     assert!(codes.contains(&"record-without-files"), "{r}");
@@ -644,12 +649,7 @@ fn doctor_finds_and_repairs_what_crashes_leave() {
     let r = mtls(d, &["--json", "--dir", "ca", "doctor"])
         .expect_code(1)
         .json();
-    let codes: Vec<&str> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
+    let codes = finding_codes(&r);
     assert!(codes.contains(&"not-a-ca"), "{r}");
     assert!(codes.contains(&"key-mismatch"), "{r}");
 }
@@ -690,12 +690,7 @@ fn doctor_knows_a_rotated_intermediate_and_still_finds_a_foreign_one() {
     let r = mtls(d, &["--json", "--dir", "int", "doctor"])
         .expect_code(1)
         .json();
-    let codes: Vec<&str> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
+    let codes = finding_codes(&r);
     assert_eq!(codes, ["foreign-ca"], "{r}");
 }
 

@@ -33,7 +33,8 @@ pub(super) struct CaGen {
     pub(super) cas: CaPool,
     /// `GET /v1/ca`.
     pub(super) bundle_pem: String,
-    /// The CAs OCSP answers for (the current one and the overlap's retired ones).
+    /// The CAs OCSP answers for: the current one and the overlap's retired ones, whose keys
+    /// also sign their CRLs for `/v1/crl`.
     pub(super) ocsp: ocsp::Responders,
     /// The HTTPS listener's TLS (its client-certificate roots follow the bundle).
     pub(super) tls: tokio_rustls::TlsAcceptor,

@@ -12,7 +12,7 @@ use mtls_ca::online::{api, ocsp};
 
 struct Fixture {
     ca: Ca,
-    issuer: ocsp::Issuer,
+    responders: ocsp::Responders,
 }
 
 fn fixture() -> &'static Mutex<Fixture> {
@@ -36,8 +36,8 @@ fn fixture() -> &'static Mutex<Fixture> {
             force: false,
         };
         let (ca, _) = Ca::init(&dir, &opts, now).expect("the fuzz CA");
-        let issuer = ocsp::Issuer::of(ca.cert_der()).expect("its OCSP issuer hashes");
-        Mutex::new(Fixture { ca, issuer })
+        let responders = ocsp::Responders::of(&ca, now).expect("its OCSP responders");
+        Mutex::new(Fixture { ca, responders })
     })
 }
 
@@ -49,6 +49,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = mtls_ca::csr::parse(r.csr.as_bytes(), Path::new("renew.csr"));
     }
     let mut f = fixture().lock().unwrap_or_else(|e| e.into_inner());
-    let Fixture { ca, issuer } = &mut *f;
-    let _ = ocsp::respond(ca, issuer, data, time::OffsetDateTime::now_utc());
+    let Fixture { ca, responders } = &mut *f;
+    let _ = ocsp::respond(ca, responders, data, time::OffsetDateTime::now_utc());
 });

@@ -314,7 +314,7 @@ pub struct FinishedCa {
     pub moved_to: Vec<PathBuf>,
     /// Unexpired, unrevoked leaves it still had (only with `--force`).
     pub still_valid: Vec<Blocker>,
-    /// Its CRL file, left in place because it still signs CRLs ([`crl_duties`]: a cross-signed
+    /// Its CRL file, left in place because it still signs CRLs ([`owes_crl`]: a cross-signed
     /// root of its is valid, or a revoked certificate); `mtls-ca crl` renews it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub still_signs_crl: Option<PathBuf>,
@@ -354,27 +354,16 @@ pub fn blockers(
         .collect())
 }
 
-/// What keeps a retired CA signing CRLs after its overlap ends (`ca rotate --finish`): its
-/// unexpired certificates that are a cross-signed root (a bridge that clients trusting only the
-/// old root go on using, and whose revocation must reach them) or revoked (a revocation to
-/// publish). Empty: its CRL can stop.
-pub fn crl_duties(
-    store: &crate::store::Store,
-    ca_serial: &str,
-    now: OffsetDateTime,
-) -> Result<Vec<crate::store::Entry>> {
-    Ok(store
-        .issued_by(ca_serial, now)?
-        .into_iter()
-        .filter(|e| e.not_after > now)
-        .filter(|e| {
-            e.profile == crate::profile::CROSS_SIGNED || e.status == crate::store::Status::Revoked
-        })
-        .collect())
+/// Whether a retired CA must go on signing CRLs after its overlap ends (`ca rotate --finish`):
+/// it has an unexpired certificate that is a cross-signed root (a bridge that clients trusting
+/// only the old root go on using, and whose revocation must reach them) or revoked (a
+/// revocation to publish). No: its CRL can stop.
+pub fn owes_crl(store: &crate::store::Store, ca_serial: &str, now: OffsetDateTime) -> Result<bool> {
+    Ok(store.crl_duty(ca_serial, now)?.is_some())
 }
 
 /// Ends the overlap (`ca rotate --finish`): every retired CA leaves the bundle, and the CRL set
-/// unless it still has [`crl_duties`] (then `crl` goes on signing its CRL from `DIR/finished/`).
+/// unless it still [`owes_crl`] (then `crl` goes on signing its CRL from `DIR/finished/`).
 /// Refused while one of them still has unexpired leaves that are neither revoked nor renewed,
 /// unless `force`. Needs no key. Order: the bundle and `crl.pem` are rewritten first (atomic
 /// replacements), then the retired files move to `DIR/finished/`; an interrupted run is
@@ -478,7 +467,7 @@ pub fn finish(dir: &Path, crl_file: &Path, force: bool, now: OffsetDateTime) -> 
     for ((path, m), (_, still)) in retired_files.iter().zip(report) {
         let mut moved = Vec::new();
         let own_crl = crate::ca::layout::retired_crl(crl_file, &m.serial);
-        let signs_on = m.not_after > now && !crl_duties(&store, &m.serial, now)?.is_empty();
+        let signs_on = m.not_after > now && owes_crl(&store, &m.serial, now)?;
         for p in [
             path.with_extension("key"),
             path.with_extension(crate::ca::layout::KEY_URI_EXT),

@@ -93,7 +93,7 @@ pub fn retired(ca: &Ca) -> Result<Vec<Retired>> {
 }
 
 /// The CAs whose overlap ended (`ca rotate --finish`, now in `DIR/finished/`) that still sign
-/// CRLs: unexpired, with [`crate::ca::overlap::crl_duties`] (a valid cross-signed root of theirs,
+/// CRLs: unexpired, and [`crate::ca::overlap::owes_crl`] (a valid cross-signed root of theirs,
 /// or a revoked certificate to publish).
 pub fn finished_signing_crls(
     dir: &Path,
@@ -102,7 +102,7 @@ pub fn finished_signing_crls(
 ) -> Result<Vec<Retired>> {
     let mut out = Vec::new();
     for r in retired_in(&dir.join(crate::ca::overlap::FINISHED_DIR))? {
-        if r.not_after > now && !crate::ca::overlap::crl_duties(store, &r.serial, now)?.is_empty() {
+        if r.not_after > now && crate::ca::overlap::owes_crl(store, &r.serial, now)? {
             out.push(r);
         }
     }

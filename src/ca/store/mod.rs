@@ -281,6 +281,13 @@ impl Store {
         each!(self, s => s.revoked_by(ca_serial))
     }
 
+    /// A certificate issued by the CA `ca_serial`, unexpired at `now`, that is revoked or a
+    /// cross-signed root still issued: one that keeps that CA signing CRLs after its overlap
+    /// ends (see `crate::ca::overlap::owes_crl`). One indexed query, not a listing.
+    pub fn crl_duty(&self, ca_serial: &str, now: OffsetDateTime) -> Result<Option<String>> {
+        each!(self, s => s.crl_duty(ca_serial, now))
+    }
+
     /// Takes the next CRL number and commits it before anything is signed: numbers strictly
     /// increase (across every host sharing the store), a crash can skip one but never reuse it.
     pub fn next_crl_number(&mut self) -> Result<u64> {

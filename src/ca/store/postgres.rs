@@ -592,6 +592,25 @@ impl PgStore {
             .collect())
     }
 
+    pub(crate) fn crl_duty(&self, ca_serial: &str, now: OffsetDateTime) -> Result<Option<String>> {
+        let row = self
+            .client
+            .borrow_mut()
+            .query_opt(
+                "SELECT serial FROM certificates
+                 WHERE ca_serial = $1 AND not_after > $2
+                   AND (state = 'revoked' OR (state = 'issued' AND profile = $3))
+                 LIMIT 1",
+                &[
+                    &ca_serial,
+                    &now.unix_timestamp(),
+                    &crate::profile::CROSS_SIGNED,
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     /// Hands every row, exactly as stored, to `f` in `order`, all from one snapshot
     /// (`REPEATABLE READ`); returns that snapshot's CRL number. Streamed through a portal, a
     /// few thousand rows at a time.

@@ -52,6 +52,12 @@ CREATE INDEX certificates_expiry ON certificates (state, not_after);
 CREATE INDEX certificates_revoked ON certificates (ca_serial, state, revoked_at);
 ";
 
+/// A certificate that keeps its CA signing CRLs (see [`crate::store::Store::crl_duty`]).
+const CRL_DUTY: &str = "SELECT serial FROM certificates
+     WHERE ca_serial = ?1 AND not_after > ?2
+       AND (state = 'revoked' OR (state = 'issued' AND profile = ?3))
+     LIMIT 1";
+
 /// Migrations after the base schema: migration N (meta `migration` = N once applied) is
 /// `MIGRATIONS[N-1]`, each applied once, in order, in one write transaction when a store is
 /// opened or created. The PostgreSQL backend has the same tables in its own list.
@@ -553,6 +559,24 @@ impl SqliteStore {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// See [`crate::store::Store::crl_duty`].
+    pub fn crl_duty(&self, ca_serial: &str, now: OffsetDateTime) -> Result<Option<String>> {
+        self.conn
+            .prepare_cached(CRL_DUTY)
+            .and_then(|mut st| {
+                st.query_row(
+                    params![
+                        ca_serial,
+                        now.unix_timestamp(),
+                        crate::profile::CROSS_SIGNED
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
             .map_err(|e| self.err(e))
     }
 

@@ -36,7 +36,7 @@ fn fixture() -> &'static Mutex<Fixture> {
             force: false,
         };
         let (ca, _) = Ca::init(&dir, &opts, now).expect("the fuzz CA");
-        let responders = ocsp::Responders::of(&ca, now).expect("its OCSP responders");
+        let (responders, _) = ocsp::Responders::of(&ca, now).expect("its OCSP responders");
         Mutex::new(Fixture { ca, responders })
     })
 }

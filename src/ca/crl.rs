@@ -452,8 +452,8 @@ pub fn retired_crl_path(out: &Path, prefix: &str) -> PathBuf {
 
 /// `crl --check` over the whole CRL set: the CRL at `path` and, when it is the current CA's, the
 /// CRL of every retired CA of the overlap next to it ([`retired_crl_path`]), and of every
-/// finished one that still signs CRLs ([`crate::rotate::finished_signing_crls`]), each of which
-/// must be signed by that CA. One report: `ok` only when every file is fine; the problems of
+/// unexpired finished one whose CRL file is there (one that still signs CRLs:
+/// [`crate::rotate::finished_signing_crls`]), each of which must be signed by that CA. One report: `ok` only when every file is fine; the problems of
 /// the other files name them.
 pub fn check_set(dir: &Path, path: &Path, now: OffsetDateTime) -> Result<CrlCheck> {
     let mut report = check(dir, path, now)?;
@@ -465,9 +465,19 @@ pub fn check_set(dir: &Path, path: &Path, now: OffsetDateTime) -> Result<CrlChec
         .into_iter()
         .map(|m| (m.prefix(), m.der, "retired CA"))
         .collect();
-    let store = Store::open_dir(dir, &crate::store::connect_options())?;
-    for r in crate::rotate::finished_signing_crls(dir, &store, now)? {
-        siblings.push((r.prefix(), r.cert_der, "finished CA"));
+    // A finished CA that still signs CRLs keeps its CRL file next to this one (`--finish`
+    // moves the others into `finished/`): checked when it is there, with no store needed.
+    for p in crate::ca::layout::retired_cert_paths(&dir.join(crate::ca::overlap::FINISHED_DIR)) {
+        let Some(der) = x509::read_certs(&p).ok().and_then(|c| c.into_iter().next()) else {
+            continue;
+        };
+        let Ok(c) = x509::parse_cert(&der, &p) else {
+            continue;
+        };
+        let prefix = crate::ca::layout::retired_prefix(&Serial::from_bytes(c.raw_serial()).hex());
+        if x509::validity(&c).1 > now && retired_crl_path(path, &prefix).exists() {
+            siblings.push((prefix, der, "finished CA"));
+        }
     }
     for (prefix, der, what) in siblings {
         let p = retired_crl_path(path, &prefix);

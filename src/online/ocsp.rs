@@ -74,22 +74,35 @@ pub struct Responders {
 
 impl Responders {
     /// For the CA `ca` and every retired CA of its directory that has not expired at `now`
-    /// (their keys loaded here, with `ca`'s passphrase when encrypted).
-    pub fn of(ca: &Ca, now: OffsetDateTime) -> Result<Responders> {
+    /// (their keys loaded here, with `ca`'s passphrase when encrypted). A retired CA whose key
+    /// cannot be loaded is left out, and said in the returned warnings: the current CA is
+    /// served either way.
+    pub fn of(ca: &Ca, now: OffsetDateTime) -> Result<(Responders, Vec<String>)> {
         let mut retired = Vec::new();
+        let mut warnings = Vec::new();
         for r in crate::rotate::retired(ca)? {
-            if r.not_after > now {
-                retired.push((
+            if r.not_after <= now {
+                continue;
+            }
+            match r.load_key(ca) {
+                Ok(key) => retired.push((
                     Issuer::of(&r.cert_der)?,
-                    std::sync::Mutex::new(r.load_key(ca)?),
+                    std::sync::Mutex::new(key),
                     r.cert_der,
-                ));
+                )),
+                Err(e) => warnings.push(format!(
+                    "the retired CA {} is left out of OCSP and /v1/crl: its key cannot be used ({e})",
+                    r.cert_path.display()
+                )),
             }
         }
-        Ok(Responders {
-            current: Issuer::of(ca.cert_der())?,
-            retired,
-        })
+        Ok((
+            Responders {
+                current: Issuer::of(ca.cert_der())?,
+                retired,
+            },
+            warnings,
+        ))
     }
 
     /// Which CA a request's `(hash algorithm, issuer name hash, issuer key hash)` names: None

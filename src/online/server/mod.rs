@@ -107,7 +107,11 @@ pub fn serve(mut ca: Ca, opts: ServeOptions, clock: Clock, events: Events) -> Re
     // Renewals take their serials from a pool reserved ahead, one transaction per pool.
     ca.pool_serials(SERIAL_POOL);
     let copies = (opts.threads.max(1) * 2).min(MAX_CA_COPIES);
-    let first = rotation::generation(ca, copies, commits.clone(), resolver.clone(), clock())?;
+    let (first, warnings) =
+        rotation::generation(ca, copies, commits.clone(), resolver.clone(), clock())?;
+    for w in warnings {
+        events(ServeEvent::Warning(w));
+    }
     let state = Arc::new(State {
         dir,
         copies,

@@ -37,28 +37,31 @@ pub(super) fn fingerprint(dir: &Path) -> Vec<u8> {
 
 /// A generation from `ca` (opened, its public URLs and serial pool set) at `now`: `copies`
 /// copies of it signing, recording through `commits`; OCSP for it and for the retired CAs
-/// still valid (their keys loaded now).
+/// still valid (their keys loaded now; what could not be loaded is in the warnings).
 pub(super) fn generation(
     ca: Ca,
     copies: usize,
     commits: Arc<Committer>,
     resolver: Arc<Resolver>,
     now: time::OffsetDateTime,
-) -> Result<CaGen> {
+) -> Result<(CaGen, Vec<String>)> {
     let fingerprint = fingerprint(ca.dir());
     let serial = ca.serial_hex()?;
     let tls = Arc::new(tls_config(&ca, resolver)?);
     let bundle_pem = bundle(&ca)?;
-    let ocsp = ocsp::Responders::of(&ca, now)?;
+    let (ocsp, warnings) = ocsp::Responders::of(&ca, now)?;
     let cas = CaPool::open(ca, copies, commits)?;
-    Ok(CaGen {
-        fingerprint,
-        serial,
-        cas,
-        bundle_pem,
-        ocsp,
-        tls: tokio_rustls::TlsAcceptor::from(tls),
-    })
+    Ok((
+        CaGen {
+            fingerprint,
+            serial,
+            cas,
+            bundle_pem,
+            ocsp,
+            tls: tokio_rustls::TlsAcceptor::from(tls),
+        },
+        warnings,
+    ))
 }
 
 /// The trust bundle served at /v1/ca: `ca-bundle.crt` when present (every CA to trust during
@@ -109,10 +112,13 @@ pub(super) async fn reload_if_changed(st: &Arc<State>, resolver: &Arc<Resolver>)
     })
     .await;
     match built {
-        Ok(Ok(g)) => {
+        Ok(Ok((g, warnings))) => {
             let (serial, changed) = (g.serial.clone(), g.serial != current.serial);
             st.swap(g);
             (st.events)(ServeEvent::CaReloaded { serial, changed });
+            for w in warnings {
+                (st.events)(ServeEvent::Warning(w));
+            }
         }
         Ok(Err(e)) => (st.events)(ServeEvent::Warning(format!(
             "the CA files of {} changed but could not be loaded (still serving the previous ones): {e}",
